@@ -1,0 +1,377 @@
+//! The inbound consumer: deliveries in, batches through the pipeline and the
+//! store, acknowledgements out.
+//!
+//! Two halves run together on one AMQP channel: the collector takes
+//! deliveries into batches and runs the pure stages; the finisher
+//! dead-letters refusals (waiting for the broker's confirm), records the
+//! batch in one transaction, and acknowledges the batch with one
+//! `basic.ack(multiple)`. The collector prepares the next batch while the
+//! finisher commits the previous one; a channel of one batch between them
+//! bounds memory to the prefetch plus one batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::Names;
+use crate::connector::Registry;
+use crate::message::Inbound;
+use crate::pipeline::{self, Prepared, Refusal};
+use crate::settings::RetrySettings;
+use crate::store::{Applied, Destinations, Item, Store, StoreError, Work};
+
+/// What every consumer shares.
+pub struct Context {
+    pub registry: Arc<Registry>,
+    pub store: Store,
+    pub names: Names,
+    pub destinations: Destinations,
+    pub trusted: Vec<String>,
+    pub prefetch: u16,
+    pub batch_size: usize,
+    pub batch_linger: Duration,
+    pub retry: RetrySettings,
+    /// Wakes the outbox relay after a commit.
+    pub outbox_ready: Arc<Notify>,
+    /// Stop taking deliveries; finish the ones in hand.
+    pub stop: CancellationToken,
+    /// Give up on the ones in hand too (after the grace period).
+    pub abandon: CancellationToken,
+}
+
+/// A delivery and what the pure stages made of it.
+struct Entry {
+    delivery_tag: u64,
+    message: Inbound,
+    properties: BasicProperties,
+    result: Result<Prepared, Refusal>,
+}
+
+/// Why a consumer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("consumer stream ended: the broker cancelled it or the connection closed")]
+    StreamEnded,
+    #[error("the broker refused a dead letter (nack)")]
+    DeadLetterNacked,
+    #[error("abandoned in-flight deliveries at shutdown")]
+    Abandoned,
+}
+
+/// Consumes one connector's queue until stopped or until the connection fails.
+#[tracing::instrument(name = "consumer", skip_all, fields(connector = %connector, consumer = index))]
+pub async fn run(connection: &Connection, ctx: Arc<Context>, connector: String, index: usize) -> Result<(), ConsumerError> {
+    let channel = connection.create_channel().await?;
+    channel.basic_qos(ctx.prefetch, BasicQosOptions::default()).await?;
+    let dead_letters = connection.create_channel().await?;
+    dead_letters.confirm_select(ConfirmSelectOptions::default()).await?;
+    let queue = ctx.names.inbound_queue(&connector);
+    let tag = format!("gridhub-{connector}-{index}-{}", uuid::Uuid::new_v4().simple());
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %queue, prefetch = ctx.prefetch, "consuming");
+
+    let (batches, mut ready) = mpsc::channel::<Vec<Entry>>(1);
+    let collector = async {
+        let result = collect(&ctx, &connector, &mut consumer, &batches).await;
+        if ctx.stop.is_cancelled() {
+            // Tell the broker to send no more; what it sent and we did not take is requeued at close.
+            let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+        }
+        drop(batches);
+        result
+    };
+    let finisher = async {
+        while let Some(batch) = ready.recv().await {
+            finish(&ctx, &connector, &channel, &dead_letters, batch).await?;
+        }
+        Ok::<(), ConsumerError>(())
+    };
+    let (collected, finished) = tokio::join!(collector, finisher);
+    let _ = channel.close(200, "consumer stopped".into()).await;
+    let _ = dead_letters.close(200, "consumer stopped".into()).await;
+    finished?;
+    collected
+}
+
+async fn collect(
+    ctx: &Context,
+    connector: &str,
+    consumer: &mut lapin::Consumer,
+    batches: &mpsc::Sender<Vec<Entry>>,
+) -> Result<(), ConsumerError> {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Ok(()),
+            next = consumer.next() => next,
+        };
+        let mut deliveries = vec![first.ok_or(ConsumerError::StreamEnded)??];
+        let deadline = tokio::time::Instant::now() + ctx.batch_linger;
+        let mut failure = None;
+        while deliveries.len() < ctx.batch_size {
+            match tokio::time::timeout_at(deadline, consumer.next()).await {
+                Ok(Some(Ok(delivery))) => deliveries.push(delivery),
+                Ok(Some(Err(error))) => {
+                    failure = Some(ConsumerError::Broker(error));
+                    break;
+                }
+                Ok(None) => {
+                    failure = Some(ConsumerError::StreamEnded);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let batch: Vec<Entry> = deliveries
+            .into_iter()
+            .map(|delivery| {
+                let message = Inbound {
+                    routing_key: delivery.routing_key.as_str().to_owned(),
+                    message_id: delivery.properties.message_id().as_ref().map(|m| m.as_str().to_owned()),
+                    content_type: delivery.properties.content_type().as_ref().map(|c| c.as_str().to_owned()),
+                    user_id: delivery.properties.user_id().as_ref().map(|u| u.as_str().to_owned()),
+                    body: delivery.data,
+                };
+                let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
+                Entry {
+                    delivery_tag: delivery.delivery_tag,
+                    message,
+                    properties: delivery.properties,
+                    result,
+                }
+            })
+            .collect();
+        if batches.send(batch).await.is_err() {
+            return Ok(());
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+    }
+}
+
+/// Dead-letters, records and acknowledges one batch.
+async fn finish(
+    ctx: &Context,
+    connector: &str,
+    channel: &Channel,
+    dead_letters: &Channel,
+    batch: Vec<Entry>,
+) -> Result<(), ConsumerError> {
+    let Some(last_tag) = batch.last().map(|e| e.delivery_tag) else {
+        return Ok(());
+    };
+    // 1. Refused messages go to their DLQ first: once the broker confirms, they are safe.
+    let refused: Vec<(&Entry, &Refusal)> = batch
+        .iter()
+        .filter_map(|e| e.result.as_ref().err().map(|r| (e, r)))
+        .collect();
+    for (entry, refusal) in &refused {
+        log_refusal(entry, refusal);
+    }
+    dead_letter(ctx, connector, dead_letters, &refused).await?;
+
+    // 2. One transaction records everything, refusals included.
+    let items: Vec<Item<'_>> = batch
+        .iter()
+        .map(|entry| item(connector, entry))
+        .collect();
+    let results = store_with_retry(ctx, &items).await?;
+
+    // 3. What the store refused goes to the DLQ too, then is recorded as refused.
+    let late: Vec<(&Entry, Refusal)> = batch
+        .iter()
+        .zip(&results)
+        .filter_map(|(entry, applied)| match applied {
+            Applied::Refused(refusal) => Some((entry, refusal.clone())),
+            _ => None,
+        })
+        .collect();
+    if !late.is_empty() {
+        let pairs: Vec<(&Entry, &Refusal)> = late.iter().map(|(e, r)| (*e, r)).collect();
+        for (entry, refusal) in &pairs {
+            log_refusal(entry, refusal);
+        }
+        dead_letter(ctx, connector, dead_letters, &pairs).await?;
+        let items: Vec<Item<'_>> = pairs
+            .iter()
+            .map(|(entry, refusal)| Item {
+                connector,
+                message_id: usable_id(entry),
+                message_type: message_type(entry),
+                work: Work::Refused {
+                    refusal,
+                    routing_key: &entry.message.routing_key,
+                },
+            })
+            .collect();
+        store_with_retry(ctx, &items).await?;
+    }
+    for (entry, applied) in batch.iter().zip(&results) {
+        if let Applied::CaseOpened { case_no } = applied {
+            tracing::debug!(message_id = usable_id(entry).unwrap_or_default(), case_no = %case_no, "case opened");
+        }
+    }
+    ctx.outbox_ready.notify_one();
+
+    // 4. Everything up to the last delivery of the batch is done.
+    let acked = channel
+        .basic_ack(last_tag, BasicAckOptions { multiple: true })
+        .await;
+    if let Err(error) = acked {
+        // Recorded but not acknowledged: the broker redelivers, the inbox recognises them.
+        tracing::warn!(error = %error, "acknowledgement failed after commit; the batch will be redelivered and skipped");
+        return Err(error.into());
+    }
+    tracing::debug!(messages = batch.len(), refused = refused.len() + late.len(), "batch done");
+    Ok(())
+}
+
+fn log_refusal(entry: &Entry, refusal: &Refusal) {
+    tracing::info!(
+        message_id = usable_id(entry).unwrap_or("<none>"),
+        stage = %refusal.stage,
+        reason = %refusal.reason,
+        "refused"
+    );
+}
+
+fn message_type(entry: &Entry) -> &str {
+    entry
+        .message
+        .routing_key
+        .split_once('.')
+        .map(|(_, t)| t)
+        .unwrap_or_default()
+}
+
+/// The message_id, when it is one the store can key on.
+fn usable_id(entry: &Entry) -> Option<&str> {
+    entry
+        .message
+        .message_id
+        .as_deref()
+        .filter(|id| !id.is_empty() && id.len() <= pipeline::MAX_MESSAGE_ID && !id.chars().any(char::is_control))
+}
+
+fn item<'a>(connector: &'a str, entry: &'a Entry) -> Item<'a> {
+    match &entry.result {
+        Ok(prepared) => Item {
+            connector,
+            message_id: Some(&prepared.message_id),
+            message_type: &prepared.message_type,
+            work: Work::Apply(&prepared.intent),
+        },
+        Err(refusal) => Item {
+            connector,
+            message_id: usable_id(entry),
+            message_type: message_type(entry),
+            work: Work::Refused {
+                refusal,
+                routing_key: &entry.message.routing_key,
+            },
+        },
+    }
+}
+
+/// Records items, waiting out transient failures with capped exponential
+/// backoff and jitter. Gives up only when told to abandon in-flight work.
+async fn store_with_retry(ctx: &Context, items: &[Item<'_>]) -> Result<Vec<Applied>, ConsumerError> {
+    let mut delays = ctx.retry.delays();
+    loop {
+        match ctx.store.apply(items, &ctx.destinations).await {
+            Ok(results) => return Ok(results),
+            Err(StoreError::Transient(error)) => {
+                let delay = delays.next().unwrap_or(Duration::from_millis(ctx.retry.max_delay_ms));
+                tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "case store unavailable; holding the batch");
+                tokio::select! {
+                    _ = ctx.abandon.cancelled() => return Err(ConsumerError::Abandoned),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+            Err(StoreError::Permanent { .. }) => unreachable!("apply turns permanent errors into refusals"),
+        }
+    }
+}
+
+/// Publishes refused messages to the DLX and waits for every confirm.
+async fn dead_letter(ctx: &Context, connector: &str, channel: &Channel, refused: &[(&Entry, &Refusal)]) -> Result<(), ConsumerError> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let exchange = ctx.names.dead_letter_exchange();
+    let now = Utc::now();
+    let mut confirms = Vec::with_capacity(refused.len());
+    for (entry, refusal) in refused {
+        let properties = crate::dlq::properties(&entry.properties, connector, &entry.message.routing_key, refusal, now);
+        // Route by the connector so that any routing key lands in this connector's DLQ.
+        let routing_key = format!("{connector}.{}", dead_letter_suffix(&entry.message.routing_key, connector));
+        let confirm = channel
+            .basic_publish(
+                exchange.as_str().into(),
+                routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &entry.message.body,
+                properties,
+            )
+            .await?;
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        match confirm.await? {
+            Confirmation::Ack(_) | Confirmation::NotRequested => {}
+            Confirmation::Nack(_) => return Err(ConsumerError::DeadLetterNacked),
+        }
+    }
+    Ok(())
+}
+
+/// The message type part of a routing key, or `unrouted` when the key does
+/// not start with the connector (so the DLQ binding `<connector>.#` matches).
+fn dead_letter_suffix<'a>(routing_key: &'a str, connector: &str) -> &'a str {
+    match routing_key.split_once('.') {
+        Some((prefix, rest)) if prefix == connector && !rest.is_empty() && rest.len() < 200 => rest,
+        _ => "unrouted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_always_route_to_their_connector() {
+        assert_eq!(dead_letter_suffix("hotline-12345.ticket", "hotline-12345"), "ticket");
+        assert_eq!(dead_letter_suffix("hotline-12345", "hotline-12345"), "unrouted");
+        assert_eq!(dead_letter_suffix("other.ticket", "hotline-12345"), "unrouted");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let retry = RetrySettings {
+            min_delay_ms: 100,
+            max_delay_ms: 1000,
+        };
+        let delays: Vec<Duration> = retry.delays().take(12).collect();
+        assert_eq!(delays.len(), 12, "retries forever");
+        // Jitter adds up to one more delay on top of the capped base.
+        assert!(delays.iter().all(|d| *d <= Duration::from_millis(2000)), "{delays:?}");
+        assert!(delays[8] >= Duration::from_millis(1000));
+    }
+}

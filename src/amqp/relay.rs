@@ -1,0 +1,97 @@
+//! The outbox relay: publishes committed events to the out exchange with
+//! publisher confirms, and marks a row sent only after the broker's ack.
+//! Several hubs may relay at once: rows are claimed with SKIP LOCKED.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Confirmation, Connection};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Names;
+use crate::store::{Store, StoreError, outbox::Claim};
+
+/// Events published per claim.
+const PAGE: i64 = 500;
+
+pub struct Relay {
+    pub store: Store,
+    pub names: Names,
+    pub ready: Arc<Notify>,
+    pub poll: Duration,
+    pub stop: CancellationToken,
+}
+
+impl Relay {
+    #[tracing::instrument(name = "relay", skip_all)]
+    pub async fn run(&self, connection: &Connection) -> lapin::Result<()> {
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        let exchange = self.names.outbound_exchange();
+        loop {
+            // Drain everything unsent, a page at a time.
+            loop {
+                let claim = match Claim::take(self.store.pool(), PAGE).await {
+                    Ok(claim) => claim,
+                    Err(StoreError::Transient(error)) => {
+                        tracing::warn!(error = %error, "case store unavailable; outbox waits");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error, "cannot read the outbox");
+                        break;
+                    }
+                };
+                if claim.events.is_empty() {
+                    break;
+                }
+                let mut confirms = Vec::with_capacity(claim.events.len());
+                for event in &claim.events {
+                    let properties = BasicProperties::default()
+                        .with_content_type("application/json".into())
+                        .with_delivery_mode(2)
+                        .with_message_id(event.event_id.to_string().into())
+                        .with_type(ShortString::from(event.routing_key.split_once('.').map_or("", |(_, e)| e)))
+                        .with_timestamp(event.created_at.timestamp().max(0) as u64)
+                        .with_app_id("gridhub".into());
+                    let body = serde_json::to_vec(&event.payload).unwrap_or_default();
+                    let confirm = channel
+                        .basic_publish(
+                            exchange.as_str().into(),
+                            event.routing_key.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &body,
+                            properties,
+                        )
+                        .await?;
+                    confirms.push((event.id, confirm));
+                }
+                let mut sent = Vec::with_capacity(confirms.len());
+                for (id, confirm) in confirms {
+                    if let Confirmation::Ack(_) = confirm.await? {
+                        sent.push(id);
+                    }
+                }
+                let full = claim.events.len() as i64 == PAGE;
+                let count = sent.len();
+                if let Err(error) = claim.mark_sent(&sent).await {
+                    // Published but not marked: they go out again later; consumers dedupe by message_id.
+                    tracing::warn!(error = %error, "could not mark events sent; they will be published again");
+                    break;
+                }
+                tracing::debug!(events = count, "events published");
+                if !full {
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return Ok(()),
+                _ = self.ready.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+}

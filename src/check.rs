@@ -1,0 +1,240 @@
+//! `gridhub check`: compile every schema and mapping, run every sample
+//! against its expectation, report one line per problem naming the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::connector::{Connector, Registry};
+use crate::message::{Inbound, content_type_for};
+use crate::pipeline::{self, Stage};
+
+/// `NAME.expect.json` beside an invalid sample.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpectedRefusal {
+    pub stage: Stage,
+    /// A violation must be reported at this JSON pointer.
+    pub instance_path: String,
+    /// Content type to publish the sample with; default from the extension.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// What fault the sample shows, for people.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One sample file and what it should give.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub connector: String,
+    pub message_type: String,
+    pub path: PathBuf,
+    pub expect: Expectation,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    /// A valid sample and the intent its mapping must give.
+    Intent(Value),
+    /// An invalid sample and the refusal it must get.
+    Refusal(ExpectedRefusal),
+}
+
+impl Sample {
+    /// The message as the connector would publish it.
+    pub fn inbound(&self, message_id: &str) -> std::io::Result<Inbound> {
+        let content_type = match &self.expect {
+            Expectation::Refusal(ExpectedRefusal {
+                content_type: Some(ct), ..
+            }) => ct.clone(),
+            _ => content_type_for(&self.path).to_owned(),
+        };
+        Ok(Inbound {
+            routing_key: format!("{}.{}", self.connector, self.message_type),
+            message_id: Some(message_id.to_owned()),
+            content_type: Some(content_type),
+            user_id: None,
+            body: std::fs::read(&self.path)?,
+        })
+    }
+}
+
+/// Every sample of a connector: `samples/<type>/{valid,invalid}/NAME.*`
+/// with `NAME.expect.json` beside it. Problems finding them are returned too.
+pub fn samples(connector: &Connector) -> (Vec<Sample>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    let root = connector.dir.join("samples");
+    let Ok(types) = std::fs::read_dir(&root) else {
+        return (found, problems);
+    };
+    let mut types: Vec<PathBuf> = types.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    types.sort();
+    for type_dir in types {
+        let message_type = type_dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if !connector.messages.contains_key(&message_type) {
+            problems.push(format!("{}: connector {} has no message type {message_type}", type_dir.display(), connector.id()));
+            continue;
+        }
+        for validity in ["valid", "invalid"] {
+            let dir = type_dir.join(validity);
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+            files.sort();
+            for path in files {
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                if name.ends_with(".expect.json") {
+                    let stem = name.trim_end_matches(".expect.json");
+                    let has_sample = std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok).any(|e| {
+                        let other = e.file_name().to_string_lossy().into_owned();
+                        other != name && Path::new(&other).file_stem().is_some_and(|s| s == stem)
+                    });
+                    if !has_sample {
+                        problems.push(format!("{}: expectation without a sample", path.display()));
+                    }
+                    continue;
+                }
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let expect_path = dir.join(format!("{stem}.expect.json"));
+                let expect = match read_json(&expect_path) {
+                    Ok(value) => value,
+                    Err(error) => {
+                        problems.push(format!("{}: {error}", expect_path.display()));
+                        continue;
+                    }
+                };
+                let expect = if validity == "valid" {
+                    Expectation::Intent(expect)
+                } else {
+                    match ExpectedRefusal::deserialize(&expect) {
+                        Ok(refusal) => Expectation::Refusal(refusal),
+                        Err(error) => {
+                            problems.push(format!("{}: {error}", expect_path.display()));
+                            continue;
+                        }
+                    }
+                };
+                found.push(Sample {
+                    connector: connector.id().to_owned(),
+                    message_type: message_type.clone(),
+                    path,
+                    expect,
+                });
+            }
+        }
+    }
+    (found, problems)
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read(path).map_err(|error| format!("cannot read: {error}"))?;
+    serde_json::from_slice(&text).map_err(|error| format!("not JSON: {error}"))
+}
+
+/// Runs one sample through the pure stages; `None` when it behaves as expected.
+pub fn check_sample(registry: &Registry, sample: &Sample) -> Option<String> {
+    let message = match sample.inbound("sample") {
+        Ok(message) => message,
+        Err(error) => return Some(format!("{}: cannot read: {error}", sample.path.display())),
+    };
+    let trusted: Vec<String> = Vec::new();
+    let mut message = message;
+    // Samples are checked as their own connector's publisher would send them.
+    message.user_id = registry
+        .get(&sample.connector)
+        .and_then(|c| c.config.publishers.as_ref())
+        .and_then(|p| p.first().cloned());
+    let result = pipeline::prepare(registry, &sample.connector, &message, &trusted);
+    let file = sample.path.display();
+    match (&sample.expect, result) {
+        (Expectation::Intent(expected), Ok(prepared)) => {
+            if &prepared.intent_json == expected {
+                None
+            } else {
+                Some(format!("{file}: intent differs from expectation: {}", diff(expected, &prepared.intent_json)))
+            }
+        }
+        (Expectation::Intent(_), Err(refusal)) => Some(format!(
+            "{file}: expected an intent, refused at {}: {}",
+            refusal.stage, refusal.reason
+        )),
+        (Expectation::Refusal(expected), Ok(_)) if expected.stage == Stage::Apply => None,
+        (Expectation::Refusal(expected), Ok(_)) => Some(format!(
+            "{file}: expected a refusal at {} {}, but it was accepted",
+            expected.stage, expected.instance_path
+        )),
+        (Expectation::Refusal(expected), Err(refusal)) => {
+            if refusal.stage != expected.stage {
+                Some(format!(
+                    "{file}: expected a refusal at {}, refused at {}: {}",
+                    expected.stage, refusal.stage, refusal.reason
+                ))
+            } else if !refusal.violations.iter().any(|v| v.instance_path == expected.instance_path) {
+                let paths: Vec<&str> = refusal.violations.iter().map(|v| v.instance_path.as_str()).collect();
+                Some(format!(
+                    "{file}: expected a violation at {:?}, got {:?}",
+                    expected.instance_path, paths
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Names the first top-level key that differs, without showing values.
+fn diff(expected: &Value, actual: &Value) -> String {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            let mut keys: Vec<&String> = e.keys().chain(a.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            let differing: Vec<&str> = keys
+                .into_iter()
+                .filter(|k| e.get(*k) != a.get(*k))
+                .map(String::as_str)
+                .collect();
+            format!("keys {}", differing.join(", "))
+        }
+        _ => "not an object".to_owned(),
+    }
+}
+
+/// Outcome of `gridhub check`.
+pub struct Report {
+    pub samples: usize,
+    pub problems: Vec<String>,
+}
+
+/// Loads everything and runs every sample.
+pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
+    let registry = match Registry::load(connectors_dir, schemas_dir) {
+        Ok(registry) => registry,
+        Err(problems) => return Report { samples: 0, problems },
+    };
+    let mut report = Report {
+        samples: 0,
+        problems: Vec::new(),
+    };
+    for connector in registry.connectors.values() {
+        let (samples, mut problems) = samples(connector);
+        report.problems.append(&mut problems);
+        for message_type in connector.messages.keys() {
+            let has_valid = samples
+                .iter()
+                .any(|s| &s.message_type == message_type && matches!(s.expect, Expectation::Intent(_)));
+            if !has_valid {
+                report.problems.push(format!(
+                    "{}: message type {message_type} has no valid sample",
+                    connector.dir.join("samples").join(message_type).join("valid").display()
+                ));
+            }
+        }
+        report.samples += samples.len();
+        report
+            .problems
+            .extend(samples.iter().filter_map(|sample| check_sample(&registry, sample)));
+    }
+    report
+}

@@ -1,0 +1,212 @@
+//! Dead letters: how a refused message is written to its DLQ, and how ops
+//! read it back.
+//!
+//! A dead letter is the original message (body and properties) with headers
+//! naming the stage, the connector, the schema and every violation. The
+//! original `user_id` moves to a header, because the broker only accepts a
+//! `user_id` equal to the publishing connection's user.
+
+use chrono::{DateTime, Utc};
+use lapin::options::{BasicGetOptions, BasicRejectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use serde::Serialize;
+
+use crate::pipeline::{Refusal, Stage};
+use crate::schema::Violation;
+
+pub const STAGE: &str = "x-gridhub-stage";
+pub const CONNECTOR: &str = "x-gridhub-connector";
+pub const REASON: &str = "x-gridhub-reason";
+pub const SCHEMA: &str = "x-gridhub-schema";
+pub const VIOLATIONS: &str = "x-gridhub-violations";
+pub const ROUTING_KEY: &str = "x-gridhub-routing-key";
+pub const REFUSED_AT: &str = "x-gridhub-refused-at";
+pub const ORIGINAL_USER: &str = "x-gridhub-original-user-id";
+/// How often ops replayed the message; kept by the hub, not read from x-death.
+pub const REPLAYS: &str = "x-gridhub-replays";
+
+/// Properties of the dead letter: the original's, less `user_id` and
+/// `expiration`, persistent, with the reason headers added.
+pub fn properties(
+    original: &BasicProperties,
+    connector: &str,
+    routing_key: &str,
+    refusal: &Refusal,
+    now: DateTime<Utc>,
+) -> BasicProperties {
+    let mut headers = original.headers().clone().unwrap_or_default();
+    let put = |headers: &mut FieldTable, key: &str, value: &str| {
+        headers.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
+    };
+    put(&mut headers, STAGE, refusal.stage.as_str());
+    put(&mut headers, CONNECTOR, connector);
+    put(&mut headers, REASON, &refusal.reason);
+    put(&mut headers, ROUTING_KEY, routing_key);
+    put(&mut headers, REFUSED_AT, &now.to_rfc3339());
+    put(
+        &mut headers,
+        VIOLATIONS,
+        &serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".to_owned()),
+    );
+    if let Some(schema) = &refusal.schema {
+        put(&mut headers, SCHEMA, &format!("schemas/{schema}"));
+    }
+    if let Some(user) = original.user_id() {
+        put(&mut headers, ORIGINAL_USER, user.as_str());
+    }
+    let mut props = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+    macro_rules! copy {
+        ($get:ident, $with:ident) => {
+            if let Some(value) = original.$get() {
+                props = props.$with(value.clone());
+            }
+        };
+    }
+    copy!(content_type, with_content_type);
+    copy!(content_encoding, with_content_encoding);
+    copy!(priority, with_priority);
+    copy!(correlation_id, with_correlation_id);
+    copy!(reply_to, with_reply_to);
+    copy!(message_id, with_message_id);
+    copy!(timestamp, with_timestamp);
+    copy!(kind, with_type);
+    copy!(app_id, with_app_id);
+    props
+}
+
+/// A dead letter as ops see it. No body: `dlq show` prints that on request.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub connector: String,
+    pub stage: String,
+    pub reason: String,
+    pub message_id: Option<String>,
+    pub routing_key: String,
+    pub schema: Option<String>,
+    pub violations: Vec<Violation>,
+    pub refused_at: Option<String>,
+    pub replays: i64,
+    pub content_type: Option<String>,
+    pub size: usize,
+}
+
+fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
+    match headers.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn header_int(headers: &FieldTable, key: &str) -> Option<i64> {
+    match headers.inner().get(key)? {
+        AMQPValue::LongLongInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => Some(i64::from(*n)),
+        AMQPValue::ShortInt(n) => Some(i64::from(*n)),
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).parse().ok(),
+        _ => None,
+    }
+}
+
+impl DeadLetter {
+    /// Reads a message from a DLQ. Messages the broker dead-lettered itself
+    /// (delivery limit) have no hub headers; their reason comes from x-death.
+    pub fn from_message(queue_connector: &str, routing_key: &str, props: &BasicProperties, size: usize) -> DeadLetter {
+        let headers = props.headers().clone().unwrap_or_default();
+        let stage = header_str(&headers, STAGE);
+        let (stage, reason) = match stage {
+            Some(stage) => (stage, header_str(&headers, REASON).unwrap_or_default()),
+            None => {
+                let why = header_str(&headers, "x-first-death-reason").unwrap_or_else(|| "unknown".to_owned());
+                (
+                    Stage::DeliveryLimit.as_str().to_owned(),
+                    format!("dead-lettered by the broker ({why}): the hub failed to finish it too many times"),
+                )
+            }
+        };
+        DeadLetter {
+            connector: header_str(&headers, CONNECTOR).unwrap_or_else(|| queue_connector.to_owned()),
+            stage,
+            reason,
+            message_id: props.message_id().as_ref().map(|m| m.as_str().to_owned()),
+            routing_key: header_str(&headers, ROUTING_KEY).unwrap_or_else(|| routing_key.to_owned()),
+            schema: header_str(&headers, SCHEMA),
+            violations: header_str(&headers, VIOLATIONS)
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default(),
+            refused_at: header_str(&headers, REFUSED_AT),
+            replays: header_int(&headers, REPLAYS).unwrap_or(0),
+            content_type: props.content_type().as_ref().map(|c| c.as_str().to_owned()),
+            size,
+        }
+    }
+}
+
+/// Reads up to `limit` messages of a DLQ without removing them: each is
+/// fetched unacknowledged and returned to the queue when done. Messages are
+/// returned in queue order; redelivery marks them, nothing else changes.
+pub async fn browse(channel: &Channel, queue: &str, connector: &str, limit: usize) -> lapin::Result<Vec<DeadLetter>> {
+    let mut letters = Vec::new();
+    let mut tags = Vec::new();
+    while letters.len() < limit {
+        let Some(message) = channel
+            .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: false })
+            .await?
+        else {
+            break;
+        };
+        let delivery = &message.delivery;
+        letters.push(DeadLetter::from_message(
+            connector,
+            delivery.routing_key.as_str(),
+            &delivery.properties,
+            delivery.data.len(),
+        ));
+        tags.push(delivery.delivery_tag);
+    }
+    // Give them all back, in order.
+    for tag in tags.into_iter().rev() {
+        channel
+            .basic_reject(tag, BasicRejectOptions { requeue: true })
+            .await?;
+    }
+    Ok(letters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letter_properties_drop_user_id_and_keep_the_rest() {
+        let original = BasicProperties::default()
+            .with_message_id("m-1".into())
+            .with_user_id("hotline-12345".into())
+            .with_content_type("application/json".into())
+            .with_expiration("60000".into());
+        let refusal = Refusal::new(Stage::Decode, "empty body");
+        let props = properties(&original, "hotline-12345", "hotline-12345.ticket", &refusal, Utc::now());
+        assert!(props.user_id().is_none());
+        assert!(props.expiration().is_none());
+        assert_eq!(props.message_id().as_ref().unwrap().as_str(), "m-1");
+        let letter = DeadLetter::from_message("x", "hotline-12345.ticket", &props, 0);
+        assert_eq!(letter.connector, "hotline-12345");
+        assert_eq!(letter.stage, "decode");
+        assert_eq!(letter.reason, "empty body");
+        assert_eq!(letter.violations.len(), 1);
+        let headers = props.headers().clone().unwrap();
+        assert_eq!(header_str(&headers, ORIGINAL_USER).as_deref(), Some("hotline-12345"));
+    }
+
+    #[test]
+    fn broker_dead_letters_are_explained() {
+        let mut headers = FieldTable::default();
+        headers.insert("x-first-death-reason".into(), AMQPValue::LongString("delivery_limit".into()));
+        let props = BasicProperties::default().with_headers(headers);
+        let letter = DeadLetter::from_message("hotline-96156", "hotline-96156.ticket", &props, 10);
+        assert_eq!(letter.stage, "delivery-limit");
+        assert!(letter.reason.contains("delivery_limit"));
+        assert_eq!(letter.connector, "hotline-96156");
+    }
+}

@@ -1,0 +1,224 @@
+//! The running hub: connects, declares the topology, runs the consumers and
+//! the outbox relay, and starts over when the broker connection is lost.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::Connection;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::consumer::{self, Context};
+use crate::amqp::relay::Relay;
+use crate::amqp::topology::Topology;
+use crate::amqp::{self, Names};
+use crate::connector::Registry;
+use crate::settings::Settings;
+use crate::store::{Destinations, Store};
+
+pub struct Hub {
+    settings: Settings,
+    registry: Arc<Registry>,
+    store: Store,
+}
+
+/// What one connection's tasks ended with.
+enum Ended {
+    Stopped,
+    Failed(String),
+}
+
+impl Hub {
+    /// Loads and compiles every connector (any problem stops the start, with
+    /// every problem listed) and connects to the case store, creating and
+    /// migrating the database if needed. Waits for the database if it is down.
+    pub async fn build(settings: Settings) -> anyhow::Result<Hub> {
+        let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir())
+            .map_err(|problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")))?;
+        let mut delays = settings.retry.delays();
+        let store = loop {
+            match Store::connect(&settings.database_url, settings.database_pool_size).await {
+                Ok(store) => break store,
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "case store unavailable at start");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        };
+        Ok(Hub {
+            settings,
+            registry: Arc::new(registry),
+            store,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology::new(
+            &Names::new(&self.settings.namespace),
+            &self.registry,
+            self.settings.delivery_limit,
+            &self.settings.centre_destination,
+        )
+    }
+
+    /// Runs until `shutdown` is cancelled: then stops consuming, finishes the
+    /// deliveries in hand (for at most the grace period) and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let abandon = CancellationToken::new();
+        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
+        {
+            let (shutdown, abandon) = (shutdown.clone(), abandon.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(grace).await;
+                abandon.cancel();
+            });
+        }
+        let mut trusted = self.settings.trusted_users.clone();
+        trusted.push(amqp::url_user(&self.settings.amqp_url));
+        let destinations = Destinations {
+            centre: self.settings.centre_destination.clone(),
+            origin_receives_opened: self
+                .registry
+                .connectors
+                .values()
+                .filter(|c| c.config.receives.iter().any(|e| e == "case.opened"))
+                .map(|c| c.id().to_owned())
+                .collect::<HashSet<_>>(),
+        };
+        let outbox_ready = Arc::new(Notify::new());
+        let context = Arc::new(Context {
+            registry: self.registry.clone(),
+            store: self.store.clone(),
+            names: Names::new(&self.settings.namespace),
+            destinations,
+            trusted,
+            prefetch: self.settings.prefetch,
+            batch_size: self.settings.batch_size.max(1),
+            batch_linger: self.settings.batch_linger(),
+            retry: self.settings.retry.clone(),
+            outbox_ready: outbox_ready.clone(),
+            stop: shutdown.clone(),
+            abandon: abandon.clone(),
+        });
+        let relay = Arc::new(Relay {
+            store: self.store.clone(),
+            names: Names::new(&self.settings.namespace),
+            ready: outbox_ready,
+            poll: Duration::from_millis(self.settings.outbox_poll_ms),
+            stop: shutdown.clone(),
+        });
+        let topology = self.topology();
+        let url = self.settings.amqp_url.clone();
+        let mut delays = self.settings.retry.delays();
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let connection = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                connection = connect_and_declare(&url, &topology) => connection,
+            };
+            let connection = match connection {
+                Ok(connection) => {
+                    delays = self.settings.retry.delays();
+                    tracing::info!(broker = %amqp::redact_url(&url), "connected");
+                    Arc::new(connection)
+                }
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "broker unavailable");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            match self.run_connection(&connection, &context, &relay).await {
+                Ended::Stopped => {
+                    let _ = connection.close(200, "gridhub stopping".into()).await;
+                    tracing::info!("stopped");
+                    return Ok(());
+                }
+                Ended::Failed(error) => {
+                    let _ = connection.close(200, "gridhub reconnecting".into()).await;
+                    if shutdown.is_cancelled() {
+                        return Ok(());
+                    }
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "broker connection lost; reconnecting");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Runs every consumer and the relay on one connection until all stop
+    /// (shutdown) or one fails (then the others are dropped: what they held
+    /// unacknowledged is redelivered, and the inbox makes that harmless).
+    async fn run_connection(&self, connection: &Arc<Connection>, context: &Arc<Context>, relay: &Arc<Relay>) -> Ended {
+        let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
+        for connector in self.registry.connectors.values().filter(|c| !c.messages.is_empty()) {
+            for index in 0..self.settings.consumers_per_queue.max(1) {
+                let (connection, context, id) = (connection.clone(), context.clone(), connector.id().to_owned());
+                tasks.spawn(async move {
+                    consumer::run(&connection, context, id, index)
+                        .await
+                        .map_err(|e| e.to_string())
+                });
+            }
+        }
+        {
+            let (connection, relay) = (connection.clone(), relay.clone());
+            tasks.spawn(async move { relay.run(&connection).await.map_err(|e| e.to_string()) });
+        }
+        {
+            // Idle consumers notice a dead connection late; watch it directly.
+            let (connection, stop) = (connection.clone(), context.stop.clone());
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                    if !connection.status().connected() {
+                        return Err("connection closed".to_owned());
+                    }
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let failure = match joined {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error,
+                Err(error) => format!("task failed: {error}"),
+            };
+            if context.stop.is_cancelled() && failure.contains("abandoned") {
+                continue;
+            }
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            return Ended::Failed(failure);
+        }
+        Ended::Stopped
+    }
+}
+
+async fn connect_and_declare(url: &str, topology: &Topology) -> anyhow::Result<Connection> {
+    let connection = amqp::connect(url, "hub").await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    let _ = channel.close(200, "topology declared".into()).await;
+    Ok(connection)
+}

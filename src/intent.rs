@@ -1,0 +1,123 @@
+//! The unified intent: what a mapping turns a message into.
+//!
+//! The only way to get an [`Intent`] is [`crate::pipeline::prepare`], which
+//! validates the mapping's output against `schemas/hub/intent.v1.json` first;
+//! the types below only give that validated JSON a shape.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One thing a message asks the hub to do.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Intent {
+    OpenCase(OpenCase),
+}
+
+/// Open a unified case from a source's ticket or report.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct OpenCase {
+    /// The source system's own ticket id.
+    pub source_ref: String,
+    pub channel: String,
+    pub nature: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    pub priority: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub received_at: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub place: Place,
+    #[serde(default)]
+    pub reporter: Option<Reporter>,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    #[serde(default)]
+    pub media: Vec<Media>,
+}
+
+/// Where the matter is, as the source gave it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct Place {
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub street: Option<String>,
+    #[serde(default)]
+    pub community: Option<String>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+}
+
+/// Who reported it: personal data, stored apart from the case.
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct Reporter {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub id_number: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub confidential: bool,
+    #[serde(default)]
+    pub callback_consent: bool,
+}
+
+/// Debug output never shows personal data.
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("name", &self.name.as_ref().map(|_| "<hidden>"))
+            .field("phone", &self.phone.as_ref().map(|_| "<hidden>"))
+            .field("id_number", &self.id_number.as_ref().map(|_| "<hidden>"))
+            .field("anonymous", &self.anonymous)
+            .field("confidential", &self.confidential)
+            .field("callback_consent", &self.callback_consent)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Media {
+    pub url: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reporter_debug_hides_personal_data() {
+        let reporter = Reporter {
+            name: Some("张三".into()),
+            phone: Some("13800000000".into()),
+            id_number: Some("110112199001011234".into()),
+            ..Reporter::default()
+        };
+        let text = format!("{reporter:?}");
+        assert!(!text.contains("张三") && !text.contains("13800000000") && !text.contains("1101121990"));
+    }
+
+    #[test]
+    fn open_case_reads_from_json() {
+        let intent: Intent = serde_json::from_value(json!({
+            "kind": "open_case", "source_ref": "A1", "channel": "12345", "nature": "complaint",
+            "priority": "general", "title": "t", "received_at": "2026-11-28T09:15:00+08:00"
+        }))
+        .unwrap();
+        let Intent::OpenCase(case) = intent;
+        assert_eq!(case.received_at.to_rfc3339(), "2026-11-28T09:15:00+08:00");
+        assert!(case.reporter.is_none());
+    }
+}

@@ -1,0 +1,22 @@
+//! gridhub: the integration hub of a district's grid-based social service
+//! management system.
+//!
+//! Messages from hotlines, departments and the grid platform arrive over AMQP,
+//! are validated against their connector's JSON Schema, mapped to a unified
+//! intent and recorded as unified cases in PostgreSQL. See
+//! `docs/ARCHITECTURE.md` for the map of this crate.
+
+pub mod amqp;
+pub mod check;
+pub mod cli;
+pub mod connector;
+pub mod dlq;
+pub mod hub;
+pub mod intent;
+pub mod mapping;
+pub mod message;
+pub mod pipeline;
+pub mod schema;
+pub mod settings;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,37 @@
+//! An inbound message as the pipeline sees it, whatever carried it.
+
+/// One inbound message: the AMQP body and the properties the pipeline reads.
+#[derive(Clone, Default)]
+pub struct Inbound {
+    /// `<connector>.<message-type>`.
+    pub routing_key: String,
+    pub message_id: Option<String>,
+    pub content_type: Option<String>,
+    /// Publisher's broker user, as checked by the broker.
+    pub user_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Debug output never shows the body: it is personal data.
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("routing_key", &self.routing_key)
+            .field("message_id", &self.message_id)
+            .field("content_type", &self.content_type)
+            .field("user_id", &self.user_id)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// The content type a file is published with, from its extension.
+pub fn content_type_for(path: &std::path::Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => "application/json",
+        Some("xml") => "application/xml",
+        Some("txt") => "text/plain",
+        Some("csv") => "text/csv",
+        _ => "application/octet-stream",
+    }
+}

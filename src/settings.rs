@@ -1,0 +1,205 @@
+//! Hub settings: a TOML file, environment overrides, documented defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Default broker: the local RabbitMQ with its guest user.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Default case store: the local PostgreSQL; the database is created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/gridhub";
+
+/// Everything `gridhub serve` needs. Every field has a default, so an empty
+/// file (or none) runs the hub against the local broker and database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// AMQP URL of the broker. Overridden by `GRIDHUB_AMQP_URL`.
+    /// Default `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub amqp_url: String,
+    /// PostgreSQL URL of the case store. Overridden by `GRIDHUB_DATABASE_URL`.
+    /// The database is created and migrated at start if missing.
+    /// Default `postgres://postgres@127.0.0.1:5432/gridhub`.
+    pub database_url: String,
+    /// Folder of connector folders. Default `connectors`.
+    pub connectors_dir: PathBuf,
+    /// Folder of JSON Schemas. Default: `schemas` beside the connectors folder.
+    pub schemas_dir: Option<PathBuf>,
+    /// Prefix of every exchange and queue name. Default `gridhub`, giving
+    /// `gridhub.in`, `gridhub.in.<connector>`, `gridhub.dlx`, ...
+    pub namespace: String,
+    /// Unacknowledged deliveries the broker may push to one consumer
+    /// (AMQP prefetch). Bounds the hub's memory. Default 512.
+    pub prefetch: u16,
+    /// Most deliveries recorded in one database transaction. Default 256.
+    pub batch_size: usize,
+    /// How long a consumer waits for more deliveries to fill a batch, in
+    /// milliseconds. Default 5.
+    pub batch_linger_ms: u64,
+    /// Consumers (AMQP channels) per inbound queue. Default 1.
+    pub consumers_per_queue: usize,
+    /// Delivery limit of each inbound quorum queue: a message delivered more
+    /// often than this (because the hub died while holding it) is
+    /// dead-lettered by the broker. Default 20.
+    pub delivery_limit: u32,
+    /// Broker users trusted to publish as any connector (operators' replay
+    /// tools). The hub's own broker user is always trusted.
+    pub trusted_users: Vec<String>,
+    /// Destination that receives every case event: the district command
+    /// centre's feed, queue `<namespace>.out.<centre_destination>`.
+    /// Default `command-centre`.
+    pub centre_destination: String,
+    /// Database connection pool size. Default 8.
+    pub database_pool_size: u32,
+    /// Backoff for transient failures (database or broker unavailable).
+    pub retry: RetrySettings,
+    /// How often the outbox relay looks for unsent events when nothing woke
+    /// it, in milliseconds. Default 1000.
+    pub outbox_poll_ms: u64,
+    /// How long `serve` waits for in-flight work after SIGTERM, in seconds.
+    /// Default 30.
+    pub shutdown_grace_secs: u64,
+    /// Log format: `text` or `json`. Overridden by `GRIDHUB_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// Exponential backoff with jitter, capped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    /// First delay, in milliseconds. Default 100.
+    pub min_delay_ms: u64,
+    /// Largest delay, in milliseconds. Default 10000.
+    pub max_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            connectors_dir: PathBuf::from("connectors"),
+            schemas_dir: None,
+            namespace: "gridhub".to_owned(),
+            prefetch: 512,
+            batch_size: 256,
+            batch_linger_ms: 5,
+            consumers_per_queue: 1,
+            delivery_limit: 20,
+            trusted_users: Vec::new(),
+            centre_destination: "command-centre".to_owned(),
+            database_pool_size: 8,
+            retry: RetrySettings::default(),
+            outbox_poll_ms: 1000,
+            shutdown_grace_secs: 30,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            min_delay_ms: 100,
+            max_delay_ms: 10_000,
+        }
+    }
+}
+
+impl RetrySettings {
+    /// Delays for successive retries: exponential from `min_delay_ms`, capped
+    /// at `max_delay_ms`, with jitter, never ending.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        use backon::BackoffBuilder;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(self.min_delay_ms))
+            .with_max_delay(Duration::from_millis(self.max_delay_ms))
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+}
+
+impl Settings {
+    /// Reads the file if given, then applies the environment overrides.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env();
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self) {
+        if let Ok(url) = std::env::var("GRIDHUB_AMQP_URL") {
+            self.amqp_url = url;
+        }
+        if let Ok(url) = std::env::var("GRIDHUB_DATABASE_URL") {
+            self.database_url = url;
+        }
+        if let Ok(format) = std::env::var("GRIDHUB_LOG_FORMAT") {
+            if format.eq_ignore_ascii_case("json") {
+                self.log_format = LogFormat::Json;
+            }
+        }
+    }
+
+    /// The schemas folder: explicit, or `schemas` beside the connectors folder.
+    pub fn schemas_dir(&self) -> PathBuf {
+        match &self.schemas_dir {
+            Some(dir) => dir.clone(),
+            None => schemas_beside(&self.connectors_dir),
+        }
+    }
+
+    pub fn batch_linger(&self) -> Duration {
+        Duration::from_millis(self.batch_linger_ms)
+    }
+}
+
+/// `schemas` beside a connectors folder: `./connectors` gives `./schemas`.
+pub fn schemas_beside(connectors_dir: &Path) -> PathBuf {
+    let parent = connectors_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join("schemas")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let settings: Settings = toml::from_str("").unwrap();
+        assert_eq!(settings.namespace, "gridhub");
+        assert_eq!(settings.prefetch, 512);
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        assert!(toml::from_str::<Settings>("prefetchh = 3").is_err());
+    }
+
+    #[test]
+    fn schemas_sit_beside_connectors() {
+        assert_eq!(schemas_beside(Path::new("connectors")), Path::new("./schemas"));
+        assert_eq!(schemas_beside(Path::new("/srv/hub/connectors")), Path::new("/srv/hub/schemas"));
+    }
+}

@@ -1,0 +1,492 @@
+//! The case store: PostgreSQL, written in batches.
+//!
+//! A batch of prepared messages (and of refusals already in their DLQ) is
+//! recorded in one transaction: inbox rows, case sources, cases, reporters,
+//! case events, outbox rows and dead-letter records, each as one multi-row
+//! statement. A batch costs the same handful of round trips whatever its
+//! size.
+
+pub mod outbox;
+mod query;
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Value, json};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::intent::{Intent, OpenCase};
+use crate::pipeline::{Refusal, Stage};
+
+pub use outbox::OutboxEvent;
+
+/// Status a case has once recorded.
+pub const OPENED_STATUS: &str = "registered";
+
+/// Why the store could not do what was asked, split by what the caller does next.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is unreachable, restarting, or out of connections:
+    /// back off and try the same work again.
+    #[error("case store unavailable: {0}")]
+    Transient(#[source] sqlx::Error),
+    /// The database refused the data itself: retrying cannot help.
+    #[error("case store refused the data (SQLSTATE {code})")]
+    Permanent { code: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        classify(error)
+    }
+}
+
+/// Data errors (SQLSTATE classes 22, 23, 42, 54) are permanent; everything
+/// else (connection, pool, shutdown, serialization failure) is transient.
+fn classify(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if let Some(code) = db.code() {
+            if ["22", "23", "42", "54"].iter().any(|class| code.starts_with(class)) {
+                return StoreError::Permanent { code: code.into_owned() };
+            }
+        }
+    }
+    if matches!(error, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. }) {
+        return StoreError::Permanent {
+            code: "decode".to_owned(),
+        };
+    }
+    StoreError::Transient(error)
+}
+
+/// One message of a batch.
+#[derive(Debug, Clone)]
+pub struct Item<'a> {
+    pub connector: &'a str,
+    /// `None` only for refusals of messages that had no usable message_id.
+    pub message_id: Option<&'a str>,
+    pub message_type: &'a str,
+    pub work: Work<'a>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Work<'a> {
+    /// Record what the intent asks for.
+    Apply(&'a Intent),
+    /// Record a refusal whose message is already safely in its DLQ.
+    Refused { refusal: &'a Refusal, routing_key: &'a str },
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// A new case was opened.
+    CaseOpened { case_no: String },
+    /// The message_id was recorded before: nothing done again.
+    AlreadyProcessed,
+    /// The source's ticket already has a case: nothing new recorded.
+    DuplicateSource,
+    /// The refusal was recorded.
+    RefusalRecorded,
+    /// The store refused this item's data; nothing of it was recorded.
+    Refused(Refusal),
+}
+
+/// Who the hub publishes events to.
+#[derive(Debug, Clone)]
+pub struct Destinations {
+    /// Receives every event.
+    pub centre: String,
+    /// Connectors that receive `case.opened` for their own cases.
+    pub origin_receives_opened: HashSet<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects, creating the database if missing, and runs migrations.
+    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("database url: {e}"))?;
+        if !Postgres::database_exists(url).await? {
+            match Postgres::create_database(url).await {
+                Ok(()) => tracing::info!(database = options.get_database().unwrap_or_default(), "created database"),
+                // Another process created it meanwhile.
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// A store on an existing pool (already migrated).
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Records a batch in one transaction. If the database refuses the data
+    /// of some item, every item is retried alone so that only the bad one is
+    /// refused. A transient error leaves nothing recorded.
+    pub async fn apply(&self, items: &[Item<'_>], destinations: &Destinations) -> Result<Vec<Applied>, StoreError> {
+        match self.apply_in_one(items, destinations).await {
+            Err(StoreError::Permanent { code }) if items.len() > 1 => {
+                tracing::warn!(sqlstate = %code, items = items.len(), "batch refused by the case store; applying one by one");
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    results.push(self.apply_alone(item, destinations).await?);
+                }
+                Ok(results)
+            }
+            Err(StoreError::Permanent { code }) => Ok(vec![store_refusal(&code)]),
+            other => other,
+        }
+    }
+
+    async fn apply_alone(&self, item: &Item<'_>, destinations: &Destinations) -> Result<Applied, StoreError> {
+        match self.apply_in_one(std::slice::from_ref(item), destinations).await {
+            Ok(mut results) => Ok(results.remove(0)),
+            Err(StoreError::Permanent { code }) => Ok(store_refusal(&code)),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn apply_in_one(&self, items: &[Item<'_>], destinations: &Destinations) -> Result<Vec<Applied>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let results = apply_batch(&mut tx, items, destinations).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+fn store_refusal(code: &str) -> Applied {
+    Applied::Refused(Refusal::new(
+        Stage::Apply,
+        format!("the case store refused the data (SQLSTATE {code})"),
+    ))
+}
+
+/// Message ids seen earlier in the same batch are duplicates too.
+async fn apply_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    items: &[Item<'_>],
+    destinations: &Destinations,
+) -> Result<Vec<Applied>, StoreError> {
+    let mut results: Vec<Option<Applied>> = vec![None; items.len()];
+
+    // 1. Claim every message_id in the inbox; what is already there was done.
+    let mut seen = HashSet::new();
+    let mut claim = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match item.message_id {
+            Some(id) if !seen.insert((item.connector, id)) => results[index] = Some(Applied::AlreadyProcessed),
+            Some(_) => claim.push(index),
+            None => {}
+        }
+    }
+    let case_ids: Vec<Uuid> = items.iter().map(|_| Uuid::new_v4()).collect();
+    let claimed: HashSet<(String, String)> = if claim.is_empty() {
+        HashSet::new()
+    } else {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[])
+             ON CONFLICT DO NOTHING
+             RETURNING connector, message_id",
+        )
+        .bind(claim.iter().map(|&i| items[i].connector).collect::<Vec<_>>())
+        .bind(claim.iter().map(|&i| items[i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+        .bind(claim.iter().map(|&i| items[i].message_type).collect::<Vec<_>>())
+        .bind(claim.iter().map(|&i| outcome_of(&items[i].work)).collect::<Vec<_>>())
+        .bind(
+            claim
+                .iter()
+                .map(|&i| matches!(items[i].work, Work::Apply(Intent::OpenCase(_))).then_some(case_ids[i]))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.into_iter().collect()
+    };
+    for &index in &claim {
+        let item = &items[index];
+        let key = (item.connector.to_owned(), item.message_id.unwrap_or_default().to_owned());
+        if !claimed.contains(&key) {
+            results[index] = Some(Applied::AlreadyProcessed);
+        }
+    }
+
+    // 2. Split what is new by kind of work.
+    let mut opens: Vec<(usize, &OpenCase)> = Vec::new();
+    let mut refusals: Vec<usize> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        if results[index].is_some() {
+            continue;
+        }
+        match &item.work {
+            Work::Apply(Intent::OpenCase(open)) => opens.push((index, open)),
+            Work::Refused { .. } => refusals.push(index),
+        }
+    }
+
+    if !opens.is_empty() {
+        let opened = open_cases(tx, items, &opens, &case_ids, destinations).await?;
+        for ((index, _), applied) in opens.iter().zip(opened) {
+            results[*index] = Some(applied);
+        }
+    }
+    if !refusals.is_empty() {
+        record_refusals(tx, items, &refusals).await?;
+        for index in refusals {
+            results[index] = Some(Applied::RefusalRecorded);
+        }
+    }
+    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+}
+
+fn outcome_of(work: &Work<'_>) -> &'static str {
+    match work {
+        Work::Apply(Intent::OpenCase(_)) => "case_opened",
+        Work::Refused { .. } => "refused",
+    }
+}
+
+/// Readable case number: TZ, the Beijing date of receipt (yymmdd), a sequence.
+fn case_no(received_at: &DateTime<FixedOffset>, seq: i64) -> String {
+    let beijing = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    format!("TZ{}{:07}", received_at.with_timezone(&beijing).format("%y%m%d"), seq)
+}
+
+async fn open_cases(
+    tx: &mut Transaction<'_, Postgres>,
+    items: &[Item<'_>],
+    opens: &[(usize, &OpenCase)],
+    case_ids: &[Uuid],
+    destinations: &Destinations,
+) -> Result<Vec<Applied>, StoreError> {
+    // A ticket seen twice in one batch under different message ids opens one case.
+    let mut seen_refs = HashSet::new();
+    let mut fresh: Vec<(usize, &OpenCase)> = Vec::new();
+    let mut results: Vec<Applied> = Vec::with_capacity(opens.len());
+    for &(index, open) in opens {
+        if seen_refs.insert((items[index].connector, open.source_ref.as_str())) {
+            fresh.push((index, open));
+        }
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
+         ON CONFLICT DO NOTHING
+         RETURNING connector, source_ref",
+    )
+    .bind(fresh.iter().map(|(i, _)| items[*i].connector).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(_, o)| o.source_ref.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(i, _)| case_ids[*i]).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(i, _)| items[*i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    let new_refs: HashSet<(String, String)> = rows.into_iter().collect();
+    let new: Vec<(usize, &OpenCase)> = fresh
+        .into_iter()
+        .filter(|(i, o)| new_refs.contains(&(items[*i].connector.to_owned(), o.source_ref.clone())))
+        .collect();
+
+    let seqs: Vec<i64> = if new.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar("SELECT nextval('case_no_seq') FROM generate_series(1, $1)")
+            .bind(new.len() as i64)
+            .fetch_all(&mut **tx)
+            .await?
+    };
+    let numbers: Vec<String> = new.iter().zip(&seqs).map(|((_, o), seq)| case_no(&o.received_at, *seq)).collect();
+
+    if !new.is_empty() {
+        insert_cases(tx, items, &new, case_ids, &numbers, destinations).await?;
+    }
+
+    let mut numbered = new.iter().map(|(i, _)| *i).zip(numbers);
+    let mut next = numbered.next();
+    let mut duplicates = Vec::new();
+    for &(index, _) in opens {
+        match &next {
+            Some((i, number)) if *i == index => {
+                results.push(Applied::CaseOpened { case_no: number.clone() });
+                next = numbered.next();
+            }
+            _ => {
+                duplicates.push(index);
+                results.push(Applied::DuplicateSource);
+            }
+        }
+    }
+    if !duplicates.is_empty() {
+        sqlx::query(
+            "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
+             FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
+             WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
+        )
+        .bind(duplicates.iter().map(|&i| items[i].connector).collect::<Vec<_>>())
+        .bind(duplicates.iter().map(|&i| items[i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(results)
+}
+
+async fn insert_cases(
+    tx: &mut Transaction<'_, Postgres>,
+    items: &[Item<'_>],
+    new: &[(usize, &OpenCase)],
+    case_ids: &[Uuid],
+    numbers: &[String],
+    destinations: &Destinations,
+) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = new.iter().map(|(i, _)| case_ids[*i]).collect();
+    let received: Vec<DateTime<Utc>> = new.iter().map(|(_, o)| o.received_at.with_timezone(&Utc)).collect();
+    sqlx::query(
+        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                            attributes, media, address, street_given, community_given, lon, lat, received_at)
+         SELECT id, case_no, $3, channel, nature, category, priority, title, description,
+                attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at
+         FROM UNNEST($1::uuid[], $2::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                     $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], $16::float8[],
+                     $17::timestamptz[])
+           AS n(id, case_no, channel, nature, category, priority, title, description, attributes, media,
+                address, street_given, community_given, lon, lat, received_at)",
+    )
+    .bind(&ids)
+    .bind(numbers)
+    .bind(OPENED_STATUS)
+    .bind(new.iter().map(|(_, o)| o.channel.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.nature.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.category.as_deref()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.priority.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.title.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.description.as_str()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| Value::Object(o.attributes.clone()).to_string()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| json!(o.media).to_string()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.place.address.as_deref()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.place.street.as_deref()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.place.community.as_deref()).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.place.lon).collect::<Vec<_>>())
+    .bind(new.iter().map(|(_, o)| o.place.lat).collect::<Vec<_>>())
+    .bind(&received)
+    .execute(&mut **tx)
+    .await?;
+
+    let with_reporter: Vec<(usize, &(usize, &OpenCase))> =
+        new.iter().enumerate().filter(|(_, (_, o))| o.reporter.is_some()).collect();
+    if !with_reporter.is_empty() {
+        let reporter = |k: &(usize, &(usize, &OpenCase))| k.1.1.reporter.clone().unwrap_or_default();
+        let reporters: Vec<_> = with_reporter.iter().map(reporter).collect();
+        sqlx::query(
+            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::bool[])",
+        )
+        .bind(with_reporter.iter().map(|(k, _)| ids[*k]).collect::<Vec<_>>())
+        .bind(with_reporter.iter().map(|(_, (i, _))| items[*i].connector).collect::<Vec<_>>())
+        .bind(reporters.iter().map(|r| r.name.as_deref()).collect::<Vec<_>>())
+        .bind(reporters.iter().map(|r| r.phone.as_deref()).collect::<Vec<_>>())
+        .bind(reporters.iter().map(|r| r.id_number.as_deref()).collect::<Vec<_>>())
+        .bind(reporters.iter().map(|r| r.anonymous).collect::<Vec<_>>())
+        .bind(reporters.iter().map(|r| r.confidential).collect::<Vec<_>>())
+        .bind(reporters.iter().map(|r| r.callback_consent).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    sqlx::query(
+        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, connector, message_id)
+         SELECT id, 'opened', NULL, $2, connector, connector, message_id
+         FROM UNNEST($1::uuid[], $3::text[], $4::text[]) AS e(id, connector, message_id)",
+    )
+    .bind(&ids)
+    .bind(OPENED_STATUS)
+    .bind(new.iter().map(|(i, _)| items[*i].connector).collect::<Vec<_>>())
+    .bind(new.iter().map(|(i, _)| items[*i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+
+    let mut events = Vec::new();
+    for (k, (index, open)) in new.iter().enumerate() {
+        let connector = items[*index].connector;
+        let payload = outbox::case_opened(&ids[k], &numbers[k], connector, open);
+        events.push(OutboxEvent::new(&destinations.centre, "case.opened", payload.clone()));
+        if destinations.origin_receives_opened.contains(connector) {
+            events.push(OutboxEvent::new(connector, "case.opened", payload));
+        }
+    }
+    outbox::insert(tx, &events).await
+}
+
+async fn record_refusals(tx: &mut Transaction<'_, Postgres>, items: &[Item<'_>], refusals: &[usize]) -> Result<(), StoreError> {
+    let mut connector = Vec::new();
+    let mut message_id = Vec::new();
+    let mut routing_key = Vec::new();
+    let mut stage = Vec::new();
+    let mut reason = Vec::new();
+    let mut schema = Vec::new();
+    let mut violations = Vec::new();
+    for &index in refusals {
+        let item = &items[index];
+        let Work::Refused { refusal, routing_key: key } = &item.work else {
+            continue;
+        };
+        connector.push(item.connector);
+        message_id.push(item.message_id);
+        routing_key.push(clean(key));
+        stage.push(refusal.stage.as_str());
+        reason.push(clean(&refusal.reason));
+        schema.push(refusal.schema.as_deref());
+        violations.push(clean(&serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".into())));
+    }
+    sqlx::query(
+        "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)
+         SELECT connector, message_id, routing_key, stage, reason, schema_file, violations::jsonb
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+           AS d(connector, message_id, routing_key, stage, reason, schema_file, violations)",
+    )
+    .bind(connector)
+    .bind(message_id)
+    .bind(routing_key)
+    .bind(stage)
+    .bind(reason)
+    .bind(schema)
+    .bind(violations)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// PostgreSQL text cannot hold NUL; reasons quote names from the message.
+fn clean(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_numbers_use_the_beijing_date() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T17:30:00Z").unwrap();
+        assert_eq!(case_no(&at, 42), "TZ2611280000042");
+    }
+}
