@@ -46,7 +46,8 @@ impl Sample {
     pub fn inbound(&self, message_id: &str) -> std::io::Result<Inbound> {
         let content_type = match &self.expect {
             Expectation::Refusal(ExpectedRefusal {
-                content_type: Some(ct), ..
+                content_type: Some(ct),
+                ..
             }) => ct.clone(),
             _ => content_type_for(&self.path).to_owned(),
         };
@@ -69,33 +70,64 @@ pub fn samples(connector: &Connector) -> (Vec<Sample>, Vec<String>) {
     let Ok(types) = std::fs::read_dir(&root) else {
         return (found, problems);
     };
-    let mut types: Vec<PathBuf> = types.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut types: Vec<PathBuf> = types
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     types.sort();
     for type_dir in types {
-        let message_type = type_dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let message_type = type_dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         if !connector.messages.contains_key(&message_type) {
-            problems.push(format!("{}: connector {} has no message type {message_type}", type_dir.display(), connector.id()));
+            problems.push(format!(
+                "{}: connector {} has no message type {message_type}",
+                type_dir.display(),
+                connector.id()
+            ));
             continue;
         }
         for validity in ["valid", "invalid"] {
             let dir = type_dir.join(validity);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
             files.sort();
             for path in files {
-                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 if name.ends_with(".expect.json") {
                     let stem = name.trim_end_matches(".expect.json");
-                    let has_sample = std::fs::read_dir(&dir).into_iter().flatten().filter_map(Result::ok).any(|e| {
-                        let other = e.file_name().to_string_lossy().into_owned();
-                        other != name && Path::new(&other).file_stem().is_some_and(|s| s == stem)
-                    });
+                    let has_sample = std::fs::read_dir(&dir)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Result::ok)
+                        .any(|e| {
+                            let other = e.file_name().to_string_lossy().into_owned();
+                            other != name
+                                && Path::new(&other).file_stem().is_some_and(|s| s == stem)
+                        });
                     if !has_sample {
                         problems.push(format!("{}: expectation without a sample", path.display()));
                     }
                     continue;
                 }
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 let expect_path = dir.join(format!("{stem}.expect.json"));
                 let expect = match read_json(&expect_path) {
                     Ok(value) => value,
@@ -152,7 +184,10 @@ pub fn check_sample(registry: &Registry, sample: &Sample) -> Option<String> {
             if &prepared.intent_json == expected {
                 None
             } else {
-                Some(format!("{file}: intent differs from expectation: {}", diff(expected, &prepared.intent_json)))
+                Some(format!(
+                    "{file}: intent differs from expectation: {}",
+                    diff(expected, &prepared.intent_json)
+                ))
             }
         }
         (Expectation::Intent(_), Err(refusal)) => Some(format!(
@@ -170,8 +205,16 @@ pub fn check_sample(registry: &Registry, sample: &Sample) -> Option<String> {
                     "{file}: expected a refusal at {}, refused at {}: {}",
                     expected.stage, refusal.stage, refusal.reason
                 ))
-            } else if !refusal.violations.iter().any(|v| v.instance_path == expected.instance_path) {
-                let paths: Vec<&str> = refusal.violations.iter().map(|v| v.instance_path.as_str()).collect();
+            } else if !refusal
+                .violations
+                .iter()
+                .any(|v| v.instance_path == expected.instance_path)
+            {
+                let paths: Vec<&str> = refusal
+                    .violations
+                    .iter()
+                    .map(|v| v.instance_path.as_str())
+                    .collect();
                 Some(format!(
                     "{file}: expected a violation at {:?}, got {:?}",
                     expected.instance_path, paths
@@ -211,7 +254,12 @@ pub struct Report {
 pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
     let registry = match Registry::load(connectors_dir, schemas_dir) {
         Ok(registry) => registry,
-        Err(problems) => return Report { samples: 0, problems },
+        Err(problems) => {
+            return Report {
+                samples: 0,
+                problems,
+            };
+        }
     };
     let mut report = Report {
         samples: 0,
@@ -221,20 +269,27 @@ pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
         let (samples, mut problems) = samples(connector);
         report.problems.append(&mut problems);
         for message_type in connector.messages.keys() {
-            let has_valid = samples
-                .iter()
-                .any(|s| &s.message_type == message_type && matches!(s.expect, Expectation::Intent(_)));
+            let has_valid = samples.iter().any(|s| {
+                &s.message_type == message_type && matches!(s.expect, Expectation::Intent(_))
+            });
             if !has_valid {
                 report.problems.push(format!(
                     "{}: message type {message_type} has no valid sample",
-                    connector.dir.join("samples").join(message_type).join("valid").display()
+                    connector
+                        .dir
+                        .join("samples")
+                        .join(message_type)
+                        .join("valid")
+                        .display()
                 ));
             }
         }
         report.samples += samples.len();
-        report
-            .problems
-            .extend(samples.iter().filter_map(|sample| check_sample(&registry, sample)));
+        report.problems.extend(
+            samples
+                .iter()
+                .filter_map(|sample| check_sample(&registry, sample)),
+        );
     }
     report
 }

@@ -153,8 +153,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             message_id,
             content_type,
             files,
-        } => publish(&settings(&common)?, &connector, &message_type, message_id, content_type, &files).await,
-        Command::Cases { common, json, limit } => cases(&settings(&common)?, json, limit).await,
+        } => {
+            publish(
+                &settings(&common)?,
+                &connector,
+                &message_type,
+                message_id,
+                content_type,
+                &files,
+            )
+            .await
+        }
+        Command::Cases {
+            common,
+            json,
+            limit,
+        } => cases(&settings(&common)?, json, limit).await,
         Command::Dlq {
             command:
                 DlqCommand::List {
@@ -218,7 +232,11 @@ fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
     for problem in &report.problems {
         println!("{problem}");
     }
-    eprintln!("{} samples checked, {} problems", report.samples, report.problems.len());
+    eprintln!(
+        "{} samples checked, {} problems",
+        report.samples,
+        report.problems.len()
+    );
     Ok(if report.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -239,11 +257,20 @@ async fn publish(
     }
     let mut messages = Vec::with_capacity(files.len());
     for file in files {
-        let body = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+        let body = std::fs::read(file)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
         messages.push(Outgoing {
             routing_key: format!("{connector}.{message_type}"),
-            message_id: Some(message_id.clone().unwrap_or_else(|| publish::content_message_id(&body))),
-            content_type: Some(content_type.clone().unwrap_or_else(|| content_type_for(file).to_owned())),
+            message_id: Some(
+                message_id
+                    .clone()
+                    .unwrap_or_else(|| publish::content_message_id(&body)),
+            ),
+            content_type: Some(
+                content_type
+                    .clone()
+                    .unwrap_or_else(|| content_type_for(file).to_owned()),
+            ),
             user_id: Some(amqp::url_user(&settings.amqp_url)),
             body,
         });
@@ -251,7 +278,12 @@ async fn publish(
     let connection = amqp::connect(&settings.amqp_url, "publish").await?;
     let channel = connection.create_channel().await?;
     publish::confirming(&channel).await?;
-    let results = publish::publish_all(&channel, &Names::new(&settings.namespace).inbound_exchange(), &messages).await?;
+    let results = publish::publish_all(
+        &channel,
+        &Names::new(&settings.namespace).inbound_exchange(),
+        &messages,
+    )
+    .await?;
     let _ = connection.close(200, "done".into()).await;
     let mut failed = 0;
     for ((file, message), result) in files.iter().zip(&messages).zip(&results) {
@@ -268,11 +300,18 @@ async fn publish(
             }
             Published::Refused => {
                 failed += 1;
-                println!("refused {} message_id={id}: the broker did not confirm it", file.display());
+                println!(
+                    "refused {} message_id={id}: the broker did not confirm it",
+                    file.display()
+                );
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<ExitCode> {
@@ -281,9 +320,17 @@ async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<Ex
     if json {
         println!("{}", serde_json::to_string_pretty(&cases)?);
     } else {
-        println!("{:<16} {:<11} {:<6} {:<12} {:<24} RECEIVED", "CASE", "STATUS", "CHAN", "NATURE", "CATEGORY");
+        println!(
+            "{:<16} {:<11} {:<6} {:<12} {:<24} RECEIVED",
+            "CASE", "STATUS", "CHAN", "NATURE", "CATEGORY"
+        );
         for case in &cases {
-            let field = |k: &str| case.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_owned();
+            let field = |k: &str| {
+                case.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-")
+                    .to_owned()
+            };
             println!(
                 "{:<16} {:<11} {:<6} {:<12} {:<24} {}",
                 field("case_no"),
@@ -298,7 +345,12 @@ async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-async fn dlq_list(settings: &Settings, json: bool, connector: Option<&str>, limit: usize) -> anyhow::Result<ExitCode> {
+async fn dlq_list(
+    settings: &Settings,
+    json: bool,
+    connector: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<ExitCode> {
     let names = Names::new(&settings.namespace);
     let connectors: Vec<String> = match connector {
         Some(id) => vec![id.to_owned()],
@@ -318,7 +370,10 @@ async fn dlq_list(settings: &Settings, json: bool, connector: Option<&str>, limi
     if json {
         println!("{}", serde_json::to_string_pretty(&letters)?);
     } else {
-        println!("{:<16} {:<10} {:<66} REASON", "CONNECTOR", "STAGE", "MESSAGE_ID");
+        println!(
+            "{:<16} {:<10} {:<66} REASON",
+            "CONNECTOR", "STAGE", "MESSAGE_ID"
+        );
         for letter in &letters {
             println!(
                 "{:<16} {:<10} {:<66} {}",

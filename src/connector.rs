@@ -103,12 +103,16 @@ impl Registry {
     /// schemas and mappings. Returns every problem found, one per line.
     pub fn load(connectors_dir: &Path, schemas_dir: &Path) -> Result<Registry, Vec<String>> {
         let mut problems = Vec::new();
-        let intent = Schema::load(schemas_dir, INTENT_SCHEMA).map_err(|e| problems.push(e.to_string()));
+        let intent =
+            Schema::load(schemas_dir, INTENT_SCHEMA).map_err(|e| problems.push(e.to_string()));
         let mut connectors = BTreeMap::new();
         let entries = match std::fs::read_dir(connectors_dir) {
             Ok(entries) => entries,
             Err(error) => {
-                problems.push(format!("{}: cannot read: {error}", connectors_dir.display()));
+                problems.push(format!(
+                    "{}: cannot read: {error}",
+                    connectors_dir.display()
+                ));
                 return Err(problems);
             }
         };
@@ -122,7 +126,11 @@ impl Registry {
             match load_connector(&dir, schemas_dir) {
                 Ok(connector) => {
                     if connectors.contains_key(connector.id()) {
-                        problems.push(format!("{}: duplicate connector id {}", dir.display(), connector.id()));
+                        problems.push(format!(
+                            "{}: duplicate connector id {}",
+                            dir.display(),
+                            connector.id()
+                        ));
                     } else {
                         connectors.insert(connector.id().to_owned(), connector);
                     }
@@ -131,7 +139,10 @@ impl Registry {
             }
         }
         if connectors.is_empty() && problems.is_empty() {
-            problems.push(format!("{}: no connector folders (connector.toml) found", connectors_dir.display()));
+            problems.push(format!(
+                "{}: no connector folders (connector.toml) found",
+                connectors_dir.display()
+            ));
         }
         match intent {
             Ok(intent) if problems.is_empty() => Ok(Registry {
@@ -152,21 +163,24 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn valid_type(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 64
-        && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<String>> {
     let file = dir.join("connector.toml");
     let text = std::fs::read_to_string(&file)
         .map_err(|error| vec![format!("{}: cannot read: {error}", file.display())])?;
-    let config: ConnectorConfig =
-        toml::from_str(&text).map_err(|error| vec![format!("{}: {}", file.display(), error.message())])?;
+    let config: ConnectorConfig = toml::from_str(&text)
+        .map_err(|error| vec![format!("{}: {}", file.display(), error.message())])?;
     let mut problems = Vec::new();
     if !valid_id(&config.id) {
         problems.push(format!(
@@ -177,7 +191,11 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
     }
     let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if folder != config.id {
-        problems.push(format!("{}: id {} differs from its folder name {folder}", file.display(), config.id));
+        problems.push(format!(
+            "{}: id {} differs from its folder name {folder}",
+            file.display(),
+            config.id
+        ));
     }
     let mut messages = BTreeMap::new();
     for message in &config.messages {
@@ -190,14 +208,23 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
             continue;
         }
         if messages.contains_key(&message.message_type) {
-            problems.push(format!("{}: message type {} is declared twice", file.display(), message.message_type));
+            problems.push(format!(
+                "{}: message type {} is declared twice",
+                file.display(),
+                message.message_type
+            ));
             continue;
         }
-        let schema = Schema::load(schemas_dir, &message.schema).map_err(|e| problems.push(e.to_string()));
+        let schema =
+            Schema::load(schemas_dir, &message.schema).map_err(|e| problems.push(e.to_string()));
         let mapping_path = dir.join(&message.mapping);
-        let mapping = Mapping::load(&mapping_path, &message.mapping).map_err(|e| problems.push(e.to_string()));
+        let mapping = Mapping::load(&mapping_path, &message.mapping)
+            .map_err(|e| problems.push(e.to_string()));
         if let (Ok(schema), Ok(mapping)) = (schema, mapping) {
-            messages.insert(message.message_type.clone(), MessageType { schema, mapping });
+            messages.insert(
+                message.message_type.clone(),
+                MessageType { schema, mapping },
+            );
         }
     }
     if problems.is_empty() {

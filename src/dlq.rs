@@ -55,7 +55,9 @@ pub fn properties(
     if let Some(user) = original.user_id() {
         put(&mut headers, ORIGINAL_USER, user.as_str());
     }
-    let mut props = BasicProperties::default().with_delivery_mode(2).with_headers(headers);
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
     macro_rules! copy {
         ($get:ident, $with:ident) => {
             if let Some(value) = original.$get() {
@@ -112,25 +114,35 @@ fn header_int(headers: &FieldTable, key: &str) -> Option<i64> {
 impl DeadLetter {
     /// Reads a message from a DLQ. Messages the broker dead-lettered itself
     /// (delivery limit) have no hub headers; their reason comes from x-death.
-    pub fn from_message(queue_connector: &str, routing_key: &str, props: &BasicProperties, size: usize) -> DeadLetter {
+    pub fn from_message(
+        queue_connector: &str,
+        routing_key: &str,
+        props: &BasicProperties,
+        size: usize,
+    ) -> DeadLetter {
         let headers = props.headers().clone().unwrap_or_default();
         let stage = header_str(&headers, STAGE);
         let (stage, reason) = match stage {
             Some(stage) => (stage, header_str(&headers, REASON).unwrap_or_default()),
             None => {
-                let why = header_str(&headers, "x-first-death-reason").unwrap_or_else(|| "unknown".to_owned());
+                let why = header_str(&headers, "x-first-death-reason")
+                    .unwrap_or_else(|| "unknown".to_owned());
                 (
                     Stage::DeliveryLimit.as_str().to_owned(),
-                    format!("dead-lettered by the broker ({why}): the hub failed to finish it too many times"),
+                    format!(
+                        "dead-lettered by the broker ({why}): the hub failed to finish it too many times"
+                    ),
                 )
             }
         };
         DeadLetter {
-            connector: header_str(&headers, CONNECTOR).unwrap_or_else(|| queue_connector.to_owned()),
+            connector: header_str(&headers, CONNECTOR)
+                .unwrap_or_else(|| queue_connector.to_owned()),
             stage,
             reason,
             message_id: props.message_id().as_ref().map(|m| m.as_str().to_owned()),
-            routing_key: header_str(&headers, ROUTING_KEY).unwrap_or_else(|| routing_key.to_owned()),
+            routing_key: header_str(&headers, ROUTING_KEY)
+                .unwrap_or_else(|| routing_key.to_owned()),
             schema: header_str(&headers, SCHEMA),
             violations: header_str(&headers, VIOLATIONS)
                 .and_then(|v| serde_json::from_str(&v).ok())
@@ -146,7 +158,12 @@ impl DeadLetter {
 /// Reads up to `limit` messages of a DLQ without removing them: each is
 /// fetched unacknowledged and returned to the queue when done. Messages are
 /// returned in queue order; redelivery marks them, nothing else changes.
-pub async fn browse(channel: &Channel, queue: &str, connector: &str, limit: usize) -> lapin::Result<Vec<DeadLetter>> {
+pub async fn browse(
+    channel: &Channel,
+    queue: &str,
+    connector: &str,
+    limit: usize,
+) -> lapin::Result<Vec<DeadLetter>> {
     let mut letters = Vec::new();
     let mut tags = Vec::new();
     while letters.len() < limit {
@@ -186,7 +203,13 @@ mod tests {
             .with_content_type("application/json".into())
             .with_expiration("60000".into());
         let refusal = Refusal::new(Stage::Decode, "empty body");
-        let props = properties(&original, "hotline-12345", "hotline-12345.ticket", &refusal, Utc::now());
+        let props = properties(
+            &original,
+            "hotline-12345",
+            "hotline-12345.ticket",
+            &refusal,
+            Utc::now(),
+        );
         assert!(props.user_id().is_none());
         assert!(props.expiration().is_none());
         assert_eq!(props.message_id().as_ref().unwrap().as_str(), "m-1");
@@ -196,13 +219,19 @@ mod tests {
         assert_eq!(letter.reason, "empty body");
         assert_eq!(letter.violations.len(), 1);
         let headers = props.headers().clone().unwrap();
-        assert_eq!(header_str(&headers, ORIGINAL_USER).as_deref(), Some("hotline-12345"));
+        assert_eq!(
+            header_str(&headers, ORIGINAL_USER).as_deref(),
+            Some("hotline-12345")
+        );
     }
 
     #[test]
     fn broker_dead_letters_are_explained() {
         let mut headers = FieldTable::default();
-        headers.insert("x-first-death-reason".into(), AMQPValue::LongString("delivery_limit".into()));
+        headers.insert(
+            "x-first-death-reason".into(),
+            AMQPValue::LongString("delivery_limit".into()),
+        );
         let props = BasicProperties::default().with_headers(headers);
         let letter = DeadLetter::from_message("hotline-96156", "hotline-96156.ticket", &props, 10);
         assert_eq!(letter.stage, "delivery-limit");

@@ -35,8 +35,9 @@ impl Hub {
     /// every problem listed) and connects to the case store, creating and
     /// migrating the database if needed. Waits for the database if it is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Hub> {
-        let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir())
-            .map_err(|problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")))?;
+        let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(
+            |problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")),
+        )?;
         let mut delays = settings.retry.delays();
         let store = loop {
             match Store::connect(&settings.database_url, settings.database_pool_size).await {
@@ -167,11 +168,25 @@ impl Hub {
     /// Runs every consumer and the relay on one connection until all stop
     /// (shutdown) or one fails (then the others are dropped: what they held
     /// unacknowledged is redelivered, and the inbox makes that harmless).
-    async fn run_connection(&self, connection: &Arc<Connection>, context: &Arc<Context>, relay: &Arc<Relay>) -> Ended {
+    async fn run_connection(
+        &self,
+        connection: &Arc<Connection>,
+        context: &Arc<Context>,
+        relay: &Arc<Relay>,
+    ) -> Ended {
         let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
-        for connector in self.registry.connectors.values().filter(|c| !c.messages.is_empty()) {
+        for connector in self
+            .registry
+            .connectors
+            .values()
+            .filter(|c| !c.messages.is_empty())
+        {
             for index in 0..self.settings.consumers_per_queue.max(1) {
-                let (connection, context, id) = (connection.clone(), context.clone(), connector.id().to_owned());
+                let (connection, context, id) = (
+                    connection.clone(),
+                    context.clone(),
+                    connector.id().to_owned(),
+                );
                 tasks.spawn(async move {
                     consumer::run(&connection, context, id, index)
                         .await

@@ -106,7 +106,9 @@ mod tests {
             ..Reporter::default()
         };
         let text = format!("{reporter:?}");
-        assert!(!text.contains("张三") && !text.contains("13800000000") && !text.contains("1101121990"));
+        assert!(
+            !text.contains("张三") && !text.contains("13800000000") && !text.contains("1101121990")
+        );
     }
 
     #[test]

@@ -72,18 +72,24 @@ impl Mapping {
             .filter(|(name, _, _)| !FORBIDDEN.contains(name));
         let arena = Arena::default();
         let program = File { code, path: () };
-        let modules = Loader::new(defs)
-            .load(&arena, program)
-            .map_err(|errors| anyhow::anyhow!("cannot parse jq program: {}", describe_load(&errors)))?;
+        let modules = Loader::new(defs).load(&arena, program).map_err(|errors| {
+            anyhow::anyhow!("cannot parse jq program: {}", describe_load(&errors))
+        })?;
         let filter = jaq_core::Compiler::default()
             .with_funs(funs)
             .compile(modules)
             .map_err(|errors| {
                 let undefined: Vec<String> = errors
                     .iter()
-                    .flat_map(|(_, errs)| errs.iter().map(|(name, kind)| format!("{} {name}", kind.as_str())))
+                    .flat_map(|(_, errs)| {
+                        errs.iter()
+                            .map(|(name, kind)| format!("{} {name}", kind.as_str()))
+                    })
                     .collect();
-                anyhow::anyhow!("cannot compile jq program: undefined {}", undefined.join(", "))
+                anyhow::anyhow!(
+                    "cannot compile jq program: undefined {}",
+                    undefined.join(", ")
+                )
             })?;
         Ok(Mapping {
             name: name.to_owned(),
@@ -172,20 +178,29 @@ mod tests {
 
     #[test]
     fn maps_one_value() {
-        let mapping = Mapping::compile("t.jq", r#"{kind: "open_case", t: (.a | ascii_upcase)}"#).unwrap();
-        assert_eq!(mapping.run(&json!({"a": "x"})).unwrap(), json!({"kind": "open_case", "t": "X"}));
+        let mapping =
+            Mapping::compile("t.jq", r#"{kind: "open_case", t: (.a | ascii_upcase)}"#).unwrap();
+        assert_eq!(
+            mapping.run(&json!({"a": "x"})).unwrap(),
+            json!({"kind": "open_case", "t": "X"})
+        );
     }
 
     #[test]
     fn user_error_is_the_reason() {
         let mapping = Mapping::compile("t.jq", r#"error("unknown category code")"#).unwrap();
-        assert_eq!(mapping.run(&json!({})).unwrap_err(), "unknown category code");
+        assert_eq!(
+            mapping.run(&json!({})).unwrap_err(),
+            "unknown category code"
+        );
     }
 
     #[test]
     fn builtin_error_hides_the_value() {
         let mapping = Mapping::compile("t.jq", ".phone | tonumber").unwrap();
-        let reason = mapping.run(&json!({"phone": "call-me-13800000000"})).unwrap_err();
+        let reason = mapping
+            .run(&json!({"phone": "call-me-13800000000"}))
+            .unwrap_err();
         assert!(!reason.contains("13800000000"), "{reason}");
         let mapping = Mapping::compile("t.jq", ".phone + 1").unwrap();
         let reason = mapping.run(&json!({"phone": "13800000000"})).unwrap_err();
@@ -197,7 +212,10 @@ mod tests {
         let none = Mapping::compile("t.jq", "empty").unwrap();
         assert_eq!(none.run(&json!(1)).unwrap_err(), "mapping gave no output");
         let two = Mapping::compile("t.jq", "1, 2").unwrap();
-        assert_eq!(two.run(&json!(1)).unwrap_err(), "mapping gave more than one output");
+        assert_eq!(
+            two.run(&json!(1)).unwrap_err(),
+            "mapping gave more than one output"
+        );
     }
 
     #[test]

@@ -97,7 +97,11 @@ impl Refusal {
 
     fn from_violations(stage: Stage, schema: &str, violations: Vec<Violation>) -> Refusal {
         let first = &violations[0];
-        let path = if first.instance_path.is_empty() { "/" } else { &first.instance_path };
+        let path = if first.instance_path.is_empty() {
+            "/"
+        } else {
+            &first.instance_path
+        };
         let mut reason = format!("{path}: {}", first.message);
         if violations.len() > 1 {
             reason.push_str(&format!(" (and {} more)", violations.len() - 1));
@@ -125,12 +129,19 @@ pub struct Prepared {
 ///
 /// `connector` is the connector whose queue carried the message; the routing
 /// key must name it. `trusted` are broker users that may publish as anyone.
-pub fn prepare(registry: &Registry, connector: &str, message: &Inbound, trusted: &[String]) -> Result<Prepared, Refusal> {
+pub fn prepare(
+    registry: &Registry,
+    connector: &str,
+    message: &Inbound,
+    trusted: &[String],
+) -> Result<Prepared, Refusal> {
     let decode = |reason: String| Refusal::new(Stage::Decode, reason);
     let message_id = match message.message_id.as_deref() {
         None | Some("") => return Err(decode("message has no message_id".to_owned())),
         Some(id) if id.len() > MAX_MESSAGE_ID => {
-            return Err(decode(format!("message_id is longer than {MAX_MESSAGE_ID} bytes")));
+            return Err(decode(format!(
+                "message_id is longer than {MAX_MESSAGE_ID} bytes"
+            )));
         }
         Some(id) => id.to_owned(),
     };
@@ -139,7 +150,12 @@ pub fn prepare(registry: &Registry, connector: &str, message: &Inbound, trusted:
     };
     let message_type = match message.routing_key.split_once('.') {
         Some((prefix, message_type)) if prefix == connector.id() => message_type,
-        _ => return Err(decode(format!("routing key does not start with {}.", connector.id()))),
+        _ => {
+            return Err(decode(format!(
+                "routing key does not start with {}.",
+                connector.id()
+            )));
+        }
     };
     let Some(compiled) = connector.messages.get(message_type) else {
         return Err(decode(format!(
@@ -149,7 +165,11 @@ pub fn prepare(registry: &Registry, connector: &str, message: &Inbound, trusted:
         )));
     };
     if !connector.allows_publisher(message.user_id.as_deref(), trusted) {
-        let who = message.user_id.as_deref().map(|u| clip(u, 64)).unwrap_or("an unnamed publisher (no user_id)".into());
+        let who = message
+            .user_id
+            .as_deref()
+            .map(|u| clip(u, 64))
+            .unwrap_or("an unnamed publisher (no user_id)".into());
         return Err(Refusal::new(
             Stage::Identity,
             format!("{who} may not publish as connector {}", connector.id()),
@@ -159,7 +179,11 @@ pub fn prepare(registry: &Registry, connector: &str, message: &Inbound, trusted:
 
     let violations = compiled.schema.violations(&document);
     if !violations.is_empty() {
-        return Err(Refusal::from_violations(Stage::Schema, &compiled.schema.name, violations));
+        return Err(Refusal::from_violations(
+            Stage::Schema,
+            &compiled.schema.name,
+            violations,
+        ));
     }
     let output = compiled.mapping.run(&document).map_err(|reason| Refusal {
         stage: Stage::Mapping,
@@ -169,11 +193,21 @@ pub fn prepare(registry: &Registry, connector: &str, message: &Inbound, trusted:
     })?;
     let violations = registry.intent.violations(&output);
     if !violations.is_empty() {
-        return Err(Refusal::from_violations(Stage::Intent, INTENT_SCHEMA, violations));
+        return Err(Refusal::from_violations(
+            Stage::Intent,
+            INTENT_SCHEMA,
+            violations,
+        ));
     }
     let intent: Intent = Intent::deserialize(&output).map_err(|error| {
         // The schema and the types disagree: a bug in the hub, not in the message.
-        Refusal::new(Stage::Intent, format!("intent does not fit the hub's types: {}", error.classify_name()))
+        Refusal::new(
+            Stage::Intent,
+            format!(
+                "intent does not fit the hub's types: {}",
+                error.classify_name()
+            ),
+        )
     })?;
     Ok(Prepared {
         message_id,
@@ -207,14 +241,20 @@ fn decode_body(message: &Inbound) -> Result<Value, String> {
     if let Some(content_type) = message.content_type.as_deref() {
         let essence = content_type.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(format!("content type {} is not application/json", clip(essence, 64)));
+            return Err(format!(
+                "content type {} is not application/json",
+                clip(essence, 64)
+            ));
         }
     }
     if message.body.is_empty() {
         return Err("empty body".to_owned());
     }
     if message.body.len() > MAX_BODY {
-        return Err(format!("body of {} bytes exceeds the limit of {MAX_BODY}", message.body.len()));
+        return Err(format!(
+            "body of {} bytes exceeds the limit of {MAX_BODY}",
+            message.body.len()
+        ));
     }
     let depth = nesting_depth(&message.body);
     if depth > MAX_DEPTH {
@@ -275,7 +315,10 @@ mod tests {
             body: b"<a/>".to_vec(),
             ..Inbound::default()
         };
-        assert_eq!(decode_body(&xml).unwrap_err(), "content type application/xml is not application/json");
+        assert_eq!(
+            decode_body(&xml).unwrap_err(),
+            "content type application/xml is not application/json"
+        );
     }
 
     #[test]
@@ -305,12 +348,23 @@ mod tests {
             Violation::at_root("x"),
         ];
         let refusal = Refusal::from_violations(Stage::Schema, "s.json", violations);
-        assert_eq!(refusal.reason, "/a: value is not of type \"string\" (and 1 more)");
+        assert_eq!(
+            refusal.reason,
+            "/a: value is not of type \"string\" (and 1 more)"
+        );
     }
 
     #[test]
     fn stages_round_trip() {
-        for stage in ["decode", "identity", "schema", "mapping", "intent", "apply", "delivery-limit"] {
+        for stage in [
+            "decode",
+            "identity",
+            "schema",
+            "mapping",
+            "intent",
+            "apply",
+            "delivery-limit",
+        ] {
             assert_eq!(Stage::parse(stage).unwrap().as_str(), stage);
         }
     }

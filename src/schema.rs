@@ -116,20 +116,35 @@ mod tests {
 
     #[test]
     fn valid_instance_has_no_violations() {
-        assert!(schema().violations(&json!({"phone": "13800000000"})).is_empty());
+        assert!(
+            schema()
+                .violations(&json!({"phone": "13800000000"}))
+                .is_empty()
+        );
     }
 
     #[test]
     fn violations_name_paths_and_hide_values() {
-        let violations = schema().violations(&json!({"phone": "secret-123", "at": "2026-02-30T00:00:00Z"}));
+        let violations =
+            schema().violations(&json!({"phone": "secret-123", "at": "2026-02-30T00:00:00Z"}));
         assert_eq!(violations.len(), 2);
-        let paths: Vec<_> = violations.iter().map(|v| v.instance_path.as_str()).collect();
+        let paths: Vec<_> = violations
+            .iter()
+            .map(|v| v.instance_path.as_str())
+            .collect();
         assert!(paths.contains(&"/phone"));
         assert!(paths.contains(&"/at"));
         for violation in &violations {
-            assert!(!violation.message.contains("secret-123"), "{}", violation.message);
+            assert!(
+                !violation.message.contains("secret-123"),
+                "{}",
+                violation.message
+            );
         }
-        let phone = violations.iter().find(|v| v.instance_path == "/phone").unwrap();
+        let phone = violations
+            .iter()
+            .find(|v| v.instance_path == "/phone")
+            .unwrap();
         assert_eq!(phone.keyword(), "pattern");
     }
 
@@ -142,7 +157,9 @@ mod tests {
 
     #[test]
     fn other_drafts_are_refused() {
-        let error = Schema::compile("x.json", &json!({"type": "object"})).err().unwrap();
+        let error = Schema::compile("x.json", &json!({"type": "object"}))
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("$schema"));
     }
 }

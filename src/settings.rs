@@ -152,10 +152,10 @@ impl Settings {
         if let Ok(url) = std::env::var("GRIDHUB_DATABASE_URL") {
             self.database_url = url;
         }
-        if let Ok(format) = std::env::var("GRIDHUB_LOG_FORMAT") {
-            if format.eq_ignore_ascii_case("json") {
-                self.log_format = LogFormat::Json;
-            }
+        if let Ok(format) = std::env::var("GRIDHUB_LOG_FORMAT")
+            && format.eq_ignore_ascii_case("json")
+        {
+            self.log_format = LogFormat::Json;
         }
     }
 
@@ -199,7 +199,13 @@ mod tests {
 
     #[test]
     fn schemas_sit_beside_connectors() {
-        assert_eq!(schemas_beside(Path::new("connectors")), Path::new("./schemas"));
-        assert_eq!(schemas_beside(Path::new("/srv/hub/connectors")), Path::new("/srv/hub/schemas"));
+        assert_eq!(
+            schemas_beside(Path::new("connectors")),
+            Path::new("./schemas")
+        );
+        assert_eq!(
+            schemas_beside(Path::new("/srv/hub/connectors")),
+            Path::new("/srv/hub/schemas")
+        );
     }
 }

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::{Notify, mpsc};
@@ -69,13 +72,25 @@ pub enum ConsumerError {
 
 /// Consumes one connector's queue until stopped or until the connection fails.
 #[tracing::instrument(name = "consumer", skip_all, fields(connector = %connector, consumer = index))]
-pub async fn run(connection: &Connection, ctx: Arc<Context>, connector: String, index: usize) -> Result<(), ConsumerError> {
+pub async fn run(
+    connection: &Connection,
+    ctx: Arc<Context>,
+    connector: String,
+    index: usize,
+) -> Result<(), ConsumerError> {
     let channel = connection.create_channel().await?;
-    channel.basic_qos(ctx.prefetch, BasicQosOptions::default()).await?;
+    channel
+        .basic_qos(ctx.prefetch, BasicQosOptions::default())
+        .await?;
     let dead_letters = connection.create_channel().await?;
-    dead_letters.confirm_select(ConfirmSelectOptions::default()).await?;
+    dead_letters
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let queue = ctx.names.inbound_queue(&connector);
-    let tag = format!("gridhub-{connector}-{index}-{}", uuid::Uuid::new_v4().simple());
+    let tag = format!(
+        "gridhub-{connector}-{index}-{}",
+        uuid::Uuid::new_v4().simple()
+    );
     let mut consumer = channel
         .basic_consume(
             queue.as_str().into(),
@@ -91,7 +106,9 @@ pub async fn run(connection: &Connection, ctx: Arc<Context>, connector: String, 
         let result = collect(&ctx, &connector, &mut consumer, &batches).await;
         if ctx.stop.is_cancelled() {
             // Tell the broker to send no more; what it sent and we did not take is requeued at close.
-            let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+            let _ = channel
+                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .await;
         }
         drop(batches);
         result
@@ -143,9 +160,21 @@ async fn collect(
             .map(|delivery| {
                 let message = Inbound {
                     routing_key: delivery.routing_key.as_str().to_owned(),
-                    message_id: delivery.properties.message_id().as_ref().map(|m| m.as_str().to_owned()),
-                    content_type: delivery.properties.content_type().as_ref().map(|c| c.as_str().to_owned()),
-                    user_id: delivery.properties.user_id().as_ref().map(|u| u.as_str().to_owned()),
+                    message_id: delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|m| m.as_str().to_owned()),
+                    content_type: delivery
+                        .properties
+                        .content_type()
+                        .as_ref()
+                        .map(|c| c.as_str().to_owned()),
+                    user_id: delivery
+                        .properties
+                        .user_id()
+                        .as_ref()
+                        .map(|u| u.as_str().to_owned()),
                     body: delivery.data,
                 };
                 let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
@@ -188,10 +217,7 @@ async fn finish(
     dead_letter(ctx, connector, dead_letters, &refused).await?;
 
     // 2. One transaction records everything, refusals included.
-    let items: Vec<Item<'_>> = batch
-        .iter()
-        .map(|entry| item(connector, entry))
-        .collect();
+    let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
     let results = store_with_retry(ctx, &items).await?;
 
     // 3. What the store refused goes to the DLQ too, then is recorded as refused.
@@ -239,7 +265,11 @@ async fn finish(
         tracing::warn!(error = %error, "acknowledgement failed after commit; the batch will be redelivered and skipped");
         return Err(error.into());
     }
-    tracing::debug!(messages = batch.len(), refused = refused.len() + late.len(), "batch done");
+    tracing::debug!(
+        messages = batch.len(),
+        refused = refused.len() + late.len(),
+        "batch done"
+    );
     Ok(())
 }
 
@@ -263,11 +293,9 @@ fn message_type(entry: &Entry) -> &str {
 
 /// The message_id, when it is one the store can key on.
 fn usable_id(entry: &Entry) -> Option<&str> {
-    entry
-        .message
-        .message_id
-        .as_deref()
-        .filter(|id| !id.is_empty() && id.len() <= pipeline::MAX_MESSAGE_ID && !id.chars().any(char::is_control))
+    entry.message.message_id.as_deref().filter(|id| {
+        !id.is_empty() && id.len() <= pipeline::MAX_MESSAGE_ID && !id.chars().any(char::is_control)
+    })
 }
 
 fn item<'a>(connector: &'a str, entry: &'a Entry) -> Item<'a> {
@@ -292,26 +320,38 @@ fn item<'a>(connector: &'a str, entry: &'a Entry) -> Item<'a> {
 
 /// Records items, waiting out transient failures with capped exponential
 /// backoff and jitter. Gives up only when told to abandon in-flight work.
-async fn store_with_retry(ctx: &Context, items: &[Item<'_>]) -> Result<Vec<Applied>, ConsumerError> {
+async fn store_with_retry(
+    ctx: &Context,
+    items: &[Item<'_>],
+) -> Result<Vec<Applied>, ConsumerError> {
     let mut delays = ctx.retry.delays();
     loop {
         match ctx.store.apply(items, &ctx.destinations).await {
             Ok(results) => return Ok(results),
             Err(StoreError::Transient(error)) => {
-                let delay = delays.next().unwrap_or(Duration::from_millis(ctx.retry.max_delay_ms));
+                let delay = delays
+                    .next()
+                    .unwrap_or(Duration::from_millis(ctx.retry.max_delay_ms));
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "case store unavailable; holding the batch");
                 tokio::select! {
                     _ = ctx.abandon.cancelled() => return Err(ConsumerError::Abandoned),
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
-            Err(StoreError::Permanent { .. }) => unreachable!("apply turns permanent errors into refusals"),
+            Err(StoreError::Permanent { .. }) => {
+                unreachable!("apply turns permanent errors into refusals")
+            }
         }
     }
 }
 
 /// Publishes refused messages to the DLX and waits for every confirm.
-async fn dead_letter(ctx: &Context, connector: &str, channel: &Channel, refused: &[(&Entry, &Refusal)]) -> Result<(), ConsumerError> {
+async fn dead_letter(
+    ctx: &Context,
+    connector: &str,
+    channel: &Channel,
+    refused: &[(&Entry, &Refusal)],
+) -> Result<(), ConsumerError> {
     if refused.is_empty() {
         return Ok(());
     }
@@ -319,9 +359,18 @@ async fn dead_letter(ctx: &Context, connector: &str, channel: &Channel, refused:
     let now = Utc::now();
     let mut confirms = Vec::with_capacity(refused.len());
     for (entry, refusal) in refused {
-        let properties = crate::dlq::properties(&entry.properties, connector, &entry.message.routing_key, refusal, now);
+        let properties = crate::dlq::properties(
+            &entry.properties,
+            connector,
+            &entry.message.routing_key,
+            refusal,
+            now,
+        );
         // Route by the connector so that any routing key lands in this connector's DLQ.
-        let routing_key = format!("{connector}.{}", dead_letter_suffix(&entry.message.routing_key, connector));
+        let routing_key = format!(
+            "{connector}.{}",
+            dead_letter_suffix(&entry.message.routing_key, connector)
+        );
         let confirm = channel
             .basic_publish(
                 exchange.as_str().into(),
@@ -357,9 +406,18 @@ mod tests {
 
     #[test]
     fn dead_letters_always_route_to_their_connector() {
-        assert_eq!(dead_letter_suffix("hotline-12345.ticket", "hotline-12345"), "ticket");
-        assert_eq!(dead_letter_suffix("hotline-12345", "hotline-12345"), "unrouted");
-        assert_eq!(dead_letter_suffix("other.ticket", "hotline-12345"), "unrouted");
+        assert_eq!(
+            dead_letter_suffix("hotline-12345.ticket", "hotline-12345"),
+            "ticket"
+        );
+        assert_eq!(
+            dead_letter_suffix("hotline-12345", "hotline-12345"),
+            "unrouted"
+        );
+        assert_eq!(
+            dead_letter_suffix("other.ticket", "hotline-12345"),
+            "unrouted"
+        );
     }
 
     #[test]
@@ -371,7 +429,10 @@ mod tests {
         let delays: Vec<Duration> = retry.delays().take(12).collect();
         assert_eq!(delays.len(), 12, "retries forever");
         // Jitter adds up to one more delay on top of the capped base.
-        assert!(delays.iter().all(|d| *d <= Duration::from_millis(2000)), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_millis(2000)),
+            "{delays:?}"
+        );
         assert!(delays[8] >= Duration::from_millis(1000));
     }
 }

@@ -45,7 +45,8 @@ impl Names {
 
 /// Opens a connection named after its role, so operators see who is who.
 pub async fn connect(url: &str, role: &str) -> lapin::Result<Connection> {
-    let properties = ConnectionProperties::default().with_connection_name(format!("gridhub {role}").into());
+    let properties =
+        ConnectionProperties::default().with_connection_name(format!("gridhub {role}").into());
     Connection::connect(url, properties).await
 }
 
@@ -61,7 +62,11 @@ pub fn redact_url(url: &str) -> String {
     match url.parse::<lapin::uri::AMQPUri>() {
         Ok(uri) => format!(
             "{}://{}@{}:{}/{}",
-            if matches!(uri.scheme, lapin::uri::AMQPScheme::AMQPS) { "amqps" } else { "amqp" },
+            if matches!(uri.scheme, lapin::uri::AMQPScheme::AMQPS) {
+                "amqps"
+            } else {
+                "amqp"
+            },
             uri.authority.userinfo.username,
             uri.authority.host,
             uri.authority.port,
@@ -85,8 +90,17 @@ mod tests {
     #[test]
     fn names_follow_the_namespace() {
         let names = Names::new("gridhub");
-        assert_eq!(names.inbound_queue("hotline-12345"), "gridhub.in.hotline-12345");
-        assert_eq!(names.dead_letter_queue("hotline-12345"), "gridhub.dlq.hotline-12345");
-        assert_eq!(names.outbound_queue("command-centre"), "gridhub.out.command-centre");
+        assert_eq!(
+            names.inbound_queue("hotline-12345"),
+            "gridhub.in.hotline-12345"
+        );
+        assert_eq!(
+            names.dead_letter_queue("hotline-12345"),
+            "gridhub.dlq.hotline-12345"
+        );
+        assert_eq!(
+            names.outbound_queue("command-centre"),
+            "gridhub.out.command-centre"
+        );
     }
 }

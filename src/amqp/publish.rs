@@ -34,11 +34,17 @@ pub fn content_message_id(body: &[u8]) -> String {
 
 /// Puts a channel in confirm mode.
 pub async fn confirming(channel: &Channel) -> lapin::Result<()> {
-    channel.confirm_select(ConfirmSelectOptions::default()).await
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
 }
 
 /// Publishes every message (mandatory, persistent) and waits for every confirm.
-pub async fn publish_all(channel: &Channel, exchange: &str, messages: &[Outgoing]) -> lapin::Result<Vec<Published>> {
+pub async fn publish_all(
+    channel: &Channel,
+    exchange: &str,
+    messages: &[Outgoing],
+) -> lapin::Result<Vec<Published>> {
     let mut confirms = Vec::with_capacity(messages.len());
     for message in messages {
         let mut properties = BasicProperties::default().with_delivery_mode(2);

@@ -29,7 +29,9 @@ impl Relay {
     #[tracing::instrument(name = "relay", skip_all)]
     pub async fn run(&self, connection: &Connection) -> lapin::Result<()> {
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         let exchange = self.names.outbound_exchange();
         loop {
             // Drain everything unsent, a page at a time.
@@ -54,7 +56,9 @@ impl Relay {
                         .with_content_type("application/json".into())
                         .with_delivery_mode(2)
                         .with_message_id(event.event_id.to_string().into())
-                        .with_type(ShortString::from(event.routing_key.split_once('.').map_or("", |(_, e)| e)))
+                        .with_type(ShortString::from(
+                            event.routing_key.split_once('.').map_or("", |(_, e)| e),
+                        ))
                         .with_timestamp(event.created_at.timestamp().max(0) as u64)
                         .with_app_id("gridhub".into());
                     let body = serde_json::to_vec(&event.payload).unwrap_or_default();

@@ -65,7 +65,10 @@ impl Topology {
                 arguments: vec![
                     ("x-queue-type", Arg::Str("quorum")),
                     ("x-delivery-limit", Arg::Int(i64::from(delivery_limit))),
-                    ("x-dead-letter-exchange", Arg::Owned(names.dead_letter_exchange())),
+                    (
+                        "x-dead-letter-exchange",
+                        Arg::Owned(names.dead_letter_exchange()),
+                    ),
                     ("x-dead-letter-strategy", Arg::Str("at-least-once")),
                     ("x-overflow", Arg::Str("reject-publish")),
                 ],

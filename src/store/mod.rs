@@ -49,14 +49,22 @@ impl From<sqlx::Error> for StoreError {
 /// Data errors (SQLSTATE classes 22, 23, 42, 54) are permanent; everything
 /// else (connection, pool, shutdown, serialization failure) is transient.
 fn classify(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &error {
-        if let Some(code) = db.code() {
-            if ["22", "23", "42", "54"].iter().any(|class| code.starts_with(class)) {
-                return StoreError::Permanent { code: code.into_owned() };
-            }
-        }
+    if let sqlx::Error::Database(db) = &error
+        && let Some(code) = db.code()
+        && ["22", "23", "42", "54"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    {
+        return StoreError::Permanent {
+            code: code.into_owned(),
+        };
     }
-    if matches!(error, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. }) {
+    if matches!(
+        error,
+        sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::TypeNotFound { .. }
+    ) {
         return StoreError::Permanent {
             code: "decode".to_owned(),
         };
@@ -79,7 +87,10 @@ pub enum Work<'a> {
     /// Record what the intent asks for.
     Apply(&'a Intent),
     /// Record a refusal whose message is already safely in its DLQ.
-    Refused { refusal: &'a Refusal, routing_key: &'a str },
+    Refused {
+        refusal: &'a Refusal,
+        routing_key: &'a str,
+    },
 }
 
 /// What happened to one item.
@@ -114,10 +125,14 @@ pub struct Store {
 impl Store {
     /// Connects, creating the database if missing, and runs migrations.
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("database url: {e}"))?;
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("database url: {e}"))?;
         if !Postgres::database_exists(url).await? {
             match Postgres::create_database(url).await {
-                Ok(()) => tracing::info!(database = options.get_database().unwrap_or_default(), "created database"),
+                Ok(()) => tracing::info!(
+                    database = options.get_database().unwrap_or_default(),
+                    "created database"
+                ),
                 // Another process created it meanwhile.
                 Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => {}
                 Err(error) => return Err(error.into()),
@@ -144,7 +159,11 @@ impl Store {
     /// Records a batch in one transaction. If the database refuses the data
     /// of some item, every item is retried alone so that only the bad one is
     /// refused. A transient error leaves nothing recorded.
-    pub async fn apply(&self, items: &[Item<'_>], destinations: &Destinations) -> Result<Vec<Applied>, StoreError> {
+    pub async fn apply(
+        &self,
+        items: &[Item<'_>],
+        destinations: &Destinations,
+    ) -> Result<Vec<Applied>, StoreError> {
         match self.apply_in_one(items, destinations).await {
             Err(StoreError::Permanent { code }) if items.len() > 1 => {
                 tracing::warn!(sqlstate = %code, items = items.len(), "batch refused by the case store; applying one by one");
@@ -159,15 +178,26 @@ impl Store {
         }
     }
 
-    async fn apply_alone(&self, item: &Item<'_>, destinations: &Destinations) -> Result<Applied, StoreError> {
-        match self.apply_in_one(std::slice::from_ref(item), destinations).await {
+    async fn apply_alone(
+        &self,
+        item: &Item<'_>,
+        destinations: &Destinations,
+    ) -> Result<Applied, StoreError> {
+        match self
+            .apply_in_one(std::slice::from_ref(item), destinations)
+            .await
+        {
             Ok(mut results) => Ok(results.remove(0)),
             Err(StoreError::Permanent { code }) => Ok(store_refusal(&code)),
             Err(error) => Err(error),
         }
     }
 
-    async fn apply_in_one(&self, items: &[Item<'_>], destinations: &Destinations) -> Result<Vec<Applied>, StoreError> {
+    async fn apply_in_one(
+        &self,
+        items: &[Item<'_>],
+        destinations: &Destinations,
+    ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let results = apply_batch(&mut tx, items, destinations).await?;
         tx.commit().await?;
@@ -195,7 +225,9 @@ async fn apply_batch(
     let mut claim = Vec::new();
     for (index, item) in items.iter().enumerate() {
         match item.message_id {
-            Some(id) if !seen.insert((item.connector, id)) => results[index] = Some(Applied::AlreadyProcessed),
+            Some(id) if !seen.insert((item.connector, id)) => {
+                results[index] = Some(Applied::AlreadyProcessed)
+            }
             Some(_) => claim.push(index),
             None => {}
         }
@@ -210,14 +242,36 @@ async fn apply_batch(
              ON CONFLICT DO NOTHING
              RETURNING connector, message_id",
         )
-        .bind(claim.iter().map(|&i| items[i].connector).collect::<Vec<_>>())
-        .bind(claim.iter().map(|&i| items[i].message_id.unwrap_or_default()).collect::<Vec<_>>())
-        .bind(claim.iter().map(|&i| items[i].message_type).collect::<Vec<_>>())
-        .bind(claim.iter().map(|&i| outcome_of(&items[i].work)).collect::<Vec<_>>())
         .bind(
             claim
                 .iter()
-                .map(|&i| matches!(items[i].work, Work::Apply(Intent::OpenCase(_))).then_some(case_ids[i]))
+                .map(|&i| items[i].connector)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            claim
+                .iter()
+                .map(|&i| items[i].message_id.unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            claim
+                .iter()
+                .map(|&i| items[i].message_type)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            claim
+                .iter()
+                .map(|&i| outcome_of(&items[i].work))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            claim
+                .iter()
+                .map(|&i| {
+                    matches!(items[i].work, Work::Apply(Intent::OpenCase(_))).then_some(case_ids[i])
+                })
                 .collect::<Vec<_>>(),
         )
         .fetch_all(&mut **tx)
@@ -226,7 +280,10 @@ async fn apply_batch(
     };
     for &index in &claim {
         let item = &items[index];
-        let key = (item.connector.to_owned(), item.message_id.unwrap_or_default().to_owned());
+        let key = (
+            item.connector.to_owned(),
+            item.message_id.unwrap_or_default().to_owned(),
+        );
         if !claimed.contains(&key) {
             results[index] = Some(Applied::AlreadyProcessed);
         }
@@ -257,7 +314,10 @@ async fn apply_batch(
             results[index] = Some(Applied::RefusalRecorded);
         }
     }
-    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect())
 }
 
 fn outcome_of(work: &Work<'_>) -> &'static str {
@@ -270,7 +330,11 @@ fn outcome_of(work: &Work<'_>) -> &'static str {
 /// Readable case number: TZ, the Beijing date of receipt (yymmdd), a sequence.
 fn case_no(received_at: &DateTime<FixedOffset>, seq: i64) -> String {
     let beijing = FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    format!("TZ{}{:07}", received_at.with_timezone(&beijing).format("%y%m%d"), seq)
+    format!(
+        "TZ{}{:07}",
+        received_at.with_timezone(&beijing).format("%y%m%d"),
+        seq
+    )
 }
 
 async fn open_cases(
@@ -295,10 +359,25 @@ async fn open_cases(
          ON CONFLICT DO NOTHING
          RETURNING connector, source_ref",
     )
-    .bind(fresh.iter().map(|(i, _)| items[*i].connector).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(_, o)| o.source_ref.as_str()).collect::<Vec<_>>())
+    .bind(
+        fresh
+            .iter()
+            .map(|(i, _)| items[*i].connector)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        fresh
+            .iter()
+            .map(|(_, o)| o.source_ref.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(fresh.iter().map(|(i, _)| case_ids[*i]).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(i, _)| items[*i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+    .bind(
+        fresh
+            .iter()
+            .map(|(i, _)| items[*i].message_id.unwrap_or_default())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut **tx)
     .await?;
     let new_refs: HashSet<(String, String)> = rows.into_iter().collect();
@@ -315,7 +394,11 @@ async fn open_cases(
             .fetch_all(&mut **tx)
             .await?
     };
-    let numbers: Vec<String> = new.iter().zip(&seqs).map(|((_, o), seq)| case_no(&o.received_at, *seq)).collect();
+    let numbers: Vec<String> = new
+        .iter()
+        .zip(&seqs)
+        .map(|((_, o), seq)| case_no(&o.received_at, *seq))
+        .collect();
 
     if !new.is_empty() {
         insert_cases(tx, items, &new, case_ids, &numbers, destinations).await?;
@@ -327,7 +410,9 @@ async fn open_cases(
     for &(index, _) in opens {
         match &next {
             Some((i, number)) if *i == index => {
-                results.push(Applied::CaseOpened { case_no: number.clone() });
+                results.push(Applied::CaseOpened {
+                    case_no: number.clone(),
+                });
                 next = numbered.next();
             }
             _ => {
@@ -342,8 +427,18 @@ async fn open_cases(
              FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
              WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
         )
-        .bind(duplicates.iter().map(|&i| items[i].connector).collect::<Vec<_>>())
-        .bind(duplicates.iter().map(|&i| items[i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+        .bind(
+            duplicates
+                .iter()
+                .map(|&i| items[i].connector)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            duplicates
+                .iter()
+                .map(|&i| items[i].message_id.unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut **tx)
         .await?;
     }
@@ -359,7 +454,10 @@ async fn insert_cases(
     destinations: &Destinations,
 ) -> Result<(), StoreError> {
     let ids: Vec<Uuid> = new.iter().map(|(i, _)| case_ids[*i]).collect();
-    let received: Vec<DateTime<Utc>> = new.iter().map(|(_, o)| o.received_at.with_timezone(&Utc)).collect();
+    let received: Vec<DateTime<Utc>> = new
+        .iter()
+        .map(|(_, o)| o.received_at.with_timezone(&Utc))
+        .collect();
     sqlx::query(
         "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
                             attributes, media, address, street_given, community_given, lon, lat, received_at)
@@ -391,10 +489,14 @@ async fn insert_cases(
     .execute(&mut **tx)
     .await?;
 
-    let with_reporter: Vec<(usize, &(usize, &OpenCase))> =
-        new.iter().enumerate().filter(|(_, (_, o))| o.reporter.is_some()).collect();
+    let with_reporter: Vec<(usize, &(usize, &OpenCase))> = new
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, o))| o.reporter.is_some())
+        .collect();
     if !with_reporter.is_empty() {
-        let reporter = |k: &(usize, &(usize, &OpenCase))| k.1.1.reporter.clone().unwrap_or_default();
+        let reporter =
+            |k: &(usize, &(usize, &OpenCase))| k.1.1.reporter.clone().unwrap_or_default();
         let reporters: Vec<_> = with_reporter.iter().map(reporter).collect();
         sqlx::query(
             "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
@@ -428,7 +530,11 @@ async fn insert_cases(
     for (k, (index, open)) in new.iter().enumerate() {
         let connector = items[*index].connector;
         let payload = outbox::case_opened(&ids[k], &numbers[k], connector, open);
-        events.push(OutboxEvent::new(&destinations.centre, "case.opened", payload.clone()));
+        events.push(OutboxEvent::new(
+            &destinations.centre,
+            "case.opened",
+            payload.clone(),
+        ));
         if destinations.origin_receives_opened.contains(connector) {
             events.push(OutboxEvent::new(connector, "case.opened", payload));
         }
@@ -436,7 +542,11 @@ async fn insert_cases(
     outbox::insert(tx, &events).await
 }
 
-async fn record_refusals(tx: &mut Transaction<'_, Postgres>, items: &[Item<'_>], refusals: &[usize]) -> Result<(), StoreError> {
+async fn record_refusals(
+    tx: &mut Transaction<'_, Postgres>,
+    items: &[Item<'_>],
+    refusals: &[usize],
+) -> Result<(), StoreError> {
     let mut connector = Vec::new();
     let mut message_id = Vec::new();
     let mut routing_key = Vec::new();
@@ -446,7 +556,11 @@ async fn record_refusals(tx: &mut Transaction<'_, Postgres>, items: &[Item<'_>],
     let mut violations = Vec::new();
     for &index in refusals {
         let item = &items[index];
-        let Work::Refused { refusal, routing_key: key } = &item.work else {
+        let Work::Refused {
+            refusal,
+            routing_key: key,
+        } = &item.work
+        else {
             continue;
         };
         connector.push(item.connector);
@@ -455,7 +569,9 @@ async fn record_refusals(tx: &mut Transaction<'_, Postgres>, items: &[Item<'_>],
         stage.push(refusal.stage.as_str());
         reason.push(clean(&refusal.reason));
         schema.push(refusal.schema.as_deref());
-        violations.push(clean(&serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".into())));
+        violations.push(clean(
+            &serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".into()),
+        ));
     }
     sqlx::query(
         "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)

@@ -53,7 +53,10 @@ pub fn case_opened(case_id: &Uuid, case_no: &str, connector: &str, open: &OpenCa
     })
 }
 
-pub(super) async fn insert(tx: &mut Transaction<'_, Postgres>, events: &[OutboxEvent]) -> Result<(), StoreError> {
+pub(super) async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[OutboxEvent],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Starts the local PostgreSQL and RabbitMQ this machine has, if they are not
+# running, and waits until both accept connections. Used by .ci/run and by
+# developers; production runs its own services.
+set -euo pipefail
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # name port seconds
+  for _ in $(seq "$3"); do
+    if port_open "$2"; then return 0; fi
+    sleep 1
+  done
+  echo "$1 did not come up on 127.0.0.1:$2" >&2
+  return 1
+}
+
+if ! port_open 5432; then
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+fi
+wait_for PostgreSQL 5432 60
+for _ in $(seq 60); do
+  if pg_isready -h 127.0.0.1 -p 5432 -q; then break; fi
+  sleep 1
+done
+
+if ! port_open 5672; then
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_for RabbitMQ 5672 120
+  rabbitmqctl await_startup >/dev/null
+fi
+wait_for RabbitMQ 5672 120

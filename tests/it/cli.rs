@@ -1,0 +1,272 @@
+//! The binary as operators run it.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{TestEnv, root, wait_until};
+
+fn gridhub() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gridhub"));
+    command.current_dir(root());
+    command
+}
+
+#[test]
+fn check_passes_on_the_bundled_connectors() {
+    let output = gridhub().arg("check").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn check_names_the_file_of_every_problem() {
+    let dir = tempdir();
+    copy_dir(
+        &root().join("connectors/hotline-12345"),
+        &dir.join("connectors/hotline-12345"),
+    );
+    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    let expect = dir.join(
+        "connectors/hotline-12345/samples/ticket/valid/construction-noise-yuqiao-night.expect.json",
+    );
+    let text = std::fs::read_to_string(&expect)
+        .unwrap()
+        .replace("noise.construction", "noise.commercial");
+    std::fs::write(&expect, text).unwrap();
+    std::fs::write(
+        dir.join("connectors/hotline-12345/mappings/ticket.jq"),
+        "{kind: ",
+    )
+    .unwrap();
+    let output = gridhub()
+        .arg("check")
+        .arg("--connectors")
+        .arg(dir.join("connectors"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("mappings/ticket.jq: cannot parse jq program"),
+        "{stdout}"
+    );
+    std::fs::write(
+        dir.join("connectors/hotline-12345/mappings/ticket.jq"),
+        std::fs::read(root().join("connectors/hotline-12345/mappings/ticket.jq")).unwrap(),
+    )
+    .unwrap();
+    let output = gridhub()
+        .arg("check")
+        .arg("--connectors")
+        .arg(dir.join("connectors"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains(
+            "construction-noise-yuqiao-night.json: intent differs from expectation: keys category"
+        ),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn definitions_file_matches_the_declared_topology() {
+    let output = gridhub().arg("topology").output().unwrap();
+    assert!(output.status.success());
+    let generated: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/rabbitmq/definitions.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        generated, committed,
+        "run `gridhub topology > deploy/rabbitmq/definitions.json`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_publish_cases_dlq_and_sigterm() {
+    let env = TestEnv::new().await;
+    let config = tempdir().join("gridhub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "namespace = \"{}\"\nshutdown_grace_secs = 5\n",
+            env.settings.namespace
+        ),
+    )
+    .unwrap();
+    let mut serve = gridhub()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("GRIDHUB_DATABASE_URL", &env.database_url)
+        .env("GRIDHUB_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let samples = root().join("connectors/hotline-96156/samples/ticket");
+    let valid: Vec<_> = std::fs::read_dir(samples.join("valid"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| !p.to_string_lossy().ends_with(".expect.json"))
+        .collect();
+    let output = gridhub()
+        .args([
+            "publish",
+            "--connector",
+            "hotline-96156",
+            "--type",
+            "ticket",
+            "--config",
+        ])
+        .arg(&config)
+        .args(&valid)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout)
+            .matches("confirmed ")
+            .count(),
+        valid.len()
+    );
+    let bad = samples.join("invalid/not-json.json");
+    let bad = if bad.exists() {
+        bad
+    } else {
+        first_invalid(&samples)
+    };
+    let output = gridhub()
+        .args([
+            "publish",
+            "--connector",
+            "hotline-96156",
+            "--type",
+            "ticket",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+
+    wait_until(Duration::from_secs(20), "cases recorded", || async {
+        env.count("SELECT count(*) FROM inbox").await == valid.len() as i64 + 1
+    })
+    .await;
+    let output = gridhub()
+        .args(["cases", "--json", "--limit", "100"])
+        .env("GRIDHUB_DATABASE_URL", &env.database_url)
+        .output()
+        .unwrap();
+    let cases: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(cases.len(), valid.len());
+    for case in &cases {
+        for field in [
+            "case_no",
+            "status",
+            "channel",
+            "nature",
+            "received_at",
+            "sources",
+        ] {
+            assert!(!case[field].is_null(), "{field} missing in {case}");
+        }
+        assert_eq!(case["channel"], "96156");
+        assert_eq!(case["sources"][0]["connector"], "hotline-96156");
+    }
+    let output = gridhub()
+        .args([
+            "dlq",
+            "list",
+            "--json",
+            "--connector",
+            "hotline-96156",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let letters: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(letters.len(), 1);
+    for field in ["connector", "stage", "reason", "message_id"] {
+        assert!(!letters[0][field].is_null(), "{field} missing");
+    }
+
+    // SIGTERM: stop consuming, finish, exit 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = wait_for_exit(&mut serve, Duration::from_secs(20));
+    let mut logs = String::new();
+    std::io::Read::read_to_string(serve.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    assert_eq!(exit, Some(0), "{logs}");
+    // Structured logs, and no personal data from the samples in them.
+    assert!(logs.lines().all(|l| l.starts_with('{')), "{logs}");
+    for sample in &valid {
+        let body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
+        for pointer in ["/lxr/dh", "/lxr/xm", "/lxr/sfzh"] {
+            if let Some(value) = body.pointer(pointer).and_then(|v| v.as_str()) {
+                assert!(!logs.contains(value), "personal data {pointer} in logs");
+            }
+        }
+    }
+}
+
+fn first_invalid(samples: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(samples.join("invalid"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| !p.to_string_lossy().ends_with(".expect.json"))
+        .unwrap()
+}
+
+fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gridhub-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Tests own their infrastructure: a database and a broker namespace per
+//! test, both removed when the test ends (even when it fails).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use gridhub::amqp::publish::{self, Outgoing, Published};
+use gridhub::amqp::topology::Topology;
+use gridhub::amqp::{self, Names};
+use gridhub::connector::Registry;
+use gridhub::hub::Hub;
+use gridhub::settings::{RetrySettings, Settings};
+use lapin::Connection;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Logs on demand: `TEST_LOG=1 cargo test`.
+pub fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("warn,gridhub=debug"))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// One test's database and broker namespace.
+pub struct TestEnv {
+    pub settings: Settings,
+    pub names: Names,
+    pub database_url: String,
+    pub pool: PgPool,
+    pub broker: Connection,
+    cleanup: Option<Cleanup>,
+}
+
+struct Cleanup {
+    database: String,
+    queues: Vec<String>,
+    exchanges: Vec<String>,
+}
+
+impl TestEnv {
+    /// A fresh, empty database (migrated) and a namespace of its own.
+    pub async fn new() -> TestEnv {
+        init_logs();
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let database = format!("gridhub_test_{id}");
+        let database_url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+        let settings = Settings {
+            amqp_url: AMQP.to_owned(),
+            database_url: database_url.clone(),
+            connectors_dir: root().join("connectors"),
+            namespace: format!("t{id}"),
+            retry: RetrySettings {
+                min_delay_ms: 50,
+                max_delay_ms: 500,
+            },
+            outbox_poll_ms: 200,
+            shutdown_grace_secs: 5,
+            ..Settings::default()
+        };
+        let store = gridhub::store::Store::connect(&database_url, 4)
+            .await
+            .expect("test database");
+        let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir())
+            .expect("connectors load");
+        let names = Names::new(&settings.namespace);
+        let topology = Topology::new(
+            &names,
+            &registry,
+            settings.delivery_limit,
+            &settings.centre_destination,
+        );
+        let broker = amqp::connect(AMQP, "test").await.expect("broker");
+        // Declared here too, so a test can publish before its hub runs.
+        let channel = broker.create_channel().await.unwrap();
+        topology.declare(&channel).await.unwrap();
+        TestEnv {
+            names,
+            database_url,
+            pool: store.pool().clone(),
+            broker,
+            cleanup: Some(Cleanup {
+                database,
+                queues: topology.queues.iter().map(|q| q.name.clone()).collect(),
+                exchanges: topology.exchanges.clone(),
+            }),
+            settings,
+        }
+    }
+
+    /// Starts a hub with these settings in this process.
+    pub async fn start_hub(&self, settings: Settings) -> RunningHub {
+        let hub = Hub::build(settings).await.expect("hub builds");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
+        RunningHub { shutdown, task }
+    }
+
+    /// Publishes with confirms to the inbound exchange.
+    pub async fn publish(&self, messages: &[Outgoing]) -> Vec<Published> {
+        let channel = self.broker.create_channel().await.unwrap();
+        publish::confirming(&channel).await.unwrap();
+        let results = publish::publish_all(&channel, &self.names.inbound_exchange(), messages)
+            .await
+            .unwrap();
+        let _ = channel.close(200, "done".into()).await;
+        results
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+
+    /// Messages ready in a queue.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        let channel = self.broker.create_channel().await.unwrap();
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let _ = channel.close(200, "done".into()).await;
+        declared.message_count()
+    }
+
+    /// Takes every message now in a queue (acknowledging them).
+    pub async fn drain(&self, queue: &str) -> Vec<(lapin::BasicProperties, Value)> {
+        let channel = self.broker.create_channel().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(message) = channel
+            .basic_get(
+                queue.into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+        {
+            let body = serde_json::from_slice(&message.delivery.data).unwrap_or(Value::Null);
+            out.push((message.delivery.properties.clone(), body));
+        }
+        let _ = channel.close(200, "done".into()).await;
+        out
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let Some(cleanup) = self.cleanup.take() else {
+            return;
+        };
+        // Async work cannot run in Drop; a thread with its own runtime can.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(connection) = amqp::connect(AMQP, "test cleanup").await {
+                    if let Ok(channel) = connection.create_channel().await {
+                        for queue in &cleanup.queues {
+                            let _ = channel
+                                .queue_delete(queue.as_str().into(), Default::default())
+                                .await;
+                        }
+                        for exchange in &cleanup.exchanges {
+                            let _ = channel
+                                .exchange_delete(exchange.as_str().into(), Default::default())
+                                .await;
+                        }
+                    }
+                    let _ = connection.close(200, "cleanup".into()).await;
+                }
+                if let Ok(pool) = PgPool::connect(POSTGRES_ADMIN).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        cleanup.database
+                    )))
+                    .execute(&pool)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct RunningHub {
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningHub {
+    /// Asks the hub to stop and waits until it has.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("hub stops in time")
+            .expect("hub task")
+            .expect("hub ends cleanly");
+    }
+}
+
+/// Polls `check` until it returns true, failing the test after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A ticket for `connector`, message_id from its content.
+pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing {
+    Outgoing {
+        routing_key: format!("{connector}.{message_type}"),
+        message_id: Some(publish::content_message_id(&body)),
+        content_type: Some("application/json".to_owned()),
+        user_id: Some("guest".to_owned()),
+        body,
+    }
+}
+
+/// A valid 12345 ticket with the given ticket number.
+pub fn ticket_12345(ticket_no: &str) -> Vec<u8> {
+    let template = std::fs::read_to_string(root().join("tests/data/ticket-12345.json")).unwrap();
+    template.replace("{TICKET_NO}", ticket_no).into_bytes()
+}

@@ -1,0 +1,241 @@
+//! The reliability invariants, against the real broker and database: no
+//! message lost, none doubled, every refusal in its DLQ with a reason.
+
+use std::time::Duration;
+
+use gridhub::amqp::publish::Published;
+use gridhub::dlq;
+
+use crate::helpers::{TestEnv, outgoing, ticket_12345, wait_until};
+use crate::proxy::Proxy;
+
+fn ticket(n: usize) -> Vec<u8> {
+    ticket_12345(&format!("BJ12345-20261128-{n:06}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_and_republished_messages_open_one_case() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let first = outgoing("hotline-12345", "ticket", ticket(1));
+    let mut same_ticket_new_id = first.clone();
+    same_ticket_new_id.message_id = Some("republished-with-another-id".into());
+    // The same message three times (one of them in a later batch), and the same ticket under another id.
+    env.publish(&[first.clone(), first.clone()]).await;
+    wait_until(Duration::from_secs(10), "first case", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    env.publish(&[first.clone(), same_ticket_new_id]).await;
+    wait_until(
+        Duration::from_secs(10),
+        "both message ids in the inbox",
+        || async { env.count("SELECT count(*) FROM inbox").await == 2 },
+    )
+    .await;
+    wait_until(Duration::from_secs(10), "queue drained", || async {
+        env.depth(&env.names.inbound_queue("hotline-12345")).await == 0
+    })
+    .await;
+    hub.stop().await;
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM case_events").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE destination = 'command-centre'")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbox WHERE outcome = 'duplicate_source'")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.depth(&env.names.dead_letter_queue("hotline-12345"))
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_without_id_is_refused_with_that_reason() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let mut message = outgoing("hotline-12345", "ticket", ticket(2));
+    message.message_id = None;
+    assert_eq!(env.publish(&[message]).await, vec![Published::Confirmed]);
+    let queue = env.names.dead_letter_queue("hotline-12345");
+    wait_until(Duration::from_secs(10), "dead letter", || async {
+        env.depth(&queue).await == 1
+    })
+    .await;
+    let channel = env.broker.create_channel().await.unwrap();
+    let letters = dlq::browse(&channel, &queue, "hotline-12345", 10)
+        .await
+        .unwrap();
+    assert_eq!(letters[0].stage, "decode");
+    assert_eq!(letters[0].reason, "message has no message_id");
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 0);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_the_database_refuses_is_dead_lettered_alone() {
+    let env = TestEnv::new().await;
+    // PostgreSQL text cannot hold NUL: the schema allows it, the store does not.
+    let poison = String::from_utf8(ticket(3))
+        .unwrap()
+        .replace("玉桥街道某工地", "玉桥\\u0000工地");
+    let mut messages: Vec<_> = (10..20)
+        .map(|n| outgoing("hotline-12345", "ticket", ticket(n)))
+        .collect();
+    messages.insert(4, outgoing("hotline-12345", "ticket", poison.into_bytes()));
+    env.publish(&messages).await;
+    // One hub, started after publishing, so all eleven arrive in one batch.
+    let hub = env.start_hub(env.settings.clone()).await;
+    wait_until(Duration::from_secs(15), "all recorded", || async {
+        env.count("SELECT count(*) FROM inbox").await == 11
+    })
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 10);
+    let queue = env.names.dead_letter_queue("hotline-12345");
+    wait_until(Duration::from_secs(5), "dead letter", || async {
+        env.depth(&queue).await == 1
+    })
+    .await;
+    let channel = env.broker.create_channel().await.unwrap();
+    let letters = dlq::browse(&channel, &queue, "hotline-12345", 10)
+        .await
+        .unwrap();
+    assert_eq!(letters[0].stage, "apply");
+    assert!(
+        letters[0].reason.contains("SQLSTATE"),
+        "{}",
+        letters[0].reason
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_loses_nothing_and_dead_letters_nothing() {
+    let env = TestEnv::new().await;
+    let database = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut settings = env.settings.clone();
+    settings.database_url = env
+        .database_url
+        .replace("127.0.0.1:5432", &database.addr.to_string());
+    settings.prefetch = 50;
+    settings.batch_size = 20;
+    let hub = env.start_hub(settings).await;
+
+    let first: Vec<_> = (0..100)
+        .map(|n| outgoing("hotline-12345", "ticket", ticket(1000 + n)))
+        .collect();
+    env.publish(&first).await;
+    wait_until(Duration::from_secs(15), "first hundred", || async {
+        env.count("SELECT count(*) FROM cases").await == 100
+    })
+    .await;
+
+    database.cut();
+    let second: Vec<_> = (0..300)
+        .map(|n| outgoing("hotline-12345", "ticket", ticket(2000 + n)))
+        .collect();
+    env.publish(&second).await;
+    let queue = env.names.inbound_queue("hotline-12345");
+    // The hub holds at most its prefetch; the rest waits in the queue.
+    wait_until(
+        Duration::from_secs(10),
+        "hub holding its prefetch",
+        || async { env.depth(&queue).await == 250 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        env.depth(&queue).await,
+        250,
+        "nothing taken beyond the prefetch while the database is down"
+    );
+    assert_eq!(
+        env.depth(&env.names.dead_letter_queue("hotline-12345"))
+            .await,
+        0
+    );
+
+    database.restore();
+    wait_until(
+        Duration::from_secs(60),
+        "every case after the outage",
+        || async { env.count("SELECT count(*) FROM cases").await == 400 },
+    )
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM case_events").await, 400);
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
+    assert_eq!(
+        env.depth(&env.names.dead_letter_queue("hotline-12345"))
+            .await,
+        0
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_connections_cut_mid_stream_lose_nothing_and_double_nothing() {
+    let env = TestEnv::new().await;
+    let broker = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let mut settings = env.settings.clone();
+    settings.amqp_url = format!("amqp://guest:guest@{}/%2f", broker.addr);
+    settings.batch_size = 10;
+    settings.prefetch = 20;
+    let hub = env.start_hub(settings).await;
+
+    let total = 600;
+    let messages: Vec<_> = (0..total)
+        .map(|n| outgoing("hotline-12345", "ticket", ticket(5000 + n)))
+        .collect();
+    for (round, chunk) in messages.chunks(150).enumerate() {
+        env.publish(chunk).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        broker.drop_links();
+        if round == 1 {
+            // A longer outage: new connections refused for a while.
+            broker.cut();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            broker.restore();
+        }
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "every case after the cuts",
+        || async { env.count("SELECT count(*) FROM inbox").await == total as i64 },
+    )
+    .await;
+    let queue = env.names.inbound_queue("hotline-12345");
+    wait_until(Duration::from_secs(30), "queue drained", || async {
+        env.depth(&queue).await == 0
+    })
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, total as i64);
+    assert_eq!(
+        env.count("SELECT count(*) FROM case_events").await,
+        total as i64
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE destination = 'command-centre'")
+            .await,
+        total as i64
+    );
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
+    // Every event reaches the centre; redelivered ones carry the same event id.
+    wait_until(Duration::from_secs(30), "outbox sent", || async {
+        env.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    let events = env.drain(&env.names.outbound_queue("command-centre")).await;
+    let distinct: std::collections::HashSet<_> =
+        events.iter().map(|(_, e)| e["event_id"].clone()).collect();
+    assert_eq!(distinct.len(), total);
+    hub.stop().await;
+}

@@ -1,0 +1,231 @@
+//! Connector samples are the connectors' tests: checked through the pure
+//! stages, and published end to end through the broker and the store.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gridhub::amqp::publish::{Outgoing, Published};
+use gridhub::check::{self, Expectation};
+use gridhub::connector::Registry;
+use gridhub::dlq;
+use serde_json::Value;
+
+use crate::helpers::{TestEnv, root, wait_until};
+
+#[test]
+fn every_sample_meets_its_expectation() {
+    let report = check::run(&root().join("connectors"), &root().join("schemas"));
+    assert!(report.problems.is_empty(), "{}", report.problems.join("\n"));
+    assert!(report.samples >= 3 * 16, "only {} samples", report.samples);
+}
+
+#[test]
+fn every_hotline_has_eight_valid_and_eight_invalid_samples() {
+    let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
+    for id in ["hotline-12345", "hotline-96156", "hotline-96126"] {
+        let (samples, problems) = check::samples(registry.get(id).expect(id));
+        assert!(problems.is_empty(), "{problems:?}");
+        let valid = samples
+            .iter()
+            .filter(|s| matches!(s.expect, Expectation::Intent(_)))
+            .count();
+        let invalid: Vec<_> = samples
+            .iter()
+            .filter_map(|s| match &s.expect {
+                Expectation::Refusal(r) => Some((r.stage, r.instance_path.clone())),
+                _ => None,
+            })
+            .collect();
+        assert!(valid >= 8, "{id}: {valid} valid samples");
+        assert!(
+            invalid.len() >= 8,
+            "{id}: {} invalid samples",
+            invalid.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_become_cases_or_dead_letters() {
+    let env = TestEnv::new().await;
+    let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
+    let mut messages = Vec::new();
+    let mut expected = Vec::new();
+    for connector in registry.connectors.values() {
+        let (samples, _) = check::samples(connector);
+        for (n, sample) in samples.iter().enumerate() {
+            let message_id = format!("{}-{n}", connector.id());
+            let inbound = sample.inbound(&message_id).unwrap();
+            messages.push(Outgoing {
+                routing_key: inbound.routing_key,
+                message_id: inbound.message_id,
+                content_type: inbound.content_type,
+                user_id: Some("guest".into()),
+                body: inbound.body,
+            });
+            expected.push((message_id, sample.clone()));
+        }
+    }
+    let hub = env.start_hub(env.settings.clone()).await;
+    let results = env.publish(&messages).await;
+    assert!(
+        results.iter().all(|r| *r == Published::Confirmed),
+        "{results:?}"
+    );
+
+    let valid = expected
+        .iter()
+        .filter(|(_, s)| matches!(s.expect, Expectation::Intent(_)))
+        .count() as i64;
+    let invalid = expected.len() as i64 - valid;
+    wait_until(Duration::from_secs(30), "every sample recorded", || async {
+        env.count("SELECT count(*) FROM inbox").await == expected.len() as i64
+    })
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, valid);
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters").await,
+        invalid
+    );
+    assert_eq!(env.count("SELECT count(*) FROM case_events").await, valid);
+
+    // Every valid sample is exactly one case with the expected unified fields.
+    let rows: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT s.message_id, jsonb_build_object('channel', c.channel, 'nature', c.nature, 'category', c.category,
+                'priority', c.priority, 'title', c.title, 'received_at', c.received_at, 'ref', s.source_ref,
+                'status', c.status, 'lon', c.lon, 'lat', c.lat)
+         FROM cases c JOIN case_sources s ON s.case_id = c.id",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    let cases: HashMap<String, Value> = rows.into_iter().collect();
+    for (message_id, sample) in &expected {
+        let Expectation::Intent(intent) = &sample.expect else {
+            continue;
+        };
+        let case = cases
+            .get(message_id)
+            .unwrap_or_else(|| panic!("{}: no case", sample.path.display()));
+        for (field, key) in [
+            ("channel", "channel"),
+            ("nature", "nature"),
+            ("priority", "priority"),
+            ("title", "title"),
+            ("ref", "source_ref"),
+        ] {
+            assert_eq!(
+                case[field],
+                intent[key],
+                "{}: {field}",
+                sample.path.display()
+            );
+        }
+        assert_eq!(
+            case["category"],
+            intent.get("category").cloned().unwrap_or(Value::Null),
+            "{}",
+            sample.path.display()
+        );
+        assert_eq!(case["status"], "registered");
+        let stored =
+            chrono::DateTime::parse_from_rfc3339(case["received_at"].as_str().unwrap()).unwrap();
+        let given =
+            chrono::DateTime::parse_from_rfc3339(intent["received_at"].as_str().unwrap()).unwrap();
+        assert_eq!(stored, given, "{}: received_at", sample.path.display());
+        if let Some(lon) = intent.pointer("/place/lon") {
+            assert_eq!(&case["lon"], lon, "{}", sample.path.display());
+        }
+    }
+
+    // Every invalid sample is in its connector's DLQ, with the expected stage and path.
+    let channel = env.broker.create_channel().await.unwrap();
+    let mut letters = HashMap::new();
+    for connector in registry.connectors.keys() {
+        for letter in dlq::browse(
+            &channel,
+            &env.names.dead_letter_queue(connector),
+            connector,
+            1000,
+        )
+        .await
+        .unwrap()
+        {
+            letters.insert(letter.message_id.clone().unwrap(), letter);
+        }
+    }
+    assert_eq!(letters.len() as i64, invalid);
+    for (message_id, sample) in &expected {
+        let Expectation::Refusal(refusal) = &sample.expect else {
+            continue;
+        };
+        let letter = letters
+            .get(message_id)
+            .unwrap_or_else(|| panic!("{}: not dead-lettered", sample.path.display()));
+        assert_eq!(
+            letter.stage,
+            refusal.stage.as_str(),
+            "{}",
+            sample.path.display()
+        );
+        assert_eq!(letter.connector, sample.connector);
+        assert!(
+            letter
+                .violations
+                .iter()
+                .any(|v| v.instance_path == refusal.instance_path),
+            "{}: no violation at {:?}",
+            sample.path.display(),
+            refusal.instance_path
+        );
+        if matches!(
+            refusal.stage,
+            gridhub::pipeline::Stage::Schema | gridhub::pipeline::Stage::Intent
+        ) {
+            assert!(
+                letter
+                    .schema
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("schemas/")),
+                "{}",
+                sample.path.display()
+            );
+        }
+    }
+    // Browsing left them where they were.
+    for connector in registry.connectors.keys() {
+        let queue = env.names.dead_letter_queue(connector);
+        let in_queue = letters
+            .values()
+            .filter(|l| &l.connector == connector)
+            .count() as u32;
+        wait_until(
+            Duration::from_secs(5),
+            "dead letters back in their queue",
+            || async { env.depth(&queue).await == in_queue },
+        )
+        .await;
+    }
+
+    // case.opened reached the command centre, one per case, with no personal data.
+    let centre = env.names.outbound_queue("command-centre");
+    wait_until(Duration::from_secs(10), "case.opened events", || async {
+        env.depth(&centre).await as i64 == valid
+    })
+    .await;
+    let events = env.drain(&centre).await;
+    for (properties, event) in &events {
+        assert_eq!(event["event"], "case.opened");
+        assert!(properties.message_id().is_some());
+        assert!(event.get("reporter").is_none());
+    }
+    // And each hotline heard about its own cases.
+    let own = env.drain(&env.names.outbound_queue("hotline-12345")).await;
+    assert!(
+        !own.is_empty()
+            && own
+                .iter()
+                .all(|(_, e)| e["source"]["connector"] == "hotline-12345")
+    );
+    hub.stop().await;
+}
