@@ -57,6 +57,7 @@ impl Sample {
             content_type: Some(content_type),
             user_id: None,
             body: std::fs::read(&self.path)?,
+            replays: 0,
         })
     }
 }

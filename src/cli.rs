@@ -273,6 +273,7 @@ async fn publish(
             ),
             user_id: Some(amqp::url_user(&settings.amqp_url)),
             body,
+            replays: 0,
         });
     }
     let connection = amqp::connect(&settings.amqp_url, "publish").await?;

@@ -111,6 +111,15 @@ fn header_int(headers: &FieldTable, key: &str) -> Option<i64> {
     }
 }
 
+/// The replay count a message carries (0 for one never replayed).
+pub fn replays(props: &BasicProperties) -> i32 {
+    props
+        .headers()
+        .as_ref()
+        .and_then(|h| header_int(h, REPLAYS))
+        .map_or(0, |n| n.clamp(0, i64::from(i32::MAX)) as i32)
+}
+
 impl DeadLetter {
     /// Reads a message from a DLQ. Messages the broker dead-lettered itself
     /// (delivery limit) have no hub headers; their reason comes from x-death.

@@ -10,6 +10,8 @@ pub struct Inbound {
     /// Publisher's broker user, as checked by the broker.
     pub user_id: Option<String>,
     pub body: Vec<u8>,
+    /// How often ops replayed it from a DLQ (header `x-gridhub-replays`).
+    pub replays: i32,
 }
 
 /// Debug output never shows the body: it is personal data.
@@ -21,6 +23,7 @@ impl std::fmt::Debug for Inbound {
             .field("content_type", &self.content_type)
             .field("user_id", &self.user_id)
             .field("body_len", &self.body.len())
+            .field("replays", &self.replays)
             .finish()
     }
 }

@@ -176,6 +176,7 @@ async fn collect(
                         .as_ref()
                         .map(|u| u.as_str().to_owned()),
                     body: delivery.data,
+                    replays: crate::dlq::replays(&delivery.properties),
                 };
                 let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
                 Entry {
@@ -206,10 +207,21 @@ async fn finish(
     let Some(last_tag) = batch.last().map(|e| e.delivery_tag) else {
         return Ok(());
     };
-    // 1. Refused messages go to their DLQ first: once the broker confirms, they are safe.
+    // 1. Refused messages go to their DLQ first: once the broker confirms,
+    //    they are safe. A redelivered refusal the inbox already holds is not
+    //    dead-lettered twice.
     let refused: Vec<(&Entry, &Refusal)> = batch
         .iter()
         .filter_map(|e| e.result.as_ref().err().map(|r| (e, r)))
+        .collect();
+    let keyed: Vec<(&str, i32)> = refused
+        .iter()
+        .filter_map(|(e, _)| usable_id(e).map(|id| (id, e.message.replays)))
+        .collect();
+    let settled = with_retry(ctx, || ctx.store.settled(connector, &keyed)).await?;
+    let refused: Vec<(&Entry, &Refusal)> = refused
+        .into_iter()
+        .filter(|(e, _)| usable_id(e).is_none_or(|id| !settled.contains(id)))
         .collect();
     for (entry, refusal) in &refused {
         log_refusal(entry, refusal);
@@ -218,7 +230,7 @@ async fn finish(
 
     // 2. One transaction records everything, refusals included.
     let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
-    let results = store_with_retry(ctx, &items).await?;
+    let results = with_retry(ctx, || ctx.store.apply(&items, &ctx.destinations)).await?;
 
     // 3. What the store refused goes to the DLQ too, then is recorded as refused.
     let late: Vec<(&Entry, Refusal)> = batch
@@ -241,13 +253,14 @@ async fn finish(
                 connector,
                 message_id: usable_id(entry),
                 message_type: message_type(entry),
+                replays: entry.message.replays,
                 work: Work::Refused {
                     refusal,
                     routing_key: &entry.message.routing_key,
                 },
             })
             .collect();
-        store_with_retry(ctx, &items).await?;
+        with_retry(ctx, || ctx.store.apply(&items, &ctx.destinations)).await?;
     }
     for (entry, applied) in batch.iter().zip(&results) {
         if let Applied::CaseOpened { case_no } = applied {
@@ -304,12 +317,14 @@ fn item<'a>(connector: &'a str, entry: &'a Entry) -> Item<'a> {
             connector,
             message_id: Some(&prepared.message_id),
             message_type: &prepared.message_type,
+            replays: entry.message.replays,
             work: Work::Apply(&prepared.intent),
         },
         Err(refusal) => Item {
             connector,
             message_id: usable_id(entry),
             message_type: message_type(entry),
+            replays: entry.message.replays,
             work: Work::Refused {
                 refusal,
                 routing_key: &entry.message.routing_key,
@@ -318,16 +333,18 @@ fn item<'a>(connector: &'a str, entry: &'a Entry) -> Item<'a> {
     }
 }
 
-/// Records items, waiting out transient failures with capped exponential
-/// backoff and jitter. Gives up only when told to abandon in-flight work.
-async fn store_with_retry(
-    ctx: &Context,
-    items: &[Item<'_>],
-) -> Result<Vec<Applied>, ConsumerError> {
+/// Runs a store operation, waiting out transient failures with capped
+/// exponential backoff and jitter. Gives up only when told to abandon
+/// in-flight work.
+async fn with_retry<T, F, Fut>(ctx: &Context, mut operation: F) -> Result<T, ConsumerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
     let mut delays = ctx.retry.delays();
     loop {
-        match ctx.store.apply(items, &ctx.destinations).await {
-            Ok(results) => return Ok(results),
+        match operation().await {
+            Ok(value) => return Ok(value),
             Err(StoreError::Transient(error)) => {
                 let delay = delays
                     .next()
@@ -338,8 +355,14 @@ async fn store_with_retry(
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
-            Err(StoreError::Permanent { .. }) => {
-                unreachable!("apply turns permanent errors into refusals")
+            Err(error @ StoreError::Permanent { .. }) => {
+                // apply() turns data errors into refusals; here one means the
+                // hub's own statements are wrong. Hold the batch, loudly.
+                tracing::error!(error = %error, "case store rejected the hub's own statement; holding the batch");
+                tokio::select! {
+                    _ = ctx.abandon.cancelled() => return Err(ConsumerError::Abandoned),
+                    _ = tokio::time::sleep(Duration::from_millis(ctx.retry.max_delay_ms)) => {}
+                }
             }
         }
     }

@@ -5,13 +5,15 @@ use lapin::{BasicProperties, Channel, Confirmation};
 use sha2::{Digest, Sha256};
 
 /// One message to publish.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Outgoing {
     pub routing_key: String,
     pub message_id: Option<String>,
     pub content_type: Option<String>,
     pub user_id: Option<String>,
     pub body: Vec<u8>,
+    /// Replay count to carry in `x-gridhub-replays` (0: none).
+    pub replays: i32,
 }
 
 /// What the broker said about one message.
@@ -56,6 +58,14 @@ pub async fn publish_all(
         }
         if let Some(user) = &message.user_id {
             properties = properties.with_user_id(user.as_str().into());
+        }
+        if message.replays > 0 {
+            let mut headers = lapin::types::FieldTable::default();
+            headers.insert(
+                crate::dlq::REPLAYS.into(),
+                lapin::types::AMQPValue::LongInt(message.replays),
+            );
+            properties = properties.with_headers(headers);
         }
         let confirm = channel
             .basic_publish(

@@ -9,7 +9,8 @@
 pub mod outbox;
 mod query;
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -46,12 +47,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Data errors (SQLSTATE classes 22, 23, 42, 54) are permanent; everything
+/// Data errors (SQLSTATE classes 21, 22, 23, 42, 54) are permanent; everything
 /// else (connection, pool, shutdown, serialization failure) is transient.
 fn classify(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error
         && let Some(code) = db.code()
-        && ["22", "23", "42", "54"]
+        && ["21", "22", "23", "42", "54"]
             .iter()
             .any(|class| code.starts_with(class))
     {
@@ -79,6 +80,8 @@ pub struct Item<'a> {
     /// `None` only for refusals of messages that had no usable message_id.
     pub message_id: Option<&'a str>,
     pub message_type: &'a str,
+    /// Replays from a DLQ: a replay may redo a message that was refused.
+    pub replays: i32,
     pub work: Work<'a>,
 }
 
@@ -178,6 +181,30 @@ impl Store {
         }
     }
 
+    /// Which of these refused messages the inbox already settled (a
+    /// redelivery of something recorded), so that they are not dead-lettered
+    /// twice. A replay (more replays than the recorded refusal) is not settled.
+    pub async fn settled(
+        &self,
+        connector: &str,
+        messages: &[(&str, i32)],
+    ) -> Result<HashSet<String>, StoreError> {
+        if messages.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT i.message_id FROM inbox i
+             JOIN UNNEST($2::text[], $3::int4[]) AS r(message_id, replays) ON i.message_id = r.message_id
+             WHERE i.connector = $1 AND NOT (i.outcome = 'refused' AND i.replays < r.replays)",
+        )
+        .bind(connector)
+        .bind(messages.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(messages.iter().map(|(_, replays)| *replays).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     async fn apply_alone(
         &self,
         item: &Item<'_>,
@@ -221,25 +248,39 @@ async fn apply_batch(
     let mut results: Vec<Option<Applied>> = vec![None; items.len()];
 
     // 1. Claim every message_id in the inbox; what is already there was done.
-    let mut seen = HashSet::new();
-    let mut claim = Vec::new();
+    // One claim per message_id (a statement may not touch a row twice): the
+    // copy with the most replays, since an older copy can only be a duplicate.
+    let mut chosen: HashMap<(&str, &str), usize> = HashMap::new();
     for (index, item) in items.iter().enumerate() {
-        match item.message_id {
-            Some(id) if !seen.insert((item.connector, id)) => {
-                results[index] = Some(Applied::AlreadyProcessed)
+        let Some(id) = item.message_id else { continue };
+        match chosen.entry((item.connector, id)) {
+            Entry::Vacant(slot) => {
+                slot.insert(index);
             }
-            Some(_) => claim.push(index),
-            None => {}
+            Entry::Occupied(mut slot) => {
+                let earlier = *slot.get();
+                if item.replays > items[earlier].replays {
+                    results[earlier] = Some(Applied::AlreadyProcessed);
+                    slot.insert(index);
+                } else {
+                    results[index] = Some(Applied::AlreadyProcessed);
+                }
+            }
         }
     }
+    let mut claim: Vec<usize> = chosen.into_values().collect();
+    claim.sort_unstable();
     let case_ids: Vec<Uuid> = items.iter().map(|_| Uuid::new_v4()).collect();
     let claimed: HashSet<(String, String)> = if claim.is_empty() {
         HashSet::new()
     } else {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[])
-             ON CONFLICT DO NOTHING
+            "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id, replays)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::int4[])
+             ON CONFLICT (connector, message_id) DO UPDATE
+               SET outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
+                   replays = EXCLUDED.replays, processed_at = now()
+               WHERE inbox.outcome = 'refused' AND inbox.replays < EXCLUDED.replays
              RETURNING connector, message_id",
         )
         .bind(
@@ -274,6 +315,7 @@ async fn apply_batch(
                 })
                 .collect::<Vec<_>>(),
         )
+        .bind(claim.iter().map(|&i| items[i].replays).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
         rows.into_iter().collect()

@@ -250,6 +250,7 @@ pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing 
         content_type: Some("application/json".to_owned()),
         user_id: Some("guest".to_owned()),
         body,
+        replays: 0,
     }
 }
 

@@ -239,3 +239,46 @@ async fn broker_connections_cut_mid_stream_lose_nothing_and_double_nothing() {
     assert_eq!(distinct.len(), total);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_may_redo_a_refused_message_once() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let mut broken = outgoing("hotline-12345", "ticket", b"{\"ticketNo\": 1}".to_vec());
+    broken.message_id = Some("fixed-later".into());
+    env.publish(&[broken.clone()]).await;
+    wait_until(Duration::from_secs(10), "refusal recorded", || async {
+        env.count("SELECT count(*) FROM dead_letters").await == 1
+    })
+    .await;
+    // The same message_id again, not a replay: recognised, nothing new. And
+    // replayed with its body fixed, in the same batch or the next: processed.
+    let mut replay = outgoing("hotline-12345", "ticket", ticket(7));
+    replay.message_id = Some("fixed-later".into());
+    replay.replays = 1;
+    env.publish(&[broken, replay.clone()]).await;
+    wait_until(Duration::from_secs(10), "replayed case", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    // The same replay copy redelivered: nothing new.
+    env.publish(&[replay]).await;
+    let queue = env.names.inbound_queue("hotline-12345");
+    wait_until(Duration::from_secs(10), "queue drained", || async {
+        env.depth(&queue).await == 0
+    })
+    .await;
+    hub.stop().await;
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 1);
+    assert_eq!(
+        env.depth(&env.names.dead_letter_queue("hotline-12345"))
+            .await,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbox WHERE outcome = 'case_opened' AND replays = 1")
+            .await,
+        1
+    );
+}

@@ -62,6 +62,7 @@ async fn samples_become_cases_or_dead_letters() {
                 content_type: inbound.content_type,
                 user_id: Some("guest".into()),
                 body: inbound.body,
+                replays: 0,
             });
             expected.push((message_id, sample.clone()));
         }

@@ -99,8 +99,11 @@ CREATE TABLE inbox (
     connector    text NOT NULL,
     message_id   text NOT NULL,
     message_type text NOT NULL,
-    outcome      text NOT NULL,   -- case_opened | duplicate_source | refused
+    outcome      text NOT NULL,   -- case_opened | duplicate_source | refused | ...
     case_id      uuid,
+    -- x-gridhub-replays of the copy recorded: a replay from the DLQ (one
+    -- more than the refused copy had) may process a refused message again.
+    replays      integer NOT NULL DEFAULT 0,
     processed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (connector, message_id)
 );
