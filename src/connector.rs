@@ -45,6 +45,49 @@ pub struct ConnectorConfig {
     /// Inbound message types.
     #[serde(default)]
     pub messages: Vec<MessageConfig>,
+    /// What personal data this connector is entitled to receive.
+    #[serde(default)]
+    pub privacy: Privacy,
+    /// Datasets this connector shares (`share_records` intents), and with whom.
+    #[serde(default)]
+    pub shares: Vec<ShareConfig>,
+}
+
+/// How much of a piece of personal data a destination receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Disclosure {
+    /// As recorded.
+    Full,
+    /// Partly hidden: ID numbers keep their first 6 and last 4 characters,
+    /// phone numbers their first 3 and last 4, names their first character.
+    Masked,
+    /// Left out.
+    #[default]
+    None,
+}
+
+/// A destination's entitlement to personal data (数据保密).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    /// The reporter of a dispatched case (name, phone, ID number). A
+    /// reporter who asked for confidentiality is never disclosed. Default none.
+    #[serde(default)]
+    pub reporter: Disclosure,
+    /// Shared population records (name, ID number, phone). Default none.
+    #[serde(default)]
+    pub records: Disclosure,
+}
+
+/// One dataset a connector shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareConfig {
+    /// Dataset name, as the mapping's `share_records` intent gives it.
+    pub dataset: String,
+    /// Connectors that receive it, each masked by its own `privacy.records`.
+    pub to: Vec<String>,
 }
 
 /// One inbound message type of a connector.
@@ -136,6 +179,17 @@ impl Registry {
                     }
                 }
                 Err(mut errors) => problems.append(&mut errors),
+            }
+        }
+        for connector in connectors.values() {
+            for share in &connector.config.shares {
+                for to in share.to.iter().filter(|to| !connectors.contains_key(*to)) {
+                    problems.push(format!(
+                        "{}: shares {} with unknown connector {to}",
+                        connector.dir.join("connector.toml").display(),
+                        share.dataset
+                    ));
+                }
             }
         }
         if connectors.is_empty() && problems.is_empty() {

@@ -13,6 +13,114 @@ use serde_json::{Map, Value};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Intent {
     OpenCase(OpenCase),
+    UpdateCase(UpdateCase),
+    ShareRecords(ShareRecords),
+    UpdateGrids(UpdateGrids),
+}
+
+/// Which case an update is about.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct CaseRef {
+    #[serde(default)]
+    pub case_no: Option<String>,
+    #[serde(default)]
+    pub source_ref: Option<String>,
+    /// Connector whose ticket id `source_ref` is; default the sender.
+    #[serde(default)]
+    pub connector: Option<String>,
+}
+
+/// A lifecycle step of a case, reported by a unit, the grid platform or a hotline.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct UpdateCase {
+    pub case: CaseRef,
+    pub action: Action,
+    pub occurred_at: DateTime<FixedOffset>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub passed: Option<bool>,
+    #[serde(default)]
+    pub contacted: Option<bool>,
+    #[serde(default)]
+    pub solved: Option<bool>,
+    #[serde(default)]
+    pub satisfaction: Option<String>,
+}
+
+/// The lifecycle steps an update may report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// 签收: the unit takes the case.
+    Accept,
+    /// 退单: the unit sends it back, with a reason.
+    Return,
+    /// 办理进展: handling goes on.
+    Progress,
+    /// 反馈: the unit reports the result.
+    Respond,
+    /// 核查: the grid checks the result on site.
+    Verify,
+    /// 回访: the hotline called the reporter back.
+    Callback,
+    /// 结案: the centre closes the case.
+    Close,
+    /// 重启: the centre reopens a closed case.
+    Reopen,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Return => "return",
+            Action::Progress => "progress",
+            Action::Respond => "respond",
+            Action::Verify => "verify",
+            Action::Callback => "callback",
+            Action::Close => "close",
+            Action::Reopen => "reopen",
+        }
+    }
+}
+
+/// Population or other reference records a department shares onward.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ShareRecords {
+    pub dataset: String,
+    pub records: Vec<Map<String, Value>>,
+}
+
+/// The district's grid division, or part of it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct UpdateGrids {
+    pub grids: Vec<GridRecord>,
+    #[serde(default)]
+    pub addresses: Vec<KnownAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct GridRecord {
+    pub grid_id: String,
+    pub community: String,
+    #[serde(default)]
+    pub community_kind: Option<String>,
+    pub street: String,
+    #[serde(default)]
+    pub retired: bool,
+    /// Outer ring, `[lon, lat]` pairs.
+    pub polygon: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct KnownAddress {
+    pub address: String,
+    pub grid_id: String,
 }
 
 /// Open a unified case from a source's ticket or report.
@@ -52,6 +160,9 @@ pub struct Place {
     pub lon: Option<f64>,
     #[serde(default)]
     pub lat: Option<f64>,
+    /// Grid, when the source already knows it (grid workers' reports).
+    #[serde(default)]
+    pub grid_id: Option<String>,
 }
 
 /// Who reported it: personal data, stored apart from the case.

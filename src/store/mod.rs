@@ -341,6 +341,9 @@ async fn apply_batch(
         match &item.work {
             Work::Apply(Intent::OpenCase(open)) => opens.push((index, open)),
             Work::Refused { .. } => refusals.push(index),
+            Work::Apply(_) => {
+                results[index] = Some(Applied::Refused(Refusal::new(Stage::Apply, "not supported yet")))
+            }
         }
     }
 
@@ -365,6 +368,9 @@ async fn apply_batch(
 fn outcome_of(work: &Work<'_>) -> &'static str {
     match work {
         Work::Apply(Intent::OpenCase(_)) => "case_opened",
+        Work::Apply(Intent::UpdateCase(_)) => "case_updated",
+        Work::Apply(Intent::ShareRecords(_)) => "records_shared",
+        Work::Apply(Intent::UpdateGrids(_)) => "grids_updated",
         Work::Refused { .. } => "refused",
     }
 }
