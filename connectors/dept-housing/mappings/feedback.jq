@@ -1,0 +1,59 @@
+# dept-housing feedback -> unified intent "update_case"
+# (schemas/hub/intent.v1.json).
+#
+# Input: one 案件反馈, valid against schemas/dept-housing/feedback.v1.json:
+# a head (message envelope) and a body with uppercase pinyin-initial field
+# names. The step code HJDM picks the action:
+#   01 签收 -> accept, 02 退回 -> return, 03 进展 -> progress, 04 办结 -> respond.
+# The step name HJMC must agree with the code. CLSJ "YYYY-MM-DD HH:MM" is
+# Beijing time to the minute. The case is addressed by the hub's case number;
+# the unit is left out (the hub records the sender).
+# The program is pure; error(...) texts are fixed, never values.
+
+# 环节代码 -> [step name, intent action].
+def steps: {
+  "01": ["签收", "accept"],
+  "02": ["退回", "return"],
+  "03": ["进展", "progress"],
+  "04": ["办结", "respond"]
+};
+
+# 退回类型 THLX -> label.
+def return_types: {
+  "1": "非本单位职责",
+  "2": "诉求信息不全",
+  "3": "重复派单",
+  "4": "已进入司法程序",
+  "9": "其他"
+};
+
+# 办结结果 BJJG -> label.
+def results: {
+  "1": "已解决",
+  "2": "未解决",
+  "3": "反映不属实"
+};
+
+.body as $b
+| (steps[$b.HJDM] // error("unknown step code")) as $step
+| if $step[0] != $b.HJMC then error("step name does not match step code") else . end
+| ($b.CLSJ[0:10] + "T" + $b.CLSJ[11:16] + ":00+08:00") as $at
+| (if $b.YJWCSJ then "，预计 " + $b.YJWCSJ + " 前完成" else "" end) as $plan
+| {
+    kind: "update_case",
+    case: {case_no: $b.AJBH},
+    action: $step[1],
+    occurred_at: $at
+  }
+| if $b.HJDM == "01" then
+    . + {note: ($b.CLDW + " 签收" + $plan + (if $b.CLYJ then "：" + $b.CLYJ else "" end))}
+  elif $b.HJDM == "02" then
+    . + {
+      reason: ((return_types[$b.THLX] // error("unknown return type")) + "：" + $b.THYY),
+      note: ($b.CLDW + " 退回")
+    }
+  elif $b.HJDM == "03" then
+    . + {note: ($b.CLYJ + (if $b.YJWCSJ then "（预计 " + $b.YJWCSJ + " 前完成）" else "" end))}
+  else
+    . + {note: ("【" + (results[$b.BJJG] // error("unknown result code")) + "】" + $b.CLYJ)}
+  end

@@ -1,0 +1,376 @@
+//! The case lifecycle in one place: statuses, the steps that move a case
+//! between them, and the rule for updates that arrive out of order.
+//!
+//! ```text
+//! registered ─► dispatched ─► accepted ─► in_progress ─► responded ─► verifying ─► callback ─► closed
+//!      │            │  ▲          │                          ▲            │  fail          │ unsolved
+//!      │            ▼  │ 改派      ▼                          │            ▼                ▼
+//!      │         returned ◄───────┘                        rework ◄───────┘             reopened ─► dispatched
+//!      ├─► merged (duplicate of an open case)
+//!      └─► answered (answered directly, no dispatch)
+//! ```
+//!
+//! [`apply`] is a pure function of the case's current state and one update;
+//! the store runs it inside the transaction that records the result.
+
+use serde::{Deserialize, Serialize};
+
+use crate::intent::Action;
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recorded, not yet dispatched (awaiting triage when it could not be routed).
+    Registered,
+    /// 派单: sent to its lead unit.
+    Dispatched,
+    /// 签收: the lead unit took it.
+    Accepted,
+    /// 办理中.
+    InProgress,
+    /// 反馈: the unit reported its result.
+    Responded,
+    /// 核查: the grid checks the result on site.
+    Verifying,
+    /// 回访: the hotline calls the reporter back.
+    Callback,
+    /// 办结.
+    Closed,
+    /// 退单: sent back by the unit, to be dispatched again.
+    Returned,
+    /// 返工: verification failed; the unit handles it again.
+    Rework,
+    /// 重启: a closed case opened again.
+    Reopened,
+    /// 并单: a duplicate of an open case, which carries it.
+    Merged,
+    /// Not a matter for the district (kept for the record).
+    Rejected,
+    /// 直接答复: answered at intake, never dispatched.
+    Answered,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Registered => "registered",
+            Status::Dispatched => "dispatched",
+            Status::Accepted => "accepted",
+            Status::InProgress => "in_progress",
+            Status::Responded => "responded",
+            Status::Verifying => "verifying",
+            Status::Callback => "callback",
+            Status::Closed => "closed",
+            Status::Returned => "returned",
+            Status::Rework => "rework",
+            Status::Reopened => "reopened",
+            Status::Merged => "merged",
+            Status::Rejected => "rejected",
+            Status::Answered => "answered",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        ALL.iter().copied().find(|s| s.as_str() == text)
+    }
+
+    /// Position in one handling cycle; the out-of-order rule compares these.
+    fn rank(self) -> u8 {
+        match self {
+            Status::Registered | Status::Returned | Status::Reopened => 0,
+            Status::Dispatched => 1,
+            Status::Accepted => 2,
+            Status::InProgress | Status::Rework => 3,
+            Status::Responded => 4,
+            Status::Verifying => 5,
+            Status::Callback => 6,
+            Status::Closed | Status::Merged | Status::Rejected | Status::Answered => 7,
+        }
+    }
+
+    /// Still being handled: deadlines run and duplicates merge into it.
+    pub fn is_open(self) -> bool {
+        !matches!(self, Status::Closed | Status::Merged | Status::Rejected | Status::Answered)
+    }
+}
+
+const ALL: [Status; 14] = [
+    Status::Registered,
+    Status::Dispatched,
+    Status::Accepted,
+    Status::InProgress,
+    Status::Responded,
+    Status::Verifying,
+    Status::Callback,
+    Status::Closed,
+    Status::Returned,
+    Status::Rework,
+    Status::Reopened,
+    Status::Merged,
+    Status::Rejected,
+    Status::Answered,
+];
+
+/// Statuses in which the handling deadline runs.
+pub const HANDLING: [Status; 5] = [
+    Status::Dispatched,
+    Status::Accepted,
+    Status::InProgress,
+    Status::Rework,
+    Status::Returned,
+];
+
+/// What the lifecycle needs to know about a case.
+#[derive(Debug, Clone)]
+pub struct CaseState {
+    pub status: Status,
+    /// A grid located the case: verification happens on site.
+    pub located: bool,
+    /// A source of the case is a hotline whose reporter agreed to a callback.
+    pub callback_wanted: bool,
+}
+
+/// Who sent an update, relative to the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The unit the case is dispatched to (its connector).
+    LeadUnit,
+    /// The grid platform: verification, and the district centre's desk.
+    GridPlatform,
+    /// A hotline the case came from.
+    SourceHotline,
+    /// Anyone else.
+    Other,
+}
+
+/// What follows from an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The case moves through `steps` (each recorded as an event, in order);
+    /// the last one is its new status.
+    Moved { steps: Vec<Status>, effects: Vec<Effect> },
+    /// The update is behind the case (it arrived after a later step):
+    /// recorded as a late event, nothing changes.
+    Late,
+    /// Recorded without a status change (a callback that did not reach the caller).
+    Noted,
+}
+
+/// Work the store does after a move, inside the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Dispatch again: to the next unit after a return (改派), to the lead unit after a reopen.
+    Redispatch,
+    /// Ask the grid platform to verify on site.
+    RequestVerification,
+    /// Ask the source hotline to call the reporter back.
+    RequestCallback,
+    /// Tell the lead unit that verification failed.
+    Rework,
+    /// Count a rework.
+    CountRework,
+    /// Count a return.
+    CountReturn,
+}
+
+/// Why an update is refused. The reason names the current status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAllowed(pub String);
+
+/// Applies one update to a case.
+///
+/// The out-of-order rule: an update that is allowed moves the case (a
+/// forward step may imply the skipped sign-for: a result reported on a case
+/// not yet signed for is taken as signed for and answered). An update that
+/// is not allowed, but whose step is behind the case's current position in
+/// the handling cycle (a sign-for arriving after the result, say), is
+/// recorded as late and changes nothing. Any other update is refused, naming
+/// the current status. So the same set of updates ends in the same status
+/// whatever order several consumers deliver them in.
+pub fn apply(case: &CaseState, action: Action, role: Role, passed: Option<bool>, solved: Option<bool>, contacted: Option<bool>) -> Result<Outcome, NotAllowed> {
+    use Status::*;
+    let current = case.status;
+    let refuse = |why: &str| Err(NotAllowed(format!("{} not allowed in status {}{why}", action.as_str(), current.as_str())));
+
+    // Who may report what.
+    let allowed_role = match action {
+        Action::Accept => matches!(role, Role::LeadUnit),
+        Action::Return | Action::Progress | Action::Respond => matches!(role, Role::LeadUnit),
+        Action::Verify => matches!(role, Role::GridPlatform),
+        Action::Callback => matches!(role, Role::SourceHotline),
+        Action::Close | Action::Reopen => matches!(role, Role::GridPlatform),
+    };
+    if !allowed_role {
+        return Err(NotAllowed(format!(
+            "{} may only come from {}",
+            action.as_str(),
+            match action {
+                Action::Verify | Action::Close | Action::Reopen => "the grid platform",
+                Action::Callback => "a hotline the case came from",
+                _ => "the case's lead unit",
+            }
+        )));
+    }
+
+    let after_response = |case: &CaseState| -> (Vec<Status>, Vec<Effect>) {
+        if case.located {
+            (vec![Responded, Verifying], vec![Effect::RequestVerification])
+        } else if case.callback_wanted {
+            (vec![Responded, Callback], vec![Effect::RequestCallback])
+        } else {
+            (vec![Responded, Closed], vec![])
+        }
+    };
+    let moved = |steps: Vec<Status>, effects: Vec<Effect>| Ok(Outcome::Moved { steps, effects });
+
+    let target = match action {
+        Action::Accept => Accepted,
+        Action::Return => Returned,
+        Action::Progress => InProgress,
+        Action::Respond => Responded,
+        Action::Verify => Verifying,
+        Action::Callback => Callback,
+        Action::Close => Closed,
+        Action::Reopen => Reopened,
+    };
+    match (action, current) {
+        (Action::Accept, Dispatched) => moved(vec![Accepted], vec![]),
+        (Action::Return, Dispatched | Accepted) => {
+            moved(vec![Returned, Dispatched], vec![Effect::CountReturn, Effect::Redispatch])
+        }
+        (Action::Progress, Dispatched) => moved(vec![Accepted, InProgress], vec![]),
+        (Action::Progress, Accepted | InProgress | Rework) => moved(vec![InProgress], vec![]),
+        (Action::Respond, Dispatched) => {
+            let (steps, effects) = after_response(case);
+            moved([vec![Accepted], steps].concat(), effects)
+        }
+        (Action::Respond, Accepted | InProgress | Rework) => {
+            let (steps, effects) = after_response(case);
+            moved(steps, effects)
+        }
+        (Action::Verify, Verifying) => match passed {
+            Some(true) if case.callback_wanted => moved(vec![Callback], vec![Effect::RequestCallback]),
+            Some(true) => moved(vec![Closed], vec![]),
+            Some(false) => moved(vec![Rework], vec![Effect::CountRework, Effect::Rework]),
+            None => refuse(": verify needs passed"),
+        },
+        (Action::Callback, Callback | Closed) => match (contacted, solved) {
+            (Some(false), _) => Ok(Outcome::Noted),
+            (_, Some(false)) => moved(vec![Reopened, Dispatched], vec![Effect::Redispatch]),
+            _ if current == Closed => Ok(Outcome::Noted),
+            _ => moved(vec![Closed], vec![]),
+        },
+        (Action::Close, s) if s.is_open() => moved(vec![Closed], vec![]),
+        (Action::Reopen, Closed) => moved(vec![Reopened, Dispatched], vec![Effect::Redispatch]),
+        _ if target.rank() < current.rank() && !matches!(action, Action::Reopen | Action::Close) => Ok(Outcome::Late),
+        _ => refuse(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    fn case(status: Status) -> CaseState {
+        CaseState {
+            status,
+            located: true,
+            callback_wanted: true,
+        }
+    }
+
+    fn steps(outcome: Outcome) -> Vec<Status> {
+        match outcome {
+            Outcome::Moved { steps, .. } => steps,
+            other => panic!("not a move: {other:?}"),
+        }
+    }
+
+    fn run(status: Status, action: Action, role: Role) -> Result<Outcome, NotAllowed> {
+        apply(&case(status), action, role, Some(true), Some(true), Some(true))
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+    }
+
+    #[test]
+    fn the_whole_loop() {
+        assert_eq!(steps(run(Dispatched, Action::Accept, Role::LeadUnit).unwrap()), [Accepted]);
+        assert_eq!(steps(run(Accepted, Action::Progress, Role::LeadUnit).unwrap()), [InProgress]);
+        assert_eq!(steps(run(InProgress, Action::Respond, Role::LeadUnit).unwrap()), [Responded, Verifying]);
+        assert_eq!(steps(run(Verifying, Action::Verify, Role::GridPlatform).unwrap()), [Callback]);
+        assert_eq!(steps(run(Callback, Action::Callback, Role::SourceHotline).unwrap()), [Closed]);
+    }
+
+    #[test]
+    fn return_is_redispatched_and_counted() {
+        let outcome = run(Accepted, Action::Return, Role::LeadUnit).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Moved {
+                steps: vec![Returned, Dispatched],
+                effects: vec![Effect::CountReturn, Effect::Redispatch]
+            }
+        );
+    }
+
+    #[test]
+    fn failed_verification_is_rework() {
+        let outcome = apply(&case(Verifying), Action::Verify, Role::GridPlatform, Some(false), None, None).unwrap();
+        assert_eq!(steps(outcome), [Rework]);
+        assert_eq!(steps(run(Rework, Action::Respond, Role::LeadUnit).unwrap()), [Responded, Verifying]);
+    }
+
+    #[test]
+    fn a_case_without_grid_or_callback_closes_on_response() {
+        let state = CaseState {
+            status: Accepted,
+            located: false,
+            callback_wanted: false,
+        };
+        let outcome = apply(&state, Action::Respond, Role::LeadUnit, None, None, None).unwrap();
+        assert_eq!(steps(outcome), [Responded, Closed]);
+    }
+
+    #[test]
+    fn unsolved_callback_reopens() {
+        let outcome = apply(&case(Callback), Action::Callback, Role::SourceHotline, None, Some(false), Some(true)).unwrap();
+        assert_eq!(steps(outcome), [Reopened, Dispatched]);
+        let unreachable = apply(&case(Callback), Action::Callback, Role::SourceHotline, None, None, Some(false)).unwrap();
+        assert_eq!(unreachable, Outcome::Noted);
+    }
+
+    #[test]
+    fn late_updates_change_nothing_and_illegal_ones_are_refused() {
+        assert_eq!(run(Verifying, Action::Accept, Role::LeadUnit).unwrap(), Outcome::Late);
+        assert_eq!(run(Responded, Action::Progress, Role::LeadUnit).unwrap(), Outcome::Late);
+        assert_eq!(run(Closed, Action::Verify, Role::GridPlatform).unwrap(), Outcome::Late);
+        let error = run(Dispatched, Action::Verify, Role::GridPlatform).unwrap_err();
+        assert_eq!(error.0, "verify not allowed in status dispatched");
+        let error = run(Registered, Action::Respond, Role::LeadUnit).unwrap_err();
+        assert!(error.0.contains("status registered"), "{}", error.0);
+    }
+
+    #[test]
+    fn order_does_not_change_the_end() {
+        // Sign-for and result delivered in either order end in the same status.
+        let in_order = steps(run(Dispatched, Action::Accept, Role::LeadUnit).unwrap());
+        let then = steps(run(*in_order.last().unwrap(), Action::Respond, Role::LeadUnit).unwrap());
+        let reversed = steps(run(Dispatched, Action::Respond, Role::LeadUnit).unwrap());
+        assert_eq!(then.last(), reversed.last());
+        assert_eq!(run(*reversed.last().unwrap(), Action::Accept, Role::LeadUnit).unwrap(), Outcome::Late);
+    }
+
+    #[test]
+    fn only_the_right_sender_may_report_a_step() {
+        assert!(run(Dispatched, Action::Accept, Role::Other).is_err());
+        assert!(run(Verifying, Action::Verify, Role::LeadUnit).is_err());
+        assert!(run(Callback, Action::Callback, Role::LeadUnit).is_err());
+    }
+}
