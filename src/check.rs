@@ -251,7 +251,26 @@ pub struct Report {
     pub problems: Vec<String>,
 }
 
-/// Loads everything and runs every sample.
+/// Loads everything, checks the routing rules against the connectors, and
+/// runs every sample.
+pub fn run_all(connectors_dir: &Path, schemas_dir: &Path, routing_file: &Path) -> Report {
+    let mut report = run(connectors_dir, schemas_dir);
+    match crate::routing::Routing::load(routing_file) {
+        Ok(routing) => {
+            if let Ok(registry) = Registry::load(connectors_dir, schemas_dir) {
+                report.problems.extend(
+                    crate::routing::check_against(&routing, &registry)
+                        .into_iter()
+                        .map(|p| format!("{}: {p}", routing_file.display())),
+                );
+            }
+        }
+        Err(mut problems) => report.problems.append(&mut problems),
+    }
+    report
+}
+
+/// Loads every connector and runs every sample.
 pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
     let registry = match Registry::load(connectors_dir, schemas_dir) {
         Ok(registry) => registry,

@@ -1,8 +1,7 @@
 //! The running hub: connects, declares the topology, runs the consumers and
 //! the outbox relay, and starts over when the broker connection is lost.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lapin::Connection;
@@ -16,11 +15,15 @@ use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
 use crate::connector::Registry;
 use crate::settings::Settings;
-use crate::store::{Destinations, Store};
+use crate::places::{self, Locate};
+use crate::routing::{self, Routing};
+use crate::store::{Rules, Store};
 
 pub struct Hub {
     settings: Settings,
     registry: Arc<Registry>,
+    routing: Arc<Routing>,
+    places: Arc<RwLock<Arc<dyn Locate>>>,
     store: Store,
 }
 
@@ -38,6 +41,12 @@ impl Hub {
         let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(
             |problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")),
         )?;
+        let routing = Routing::load(&settings.routing_file())
+            .map_err(|problems| anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  ")))?;
+        let problems = routing::check_against(&routing, &registry);
+        if !problems.is_empty() {
+            anyhow::bail!("routing rules do not fit the connectors:\n  {}", problems.join("\n  "));
+        }
         let mut delays = settings.retry.delays();
         let store = loop {
             match Store::connect(&settings.database_url, settings.database_pool_size).await {
@@ -49,9 +58,21 @@ impl Hub {
                 }
             }
         };
+        let places = loop {
+            match places::load(store.pool()).await {
+                Ok(places) => break places,
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "cannot load grid data");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        };
         Ok(Hub {
             settings,
             registry: Arc::new(registry),
+            routing: Arc::new(routing),
+            places: Arc::new(RwLock::new(places.1)),
             store,
         })
     }
@@ -62,6 +83,16 @@ impl Hub {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// What applying a batch needs, with the places as they are now.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            centre: self.settings.centre_destination.clone(),
+            registry: self.registry.clone(),
+            routing: self.routing.clone(),
+            places: self.places.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+        }
     }
 
     pub fn topology(&self) -> Topology {
@@ -88,22 +119,27 @@ impl Hub {
         }
         let mut trusted = self.settings.trusted_users.clone();
         trusted.push(amqp::url_user(&self.settings.amqp_url));
-        let destinations = Destinations {
-            centre: self.settings.centre_destination.clone(),
-            origin_receives_opened: self
-                .registry
-                .connectors
-                .values()
-                .filter(|c| c.config.receives.iter().any(|e| e == "case.opened"))
-                .map(|c| c.id().to_owned())
-                .collect::<HashSet<_>>(),
-        };
         let outbox_ready = Arc::new(Notify::new());
+        tokio::spawn(refresh_places(
+            self.store.clone(),
+            self.places.clone(),
+            Duration::from_millis(self.settings.places_refresh_ms),
+            shutdown.clone(),
+        ));
+        tokio::spawn(scan_deadlines(
+            self.store.clone(),
+            self.rules(),
+            self.places.clone(),
+            Duration::from_secs(self.settings.overdue_scan_secs.max(1)),
+            outbox_ready.clone(),
+            shutdown.clone(),
+        ));
         let context = Arc::new(Context {
             registry: self.registry.clone(),
             store: self.store.clone(),
             names: Names::new(&self.settings.namespace),
-            destinations,
+            rules: self.rules(),
+            places: self.places.clone(),
             trusted,
             prefetch: self.settings.prefetch,
             batch_size: self.settings.batch_size.max(1),
@@ -236,4 +272,59 @@ async fn connect_and_declare(url: &str, topology: &Topology) -> anyhow::Result<C
     topology.declare(&channel).await?;
     let _ = channel.close(200, "topology declared".into()).await;
     Ok(connection)
+}
+
+/// Reloads the district's places when another hub (or this one) changed
+/// the grid data.
+async fn refresh_places(store: Store, places: Arc<RwLock<Arc<dyn Locate>>>, every: Duration, stop: CancellationToken) {
+    let mut known = crate::store::reference::grid_version(store.pool()).await.unwrap_or(-1);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match crate::store::reference::grid_version(store.pool()).await {
+            Ok(version) if version != known => match places::load(store.pool()).await {
+                Ok((loaded, fresh)) => {
+                    known = loaded;
+                    if let Ok(mut slot) = places.write() {
+                        *slot = fresh;
+                    }
+                    tracing::info!(version = loaded, "grid data reloaded");
+                }
+                Err(error) => tracing::warn!(error = %error, "cannot reload grid data"),
+            },
+            Ok(_) => {}
+            Err(error) => tracing::debug!(error = %error, "cannot read the grid data version"),
+        }
+    }
+}
+
+/// Runs the overdue scanner on the hub's clock.
+async fn scan_deadlines(
+    store: Store,
+    rules: Rules,
+    places: Arc<RwLock<Arc<dyn Locate>>>,
+    every: Duration,
+    outbox_ready: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let rules = Rules {
+            places: places.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+            ..rules.clone()
+        };
+        match store.escalate(chrono::Utc::now(), &rules).await {
+            Ok(escalations) if !escalations.is_empty() => {
+                tracing::info!(escalations = escalations.len(), "deadlines escalated");
+                outbox_ready.notify_one();
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "overdue scan failed; next scan retries"),
+        }
+    }
 }

@@ -17,6 +17,8 @@ pub mod lifecycle;
 pub mod mapping;
 pub mod message;
 pub mod pipeline;
+pub mod places;
+pub mod privacy;
 pub mod routing;
 pub mod schema;
 pub mod settings;

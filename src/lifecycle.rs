@@ -132,16 +132,37 @@ pub struct CaseState {
 }
 
 /// Who sent an update, relative to the case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The unit the case is dispatched to (its connector).
-    LeadUnit,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sender {
+    /// The connector of the unit the case is dispatched to.
+    pub lead_unit: bool,
     /// The grid platform: verification, and the district centre's desk.
-    GridPlatform,
-    /// A hotline the case came from.
-    SourceHotline,
-    /// Anyone else.
-    Other,
+    pub grid_platform: bool,
+    /// A connector the case came from (its hotline).
+    pub source: bool,
+}
+
+impl Sender {
+    pub const LEAD_UNIT: Sender = Sender {
+        lead_unit: true,
+        grid_platform: false,
+        source: false,
+    };
+    pub const GRID_PLATFORM: Sender = Sender {
+        lead_unit: false,
+        grid_platform: true,
+        source: false,
+    };
+    pub const SOURCE: Sender = Sender {
+        lead_unit: false,
+        grid_platform: false,
+        source: true,
+    };
+    pub const OTHER: Sender = Sender {
+        lead_unit: false,
+        grid_platform: false,
+        source: false,
+    };
 }
 
 /// What follows from an update.
@@ -188,18 +209,16 @@ pub struct NotAllowed(pub String);
 /// recorded as late and changes nothing. Any other update is refused, naming
 /// the current status. So the same set of updates ends in the same status
 /// whatever order several consumers deliver them in.
-pub fn apply(case: &CaseState, action: Action, role: Role, passed: Option<bool>, solved: Option<bool>, contacted: Option<bool>) -> Result<Outcome, NotAllowed> {
+pub fn apply(case: &CaseState, action: Action, sender: Sender, passed: Option<bool>, solved: Option<bool>, contacted: Option<bool>) -> Result<Outcome, NotAllowed> {
     use Status::*;
     let current = case.status;
     let refuse = |why: &str| Err(NotAllowed(format!("{} not allowed in status {}{why}", action.as_str(), current.as_str())));
 
     // Who may report what.
     let allowed_role = match action {
-        Action::Accept => matches!(role, Role::LeadUnit),
-        Action::Return | Action::Progress | Action::Respond => matches!(role, Role::LeadUnit),
-        Action::Verify => matches!(role, Role::GridPlatform),
-        Action::Callback => matches!(role, Role::SourceHotline),
-        Action::Close | Action::Reopen => matches!(role, Role::GridPlatform),
+        Action::Accept | Action::Return | Action::Progress | Action::Respond => sender.lead_unit,
+        Action::Verify | Action::Close | Action::Reopen => sender.grid_platform,
+        Action::Callback => sender.source,
     };
     if !allowed_role {
         return Err(NotAllowed(format!(
@@ -288,7 +307,7 @@ mod tests {
         }
     }
 
-    fn run(status: Status, action: Action, role: Role) -> Result<Outcome, NotAllowed> {
+    fn run(status: Status, action: Action, role: Sender) -> Result<Outcome, NotAllowed> {
         apply(&case(status), action, role, Some(true), Some(true), Some(true))
     }
 
@@ -301,16 +320,16 @@ mod tests {
 
     #[test]
     fn the_whole_loop() {
-        assert_eq!(steps(run(Dispatched, Action::Accept, Role::LeadUnit).unwrap()), [Accepted]);
-        assert_eq!(steps(run(Accepted, Action::Progress, Role::LeadUnit).unwrap()), [InProgress]);
-        assert_eq!(steps(run(InProgress, Action::Respond, Role::LeadUnit).unwrap()), [Responded, Verifying]);
-        assert_eq!(steps(run(Verifying, Action::Verify, Role::GridPlatform).unwrap()), [Callback]);
-        assert_eq!(steps(run(Callback, Action::Callback, Role::SourceHotline).unwrap()), [Closed]);
+        assert_eq!(steps(run(Dispatched, Action::Accept, Sender::LEAD_UNIT).unwrap()), [Accepted]);
+        assert_eq!(steps(run(Accepted, Action::Progress, Sender::LEAD_UNIT).unwrap()), [InProgress]);
+        assert_eq!(steps(run(InProgress, Action::Respond, Sender::LEAD_UNIT).unwrap()), [Responded, Verifying]);
+        assert_eq!(steps(run(Verifying, Action::Verify, Sender::GRID_PLATFORM).unwrap()), [Callback]);
+        assert_eq!(steps(run(Callback, Action::Callback, Sender::SOURCE).unwrap()), [Closed]);
     }
 
     #[test]
     fn return_is_redispatched_and_counted() {
-        let outcome = run(Accepted, Action::Return, Role::LeadUnit).unwrap();
+        let outcome = run(Accepted, Action::Return, Sender::LEAD_UNIT).unwrap();
         assert_eq!(
             outcome,
             Outcome::Moved {
@@ -322,9 +341,9 @@ mod tests {
 
     #[test]
     fn failed_verification_is_rework() {
-        let outcome = apply(&case(Verifying), Action::Verify, Role::GridPlatform, Some(false), None, None).unwrap();
+        let outcome = apply(&case(Verifying), Action::Verify, Sender::GRID_PLATFORM, Some(false), None, None).unwrap();
         assert_eq!(steps(outcome), [Rework]);
-        assert_eq!(steps(run(Rework, Action::Respond, Role::LeadUnit).unwrap()), [Responded, Verifying]);
+        assert_eq!(steps(run(Rework, Action::Respond, Sender::LEAD_UNIT).unwrap()), [Responded, Verifying]);
     }
 
     #[test]
@@ -334,43 +353,43 @@ mod tests {
             located: false,
             callback_wanted: false,
         };
-        let outcome = apply(&state, Action::Respond, Role::LeadUnit, None, None, None).unwrap();
+        let outcome = apply(&state, Action::Respond, Sender::LEAD_UNIT, None, None, None).unwrap();
         assert_eq!(steps(outcome), [Responded, Closed]);
     }
 
     #[test]
     fn unsolved_callback_reopens() {
-        let outcome = apply(&case(Callback), Action::Callback, Role::SourceHotline, None, Some(false), Some(true)).unwrap();
+        let outcome = apply(&case(Callback), Action::Callback, Sender::SOURCE, None, Some(false), Some(true)).unwrap();
         assert_eq!(steps(outcome), [Reopened, Dispatched]);
-        let unreachable = apply(&case(Callback), Action::Callback, Role::SourceHotline, None, None, Some(false)).unwrap();
+        let unreachable = apply(&case(Callback), Action::Callback, Sender::SOURCE, None, None, Some(false)).unwrap();
         assert_eq!(unreachable, Outcome::Noted);
     }
 
     #[test]
     fn late_updates_change_nothing_and_illegal_ones_are_refused() {
-        assert_eq!(run(Verifying, Action::Accept, Role::LeadUnit).unwrap(), Outcome::Late);
-        assert_eq!(run(Responded, Action::Progress, Role::LeadUnit).unwrap(), Outcome::Late);
-        assert_eq!(run(Closed, Action::Verify, Role::GridPlatform).unwrap(), Outcome::Late);
-        let error = run(Dispatched, Action::Verify, Role::GridPlatform).unwrap_err();
+        assert_eq!(run(Verifying, Action::Accept, Sender::LEAD_UNIT).unwrap(), Outcome::Late);
+        assert_eq!(run(Responded, Action::Progress, Sender::LEAD_UNIT).unwrap(), Outcome::Late);
+        assert_eq!(run(Closed, Action::Verify, Sender::GRID_PLATFORM).unwrap(), Outcome::Late);
+        let error = run(Dispatched, Action::Verify, Sender::GRID_PLATFORM).unwrap_err();
         assert_eq!(error.0, "verify not allowed in status dispatched");
-        let error = run(Registered, Action::Respond, Role::LeadUnit).unwrap_err();
+        let error = run(Registered, Action::Respond, Sender::LEAD_UNIT).unwrap_err();
         assert!(error.0.contains("status registered"), "{}", error.0);
     }
 
     #[test]
     fn order_does_not_change_the_end() {
         // Sign-for and result delivered in either order end in the same status.
-        let in_order = steps(run(Dispatched, Action::Accept, Role::LeadUnit).unwrap());
-        let then = steps(run(*in_order.last().unwrap(), Action::Respond, Role::LeadUnit).unwrap());
-        let reversed = steps(run(Dispatched, Action::Respond, Role::LeadUnit).unwrap());
+        let in_order = steps(run(Dispatched, Action::Accept, Sender::LEAD_UNIT).unwrap());
+        let then = steps(run(*in_order.last().unwrap(), Action::Respond, Sender::LEAD_UNIT).unwrap());
+        let reversed = steps(run(Dispatched, Action::Respond, Sender::LEAD_UNIT).unwrap());
         assert_eq!(then.last(), reversed.last());
-        assert_eq!(run(*reversed.last().unwrap(), Action::Accept, Role::LeadUnit).unwrap(), Outcome::Late);
+        assert_eq!(run(*reversed.last().unwrap(), Action::Accept, Sender::LEAD_UNIT).unwrap(), Outcome::Late);
     }
 
     #[test]
     fn only_the_right_sender_may_report_a_step() {
-        assert!(run(Dispatched, Action::Accept, Role::Other).is_err());
-        assert!(run(Verifying, Action::Verify, Role::LeadUnit).is_err());
-        assert!(run(Callback, Action::Callback, Role::LeadUnit).is_err());
+        assert!(run(Dispatched, Action::Accept, Sender::OTHER).is_err());
+        assert!(run(Verifying, Action::Verify, Sender::LEAD_UNIT).is_err());
+        assert!(run(Callback, Action::Callback, Sender::LEAD_UNIT).is_err());
     }
 }

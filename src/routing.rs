@@ -422,6 +422,23 @@ impl Routing {
     }
 }
 
+/// Problems between the rules and the connectors: every unit's connector
+/// must exist and receive `case.dispatched`.
+pub fn check_against(routing: &Routing, registry: &crate::connector::Registry) -> Vec<String> {
+    let mut problems = Vec::new();
+    for unit in routing.units() {
+        match registry.get(&unit.connector) {
+            None => problems.push(format!("unit {}: unknown connector {}", unit.id, unit.connector)),
+            Some(connector) if !connector.config.receives.iter().any(|e| e == "case.dispatched") => problems.push(format!(
+                "unit {}: connector {} does not receive case.dispatched",
+                unit.id, unit.connector
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,14 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Log format: `text` or `json`. Overridden by `GRIDHUB_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// Routing rules file. Default: `deploy/routing.toml` beside the
+    /// connectors folder.
+    pub routing_file: Option<PathBuf>,
+    /// How often the overdue scanner runs, in seconds. Default 30.
+    pub overdue_scan_secs: u64,
+    /// How often a hub checks whether the grid data changed, in
+    /// milliseconds. Default 2000.
+    pub places_refresh_ms: u64,
 }
 
 /// Exponential backoff with jitter, capped.
@@ -103,6 +111,9 @@ impl Default for Settings {
             outbox_poll_ms: 1000,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
+            routing_file: None,
+            overdue_scan_secs: 30,
+            places_refresh_ms: 2000,
         }
     }
 }
@@ -164,6 +175,16 @@ impl Settings {
         match &self.schemas_dir {
             Some(dir) => dir.clone(),
             None => schemas_beside(&self.connectors_dir),
+        }
+    }
+
+    /// The routing rules: explicit, or `deploy/routing.toml` beside the connectors folder.
+    pub fn routing_file(&self) -> PathBuf {
+        match &self.routing_file {
+            Some(file) => file.clone(),
+            None => schemas_beside(&self.connectors_dir)
+                .with_file_name("deploy")
+                .join("routing.toml"),
         }
     }
 

@@ -28,14 +28,18 @@ use crate::connector::Registry;
 use crate::message::Inbound;
 use crate::pipeline::{self, Prepared, Refusal};
 use crate::settings::RetrySettings;
-use crate::store::{Applied, Destinations, Item, Store, StoreError, Work};
+use crate::places::Locate;
+use crate::store::{Applied, Item, Rules, Store, StoreError, Work};
 
 /// What every consumer shares.
 pub struct Context {
     pub registry: Arc<Registry>,
     pub store: Store,
     pub names: Names,
-    pub destinations: Destinations,
+    /// Routing rules and event destinations; `places` is replaced per batch.
+    pub rules: Rules,
+    /// The district's places, reloaded when grid data changes.
+    pub places: Arc<std::sync::RwLock<Arc<dyn Locate>>>,
     pub trusted: Vec<String>,
     pub prefetch: u16,
     pub batch_size: usize,
@@ -47,6 +51,17 @@ pub struct Context {
     pub stop: CancellationToken,
     /// Give up on the ones in hand too (after the grace period).
     pub abandon: CancellationToken,
+}
+
+impl Context {
+    /// The rules with the places as they are now.
+    pub fn current_rules(&self) -> Rules {
+        let places = self.places.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone());
+        Rules {
+            places,
+            ..self.rules.clone()
+        }
+    }
 }
 
 /// A delivery and what the pure stages made of it.
@@ -207,6 +222,7 @@ async fn finish(
     let Some(last_tag) = batch.last().map(|e| e.delivery_tag) else {
         return Ok(());
     };
+    let rules = ctx.current_rules();
     // 1. Refused messages go to their DLQ first: once the broker confirms,
     //    they are safe. A redelivered refusal the inbox already holds is not
     //    dead-lettered twice.
@@ -230,7 +246,7 @@ async fn finish(
 
     // 2. One transaction records everything, refusals included.
     let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
-    let results = with_retry(ctx, || ctx.store.apply(&items, &ctx.destinations)).await?;
+    let results = with_retry(ctx, || ctx.store.apply(&items, &rules)).await?;
 
     // 3. What the store refused goes to the DLQ too, then is recorded as refused.
     let late: Vec<(&Entry, Refusal)> = batch
@@ -260,7 +276,7 @@ async fn finish(
                 },
             })
             .collect();
-        with_retry(ctx, || ctx.store.apply(&items, &ctx.destinations)).await?;
+        with_retry(ctx, || ctx.store.apply(&items, &rules)).await?;
     }
     for (entry, applied) in batch.iter().zip(&results) {
         if let Applied::CaseOpened { case_no } = applied {

@@ -96,6 +96,14 @@ impl Topology {
                 .filter(|c| !c.config.receives.is_empty())
                 .map(|c| c.id().to_owned()),
         );
+        // Share targets receive records even if they list no events.
+        for connector in registry.connectors.values() {
+            for share in &connector.config.shares {
+                destinations.extend(share.to.iter().cloned());
+            }
+        }
+        destinations.sort();
+        destinations.dedup();
         for destination in destinations {
             topology.queues.push(QueueSpec {
                 name: names.outbound_queue(&destination),

@@ -6,25 +6,34 @@
 //! statement. A batch costs the same handful of round trips whatever its
 //! size.
 
+mod events;
+mod open;
 pub mod outbox;
+mod overdue;
 mod query;
+pub mod reference;
+mod update;
 
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use serde_json::{Value, json};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::connector::Registry;
 use crate::intent::{Intent, OpenCase};
 use crate::pipeline::{Refusal, Stage};
+use crate::places::Locate;
+use crate::routing::Routing;
 
 pub use outbox::OutboxEvent;
+pub use overdue::Escalation;
 
 /// Status a case has once recorded.
 pub const OPENED_STATUS: &str = "registered";
@@ -107,17 +116,25 @@ pub enum Applied {
     DuplicateSource,
     /// The refusal was recorded.
     RefusalRecorded,
-    /// The store refused this item's data; nothing of it was recorded.
+    /// A lifecycle update was applied (or recorded as late).
+    CaseUpdated { case_no: String },
+    /// Records were forwarded to their destinations.
+    RecordsShared { records: usize, destinations: usize },
+    /// Grid reference data was updated.
+    GridsUpdated { grids: usize },
+    /// The store refused this item; nothing of it was recorded.
     Refused(Refusal),
 }
 
-/// Who the hub publishes events to.
-#[derive(Debug, Clone)]
-pub struct Destinations {
-    /// Receives every event.
+/// What applying a batch needs besides the data: who receives events, the
+/// routing rules, and the district's places.
+#[derive(Clone)]
+pub struct Rules {
+    /// Destination that receives every event (the district command centre).
     pub centre: String,
-    /// Connectors that receive `case.opened` for their own cases.
-    pub origin_receives_opened: HashSet<String>,
+    pub registry: Arc<Registry>,
+    pub routing: Arc<Routing>,
+    pub places: Arc<dyn Locate>,
 }
 
 #[derive(Clone)]
@@ -165,14 +182,14 @@ impl Store {
     pub async fn apply(
         &self,
         items: &[Item<'_>],
-        destinations: &Destinations,
+        rules: &Rules,
     ) -> Result<Vec<Applied>, StoreError> {
-        match self.apply_in_one(items, destinations).await {
+        match self.apply_in_one(items, rules).await {
             Err(StoreError::Permanent { code }) if items.len() > 1 => {
                 tracing::warn!(sqlstate = %code, items = items.len(), "batch refused by the case store; applying one by one");
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
-                    results.push(self.apply_alone(item, destinations).await?);
+                    results.push(self.apply_alone(item, rules).await?);
                 }
                 Ok(results)
             }
@@ -208,10 +225,10 @@ impl Store {
     async fn apply_alone(
         &self,
         item: &Item<'_>,
-        destinations: &Destinations,
+        rules: &Rules,
     ) -> Result<Applied, StoreError> {
         match self
-            .apply_in_one(std::slice::from_ref(item), destinations)
+            .apply_in_one(std::slice::from_ref(item), rules)
             .await
         {
             Ok(mut results) => Ok(results.remove(0)),
@@ -223,10 +240,10 @@ impl Store {
     async fn apply_in_one(
         &self,
         items: &[Item<'_>],
-        destinations: &Destinations,
+        rules: &Rules,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let results = apply_batch(&mut tx, items, destinations).await?;
+        let results = apply_batch(&mut tx, items, rules).await?;
         tx.commit().await?;
         Ok(results)
     }
@@ -243,7 +260,7 @@ fn store_refusal(code: &str) -> Applied {
 async fn apply_batch(
     tx: &mut Transaction<'_, Postgres>,
     items: &[Item<'_>],
-    destinations: &Destinations,
+    rules: &Rules,
 ) -> Result<Vec<Applied>, StoreError> {
     let mut results: Vec<Option<Applied>> = vec![None; items.len()];
 
@@ -331,27 +348,50 @@ async fn apply_batch(
         }
     }
 
-    // 2. Split what is new by kind of work.
+    // 2. Do what is new, by kind of work, in the order received.
+    let now = Utc::now();
     let mut opens: Vec<(usize, &OpenCase)> = Vec::new();
     let mut refusals: Vec<usize> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        if results[index].is_none() {
+            match &item.work {
+                Work::Apply(Intent::OpenCase(open)) => opens.push((index, open)),
+                Work::Refused { .. } => refusals.push(index),
+                Work::Apply(_) => {}
+            }
+        }
+    }
+    if !opens.is_empty() {
+        let opened = open::open_cases(tx, items, &opens, &case_ids, rules, now).await?;
+        for ((index, _), applied) in opens.iter().zip(opened) {
+            results[*index] = Some(applied);
+        }
+    }
     for (index, item) in items.iter().enumerate() {
         if results[index].is_some() {
             continue;
         }
-        match &item.work {
-            Work::Apply(Intent::OpenCase(open)) => opens.push((index, open)),
-            Work::Refused { .. } => refusals.push(index),
-            Work::Apply(_) => {
-                results[index] = Some(Applied::Refused(Refusal::new(Stage::Apply, "not supported yet")))
+        let message_id = item.message_id.unwrap_or_default();
+        let applied = match &item.work {
+            Work::Apply(Intent::UpdateCase(update)) => {
+                update::update_case(tx, item.connector, message_id, update, rules, now).await?
             }
+            Work::Apply(Intent::ShareRecords(share)) => {
+                reference::share(tx, item.connector, message_id, share, rules).await?
+            }
+            Work::Apply(Intent::UpdateGrids(grids)) => reference::update_grids(tx, grids).await?,
+            Work::Apply(Intent::OpenCase(_)) | Work::Refused { .. } => continue,
+        };
+        if matches!(applied, Applied::Refused(_)) {
+            // Not done after all: the consumer dead-letters it and records
+            // the refusal, which claims the inbox row afresh.
+            sqlx::query("DELETE FROM inbox WHERE connector = $1 AND message_id = $2")
+                .bind(item.connector)
+                .bind(message_id)
+                .execute(&mut **tx)
+                .await?;
         }
-    }
-
-    if !opens.is_empty() {
-        let opened = open_cases(tx, items, &opens, &case_ids, destinations).await?;
-        for ((index, _), applied) in opens.iter().zip(opened) {
-            results[*index] = Some(applied);
-        }
+        results[index] = Some(applied);
     }
     if !refusals.is_empty() {
         record_refusals(tx, items, &refusals).await?;
@@ -383,211 +423,6 @@ fn case_no(received_at: &DateTime<FixedOffset>, seq: i64) -> String {
         received_at.with_timezone(&beijing).format("%y%m%d"),
         seq
     )
-}
-
-async fn open_cases(
-    tx: &mut Transaction<'_, Postgres>,
-    items: &[Item<'_>],
-    opens: &[(usize, &OpenCase)],
-    case_ids: &[Uuid],
-    destinations: &Destinations,
-) -> Result<Vec<Applied>, StoreError> {
-    // A ticket seen twice in one batch under different message ids opens one case.
-    let mut seen_refs = HashSet::new();
-    let mut fresh: Vec<(usize, &OpenCase)> = Vec::new();
-    let mut results: Vec<Applied> = Vec::with_capacity(opens.len());
-    for &(index, open) in opens {
-        if seen_refs.insert((items[index].connector, open.source_ref.as_str())) {
-            fresh.push((index, open));
-        }
-    }
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
-         ON CONFLICT DO NOTHING
-         RETURNING connector, source_ref",
-    )
-    .bind(
-        fresh
-            .iter()
-            .map(|(i, _)| items[*i].connector)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        fresh
-            .iter()
-            .map(|(_, o)| o.source_ref.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(fresh.iter().map(|(i, _)| case_ids[*i]).collect::<Vec<_>>())
-    .bind(
-        fresh
-            .iter()
-            .map(|(i, _)| items[*i].message_id.unwrap_or_default())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    let new_refs: HashSet<(String, String)> = rows.into_iter().collect();
-    let new: Vec<(usize, &OpenCase)> = fresh
-        .into_iter()
-        .filter(|(i, o)| new_refs.contains(&(items[*i].connector.to_owned(), o.source_ref.clone())))
-        .collect();
-
-    let seqs: Vec<i64> = if new.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_scalar("SELECT nextval('case_no_seq') FROM generate_series(1, $1)")
-            .bind(new.len() as i64)
-            .fetch_all(&mut **tx)
-            .await?
-    };
-    let numbers: Vec<String> = new
-        .iter()
-        .zip(&seqs)
-        .map(|((_, o), seq)| case_no(&o.received_at, *seq))
-        .collect();
-
-    if !new.is_empty() {
-        insert_cases(tx, items, &new, case_ids, &numbers, destinations).await?;
-    }
-
-    let mut numbered = new.iter().map(|(i, _)| *i).zip(numbers);
-    let mut next = numbered.next();
-    let mut duplicates = Vec::new();
-    for &(index, _) in opens {
-        match &next {
-            Some((i, number)) if *i == index => {
-                results.push(Applied::CaseOpened {
-                    case_no: number.clone(),
-                });
-                next = numbered.next();
-            }
-            _ => {
-                duplicates.push(index);
-                results.push(Applied::DuplicateSource);
-            }
-        }
-    }
-    if !duplicates.is_empty() {
-        sqlx::query(
-            "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
-             FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
-             WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
-        )
-        .bind(
-            duplicates
-                .iter()
-                .map(|&i| items[i].connector)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            duplicates
-                .iter()
-                .map(|&i| items[i].message_id.unwrap_or_default())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(results)
-}
-
-async fn insert_cases(
-    tx: &mut Transaction<'_, Postgres>,
-    items: &[Item<'_>],
-    new: &[(usize, &OpenCase)],
-    case_ids: &[Uuid],
-    numbers: &[String],
-    destinations: &Destinations,
-) -> Result<(), StoreError> {
-    let ids: Vec<Uuid> = new.iter().map(|(i, _)| case_ids[*i]).collect();
-    let received: Vec<DateTime<Utc>> = new
-        .iter()
-        .map(|(_, o)| o.received_at.with_timezone(&Utc))
-        .collect();
-    sqlx::query(
-        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
-                            attributes, media, address, street_given, community_given, lon, lat, received_at)
-         SELECT id, case_no, $3, channel, nature, category, priority, title, description,
-                attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at
-         FROM UNNEST($1::uuid[], $2::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], $16::float8[],
-                     $17::timestamptz[])
-           AS n(id, case_no, channel, nature, category, priority, title, description, attributes, media,
-                address, street_given, community_given, lon, lat, received_at)",
-    )
-    .bind(&ids)
-    .bind(numbers)
-    .bind(OPENED_STATUS)
-    .bind(new.iter().map(|(_, o)| o.channel.as_str()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.nature.as_str()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.category.as_deref()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.priority.as_str()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.title.as_str()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.description.as_str()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| Value::Object(o.attributes.clone()).to_string()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| json!(o.media).to_string()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.place.address.as_deref()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.place.street.as_deref()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.place.community.as_deref()).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.place.lon).collect::<Vec<_>>())
-    .bind(new.iter().map(|(_, o)| o.place.lat).collect::<Vec<_>>())
-    .bind(&received)
-    .execute(&mut **tx)
-    .await?;
-
-    let with_reporter: Vec<(usize, &(usize, &OpenCase))> = new
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, o))| o.reporter.is_some())
-        .collect();
-    if !with_reporter.is_empty() {
-        let reporter =
-            |k: &(usize, &(usize, &OpenCase))| k.1.1.reporter.clone().unwrap_or_default();
-        let reporters: Vec<_> = with_reporter.iter().map(reporter).collect();
-        sqlx::query(
-            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::bool[])",
-        )
-        .bind(with_reporter.iter().map(|(k, _)| ids[*k]).collect::<Vec<_>>())
-        .bind(with_reporter.iter().map(|(_, (i, _))| items[*i].connector).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.name.as_deref()).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.phone.as_deref()).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.id_number.as_deref()).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.anonymous).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.confidential).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.callback_consent).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-
-    sqlx::query(
-        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, connector, message_id)
-         SELECT id, 'opened', NULL, $2, connector, connector, message_id
-         FROM UNNEST($1::uuid[], $3::text[], $4::text[]) AS e(id, connector, message_id)",
-    )
-    .bind(&ids)
-    .bind(OPENED_STATUS)
-    .bind(new.iter().map(|(i, _)| items[*i].connector).collect::<Vec<_>>())
-    .bind(new.iter().map(|(i, _)| items[*i].message_id.unwrap_or_default()).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-
-    let mut events = Vec::new();
-    for (k, (index, open)) in new.iter().enumerate() {
-        let connector = items[*index].connector;
-        let payload = outbox::case_opened(&ids[k], &numbers[k], connector, open);
-        events.push(OutboxEvent::new(
-            &destinations.centre,
-            "case.opened",
-            payload.clone(),
-        ));
-        if destinations.origin_receives_opened.contains(connector) {
-            events.push(OutboxEvent::new(connector, "case.opened", payload));
-        }
-    }
-    outbox::insert(tx, &events).await
 }
 
 async fn record_refusals(

@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{OPENED_STATUS, StoreError};
-use crate::intent::OpenCase;
+use super::StoreError;
 
 /// An event bound for one destination.
 #[derive(Debug, Clone)]
@@ -33,24 +32,6 @@ impl OutboxEvent {
             payload,
         }
     }
-}
-
-/// A `case.opened` event: the case without its reporter (personal data goes
-/// only to those entitled to it, and no event carries it).
-pub fn case_opened(case_id: &Uuid, case_no: &str, connector: &str, open: &OpenCase) -> Value {
-    json!({
-        "case_id": case_id,
-        "case_no": case_no,
-        "status": OPENED_STATUS,
-        "channel": open.channel,
-        "nature": open.nature,
-        "category": open.category,
-        "priority": open.priority,
-        "title": open.title,
-        "received_at": open.received_at.to_rfc3339(),
-        "source": { "connector": connector, "ref": open.source_ref },
-        "occurred_at": Utc::now().to_rfc3339(),
-    })
 }
 
 pub(super) async fn insert(

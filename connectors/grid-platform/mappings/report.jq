@@ -55,6 +55,14 @@ def categories: {
   "Z9999": "other"                           # 其他
 };
 
+# Street codes that open a grid id -> the street/township they stand for.
+def street_codes: {
+  "ZC": "中仓街道", "XH": "新华街道", "BY": "北苑街道", "YQ": "玉桥街道",
+  "YS": "永顺镇", "LY": "梨园镇", "SZ": "宋庄镇", "HX": "漷县镇",
+  "ZJW": "张家湾镇", "MJQ": "马驹桥镇", "XJ": "西集镇", "TH": "台湖镇",
+  "YLD": "永乐店镇", "LC": "潞城镇", "YJW": "于家务回族乡"
+};
+
 # Drop keys whose value is null, so absent source fields stay absent.
 def compact: with_entries(select(.value != null));
 
@@ -65,6 +73,9 @@ def rfc3339: (.[0:10] | gsub("/"; "-")) + "T" + .[11:19] + "+08:00";
 | (natures[$r.REPORT_KIND] // error("unknown report kind")) as $nature
 | (priorities[$r.URGENT_LEVEL] // error("unknown urgent level")) as $priority
 | (categories[$r.EVENT_TYPE] // error("unknown event type code")) as $category
+| if street_codes[$r.GRID_CODE | split("-") | .[0]] != $r.STREET_NAME
+  then error("grid code street code does not match STREET_NAME")
+  else . end
 | ({
     address: $r.ADDRESS,
     street: $r.STREET_NAME,

@@ -1,0 +1,54 @@
+# dept-health resident-population -> unified intent "share_records",
+# dataset "resident-population" (schemas/hub/intent.v1.json).
+#
+# Input: one page of the population base export, valid against
+# schemas/dept-health/resident-population.v1.json: a fixed column list and
+# rows of cells in that order (null for an empty cell). Cells are read by
+# column name, so the program does not depend on positions.
+# Output: one person_record per row; null cells are left out.
+# The program is pure; error(...) texts are fixed, never values.
+
+# 性别 xb -> gender.
+def genders: {"男": "male", "女": "female", "未知": "unknown"};
+
+# 人口状态 rkzt -> status.
+def statuses: {
+  "常住": "resident",
+  "暂离": "temporarily_away",
+  "迁出": "moved_out",
+  "死亡": "deceased"
+};
+
+def compact: with_entries(select(.value != null));
+
+. as $m
+| if $m.page.no > $m.page.total then error("page number is greater than the number of pages") else . end
+# column name -> position
+| ($m.columns | to_entries | map({key: .value, value: .key}) | from_entries) as $ix
+| {
+    kind: "share_records",
+    dataset: "resident-population",
+    records: ($m.rows | map(
+      . as $row
+      | def cell($name): $row[$ix[$name]];
+      {
+        record_id: cell("rkbm"),
+        name: cell("xm"),
+        id_number: cell("zjhm"),
+        phone: cell("lxdh"),
+        gender: (genders[cell("xb")] // error("unknown sex label")),
+        birth_date: cell("csrq"),
+        address: cell("jzdz"),
+        street: cell("jdmc"),
+        community: cell("sqmc"),
+        registered_at: cell("djrq"),
+        status: (statuses[cell("rkzt")] // error("unknown population status")),
+        attributes: ({
+          household_type: cell("hjxz"),
+          household_no: cell("hh"),
+          relation_to_head: cell("yhzgx"),
+          export_id: $m.export_id
+        } | compact)
+      }
+      | compact))
+  }
