@@ -72,6 +72,8 @@ impl TestEnv {
             },
             outbox_poll_ms: 200,
             shutdown_grace_secs: 5,
+            places_refresh_ms: 100,
+            overdue_scan_secs: 3600,
             ..Settings::default()
         };
         let store = gridhub::store::Store::connect(&database_url, 4)
@@ -107,9 +109,16 @@ impl TestEnv {
     /// Starts a hub with these settings in this process.
     pub async fn start_hub(&self, settings: Settings) -> RunningHub {
         let hub = Hub::build(settings).await.expect("hub builds");
+        let rules = hub.rules();
+        let store = hub.store().clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
-        RunningHub { shutdown, task }
+        RunningHub {
+            shutdown,
+            task,
+            rules,
+            store,
+        }
     }
 
     /// Publishes with confirms to the inbound exchange.
@@ -209,6 +218,9 @@ impl Drop for TestEnv {
 pub struct RunningHub {
     pub shutdown: CancellationToken,
     pub task: JoinHandle<anyhow::Result<()>>,
+    /// The hub's rules (places as at start).
+    pub rules: gridhub::store::Rules,
+    pub store: gridhub::store::Store,
 }
 
 impl RunningHub {

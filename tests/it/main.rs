@@ -3,6 +3,7 @@
 
 mod cli;
 mod helpers;
+mod lifecycle;
 mod proxy;
 mod reliability;
 mod samples;
