@@ -229,7 +229,7 @@ mod tests {
             "priority": "general", "title": "t", "received_at": "2026-11-28T09:15:00+08:00"
         }))
         .unwrap();
-        let Intent::OpenCase(case) = intent;
+        let Intent::OpenCase(case) = intent else { panic!("not open_case") };
         assert_eq!(case.received_at.to_rfc3339(), "2026-11-28T09:15:00+08:00");
         assert!(case.reporter.is_none());
     }
