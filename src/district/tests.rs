@@ -1,0 +1,268 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use geo::{Area, Centroid, Coord, LineString, Polygon};
+
+use super::*;
+
+fn district() -> &'static District {
+    static DISTRICT: OnceLock<District> = OnceLock::new();
+    DISTRICT.get_or_init(|| generate(DEFAULT_SEED))
+}
+
+fn polygon(grid: &GridShape) -> Polygon<f64> {
+    let ring: Vec<Coord<f64>> = grid.polygon.iter().map(|&[x, y]| Coord { x, y }).collect();
+    Polygon::new(LineString::new(ring), Vec::new())
+}
+
+/// An edge between two exact points (their bits).
+type Edge = ((u64, u64), (u64, u64));
+
+fn key([x, y]: [f64; 2]) -> (u64, u64) {
+    (x.to_bits(), y.to_bits())
+}
+
+#[test]
+fn counts_are_those_of_the_district() {
+    let d = district();
+    assert_eq!(d.streets.len(), 15);
+    assert_eq!(d.communities.len(), 587);
+    let urban = d
+        .communities
+        .iter()
+        .filter(|c| c.kind == "community")
+        .count();
+    let villages = d.communities.iter().filter(|c| c.kind == "village").count();
+    assert_eq!((urban, villages), (112, 475));
+    assert_eq!(d.grids.len(), 1809);
+    for street in &d.streets[..4] {
+        assert!(
+            d.communities
+                .iter()
+                .filter(|c| c.street == street.name)
+                .all(|c| c.kind == "community"),
+            "{} is urban",
+            street.name
+        );
+    }
+    let per_grid = d.addresses.len() as f64 / d.grids.len() as f64;
+    assert!(
+        (2.5..=3.5).contains(&per_grid),
+        "{per_grid} addresses per grid"
+    );
+}
+
+#[test]
+fn ids_names_and_references_are_consistent() {
+    let d = district();
+    let communities: HashMap<&str, &Community> =
+        d.communities.iter().map(|c| (c.code.as_str(), c)).collect();
+    assert_eq!(
+        communities.len(),
+        d.communities.len(),
+        "community codes are unique"
+    );
+    let mut ids = HashSet::new();
+    for grid in &d.grids {
+        assert!(ids.insert(grid.grid_id.as_str()), "{} twice", grid.grid_id);
+        let id = grid.grid_id.as_bytes();
+        assert!(
+            id.len() <= 32
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'-')
+        );
+        let (code, number) = grid.grid_id.rsplit_once('-').unwrap();
+        assert_eq!(number.len(), 2);
+        let community = communities[code];
+        assert_eq!(community.name, grid.community);
+        assert_eq!(community.kind, grid.community_kind);
+        assert_eq!(community.street, grid.street);
+        assert!(
+            grid.grid_id
+                .starts_with(&format!("{}-", community.street_code))
+        );
+    }
+    for street in &d.streets {
+        let names: Vec<&str> = d
+            .communities
+            .iter()
+            .filter(|c| c.street == street.name)
+            .map(|c| c.name.as_str())
+            .collect();
+        let unique: HashSet<&&str> = names.iter().collect();
+        assert_eq!(
+            unique.len(),
+            names.len(),
+            "names unique within {}",
+            street.name
+        );
+        for name in &names {
+            assert!(name.ends_with("社区") || name.ends_with('村'), "{name}");
+        }
+    }
+    let addresses: HashSet<&str> = d.addresses.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(addresses.len(), d.addresses.len(), "addresses are unique");
+    assert!(d.addresses.iter().all(|(_, id)| ids.contains(id.as_str())));
+}
+
+#[test]
+fn geometry_stays_in_the_box_and_the_old_town_is_central() {
+    let d = district();
+    for grid in &d.grids {
+        assert!(grid.polygon.len() >= 5);
+        assert_eq!(
+            grid.polygon.first(),
+            grid.polygon.last(),
+            "{} is closed",
+            grid.grid_id
+        );
+        for &[lon, lat] in &grid.polygon {
+            assert!((116.55..=116.95).contains(&lon) && (39.70..=40.05).contains(&lat));
+            assert_eq!(lon, (lon * 1e6).round() / 1e6);
+        }
+        if ["中仓街道", "新华街道", "北苑街道", "玉桥街道"].contains(&grid.street.as_str())
+        {
+            let c = polygon(grid).centroid().unwrap();
+            assert!((116.63..=116.71).contains(&c.x()) && (39.88..=39.93).contains(&c.y()));
+        }
+    }
+}
+
+/// The grids tile the district: every ring is counter-clockwise and simple,
+/// every edge is shared with at most one other grid (in the opposite
+/// direction), the unshared edges form one closed outline, and the grids'
+/// areas add up to the area inside that outline.
+#[test]
+fn grids_tile_the_district() {
+    use geo::Validation;
+    let d = district();
+    let mut edges: HashMap<Edge, usize> = HashMap::new();
+    let mut total = 0.0;
+    for grid in &d.grids {
+        let p = polygon(grid);
+        assert!(p.is_valid(), "{} is a valid polygon", grid.grid_id);
+        assert!(
+            p.signed_area() > 0.0,
+            "{} is counter-clockwise",
+            grid.grid_id
+        );
+        total += p.signed_area();
+        for pair in grid.polygon.windows(2) {
+            let count = edges.entry((key(pair[0]), key(pair[1]))).or_default();
+            *count += 1;
+            assert_eq!(*count, 1, "{}: an edge overlaps another grid", grid.grid_id);
+        }
+    }
+    let outline: HashMap<(u64, u64), (u64, u64)> = edges
+        .keys()
+        .filter(|(a, b)| !edges.contains_key(&(*b, *a)))
+        .map(|&(a, b)| (a, b))
+        .collect();
+    let unshared = edges
+        .keys()
+        .filter(|(a, b)| !edges.contains_key(&(*b, *a)))
+        .count();
+    assert_eq!(outline.len(), unshared, "the outline never touches itself");
+    let start = *outline.keys().min().unwrap();
+    let mut ring = vec![start];
+    let mut at = outline[&start];
+    while at != start {
+        ring.push(at);
+        at = outline[&at];
+        assert!(ring.len() <= outline.len());
+    }
+    assert_eq!(ring.len(), outline.len(), "one outline, no holes");
+    ring.push(start);
+    let ring: Vec<Coord<f64>> = ring
+        .iter()
+        .map(|&(x, y)| Coord {
+            x: f64::from_bits(x),
+            y: f64::from_bits(y),
+        })
+        .collect();
+    let area = Polygon::new(LineString::new(ring), Vec::new()).signed_area();
+    assert!((area - total).abs() < 1e-9, "outline {area}, grids {total}");
+    // About 800 km² (a degree² is about 85.3 × 111.2 km² here).
+    let km2 = total * 85.3 * 111.2;
+    assert!((700.0..950.0).contains(&km2), "{km2} km²");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes() {
+    let a = serde_json::to_vec(&generate(7)).unwrap();
+    let b = serde_json::to_vec(&generate(7)).unwrap();
+    assert_eq!(a, b);
+    let c = generate(8);
+    assert_eq!(c.grids.len(), 1809);
+    assert_eq!(c.communities.len(), 587);
+    assert_ne!(a, serde_json::to_vec(&c).unwrap());
+    assert_eq!(
+        serde_json::to_vec(district()).unwrap(),
+        serde_json::to_vec(&generate(DEFAULT_SEED)).unwrap()
+    );
+}
+
+#[test]
+fn planning_messages_have_the_published_shape() {
+    let d = district();
+    let messages = planning_messages(d, DEFAULT_PER_MESSAGE);
+    assert_eq!(messages.len(), 10);
+    let mut features = 0;
+    let mut addresses = 0;
+    for (k, message) in messages.iter().enumerate() {
+        let size = serde_json::to_vec(message).unwrap().len();
+        assert!(size < 200 * 1024, "part {} is {size} bytes", k + 1);
+        assert_eq!(message["type"], "FeatureCollection");
+        assert_eq!(
+            message["batch"],
+            serde_json::json!({"id": "TZ-GRID-2015", "part": k + 1, "parts": 10})
+        );
+        let list = message["features"].as_array().unwrap();
+        assert!(list.len() <= DEFAULT_PER_MESSAGE);
+        let ids: HashSet<&str> = list.iter().map(|f| f["id"].as_str().unwrap()).collect();
+        for feature in list {
+            assert_eq!(feature["type"], "Feature");
+            assert_eq!(feature["geometry"]["type"], "Polygon");
+            assert_eq!(feature["properties"]["grid_id"], feature["id"]);
+            assert_eq!(feature["properties"]["retired"], false);
+            let keys: Vec<&String> = feature["properties"].as_object().unwrap().keys().collect();
+            assert_eq!(keys.len(), 5);
+            let ring = feature["geometry"]["coordinates"][0].as_array().unwrap();
+            assert_eq!(ring.first(), ring.last());
+        }
+        for address in message["addresses"].as_array().unwrap() {
+            assert!(ids.contains(address["grid_id"].as_str().unwrap()));
+            assert!(address["address"].is_string());
+        }
+        features += list.len();
+        addresses += message["addresses"].as_array().unwrap().len();
+    }
+    assert_eq!(features, d.grids.len());
+    assert_eq!(addresses, d.addresses.len());
+    let first = &messages[0]["features"][0];
+    let grid = &d.grids[0];
+    assert_eq!(first["id"], grid.grid_id.as_str());
+    assert_eq!(first["properties"]["community"], grid.community.as_str());
+    assert_eq!(first["properties"]["street"], grid.street.as_str());
+    assert_eq!(
+        first["geometry"]["coordinates"][0][0][0],
+        grid.polygon[0][0]
+    );
+    assert_eq!(planning_messages(d, 500).len(), 4);
+}
+
+#[test]
+fn planning_messages_are_written_as_numbered_files() {
+    let dir = std::env::temp_dir().join(format!("gridhub-district-{}", std::process::id()));
+    let paths = write_planning_messages(&dir, 3).unwrap();
+    assert_eq!(paths.len(), 10);
+    assert!(paths[0].ends_with("grid-boundaries-01.json"));
+    assert!(paths[9].ends_with("grid-boundaries-10.json"));
+    let body = std::fs::read(&paths[4]).unwrap();
+    let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(message["batch"]["id"], "TZ-GRID-3");
+    assert_eq!(message["batch"]["part"], 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
