@@ -6,11 +6,13 @@
 //!   for samples, tests and load runs;
 //! - [`planning_messages`] turns it into the planning commission's
 //!   `grid-boundaries` messages (connector `dept-planning`), and
-//!   [`write_planning_messages`] writes them to files.
+//!   [`write_planning_messages`] writes them to files;
+//! - [`GridIndex`] finds the grid of a point.
 //!
 //! Nothing here does I/O except [`write_planning_messages`].
 
 mod generate;
+mod index;
 mod names;
 mod planning;
 mod rng;
@@ -19,6 +21,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use index::{GridIndex, GridRef};
 pub use planning::{DEFAULT_PER_MESSAGE, planning_messages, write_planning_messages};
 
 /// The seed the command line uses unless told otherwise.

@@ -266,3 +266,74 @@ fn planning_messages_are_written_as_numbered_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn the_index_finds_every_grid_from_its_centroid() {
+    let d = district();
+    let index = GridIndex::build(d.grids.clone());
+    assert_eq!(index.len(), 1809);
+    let started = std::time::Instant::now();
+    for grid in &d.grids {
+        let c = polygon(grid).centroid().unwrap();
+        let found = index.locate(c.x(), c.y()).expect("a grid");
+        assert_eq!(found.grid_id, grid.grid_id);
+        assert_eq!(found.community, grid.community);
+        assert_eq!(found.street, grid.street);
+    }
+    let per_lookup = started.elapsed() / d.grids.len() as u32;
+    // Microseconds in a release build; generous for an unoptimised one.
+    assert!(per_lookup.as_micros() < 200, "{per_lookup:?} per lookup");
+}
+
+#[test]
+fn points_outside_the_district_are_in_no_grid() {
+    let index = GridIndex::build(district().grids.clone());
+    for (lon, lat) in [
+        (116.40, 39.90),   // Tiananmen
+        (116.551, 39.701), // the box's corner, outside the outline
+        (116.949, 40.049),
+        (0.0, 0.0),
+        (f64::NAN, 39.9),
+    ] {
+        assert_eq!(index.locate(lon, lat), None, "{lon}, {lat}");
+    }
+}
+
+#[test]
+fn a_shared_vertex_belongs_to_the_lowest_grid_id() {
+    let d = district();
+    let index = GridIndex::build(d.grids.clone());
+    // A vertex shared by several grids.
+    let mut owners: HashMap<(u64, u64), Vec<&str>> = HashMap::new();
+    for grid in &d.grids {
+        for &point in &grid.polygon[1..] {
+            owners.entry(key(point)).or_default().push(&grid.grid_id);
+        }
+    }
+    let mut checked = 0;
+    for grid in d.grids.iter().step_by(37) {
+        let [lon, lat] = grid.polygon[0];
+        let lowest = owners[&key(grid.polygon[0])].iter().min().unwrap();
+        assert_eq!(index.locate(lon, lat).unwrap().grid_id, *lowest);
+        checked += 1;
+    }
+    assert!(checked > 40);
+    assert_eq!(index.get("YQ-001-01").unwrap().street, "玉桥街道");
+    assert_eq!(index.get("YQ-999-01"), None);
+}
+
+#[test]
+fn the_index_answers_the_same_whatever_the_order() {
+    let d = district();
+    let mut reversed = d.grids.clone();
+    reversed.reverse();
+    let (a, b) = (
+        GridIndex::build(d.grids.clone()),
+        GridIndex::build(reversed),
+    );
+    for grid in d.grids.iter().step_by(11) {
+        for &[lon, lat] in &grid.polygon {
+            assert_eq!(a.locate(lon, lat), b.locate(lon, lat));
+        }
+    }
+}
+
