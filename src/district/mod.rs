@@ -7,10 +7,12 @@
 //! - [`planning_messages`] turns it into the planning commission's
 //!   `grid-boundaries` messages (connector `dept-planning`), and
 //!   [`write_planning_messages`] writes them to files;
-//! - [`GridIndex`] finds the grid of a point.
+//! - [`GridIndex`] finds the grid of a point;
+//! - [`Gazetteer`] places an address, a community or a street name.
 //!
 //! Nothing here does I/O except [`write_planning_messages`].
 
+mod gazetteer;
 mod generate;
 mod index;
 mod names;
@@ -21,6 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use gazetteer::{Gazetteer, Placement};
 pub use index::{GridIndex, GridRef};
 pub use planning::{DEFAULT_PER_MESSAGE, planning_messages, write_planning_messages};
 

@@ -337,3 +337,247 @@ fn the_index_answers_the_same_whatever_the_order() {
     }
 }
 
+fn shape(grid_id: &str, community: &str, street: &str) -> GridShape {
+    GridShape {
+        grid_id: grid_id.to_owned(),
+        community: community.to_owned(),
+        community_kind: if community.ends_with('村') {
+            "village"
+        } else {
+            "community"
+        }
+        .to_owned(),
+        street: street.to_owned(),
+        polygon: vec![
+            [116.6, 39.9],
+            [116.61, 39.9],
+            [116.61, 39.91],
+            [116.6, 39.9],
+        ],
+    }
+}
+
+fn gazetteer() -> Gazetteer {
+    let grids = [
+        shape("LY-001-01", "大稿村", "梨园镇"),
+        shape("LY-002-01", "小稿村", "梨园镇"),
+        shape("LY-003-01", "王庄村", "梨园镇"),
+        shape("SZ-001-01", "小堡村", "宋庄镇"),
+        shape("SZ-002-01", "大王庄村", "宋庄镇"),
+        shape("HX-001-01", "王庄村", "漷县镇"),
+        shape("ZJW-001-01", "王庄村", "张家湾镇"),
+        shape("YQ-004-02", "玉桥东里社区", "玉桥街道"),
+        shape("YJW-001-01", "渠头村", "于家务回族乡"),
+    ];
+    let addresses = [
+        ("梨园镇大稿村23号".to_owned(), "LY-001-01".to_owned()),
+        (
+            "玉桥街道玉桥东里社区5号楼".to_owned(),
+            "YQ-004-02".to_owned(),
+        ),
+        ("宋庄镇小堡村1号".to_owned(), "XX-001-01".to_owned()),
+    ];
+    Gazetteer::build(&grids, &addresses)
+}
+
+fn grid(id: &str) -> Option<Placement> {
+    let (community, street) = match id {
+        "LY-001-01" => ("大稿村", "梨园镇"),
+        _ => ("玉桥东里社区", "玉桥街道"),
+    };
+    Some(Placement::Grid(GridRef {
+        grid_id: id.to_owned(),
+        community: community.to_owned(),
+        street: street.to_owned(),
+    }))
+}
+
+fn community(community: &str, street: &str) -> Option<Placement> {
+    Some(Placement::Community {
+        community: community.to_owned(),
+        street: street.to_owned(),
+    })
+}
+
+fn street(street: &str) -> Option<Placement> {
+    Some(Placement::Street {
+        street: street.to_owned(),
+    })
+}
+
+#[test]
+fn normalising_removes_spaces_width_and_the_city() {
+    for (text, expected) in [
+        ("  梨园镇 大稿村 23号 ", "梨园镇大稿村23号"),
+        ("梨园镇大稿村２３号", "梨园镇大稿村23号"),
+        ("北京市通州区梨园镇大稿村23号", "梨园镇大稿村23号"),
+        ("北京通州区梨园镇", "梨园镇"),
+        ("北京市梨园镇", "梨园镇"),
+        ("通州区　梨园镇", "梨园镇"),
+        ("ＡＢｃ１", "ABc1"),
+        ("梨园镇通州区", "梨园镇通州区"),
+    ] {
+        assert_eq!(Gazetteer::normalise(text), expected, "{text}");
+    }
+}
+
+#[test]
+fn a_known_address_gives_its_grid() {
+    let g = gazetteer();
+    assert_eq!(
+        g.place(Some("梨园镇大稿村23号"), None, None),
+        grid("LY-001-01")
+    );
+    assert_eq!(
+        g.place(
+            Some(" 北京市通州区梨园镇大稿村２３号"),
+            Some("宋庄镇"),
+            None
+        ),
+        grid("LY-001-01")
+    );
+    assert_eq!(
+        g.place(Some("玉桥街道玉桥东里社区5号楼"), None, None),
+        grid("YQ-004-02")
+    );
+    // An address whose grid is unknown is not known.
+    assert_eq!(
+        g.place(Some("宋庄镇小堡村1号"), None, None),
+        community("小堡村", "宋庄镇")
+    );
+}
+
+#[test]
+fn a_community_given_or_in_the_address_gives_the_community() {
+    let g = gazetteer();
+    assert_eq!(
+        g.place(Some("梨园镇大稿村99号"), None, None),
+        community("大稿村", "梨园镇")
+    );
+    assert_eq!(
+        g.place(None, None, Some("小稿村")),
+        community("小稿村", "梨园镇")
+    );
+    assert_eq!(
+        g.place(Some("大稿村东口"), None, None),
+        community("大稿村", "梨园镇")
+    );
+    assert_eq!(
+        g.place(Some("某处"), None, Some(" 小堡村 ")),
+        community("小堡村", "宋庄镇")
+    );
+    // An unknown community name given: the address decides.
+    assert_eq!(
+        g.place(Some("小稿村南"), None, Some("不知村")),
+        community("小稿村", "梨园镇")
+    );
+    assert_eq!(
+        g.place(Some("玉桥东里社区3号楼"), None, None),
+        community("玉桥东里社区", "玉桥街道")
+    );
+}
+
+#[test]
+fn the_longest_community_name_wins() {
+    let g = gazetteer();
+    // 大王庄村 contains 王庄村, which exists in three streets.
+    assert_eq!(
+        g.place(Some("大王庄村8号"), None, None),
+        community("大王庄村", "宋庄镇")
+    );
+}
+
+#[test]
+fn a_name_in_several_streets_needs_the_street() {
+    let g = gazetteer();
+    assert_eq!(g.place(Some("王庄村8号"), None, None), None);
+    assert_eq!(g.place(None, None, Some("王庄村")), None);
+    assert_eq!(
+        g.place(Some("王庄村8号"), Some("漷县镇"), None),
+        community("王庄村", "漷县镇")
+    );
+    assert_eq!(
+        g.place(None, Some("张家湾"), Some("王庄村")),
+        community("王庄村", "张家湾镇")
+    );
+    assert_eq!(
+        g.place(Some("梨园地区王庄村8号"), None, None),
+        community("王庄村", "梨园镇")
+    );
+    // The community is not in the street named: only the street is sure.
+    assert_eq!(
+        g.place(None, Some("宋庄镇"), Some("王庄村")),
+        street("宋庄镇")
+    );
+    assert_eq!(
+        g.place(None, Some("宋庄镇"), Some("大稿村")),
+        street("宋庄镇")
+    );
+}
+
+#[test]
+fn a_street_given_or_in_the_address_gives_the_street() {
+    let g = gazetteer();
+    assert_eq!(g.place(None, Some("梨园镇"), None), street("梨园镇"));
+    assert_eq!(g.place(None, Some("梨园"), None), street("梨园镇"));
+    assert_eq!(g.place(None, Some("梨园地区"), None), street("梨园镇"));
+    assert_eq!(
+        g.place(None, Some("北京市通州区玉桥街道"), None),
+        street("玉桥街道")
+    );
+    assert_eq!(g.place(None, Some("于家务"), None), street("于家务回族乡"));
+    assert_eq!(
+        g.place(None, Some("于家务乡"), None),
+        street("于家务回族乡")
+    );
+    assert_eq!(g.place(Some("梨园镇某小区"), None, None), street("梨园镇"));
+    assert_eq!(g.place(Some("通州区梨园"), None, None), street("梨园镇"));
+    assert_eq!(
+        g.place(Some("玉桥街道运河边"), None, None),
+        street("玉桥街道")
+    );
+    assert_eq!(g.place(Some("某路"), Some("宋庄"), None), street("宋庄镇"));
+}
+
+#[test]
+fn a_short_name_inside_another_word_is_not_a_street() {
+    let g = gazetteer();
+    assert_eq!(g.place(None, Some("梨园路"), None), None);
+    assert_eq!(g.place(Some("梨园路5号"), None, None), None);
+    assert_eq!(g.place(Some("玉桥东路5号"), None, None), None);
+}
+
+#[test]
+fn an_address_naming_several_streets_names_none() {
+    let g = gazetteer();
+    assert_eq!(g.place(Some("梨园镇往宋庄镇方向"), None, None), None);
+    assert_eq!(
+        g.place(Some("梨园镇往宋庄镇方向"), Some("宋庄"), None),
+        street("宋庄镇")
+    );
+}
+
+#[test]
+fn nothing_known_is_unplaced() {
+    let g = gazetteer();
+    assert_eq!(g.place(None, None, None), None);
+    assert_eq!(g.place(Some(""), Some("  "), Some("")), None);
+    assert_eq!(
+        g.place(Some("朝阳区建国路1号"), Some("建外街道"), Some("某社区")),
+        None
+    );
+}
+
+#[test]
+fn every_generated_address_is_placed_in_its_grid() {
+    let d = district();
+    let g = Gazetteer::build(&d.grids, &d.addresses);
+    let index = GridIndex::build(d.grids.clone());
+    for (address, grid_id) in d.addresses.iter().step_by(7) {
+        let placed = g.place(Some(address), None, None);
+        assert_eq!(
+            placed,
+            Some(Placement::Grid(index.get(grid_id).unwrap().clone()))
+        );
+    }
+}
