@@ -14,8 +14,9 @@
 //! cells, and exactly 1,809 − 504 coarse cells are taken, those nearest
 //! inside a fixed outline of the district. Cells go to streets by a weighted
 //! Voronoi assignment whose weights are balanced towards each street's share;
-//! each street's cells, in Hilbert-curve order, are cut into exactly as many
-//! runs as the street has communities and villages (the table [`STREETS`]).
+//! each street's cells are cut into exactly as many runs as the street has
+//! communities and villages (the table [`STREETS`]), each run grown from the
+//! first free cell in Hilbert-curve order through its free neighbours.
 //! The seed moves the vertices and chooses run lengths, names and addresses;
 //! the outline and the streets' territories do not depend on it.
 
@@ -371,6 +372,71 @@ fn run_lengths(n: usize, parts: usize, rng: &mut Rng) -> Vec<usize> {
     lengths
 }
 
+/// Cuts a street's cells (in Hilbert order, all of one size) into exactly
+/// `lengths.len()` runs of about the given lengths. Each run starts at the
+/// first free cell in Hilbert order and grows through free neighbours, lowest
+/// Hilbert position first. A run that finds no free neighbour before its
+/// length stops there (it is one connected piece) and hands what it lacks to
+/// the next run; the last run takes every cell left, so only it may be in
+/// several pieces.
+fn grow_runs(cells: &[Cell], lengths: &[usize]) -> Vec<Vec<Cell>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let at: HashMap<(u32, u32), usize> = cells
+        .iter()
+        .enumerate()
+        .map(|(k, c)| ((c.i, c.j), k))
+        .collect();
+    let mut free = vec![true; cells.len()];
+    let mut first_free = 0;
+    let mut runs = Vec::with_capacity(lengths.len());
+    let mut owed = 0;
+    for (r, &length) in lengths.iter().enumerate() {
+        let last = r + 1 == lengths.len();
+        let target = if last {
+            cells.len() - runs.iter().map(Vec::len).sum::<usize>()
+        } else {
+            length + owed
+        };
+        let mut run = Vec::with_capacity(target);
+        let mut frontier = BinaryHeap::new();
+        while run.len() < target {
+            let next = loop {
+                match frontier.pop() {
+                    Some(Reverse(k)) if free[k] => break Some(k),
+                    Some(_) => continue,
+                    None if run.is_empty() || last => {
+                        while !free[first_free] {
+                            first_free += 1;
+                        }
+                        break Some(first_free);
+                    }
+                    None => break None,
+                }
+            };
+            let Some(k) = next else { break };
+            free[k] = false;
+            let c = cells[k];
+            run.push(c);
+            let s = c.size;
+            let neighbours = [
+                (c.i.wrapping_sub(s), c.j),
+                (c.i + s, c.j),
+                (c.i, c.j.wrapping_sub(s)),
+                (c.i, c.j + s),
+            ];
+            for n in neighbours {
+                if let Some(&m) = at.get(&n).filter(|&&m| free[m]) {
+                    frontier.push(Reverse(m));
+                }
+            }
+        }
+        owed = target - run.len();
+        runs.push(run);
+    }
+    runs
+}
+
 /// Generates the district's reference data from a seed.
 pub(crate) fn generate(seed: u64) -> District {
     let (core, rural) = district_cells();
@@ -405,13 +471,7 @@ pub(crate) fn generate(seed: u64) -> District {
         let parts = spec.communities + spec.villages;
         let mut rng = Rng::new(&[seed, 10, s as u64]);
         let lengths = run_lengths(cells.len(), parts, &mut rng);
-        let mut runs: Vec<&[Cell]> = Vec::with_capacity(parts);
-        let mut rest = cells.as_slice();
-        for length in lengths {
-            let (run, tail) = rest.split_at(length);
-            runs.push(run);
-            rest = tail;
-        }
+        let runs = grow_runs(&cells, &lengths);
         // The runs nearest the seat are the urban communities.
         let (seat_x, seat_y) = ((spec.seat.0 - LON0) / DX, (spec.seat.1 - LAT0) / DY);
         let mut by_distance: Vec<(f64, usize)> = runs
@@ -446,6 +506,7 @@ pub(crate) fn generate(seed: u64) -> District {
                 street_code: spec.code.to_owned(),
             });
             let mut number = 0;
+            assert!(run.len() <= 99, "{code}: {} grids", run.len());
             for (g, cell) in run.iter().enumerate() {
                 let grid_id = format!("{code}-{:02}", g + 1);
                 let mut polygon: Vec<[f64; 2]> = cell

@@ -189,6 +189,26 @@ fn grids_tile_the_district() {
 }
 
 #[test]
+fn counts_hold_for_other_seeds() {
+    for seed in [0, 1, 42, u64::MAX] {
+        let d = generate(seed);
+        assert_eq!(d.grids.len(), 1809, "seed {seed}");
+        assert_eq!(d.communities.len(), 587, "seed {seed}");
+        let urban = d
+            .communities
+            .iter()
+            .filter(|c| c.kind == "community")
+            .count();
+        assert_eq!(urban, 112, "seed {seed}");
+        assert!(
+            d.grids
+                .iter()
+                .all(|g| g.grid_id.len() == g.grid_id.find('-').unwrap() + 7)
+        );
+    }
+}
+
+#[test]
 fn the_same_seed_gives_the_same_bytes() {
     let a = serde_json::to_vec(&generate(7)).unwrap();
     let b = serde_json::to_vec(&generate(7)).unwrap();
