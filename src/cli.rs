@@ -91,6 +91,11 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// The district's reference data.
+    District {
+        #[command(subcommand)]
+        command: crate::district::DistrictCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +194,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&topology.definitions())?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::District { command } => district(command),
     }
+}
+
+fn district(command: crate::district::DistrictCommand) -> anyhow::Result<ExitCode> {
+    let crate::district::DistrictCommand::Generate { seed, out } = command;
+    let paths = crate::district::write_planning_messages(&out, seed)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+    for path in &paths {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {

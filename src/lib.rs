@@ -10,6 +10,7 @@ pub mod amqp;
 pub mod check;
 pub mod cli;
 pub mod connector;
+pub mod district;
 pub mod dlq;
 pub mod hub;
 pub mod intent;
