@@ -244,7 +244,11 @@ async fn wait_for_signal() {
 }
 
 fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let report = crate::check::run_all(&settings.connectors_dir, &settings.schemas_dir(), &settings.routing_file());
+    let report = crate::check::run_all(
+        &settings.connectors_dir,
+        &settings.schemas_dir(),
+        &settings.routing_file(),
+    );
     for problem in &report.problems {
         println!("{problem}");
     }

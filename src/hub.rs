@@ -14,9 +14,9 @@ use crate::amqp::relay::Relay;
 use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
 use crate::connector::Registry;
-use crate::settings::Settings;
 use crate::places::{self, Locate};
 use crate::routing::{self, Routing};
+use crate::settings::Settings;
 use crate::store::{Rules, Store};
 
 pub struct Hub {
@@ -41,11 +41,15 @@ impl Hub {
         let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(
             |problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")),
         )?;
-        let routing = Routing::load(&settings.routing_file())
-            .map_err(|problems| anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  ")))?;
+        let routing = Routing::load(&settings.routing_file()).map_err(|problems| {
+            anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
+        })?;
         let problems = routing::check_against(&routing, &registry);
         if !problems.is_empty() {
-            anyhow::bail!("routing rules do not fit the connectors:\n  {}", problems.join("\n  "));
+            anyhow::bail!(
+                "routing rules do not fit the connectors:\n  {}",
+                problems.join("\n  ")
+            );
         }
         let mut delays = settings.retry.delays();
         let store = loop {
@@ -91,7 +95,11 @@ impl Hub {
             centre: self.settings.centre_destination.clone(),
             registry: self.registry.clone(),
             routing: self.routing.clone(),
-            places: self.places.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+            places: self
+                .places
+                .read()
+                .map(|p| p.clone())
+                .unwrap_or_else(|e| e.into_inner().clone()),
         }
     }
 
@@ -276,8 +284,15 @@ async fn connect_and_declare(url: &str, topology: &Topology) -> anyhow::Result<C
 
 /// Reloads the district's places when another hub (or this one) changed
 /// the grid data.
-async fn refresh_places(store: Store, places: Arc<RwLock<Arc<dyn Locate>>>, every: Duration, stop: CancellationToken) {
-    let mut known = crate::store::reference::grid_version(store.pool()).await.unwrap_or(-1);
+async fn refresh_places(
+    store: Store,
+    places: Arc<RwLock<Arc<dyn Locate>>>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut known = crate::store::reference::grid_version(store.pool())
+        .await
+        .unwrap_or(-1);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -315,7 +330,10 @@ async fn scan_deadlines(
             _ = tokio::time::sleep(every) => {}
         }
         let rules = Rules {
-            places: places.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+            places: places
+                .read()
+                .map(|p| p.clone())
+                .unwrap_or_else(|e| e.into_inner().clone()),
             ..rules.clone()
         };
         match store.escalate(chrono::Utc::now(), &rules).await {

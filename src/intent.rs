@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 /// One thing a message asks the hub to do.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// An intent lives for one message; boxing the larger variants would cost
+// an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Intent {
     OpenCase(OpenCase),
     UpdateCase(UpdateCase),
@@ -166,7 +169,7 @@ pub struct Place {
 }
 
 /// Who reported it: personal data, stored apart from the case.
-#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize, sqlx::FromRow)]
 pub struct Reporter {
     #[serde(default)]
     pub name: Option<String>,
@@ -229,7 +232,9 @@ mod tests {
             "priority": "general", "title": "t", "received_at": "2026-11-28T09:15:00+08:00"
         }))
         .unwrap();
-        let Intent::OpenCase(case) = intent else { panic!("not open_case") };
+        let Intent::OpenCase(case) = intent else {
+            panic!("not open_case")
+        };
         assert_eq!(case.received_at.to_rfc3339(), "2026-11-28T09:15:00+08:00");
         assert!(case.reporter.is_none());
     }

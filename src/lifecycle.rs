@@ -91,7 +91,10 @@ impl Status {
 
     /// Still being handled: deadlines run and duplicates merge into it.
     pub fn is_open(self) -> bool {
-        !matches!(self, Status::Closed | Status::Merged | Status::Rejected | Status::Answered)
+        !matches!(
+            self,
+            Status::Closed | Status::Merged | Status::Rejected | Status::Answered
+        )
     }
 }
 
@@ -170,7 +173,10 @@ impl Sender {
 pub enum Outcome {
     /// The case moves through `steps` (each recorded as an event, in order);
     /// the last one is its new status.
-    Moved { steps: Vec<Status>, effects: Vec<Effect> },
+    Moved {
+        steps: Vec<Status>,
+        effects: Vec<Effect>,
+    },
     /// The update is behind the case (it arrived after a later step):
     /// recorded as a late event, nothing changes.
     Late,
@@ -209,10 +215,23 @@ pub struct NotAllowed(pub String);
 /// recorded as late and changes nothing. Any other update is refused, naming
 /// the current status. So the same set of updates ends in the same status
 /// whatever order several consumers deliver them in.
-pub fn apply(case: &CaseState, action: Action, sender: Sender, passed: Option<bool>, solved: Option<bool>, contacted: Option<bool>) -> Result<Outcome, NotAllowed> {
+pub fn apply(
+    case: &CaseState,
+    action: Action,
+    sender: Sender,
+    passed: Option<bool>,
+    solved: Option<bool>,
+    contacted: Option<bool>,
+) -> Result<Outcome, NotAllowed> {
     use Status::*;
     let current = case.status;
-    let refuse = |why: &str| Err(NotAllowed(format!("{} not allowed in status {}{why}", action.as_str(), current.as_str())));
+    let refuse = |why: &str| {
+        Err(NotAllowed(format!(
+            "{} not allowed in status {}{why}",
+            action.as_str(),
+            current.as_str()
+        )))
+    };
 
     // Who may report what.
     let allowed_role = match action {
@@ -234,7 +253,10 @@ pub fn apply(case: &CaseState, action: Action, sender: Sender, passed: Option<bo
 
     let after_response = |case: &CaseState| -> (Vec<Status>, Vec<Effect>) {
         if case.located {
-            (vec![Responded, Verifying], vec![Effect::RequestVerification])
+            (
+                vec![Responded, Verifying],
+                vec![Effect::RequestVerification],
+            )
         } else if case.callback_wanted {
             (vec![Responded, Callback], vec![Effect::RequestCallback])
         } else {
@@ -255,9 +277,10 @@ pub fn apply(case: &CaseState, action: Action, sender: Sender, passed: Option<bo
     };
     match (action, current) {
         (Action::Accept, Dispatched) => moved(vec![Accepted], vec![]),
-        (Action::Return, Dispatched | Accepted) => {
-            moved(vec![Returned, Dispatched], vec![Effect::CountReturn, Effect::Redispatch])
-        }
+        (Action::Return, Dispatched | Accepted) => moved(
+            vec![Returned, Dispatched],
+            vec![Effect::CountReturn, Effect::Redispatch],
+        ),
         (Action::Progress, Dispatched) => moved(vec![Accepted, InProgress], vec![]),
         (Action::Progress, Accepted | InProgress | Rework) => moved(vec![InProgress], vec![]),
         (Action::Respond, Dispatched) => {
@@ -269,7 +292,9 @@ pub fn apply(case: &CaseState, action: Action, sender: Sender, passed: Option<bo
             moved(steps, effects)
         }
         (Action::Verify, Verifying) => match passed {
-            Some(true) if case.callback_wanted => moved(vec![Callback], vec![Effect::RequestCallback]),
+            Some(true) if case.callback_wanted => {
+                moved(vec![Callback], vec![Effect::RequestCallback])
+            }
             Some(true) => moved(vec![Closed], vec![]),
             Some(false) => moved(vec![Rework], vec![Effect::CountRework, Effect::Rework]),
             None => refuse(": verify needs passed"),
@@ -282,7 +307,11 @@ pub fn apply(case: &CaseState, action: Action, sender: Sender, passed: Option<bo
         },
         (Action::Close, s) if s.is_open() => moved(vec![Closed], vec![]),
         (Action::Reopen, Closed) => moved(vec![Reopened, Dispatched], vec![Effect::Redispatch]),
-        _ if target.rank() < current.rank() && !matches!(action, Action::Reopen | Action::Close) => Ok(Outcome::Late),
+        _ if target.rank() < current.rank()
+            && !matches!(action, Action::Reopen | Action::Close) =>
+        {
+            Ok(Outcome::Late)
+        }
         _ => refuse(""),
     }
 }
@@ -308,7 +337,14 @@ mod tests {
     }
 
     fn run(status: Status, action: Action, role: Sender) -> Result<Outcome, NotAllowed> {
-        apply(&case(status), action, role, Some(true), Some(true), Some(true))
+        apply(
+            &case(status),
+            action,
+            role,
+            Some(true),
+            Some(true),
+            Some(true),
+        )
     }
 
     #[test]
@@ -320,11 +356,26 @@ mod tests {
 
     #[test]
     fn the_whole_loop() {
-        assert_eq!(steps(run(Dispatched, Action::Accept, Sender::LEAD_UNIT).unwrap()), [Accepted]);
-        assert_eq!(steps(run(Accepted, Action::Progress, Sender::LEAD_UNIT).unwrap()), [InProgress]);
-        assert_eq!(steps(run(InProgress, Action::Respond, Sender::LEAD_UNIT).unwrap()), [Responded, Verifying]);
-        assert_eq!(steps(run(Verifying, Action::Verify, Sender::GRID_PLATFORM).unwrap()), [Callback]);
-        assert_eq!(steps(run(Callback, Action::Callback, Sender::SOURCE).unwrap()), [Closed]);
+        assert_eq!(
+            steps(run(Dispatched, Action::Accept, Sender::LEAD_UNIT).unwrap()),
+            [Accepted]
+        );
+        assert_eq!(
+            steps(run(Accepted, Action::Progress, Sender::LEAD_UNIT).unwrap()),
+            [InProgress]
+        );
+        assert_eq!(
+            steps(run(InProgress, Action::Respond, Sender::LEAD_UNIT).unwrap()),
+            [Responded, Verifying]
+        );
+        assert_eq!(
+            steps(run(Verifying, Action::Verify, Sender::GRID_PLATFORM).unwrap()),
+            [Callback]
+        );
+        assert_eq!(
+            steps(run(Callback, Action::Callback, Sender::SOURCE).unwrap()),
+            [Closed]
+        );
     }
 
     #[test]
@@ -341,9 +392,20 @@ mod tests {
 
     #[test]
     fn failed_verification_is_rework() {
-        let outcome = apply(&case(Verifying), Action::Verify, Sender::GRID_PLATFORM, Some(false), None, None).unwrap();
+        let outcome = apply(
+            &case(Verifying),
+            Action::Verify,
+            Sender::GRID_PLATFORM,
+            Some(false),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(steps(outcome), [Rework]);
-        assert_eq!(steps(run(Rework, Action::Respond, Sender::LEAD_UNIT).unwrap()), [Responded, Verifying]);
+        assert_eq!(
+            steps(run(Rework, Action::Respond, Sender::LEAD_UNIT).unwrap()),
+            [Responded, Verifying]
+        );
     }
 
     #[test]
@@ -359,17 +421,42 @@ mod tests {
 
     #[test]
     fn unsolved_callback_reopens() {
-        let outcome = apply(&case(Callback), Action::Callback, Sender::SOURCE, None, Some(false), Some(true)).unwrap();
+        let outcome = apply(
+            &case(Callback),
+            Action::Callback,
+            Sender::SOURCE,
+            None,
+            Some(false),
+            Some(true),
+        )
+        .unwrap();
         assert_eq!(steps(outcome), [Reopened, Dispatched]);
-        let unreachable = apply(&case(Callback), Action::Callback, Sender::SOURCE, None, None, Some(false)).unwrap();
+        let unreachable = apply(
+            &case(Callback),
+            Action::Callback,
+            Sender::SOURCE,
+            None,
+            None,
+            Some(false),
+        )
+        .unwrap();
         assert_eq!(unreachable, Outcome::Noted);
     }
 
     #[test]
     fn late_updates_change_nothing_and_illegal_ones_are_refused() {
-        assert_eq!(run(Verifying, Action::Accept, Sender::LEAD_UNIT).unwrap(), Outcome::Late);
-        assert_eq!(run(Responded, Action::Progress, Sender::LEAD_UNIT).unwrap(), Outcome::Late);
-        assert_eq!(run(Closed, Action::Verify, Sender::GRID_PLATFORM).unwrap(), Outcome::Late);
+        assert_eq!(
+            run(Verifying, Action::Accept, Sender::LEAD_UNIT).unwrap(),
+            Outcome::Late
+        );
+        assert_eq!(
+            run(Responded, Action::Progress, Sender::LEAD_UNIT).unwrap(),
+            Outcome::Late
+        );
+        assert_eq!(
+            run(Closed, Action::Verify, Sender::GRID_PLATFORM).unwrap(),
+            Outcome::Late
+        );
         let error = run(Dispatched, Action::Verify, Sender::GRID_PLATFORM).unwrap_err();
         assert_eq!(error.0, "verify not allowed in status dispatched");
         let error = run(Registered, Action::Respond, Sender::LEAD_UNIT).unwrap_err();
@@ -380,10 +467,20 @@ mod tests {
     fn order_does_not_change_the_end() {
         // Sign-for and result delivered in either order end in the same status.
         let in_order = steps(run(Dispatched, Action::Accept, Sender::LEAD_UNIT).unwrap());
-        let then = steps(run(*in_order.last().unwrap(), Action::Respond, Sender::LEAD_UNIT).unwrap());
+        let then = steps(
+            run(
+                *in_order.last().unwrap(),
+                Action::Respond,
+                Sender::LEAD_UNIT,
+            )
+            .unwrap(),
+        );
         let reversed = steps(run(Dispatched, Action::Respond, Sender::LEAD_UNIT).unwrap());
         assert_eq!(then.last(), reversed.last());
-        assert_eq!(run(*reversed.last().unwrap(), Action::Accept, Sender::LEAD_UNIT).unwrap(), Outcome::Late);
+        assert_eq!(
+            run(*reversed.last().unwrap(), Action::Accept, Sender::LEAD_UNIT).unwrap(),
+            Outcome::Late
+        );
     }
 
     #[test]

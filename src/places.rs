@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::district::{Gazetteer, GridIndex, GridRef, Placement};
 use crate::intent::Place;
 
 /// How a case was placed.
@@ -85,13 +86,131 @@ impl Locate for NoGrids {
 }
 
 /// Loads the grid data and builds the locator: (version, locator).
-pub async fn load(pool: &sqlx::PgPool) -> Result<(i64, std::sync::Arc<dyn Locate>), crate::store::StoreError> {
+pub async fn load(
+    pool: &sqlx::PgPool,
+) -> Result<(i64, std::sync::Arc<dyn Locate>), crate::store::StoreError> {
     let data = crate::store::reference::load_grids(pool).await?;
     Ok((data.version, from_data(data)))
 }
 
-/// Builds the locator from loaded grid data.
+/// Builds the locator from loaded grid data; with no grids, nothing can be placed.
 pub fn from_data(data: crate::store::reference::GridData) -> std::sync::Arc<dyn Locate> {
-    let _ = data;
-    std::sync::Arc::new(NoGrids)
+    if data.grids.is_empty() {
+        return std::sync::Arc::new(NoGrids);
+    }
+    let shapes = data.grids;
+    let gazetteer = Gazetteer::build(&shapes, &data.addresses);
+    std::sync::Arc::new(Places {
+        index: GridIndex::build(shapes),
+        gazetteer,
+    })
+}
+
+/// The district's grids behind a spatial index, and its gazetteer.
+pub struct Places {
+    index: GridIndex,
+    gazetteer: Gazetteer,
+}
+
+impl Places {
+    pub fn new(index: GridIndex, gazetteer: Gazetteer) -> Places {
+        Places { index, gazetteer }
+    }
+}
+
+fn at_grid(grid: &GridRef, located_by: LocatedBy) -> Location {
+    Location {
+        grid_id: Some(grid.grid_id.clone()),
+        community: Some(grid.community.clone()),
+        street: Some(grid.street.clone()),
+        located_by,
+    }
+}
+
+impl Locate for Places {
+    /// A grid the source names, then coordinates, then the gazetteer (known
+    /// address, community, street); otherwise unplaced, never guessed.
+    fn locate(&self, place: &Place) -> Location {
+        if let Some(grid) = place.grid_id.as_deref().and_then(|id| self.index.get(id)) {
+            return at_grid(grid, LocatedBy::GridGiven);
+        }
+        if let (Some(lon), Some(lat)) = (place.lon, place.lat)
+            && let Some(grid) = self.index.locate(lon, lat)
+        {
+            return at_grid(grid, LocatedBy::Coordinates);
+        }
+        match self.gazetteer.place(
+            place.address.as_deref(),
+            place.street.as_deref(),
+            place.community.as_deref(),
+        ) {
+            Some(Placement::Grid(grid)) => at_grid(&grid, LocatedBy::KnownAddress),
+            Some(Placement::Community { community, street }) => Location {
+                grid_id: None,
+                community: Some(community),
+                street: Some(street),
+                located_by: LocatedBy::Community,
+            },
+            Some(Placement::Street { street }) => Location {
+                grid_id: None,
+                community: None,
+                street: Some(street),
+                located_by: LocatedBy::Street,
+            },
+            None => Location::unplaced(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::district;
+
+    fn places() -> (Places, district::District) {
+        let d = district::generate(district::DEFAULT_SEED);
+        let gazetteer = Gazetteer::build(&d.grids, &d.addresses);
+        (Places::new(GridIndex::build(d.grids.clone()), gazetteer), d)
+    }
+
+    #[test]
+    fn coordinates_given_grids_and_addresses_place_a_case() {
+        let (places, d) = places();
+        let grid = &d.grids[100];
+        let (lon, lat) = grid.polygon[..grid.polygon.len() - 1]
+            .iter()
+            .fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+        let n = (grid.polygon.len() - 1) as f64;
+        let by_point = places.locate(&Place {
+            lon: Some(lon / n),
+            lat: Some(lat / n),
+            ..Place::default()
+        });
+        assert_eq!(by_point.grid_id.as_deref(), Some(grid.grid_id.as_str()));
+        assert_eq!(by_point.located_by, LocatedBy::Coordinates);
+        let given = places.locate(&Place {
+            grid_id: Some(grid.grid_id.clone()),
+            ..Place::default()
+        });
+        assert_eq!(given.located_by, LocatedBy::GridGiven);
+        let (address, grid_id) = &d.addresses[7];
+        let known = places.locate(&Place {
+            address: Some(format!("北京市通州区{address}")),
+            ..Place::default()
+        });
+        assert_eq!(known.grid_id.as_ref(), Some(grid_id));
+        assert_eq!(known.located_by, LocatedBy::KnownAddress);
+    }
+
+    #[test]
+    fn nothing_matching_is_unplaced() {
+        let (places, _) = places();
+        let nowhere = places.locate(&Place {
+            address: Some("某地某处".into()),
+            lon: Some(120.0),
+            lat: Some(30.0),
+            ..Place::default()
+        });
+        assert_eq!(nowhere, Location::unplaced());
+    }
 }

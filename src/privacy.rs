@@ -31,7 +31,13 @@ fn mask_middle(text: &str, keep_start: usize, keep_end: usize) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < keep_start || i >= chars.len() - keep_end { *c } else { '*' })
+        .map(|(i, c)| {
+            if i < keep_start || i >= chars.len() - keep_end {
+                *c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -39,7 +45,9 @@ fn mask_middle(text: &str, keep_start: usize, keep_end: usize) -> String {
 pub fn disclose(record: &Map<String, Value>, level: Disclosure) -> Map<String, Value> {
     let mut out = record.clone();
     for key in PERSONAL {
-        let Some(Value::String(text)) = record.get(key) else { continue };
+        let Some(Value::String(text)) = record.get(key) else {
+            continue;
+        };
         match level {
             Disclosure::Full => {}
             Disclosure::None => {
@@ -77,7 +85,11 @@ mod tests {
         let record = record.as_object().unwrap();
         assert_eq!(&disclose(record, Disclosure::Full), record);
         let none = disclose(record, Disclosure::None);
-        assert!(none.get("name").is_none() && none.get("phone").is_none() && none.get("id_number").is_none());
+        assert!(
+            none.get("name").is_none()
+                && none.get("phone").is_none()
+                && none.get("id_number").is_none()
+        );
         assert_eq!(none["record_id"], "r1");
         let masked = disclose(record, Disclosure::Masked);
         assert_eq!(masked["id_number"], "110101********1234");

@@ -10,7 +10,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Natures of a request, as in the intent schema.
-pub const NATURES: [&str; 7] = ["consultation", "help", "complaint", "report", "suggestion", "praise", "other"];
+pub const NATURES: [&str; 7] = [
+    "consultation",
+    "help",
+    "complaint",
+    "report",
+    "suggestion",
+    "praise",
+    "other",
+];
 
 /// The rules file.
 #[derive(Debug, Clone, Deserialize)]
@@ -175,9 +183,16 @@ fn duration(text: &str) -> Result<Duration, String> {
 impl Routing {
     /// Reads and checks a rules file; every problem is returned, naming the file.
     pub fn load(path: &Path) -> Result<Routing, Vec<String>> {
-        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-        let file: RulesFile = toml::from_str(&text).map_err(|e| vec![format!("{}: {}", path.display(), e.message())])?;
-        Routing::new(file).map_err(|problems| problems.into_iter().map(|p| format!("{}: {p}", path.display())).collect())
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
+        let file: RulesFile = toml::from_str(&text)
+            .map_err(|e| vec![format!("{}: {}", path.display(), e.message())])?;
+        Routing::new(file).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect()
+        })
     }
 
     /// Checks the rules: units known, deadlines readable, every catalogue
@@ -223,16 +238,28 @@ impl Routing {
             if !ids.insert(rule.id.as_str()) {
                 problems.push(format!("{what} is declared twice"));
             }
-            for code in rule.categories.iter().filter(|c| !catalogue.contains(c.as_str())) {
+            for code in rule
+                .categories
+                .iter()
+                .filter(|c| !catalogue.contains(c.as_str()))
+            {
                 problems.push(format!("{what}: category {code} is not in the catalogue"));
             }
-            for nature in rule.natures.iter().filter(|n| !NATURES.contains(&n.as_str())) {
+            for nature in rule
+                .natures
+                .iter()
+                .filter(|n| !NATURES.contains(&n.as_str()))
+            {
                 problems.push(format!("{what}: unknown nature {nature}"));
             }
             match (rule.action, &rule.lead) {
-                (RuleAction::Dispatch, None) => problems.push(format!("{what}: dispatch needs a lead unit")),
+                (RuleAction::Dispatch, None) => {
+                    problems.push(format!("{what}: dispatch needs a lead unit"))
+                }
                 (RuleAction::Dispatch, Some(lead)) => known_unit(lead, &what, &mut problems),
-                (RuleAction::Answer, Some(_)) => problems.push(format!("{what}: an answered matter has no lead unit")),
+                (RuleAction::Answer, Some(_)) => {
+                    problems.push(format!("{what}: an answered matter has no lead unit"))
+                }
                 (RuleAction::Answer, None) => {}
             }
             for unit in rule.assist.iter().chain(&rule.on_return) {
@@ -248,7 +275,11 @@ impl Routing {
             file,
         };
         problems.extend(routing.coverage_problems());
-        if problems.is_empty() { Ok(routing) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(routing)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Every (category, nature) pair must have one most specific rule, and
@@ -287,7 +318,9 @@ impl Routing {
             problems.push(format!("category {code} routes nowhere for some natures: add a rule (the fallback is for the unforeseen)"));
         }
         for entry in &self.file.catalogue {
-            let Some(owner) = department_owned.get(entry.code.as_str()) else { continue };
+            let Some(owner) = department_owned.get(entry.code.as_str()) else {
+                continue;
+            };
             for nature in NATURES {
                 if let [rule] = self.best_rules(Some(&entry.code), nature).as_slice()
                     && let Some(lead) = rule.lead.as_deref().and_then(|l| self.units.get(l))
@@ -328,7 +361,9 @@ impl Routing {
             } else {
                 None
             };
-            let (Some(c), Some(n)) = (category_match, nature_match) else { continue };
+            let (Some(c), Some(n)) = (category_match, nature_match) else {
+                continue;
+            };
             let score = c + n + 1;
             if score > best_score {
                 best = vec![rule];
@@ -354,7 +389,10 @@ impl Routing {
 
     /// Handling deadline of a priority.
     pub fn deadline(&self, priority: &str) -> Duration {
-        self.deadlines.get(priority).copied().unwrap_or(self.deadlines["general"])
+        self.deadlines
+            .get(priority)
+            .copied()
+            .unwrap_or(self.deadlines["general"])
     }
 
     /// Routes a case. A rule whose lead is a level of the grid system follows
@@ -372,7 +410,9 @@ impl Routing {
             };
         };
         if rule.action == RuleAction::Answer {
-            return Route::Answer { rule: rule.id.clone() };
+            return Route::Answer {
+                rule: rule.id.clone(),
+            };
         }
         let lead = &self.units[rule.lead.as_deref().unwrap_or_default()];
         let (lead, unplaced) = self.follow_place(lead, placed);
@@ -404,7 +444,9 @@ impl Routing {
             Level::Grid => [Placed::Grid, Placed::Community, Placed::Street].as_slice(),
             Level::Community => [Placed::Grid, Placed::Community, Placed::Street].as_slice(),
             Level::Street => [Placed::Grid, Placed::Community, Placed::Street].as_slice(),
-            Level::Department | Level::District => return (unit.clone(), placed == Placed::Nowhere),
+            Level::Department | Level::District => {
+                return (unit.clone(), placed == Placed::Nowhere);
+            }
         };
         if !wanted.contains(&placed) {
             return (self.fallback().clone(), true);
@@ -428,11 +470,22 @@ pub fn check_against(routing: &Routing, registry: &crate::connector::Registry) -
     let mut problems = Vec::new();
     for unit in routing.units() {
         match registry.get(&unit.connector) {
-            None => problems.push(format!("unit {}: unknown connector {}", unit.id, unit.connector)),
-            Some(connector) if !connector.config.receives.iter().any(|e| e == "case.dispatched") => problems.push(format!(
-                "unit {}: connector {} does not receive case.dispatched",
+            None => problems.push(format!(
+                "unit {}: unknown connector {}",
                 unit.id, unit.connector
             )),
+            Some(connector)
+                if !connector
+                    .config
+                    .receives
+                    .iter()
+                    .any(|e| e == "case.dispatched") =>
+            {
+                problems.push(format!(
+                    "unit {}: connector {} does not receive case.dispatched",
+                    unit.id, unit.connector
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -515,15 +568,25 @@ mod tests {
     fn routes_by_category_and_nature() {
         let r = routing(GOOD).unwrap();
         match r.route(Some("road.pothole"), "complaint", Placed::Grid) {
-            Route::Dispatch { lead, assist, unplaced, rule } => {
-                assert_eq!((lead.id.as_str(), rule.as_str(), unplaced), ("cg", "pothole", false));
+            Route::Dispatch {
+                lead,
+                assist,
+                unplaced,
+                rule,
+            } => {
+                assert_eq!(
+                    (lead.id.as_str(), rule.as_str(), unplaced),
+                    ("cg", "pothole", false)
+                );
                 assert_eq!(assist[0].id, "street");
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(
             r.route(Some("road.pothole"), "consultation", Placed::Grid),
-            Route::Answer { rule: "answer".into() }
+            Route::Answer {
+                rule: "answer".into()
+            }
         );
         assert_eq!(r.deadline("emergency"), Duration::from_secs(7200));
     }
@@ -552,7 +615,12 @@ mod tests {
             "#,
         )
         .unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("category sanitation.garbage routes nowhere")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("category sanitation.garbage routes nowhere")),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -566,7 +634,12 @@ mod tests {
             "
         ))
         .unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("rules pothole and pothole-again overlap")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("rules pothole and pothole-again overlap")),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -581,7 +654,12 @@ mod tests {
             "
         ))
         .unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("pushes category road.pothole down")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("pushes category road.pothole down")),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -594,6 +672,9 @@ mod tests {
             "#,
         )
         .unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("unknown unit nobody")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("unknown unit nobody")),
+            "{problems:?}"
+        );
     }
 }

@@ -32,3 +32,12 @@ if ! port_open 5672; then
   rabbitmqctl await_startup >/dev/null
 fi
 wait_for RabbitMQ 5672 120
+
+# Test runs that were killed leave their per-test namespaces behind (queues
+# named t<12 hex digits>.*). Quorum queues hold file handles in the broker,
+# and enough of them stop it from accepting connections: remove them first.
+rabbitmqctl eval '
+  Qs = [Q || Q <- rabbit_amqqueue:list(),
+             re:run(element(4, amqqueue:get_name(Q)), <<"^t[0-9a-f]{12}\\.">>) =/= nomatch],
+  [catch rabbit_amqqueue:delete(Q, false, false, <<"test cleanup">>) || Q <- Qs],
+  length(Qs).' >/dev/null

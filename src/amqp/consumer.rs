@@ -27,8 +27,8 @@ use super::Names;
 use crate::connector::Registry;
 use crate::message::Inbound;
 use crate::pipeline::{self, Prepared, Refusal};
-use crate::settings::RetrySettings;
 use crate::places::Locate;
+use crate::settings::RetrySettings;
 use crate::store::{Applied, Item, Rules, Store, StoreError, Work};
 
 /// What every consumer shares.
@@ -56,7 +56,11 @@ pub struct Context {
 impl Context {
     /// The rules with the places as they are now.
     pub fn current_rules(&self) -> Rules {
-        let places = self.places.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone());
+        let places = self
+            .places
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
         Rules {
             places,
             ..self.rules.clone()

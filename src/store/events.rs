@@ -110,14 +110,21 @@ impl<'a> Events<'a> {
         merge(&mut payload, &extra);
         let mut to_centre = payload.clone();
         merge(&mut to_centre, &json!({"sources": sources_json(sources)}));
-        self.out.push(OutboxEvent::new(self.centre, &event, to_centre));
+        self.out
+            .push(OutboxEvent::new(self.centre, &event, to_centre));
         let mut told = std::collections::HashSet::new();
         for (connector, ticket) in sources {
-            if connector == self.centre || !self.receives(connector, &event) || !told.insert((connector, ticket)) {
+            if connector == self.centre
+                || !self.receives(connector, &event)
+                || !told.insert((connector, ticket))
+            {
                 continue;
             }
             let mut own = payload.clone();
-            merge(&mut own, &json!({"source": {"connector": connector, "ticket_id": ticket}}));
+            merge(
+                &mut own,
+                &json!({"source": {"connector": connector, "ticket_id": ticket}}),
+            );
             self.out.push(OutboxEvent::new(connector, &event, own));
         }
     }
@@ -125,7 +132,14 @@ impl<'a> Events<'a> {
     /// `case.<what>` to a unit's connector, e.g. a dispatch. The reporter is
     /// disclosed as the connector's privacy policy allows, and never when
     /// they asked for confidentiality.
-    pub fn to_unit(&mut self, connector: &str, what: &str, case: &CaseView, reporter: Option<&Reporter>, extra: Value) {
+    pub fn send_to_unit(
+        &mut self,
+        connector: &str,
+        what: &str,
+        case: &CaseView,
+        reporter: Option<&Reporter>,
+        extra: Value,
+    ) {
         let mut payload = summary(case);
         merge(
             &mut payload,
@@ -149,7 +163,11 @@ impl<'a> Events<'a> {
             && level != Disclosure::None
         {
             let mut person = serde_json::Map::new();
-            for (key, value) in [("name", &reporter.name), ("phone", &reporter.phone), ("id_number", &reporter.id_number)] {
+            for (key, value) in [
+                ("name", &reporter.name),
+                ("phone", &reporter.phone),
+                ("id_number", &reporter.id_number),
+            ] {
                 if let Some(value) = value {
                     person.insert(key.to_owned(), json!(value));
                 }
@@ -157,7 +175,11 @@ impl<'a> Events<'a> {
             let disclosed = privacy::disclose(&person, level);
             merge(&mut payload, &json!({"reporter": disclosed}));
         }
-        self.out.push(OutboxEvent::new(connector, &format!("case.{what}"), payload));
+        self.out.push(OutboxEvent::new(
+            connector,
+            &format!("case.{what}"),
+            payload,
+        ));
     }
 }
 

@@ -15,9 +15,9 @@ pub mod reference;
 mod update;
 
 use std::collections::hash_map::Entry;
-use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -222,15 +222,8 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    async fn apply_alone(
-        &self,
-        item: &Item<'_>,
-        rules: &Rules,
-    ) -> Result<Applied, StoreError> {
-        match self
-            .apply_in_one(std::slice::from_ref(item), rules)
-            .await
-        {
+    async fn apply_alone(&self, item: &Item<'_>, rules: &Rules) -> Result<Applied, StoreError> {
+        match self.apply_in_one(std::slice::from_ref(item), rules).await {
             Ok(mut results) => Ok(results.remove(0)),
             Err(StoreError::Permanent { code }) => Ok(store_refusal(&code)),
             Err(error) => Err(error),

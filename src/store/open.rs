@@ -55,10 +55,25 @@ pub(super) async fn open_cases(
          ON CONFLICT DO NOTHING
          RETURNING connector, source_ref",
     )
-    .bind(fresh.iter().map(|(i, _)| items[*i].connector).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(_, o)| o.source_ref.as_str()).collect::<Vec<_>>())
+    .bind(
+        fresh
+            .iter()
+            .map(|(i, _)| items[*i].connector)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        fresh
+            .iter()
+            .map(|(_, o)| o.source_ref.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(fresh.iter().map(|(i, _)| case_ids[*i]).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|(i, _)| items[*i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+    .bind(
+        fresh
+            .iter()
+            .map(|(i, _)| items[*i].message_id.unwrap_or_default())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut **tx)
     .await?;
     let new_refs: HashSet<(String, String)> = rows.into_iter().collect();
@@ -81,7 +96,10 @@ pub(super) async fn open_cases(
         .zip(&seqs)
         .map(|((index, open), seq)| {
             let connector = items[*index].connector;
-            let is_hotline = rules.registry.get(connector).is_some_and(|c| c.config.kind == Kind::Hotline);
+            let is_hotline = rules
+                .registry
+                .get(connector)
+                .is_some_and(|c| c.config.kind == Kind::Hotline);
             NewCase {
                 index: *index,
                 open,
@@ -94,16 +112,21 @@ pub(super) async fn open_cases(
                 route: None,
                 parent: None,
                 callback_wanted: is_hotline
-                    && open.reporter.as_ref().is_some_and(|r| r.callback_consent && !r.anonymous),
+                    && open
+                        .reporter
+                        .as_ref()
+                        .is_some_and(|r| r.callback_consent && !r.anonymous),
             }
         })
         .collect();
 
     find_duplicates(tx, &mut cases, rules).await?;
     for case in cases.iter_mut().filter(|c| c.parent.is_none()) {
-        let route = rules
-            .routing
-            .route(case.open.category.as_deref(), &case.open.nature, case.location.placed());
+        let route = rules.routing.route(
+            case.open.category.as_deref(),
+            &case.open.nature,
+            case.location.placed(),
+        );
         case.status = match route {
             Route::Answer { .. } => Status::Answered,
             Route::Dispatch { .. } => Status::Dispatched,
@@ -116,7 +139,10 @@ pub(super) async fn open_cases(
     }
 
     // One result per open, in order.
-    let numbers: HashMap<usize, &str> = cases.iter().map(|c| (c.index, c.case_no.as_str())).collect();
+    let numbers: HashMap<usize, &str> = cases
+        .iter()
+        .map(|c| (c.index, c.case_no.as_str()))
+        .collect();
     let mut results = Vec::with_capacity(opens.len());
     let mut duplicates = Vec::new();
     for &(index, _) in opens {
@@ -136,8 +162,18 @@ pub(super) async fn open_cases(
              FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
              WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
         )
-        .bind(duplicates.iter().map(|&i| items[i].connector).collect::<Vec<_>>())
-        .bind(duplicates.iter().map(|&i| items[i].message_id.unwrap_or_default()).collect::<Vec<_>>())
+        .bind(
+            duplicates
+                .iter()
+                .map(|&i| items[i].connector)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            duplicates
+                .iter()
+                .map(|&i| items[i].message_id.unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut **tx)
         .await?;
     }
@@ -148,15 +184,23 @@ pub(super) async fn open_cases(
 pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (lon1, lat1) = (a.0.to_radians(), a.1.to_radians());
     let (lon2, lat2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * 6_371_000.0 * h.sqrt().asin()
 }
+
+/// An open case a new one may duplicate: id, case number, category, point, received.
+type Candidate = (Uuid, String, String, (f64, f64), DateTime<Utc>);
 
 /// Marks each new case that duplicates an open case (same category, within
 /// the radius and the time window) as merged into the nearest one. Open
 /// cases of the same categories are locked first (an advisory lock per
 /// category), so two hubs opening duplicates at once cannot both miss each other.
-async fn find_duplicates(tx: &mut Transaction<'_, Postgres>, cases: &mut [NewCase<'_>], rules: &Rules) -> Result<(), StoreError> {
+async fn find_duplicates(
+    tx: &mut Transaction<'_, Postgres>,
+    cases: &mut [NewCase<'_>],
+    rules: &Rules,
+) -> Result<(), StoreError> {
     let mut categories: Vec<&str> = cases
         .iter()
         .filter(|c| c.open.place.lon.is_some())
@@ -172,7 +216,12 @@ async fn find_duplicates(tx: &mut Transaction<'_, Postgres>, cases: &mut [NewCas
         .execute(&mut **tx)
         .await?;
     let window = chrono::Duration::from_std(rules.routing.duplicate_window).unwrap_or_default();
-    let earliest = cases.iter().map(|c| c.open.received_at.to_utc()).min().unwrap_or_default() - window;
+    let earliest = cases
+        .iter()
+        .map(|c| c.open.received_at.to_utc())
+        .min()
+        .unwrap_or_default()
+        - window;
     let open: Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)> = sqlx::query_as(
         "SELECT id, case_no, category, lon, lat, received_at FROM cases
          WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
@@ -183,12 +232,16 @@ async fn find_duplicates(tx: &mut Transaction<'_, Postgres>, cases: &mut [NewCas
     .fetch_all(&mut **tx)
     .await?;
     let radius = rules.routing.file.duplicates.radius_m;
-    let mut candidates: Vec<(Uuid, String, String, (f64, f64), DateTime<Utc>)> = open
+    let mut candidates: Vec<Candidate> = open
         .into_iter()
         .map(|(id, no, category, lon, lat, at)| (id, no, category, (lon, lat), at))
         .collect();
     for case in cases.iter_mut() {
-        let (Some(category), Some(lon), Some(lat)) = (case.open.category.as_deref(), case.open.place.lon, case.open.place.lat) else {
+        let (Some(category), Some(lon), Some(lat)) = (
+            case.open.category.as_deref(),
+            case.open.place.lon,
+            case.open.place.lat,
+        ) else {
             continue;
         };
         let at = case.open.received_at.to_utc();
@@ -204,7 +257,13 @@ async fn find_duplicates(tx: &mut Transaction<'_, Postgres>, cases: &mut [NewCas
                 case.status = Status::Merged;
             }
             // Later cases of the batch may merge into this one.
-            None => candidates.push((case.id, case.case_no.clone(), category.to_owned(), (lon, lat), at)),
+            None => candidates.push((
+                case.id,
+                case.case_no.clone(),
+                category.to_owned(),
+                (lon, lat),
+                at,
+            )),
         }
     }
     Ok(())
@@ -213,14 +272,24 @@ async fn find_duplicates(tx: &mut Transaction<'_, Postgres>, cases: &mut [NewCas
 fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
     let open = case.open;
     let (lead, assist, rule, unplaced) = match &case.route {
-        Some(Route::Dispatch { rule, lead, assist, unplaced }) => (
+        Some(Route::Dispatch {
+            rule,
+            lead,
+            assist,
+            unplaced,
+        }) => (
             Some(lead.clone()),
             assist.iter().map(|u| u.id.clone()).collect(),
             Some(rule.clone()),
             *unplaced,
         ),
         Some(Route::Answer { rule }) => (None, Vec::new(), Some(rule.clone()), false),
-        None => (None, Vec::new(), None, case.location.placed() == crate::routing::Placed::Nowhere),
+        None => (
+            None,
+            Vec::new(),
+            None,
+            case.location.placed() == crate::routing::Placed::Nowhere,
+        ),
     };
     let due_at = lead
         .as_ref()
@@ -256,10 +325,16 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
     }
 }
 
-async fn insert(tx: &mut Transaction<'_, Postgres>, cases: &[NewCase<'_>], rules: &Rules, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    cases: &[NewCase<'_>],
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let views: Vec<CaseView> = cases.iter().map(|c| view(c, now, rules)).collect();
     let sign_for = chrono::Duration::from_std(rules.routing.sign_for).unwrap_or_default();
-    let dispatched = |v: &CaseView| v.lead_unit.is_some() && v.status == Status::Dispatched.as_str();
+    let dispatched =
+        |v: &CaseView| v.lead_unit.is_some() && v.status == Status::Dispatched.as_str();
     let closed = |v: &CaseView| v.status == Status::Answered.as_str();
     sqlx::query(
         "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
@@ -319,9 +394,13 @@ async fn insert(tx: &mut Transaction<'_, Postgres>, cases: &[NewCase<'_>], rules
     .execute(&mut **tx)
     .await?;
 
-    let with_reporter: Vec<&NewCase<'_>> = cases.iter().filter(|c| c.open.reporter.is_some()).collect();
+    let with_reporter: Vec<&NewCase<'_>> =
+        cases.iter().filter(|c| c.open.reporter.is_some()).collect();
     if !with_reporter.is_empty() {
-        let reporters: Vec<_> = with_reporter.iter().map(|c| c.open.reporter.clone().unwrap_or_default()).collect();
+        let reporters: Vec<_> = with_reporter
+            .iter()
+            .map(|c| c.open.reporter.clone().unwrap_or_default())
+            .collect();
         sqlx::query(
             "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::bool[])",
@@ -367,7 +446,10 @@ async fn insert(tx: &mut Transaction<'_, Postgres>, cases: &[NewCase<'_>], rules
             event_to.push(case.status.as_str());
             event_actor.push("gridhub");
             event_note.push(match case.status {
-                Status::Merged => v.parent_case_no.as_ref().map(|p| format!("duplicate of {p}")),
+                Status::Merged => v
+                    .parent_case_no
+                    .as_ref()
+                    .map(|p| format!("duplicate of {p}")),
                 _ => v.routing_rule.as_ref().map(|r| format!("rule {r}")),
             });
             event_connector.push(case.connector);
@@ -398,13 +480,27 @@ async fn insert(tx: &mut Transaction<'_, Postgres>, cases: &[NewCase<'_>], rules
         events.status(&opened, "opened", &sources, json!({}));
         match case.status {
             Status::Merged => events.status(v, "merged", &sources, json!({})),
-            Status::Answered => events.status(v, "closed", &sources, json!({"resolution": "answered"})),
+            Status::Answered => {
+                events.status(v, "closed", &sources, json!({"resolution": "answered"}))
+            }
             Status::Dispatched => {
                 events.status(v, "dispatched", &sources, json!({}));
                 if let Some(Route::Dispatch { lead, assist, .. }) = &case.route {
-                    events.to_unit(&lead.connector, "dispatched", v, case.open.reporter.as_ref(), json!({"role": "lead"}));
+                    events.send_to_unit(
+                        &lead.connector,
+                        "dispatched",
+                        v,
+                        case.open.reporter.as_ref(),
+                        json!({"role": "lead"}),
+                    );
                     for unit in assist {
-                        events.to_unit(&unit.connector, "dispatched", v, None, json!({"role": "assist", "unit": unit.id}));
+                        events.send_to_unit(
+                            &unit.connector,
+                            "dispatched",
+                            v,
+                            None,
+                            json!({"role": "assist", "unit": unit.id}),
+                        );
                     }
                 }
             }

@@ -26,10 +26,15 @@ pub struct Escalation {
 impl Store {
     /// Escalates what is overdue at `now` (the clock is a parameter so that
     /// tests and operators can run a scan as of any time).
-    pub async fn escalate(&self, now: DateTime<Utc>, rules: &Rules) -> Result<Vec<Escalation>, StoreError> {
+    pub async fn escalate(
+        &self,
+        now: DateTime<Utc>,
+        rules: &Rules,
+    ) -> Result<Vec<Escalation>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let handling: Vec<&str> = HANDLING.iter().map(|s| s.as_str()).collect();
-        let supervision = chrono::Duration::from_std(rules.routing.supervision_after).unwrap_or_default();
+        let supervision =
+            chrono::Duration::from_std(rules.routing.supervision_after).unwrap_or_default();
         // Handling deadlines: the level each case should have reached.
         let raised: Vec<(Uuid, i16, i16)> = sqlx::query_as(
             "WITH due AS (
@@ -66,7 +71,11 @@ impl Store {
         let mut records: Vec<(Uuid, &'static str)> = Vec::new();
         for (id, old, new) in &raised {
             for level in (*old + 1)..=*new {
-                let kind = if level == 1 { "reminder" } else { "supervision" };
+                let kind = if level == 1 {
+                    "reminder"
+                } else {
+                    "supervision"
+                };
                 records.push((*id, kind));
             }
         }
@@ -94,7 +103,7 @@ impl Store {
             if let Some(lead) = &row.lead_connector
                 && lead != &rules.centre
             {
-                events.to_unit(lead, kind, &view, None, json!({"escalation": kind}));
+                events.send_to_unit(lead, kind, &view, None, json!({"escalation": kind}));
             }
             escalations.push(Escalation {
                 case_no: row.case_no.clone(),

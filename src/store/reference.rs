@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{Applied, Rules, StoreError, outbox};
+use crate::district::GridShape;
 use crate::intent::{ShareRecords, UpdateGrids};
 use crate::pipeline::{Refusal, Stage};
 use crate::privacy;
@@ -21,12 +22,23 @@ pub(super) async fn share(
     rules: &Rules,
 ) -> Result<Applied, StoreError> {
     let Some(config) = rules.registry.get(connector) else {
-        return Ok(Applied::Refused(Refusal::new(Stage::Apply, format!("unknown connector {connector}"))));
-    };
-    let Some(shares) = config.config.shares.iter().find(|s| s.dataset == share.dataset) else {
         return Ok(Applied::Refused(Refusal::new(
             Stage::Apply,
-            format!("connector {connector} does not share dataset {}", share.dataset),
+            format!("unknown connector {connector}"),
+        )));
+    };
+    let Some(shares) = config
+        .config
+        .shares
+        .iter()
+        .find(|s| s.dataset == share.dataset)
+    else {
+        return Ok(Applied::Refused(Refusal::new(
+            Stage::Apply,
+            format!(
+                "connector {connector} does not share dataset {}",
+                share.dataset
+            ),
         )));
     };
     let mut events = Vec::new();
@@ -62,7 +74,10 @@ pub(super) async fn share(
 
 /// Upserts grids and known addresses and bumps the reference version, so
 /// every hub reloads its index.
-pub(super) async fn update_grids(tx: &mut Transaction<'_, Postgres>, update: &UpdateGrids) -> Result<Applied, StoreError> {
+pub(super) async fn update_grids(
+    tx: &mut Transaction<'_, Postgres>,
+    update: &UpdateGrids,
+) -> Result<Applied, StoreError> {
     if !update.grids.is_empty() {
         sqlx::query(
             "INSERT INTO grids (grid_id, community, community_kind, street, polygon, retired)
@@ -73,17 +88,51 @@ pub(super) async fn update_grids(tx: &mut Transaction<'_, Postgres>, update: &Up
                  community_kind = EXCLUDED.community_kind, street = EXCLUDED.street,
                  polygon = EXCLUDED.polygon, retired = EXCLUDED.retired, updated_at = now()",
         )
-        .bind(update.grids.iter().map(|g| g.grid_id.as_str()).collect::<Vec<_>>())
-        .bind(update.grids.iter().map(|g| g.community.as_str()).collect::<Vec<_>>())
-        .bind(update.grids.iter().map(|g| g.community_kind.as_deref()).collect::<Vec<_>>())
-        .bind(update.grids.iter().map(|g| g.street.as_str()).collect::<Vec<_>>())
-        .bind(update.grids.iter().map(|g| json!(g.polygon).to_string()).collect::<Vec<_>>())
+        .bind(
+            update
+                .grids
+                .iter()
+                .map(|g| g.grid_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            update
+                .grids
+                .iter()
+                .map(|g| g.community.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            update
+                .grids
+                .iter()
+                .map(|g| g.community_kind.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            update
+                .grids
+                .iter()
+                .map(|g| g.street.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            update
+                .grids
+                .iter()
+                .map(|g| json!(g.polygon).to_string())
+                .collect::<Vec<_>>(),
+        )
         .bind(update.grids.iter().map(|g| g.retired).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
     if !update.addresses.is_empty() {
-        let mut addresses: Vec<(&str, &str)> = update.addresses.iter().map(|a| (a.address.as_str(), a.grid_id.as_str())).collect();
+        let mut addresses: Vec<(&str, &str)> = update
+            .addresses
+            .iter()
+            .map(|a| (a.address.as_str(), a.grid_id.as_str()))
+            .collect();
         // One row per address (a statement may not touch a row twice): the last wins.
         addresses.reverse();
         let mut seen = std::collections::HashSet::new();
@@ -110,37 +159,58 @@ pub(super) async fn update_grids(tx: &mut Transaction<'_, Postgres>, update: &Up
 #[derive(Debug, Clone, Default)]
 pub struct GridData {
     pub version: i64,
-    /// (grid_id, community, community_kind, street, polygon ring)
-    pub grids: Vec<(String, String, Option<String>, String, Vec<[f64; 2]>)>,
+    pub grids: Vec<GridShape>,
     /// (address, grid_id)
     pub addresses: Vec<(String, String)>,
 }
 
+#[derive(sqlx::FromRow)]
+struct GridRow {
+    grid_id: String,
+    community: String,
+    community_kind: Option<String>,
+    street: String,
+    polygon: sqlx::types::Json<Vec<[f64; 2]>>,
+}
+
 /// Current version of the grid reference data.
 pub async fn grid_version(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT version FROM reference_versions WHERE name = 'grids'")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT version FROM reference_versions WHERE name = 'grids'")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Loads every live grid and known address.
 pub async fn load_grids(pool: &PgPool) -> Result<GridData, StoreError> {
     let mut tx = pool.begin().await?;
-    let version: i64 = sqlx::query_scalar("SELECT version FROM reference_versions WHERE name = 'grids'")
-        .fetch_one(&mut *tx)
-        .await?;
-    let rows: Vec<(String, String, Option<String>, String, sqlx::types::Json<Vec<[f64; 2]>>)> = sqlx::query_as(
+    let version: i64 =
+        sqlx::query_scalar("SELECT version FROM reference_versions WHERE name = 'grids'")
+            .fetch_one(&mut *tx)
+            .await?;
+    let rows: Vec<GridRow> = sqlx::query_as(
         "SELECT grid_id, community, community_kind, street, polygon FROM grids WHERE NOT retired ORDER BY grid_id",
     )
     .fetch_all(&mut *tx)
     .await?;
-    let addresses: Vec<(String, String)> = sqlx::query_as("SELECT address, grid_id FROM known_addresses ORDER BY address")
-        .fetch_all(&mut *tx)
-        .await?;
+    let addresses: Vec<(String, String)> =
+        sqlx::query_as("SELECT address, grid_id FROM known_addresses ORDER BY address")
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(GridData {
         version,
-        grids: rows.into_iter().map(|(a, b, c, d, e)| (a, b, c, d, e.0)).collect(),
+        grids: rows
+            .into_iter()
+            .map(|row| GridShape {
+                grid_id: row.grid_id,
+                community: row.community,
+                community_kind: row.community_kind.unwrap_or_default(),
+                street: row.street,
+                polygon: row.polygon.0,
+            })
+            .collect(),
         addresses,
     })
 }

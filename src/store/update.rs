@@ -99,7 +99,10 @@ impl CaseRow {
 
 /// Sources of a case and of the cases merged into it: all their callers
 /// hear the case's outcome.
-pub(super) async fn sources(tx: &mut Transaction<'_, Postgres>, case_id: Uuid) -> Result<Sources, StoreError> {
+pub(super) async fn sources(
+    tx: &mut Transaction<'_, Postgres>,
+    case_id: Uuid,
+) -> Result<Sources, StoreError> {
     Ok(sqlx::query_as(
         "SELECT s.connector, s.source_ref FROM case_sources s JOIN cases c ON c.id = s.case_id
          WHERE c.id = $1 OR c.parent_case_id = $1 ORDER BY s.received_at",
@@ -109,21 +112,16 @@ pub(super) async fn sources(tx: &mut Transaction<'_, Postgres>, case_id: Uuid) -
     .await?)
 }
 
-async fn reporter(tx: &mut Transaction<'_, Postgres>, case_id: Uuid) -> Result<Option<Reporter>, StoreError> {
-    let row: Option<(Option<String>, Option<String>, Option<String>, bool, bool, bool)> = sqlx::query_as(
+async fn reporter(
+    tx: &mut Transaction<'_, Postgres>,
+    case_id: Uuid,
+) -> Result<Option<Reporter>, StoreError> {
+    Ok(sqlx::query_as(
         "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters WHERE case_id = $1 LIMIT 1",
     )
     .bind(case_id)
     .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(|(name, phone, id_number, anonymous, confidential, callback_consent)| Reporter {
-        name,
-        phone,
-        id_number,
-        anonymous,
-        confidential,
-        callback_consent,
-    }))
+    .await?)
 }
 
 fn refuse(reason: String) -> Applied {
@@ -147,7 +145,10 @@ pub(super) async fn update_case(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
-    let (row, named): (Option<CaseRow>, String) = match (&update.case.case_no, &update.case.source_ref) {
+    let (row, named): (Option<CaseRow>, String) = match (
+        &update.case.case_no,
+        &update.case.source_ref,
+    ) {
         (Some(case_no), _) => (
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
@@ -179,13 +180,17 @@ pub(super) async fn update_case(
         return Ok(refuse(format!("unknown case: no {named}")));
     };
     let current = Status::parse(&row.status).unwrap_or(Status::Registered);
-    let own_sources: Vec<(String, String)> = sqlx::query_as("SELECT connector, source_ref FROM case_sources WHERE case_id = $1")
-        .bind(row.id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let own_sources: Vec<(String, String)> =
+        sqlx::query_as("SELECT connector, source_ref FROM case_sources WHERE case_id = $1")
+            .bind(row.id)
+            .fetch_all(&mut **tx)
+            .await?;
     let sender = Sender {
         lead_unit: row.lead_connector.as_deref() == Some(connector),
-        grid_platform: rules.registry.get(connector).is_some_and(|c| c.config.kind == Kind::Grid),
+        grid_platform: rules
+            .registry
+            .get(connector)
+            .is_some_and(|c| c.config.kind == Kind::Grid),
         source: own_sources.iter().any(|(c, _)| c == connector),
     };
     let unit = update.unit.as_deref().unwrap_or(connector);
@@ -193,8 +198,20 @@ pub(super) async fn update_case(
     if current == Status::Merged {
         if update.action == Action::Callback && sender.source {
             record_callback(tx, &row, update, None).await?;
-            note_event(tx, &row, current, "callback", unit, connector, message_id, update.note.as_deref()).await?;
-            return Ok(Applied::CaseUpdated { case_no: row.case_no });
+            note_event(
+                tx,
+                &row,
+                current,
+                "callback",
+                unit,
+                connector,
+                message_id,
+                update.note.as_deref(),
+            )
+            .await?;
+            return Ok(Applied::CaseUpdated {
+                case_no: row.case_no,
+            });
         }
         return Ok(refuse(format!(
             "case {} is merged into {}: report on that case",
@@ -208,21 +225,52 @@ pub(super) async fn update_case(
         located: row.grid_id.is_some(),
         callback_wanted: row.callback_wanted,
     };
-    let outcome = match lifecycle::apply(&state, update.action, sender, update.passed, update.solved, update.contacted) {
+    let outcome = match lifecycle::apply(
+        &state,
+        update.action,
+        sender,
+        update.passed,
+        update.solved,
+        update.contacted,
+    ) {
         Ok(outcome) => outcome,
         Err(not_allowed) => return Ok(refuse(format!("case {}: {}", row.case_no, not_allowed.0))),
     };
     let (steps, effects) = match outcome {
         Outcome::Late => {
-            note_event(tx, &row, current, &format!("late_{}", update.action.as_str()), unit, connector, message_id, update.note.as_deref()).await?;
-            return Ok(Applied::CaseUpdated { case_no: row.case_no });
+            note_event(
+                tx,
+                &row,
+                current,
+                &format!("late_{}", update.action.as_str()),
+                unit,
+                connector,
+                message_id,
+                update.note.as_deref(),
+            )
+            .await?;
+            return Ok(Applied::CaseUpdated {
+                case_no: row.case_no,
+            });
         }
         Outcome::Noted => {
             if update.action == Action::Callback {
                 record_callback(tx, &row, update, None).await?;
             }
-            note_event(tx, &row, current, update.action.as_str(), unit, connector, message_id, update.note.as_deref()).await?;
-            return Ok(Applied::CaseUpdated { case_no: row.case_no });
+            note_event(
+                tx,
+                &row,
+                current,
+                update.action.as_str(),
+                unit,
+                connector,
+                message_id,
+                update.note.as_deref(),
+            )
+            .await?;
+            return Ok(Applied::CaseUpdated {
+                case_no: row.case_no,
+            });
         }
         Outcome::Moved { steps, effects } => (steps, effects),
     };
@@ -295,11 +343,21 @@ pub(super) async fn update_case(
     // One event per step.
     let mut from = current;
     for (n, step) in steps.iter().enumerate() {
-        let kind = if n == 0 { update.action.as_str() } else { step.as_str() };
+        let kind = if n == 0 {
+            update.action.as_str()
+        } else {
+            step.as_str()
+        };
         let note = if n == 0 {
-            update.reason.as_deref().or(update.note.as_deref()).map(str::to_owned)
+            update
+                .reason
+                .as_deref()
+                .or(update.note.as_deref())
+                .map(str::to_owned)
         } else if *step == Status::Dispatched {
-            redispatch_to.as_ref().map(|u| format!("dispatched again to {}", u.id))
+            redispatch_to
+                .as_ref()
+                .map(|u| format!("dispatched again to {}", u.id))
         } else {
             None
         };
@@ -336,13 +394,25 @@ pub(super) async fn update_case(
     }
     if let Some(unit) = &redispatch_to {
         let reporter = reporter(tx, row.id).await?;
-        events.to_unit(&unit.connector, "dispatched", &view, reporter.as_ref(), json!({"role": "lead", "redispatch": true}));
+        events.send_to_unit(
+            &unit.connector,
+            "dispatched",
+            &view,
+            reporter.as_ref(),
+            json!({"role": "lead", "redispatch": true}),
+        );
     }
     if effects.contains(&Effect::Rework)
         && let Some(lead) = &next.lead_connector
     {
         let reporter = reporter(tx, row.id).await?;
-        events.to_unit(lead, "rework", &view, reporter.as_ref(), json!({"rework_count": next.rework_count, "note": update.note}));
+        events.send_to_unit(
+            lead,
+            "rework",
+            &view,
+            reporter.as_ref(),
+            json!({"rework_count": next.rework_count, "note": update.note}),
+        );
     }
     if effects.contains(&Effect::RequestVerification) {
         let grid = rules
@@ -351,13 +421,26 @@ pub(super) async fn update_case(
             .find(|u| u.level == Level::Grid)
             .map(|u| u.connector.clone())
             .unwrap_or_else(|| rules.centre.clone());
-        events.to_unit(&grid, "verify_requested", &view, None, json!({"result": update.note}));
+        events.send_to_unit(
+            &grid,
+            "verify_requested",
+            &view,
+            None,
+            json!({"result": update.note}),
+        );
     }
     outbox::insert(tx, &events.out).await?;
-    Ok(Applied::CaseUpdated { case_no: row.case_no })
+    Ok(Applied::CaseUpdated {
+        case_no: row.case_no,
+    })
 }
 
-async fn record_callback(tx: &mut Transaction<'_, Postgres>, row: &CaseRow, update: &UpdateCase, next: Option<&CaseRow>) -> Result<(), StoreError> {
+async fn record_callback(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &CaseRow,
+    update: &UpdateCase,
+    next: Option<&CaseRow>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
                 satisfaction = COALESCE($4, satisfaction), updated_at = now()
@@ -366,7 +449,10 @@ async fn record_callback(tx: &mut Transaction<'_, Postgres>, row: &CaseRow, upda
     .bind(row.id)
     .bind(update.contacted)
     .bind(update.solved)
-    .bind(next.and_then(|n| n.satisfaction.clone()).or(update.satisfaction.clone()))
+    .bind(
+        next.and_then(|n| n.satisfaction.clone())
+            .or(update.satisfaction.clone()),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -14,11 +14,24 @@ const TICKET: &str = "BJ12345-20261128-000777";
 /// A valid sample of a connector's message type whose expected intent
 /// satisfies `pick`, with every case number and 12345 ticket id in it
 /// replaced by ours.
-fn sample(connector: &str, message_type: &str, pick: impl Fn(&Value) -> bool, case_no: &str) -> Vec<u8> {
-    let dir = root().join(format!("connectors/{connector}/samples/{message_type}/valid"));
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+fn sample(
+    connector: &str,
+    message_type: &str,
+    pick: impl Fn(&Value) -> bool,
+    case_no: &str,
+) -> Vec<u8> {
+    let dir = root().join(format!(
+        "connectors/{connector}/samples/{message_type}/valid"
+    ));
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     paths.sort();
-    for path in paths.iter().filter(|p| p.to_string_lossy().ends_with(".expect.json")) {
+    for path in paths
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".expect.json"))
+    {
         let expect: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         if !pick(&expect) {
             continue;
@@ -33,7 +46,11 @@ fn sample(connector: &str, message_type: &str, pick: impl Fn(&Value) -> bool, ca
 
 fn substitute(value: &mut Value, case_no: &str) {
     match value {
-        Value::String(s) if s.len() == 15 && s.starts_with("TZ") && s[2..].bytes().all(|b| b.is_ascii_digit()) => {
+        Value::String(s)
+            if s.len() == 15
+                && s.starts_with("TZ")
+                && s[2..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
             *s = case_no.to_owned()
         }
         Value::String(s) if s.starts_with("BJ12345-") => *s = TICKET.to_owned(),
@@ -57,7 +74,7 @@ fn ticket(ticket_no: &str, lon: f64, lat: f64) -> Vec<u8> {
 fn grids() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "type": "FeatureCollection",
-        "batch": {"id": "TZ-GRID-TEST", "part": 1, "parts": 1},
+        "batch": {"id": "TZ-GRID-1", "part": 1, "parts": 1},
         "features": [{
             "type": "Feature", "id": "YQ-001-01",
             "geometry": {"type": "Polygon", "coordinates": [[[116.67, 39.89], [116.68, 39.89], [116.68, 39.90], [116.67, 39.90], [116.67, 39.89]]]},
@@ -73,41 +90,64 @@ fn message(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing {
 }
 
 async fn case(env: &TestEnv, case_no: &str) -> Value {
-    let cases = gridhub::store::Store::from_pool(env.pool.clone()).cases(1000).await.unwrap();
-    cases.into_iter().find(|c| c["case_no"] == case_no).expect("case listed")
+    let cases = gridhub::store::Store::from_pool(env.pool.clone())
+        .cases(1000)
+        .await
+        .unwrap();
+    cases
+        .into_iter()
+        .find(|c| c["case_no"] == case_no)
+        .expect("case listed")
 }
 
 async fn status_of(env: &TestEnv, case_no: &str) -> String {
-    case(env, case_no).await["status"].as_str().unwrap().to_owned()
+    case(env, case_no).await["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn wait_status(env: &TestEnv, case_no: &str, status: &str) {
-    wait_until(Duration::from_secs(15), &format!("{case_no} {status}"), || async {
-        status_of(env, case_no).await == status
-    })
+    wait_until(
+        Duration::from_secs(15),
+        &format!("{case_no} {status}"),
+        || async { status_of(env, case_no).await == status },
+    )
     .await;
 }
 
 /// Starts a hub, loads the test grid and opens one ticket; returns its case number.
 async fn located_case(env: &TestEnv) -> (RunningHub, String) {
     let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[message("dept-planning", "grid-boundaries", grids())]).await;
+    env.publish(&[message("dept-planning", "grid-boundaries", grids())])
+        .await;
     wait_until(Duration::from_secs(10), "grid loaded", || async {
         env.count("SELECT count(*) FROM grids").await == 1
     })
     .await;
     tokio::time::sleep(Duration::from_millis(400)).await; // the hub reloads its index
-    env.publish(&[message("hotline-12345", "ticket", ticket(TICKET, 116.6762, 39.8935))]).await;
+    env.publish(&[message(
+        "hotline-12345",
+        "ticket",
+        ticket(TICKET, 116.6762, 39.8935),
+    )])
+    .await;
     wait_until(Duration::from_secs(10), "case opened", || async {
         env.count("SELECT count(*) FROM cases").await == 1
     })
     .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases").fetch_one(&env.pool).await.unwrap();
+    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
     (hub, case_no)
 }
 
 fn events_of(messages: &[(lapin::BasicProperties, Value)]) -> Vec<String> {
-    messages.iter().map(|(_, e)| e["event"].as_str().unwrap_or_default().to_owned()).collect()
+    messages
+        .iter()
+        .map(|(_, e)| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,14 +165,24 @@ async fn a_ticket_goes_round_the_whole_loop() {
     assert!(opened["due_at"].is_string());
     assert!(opened["parent_case_no"].is_null());
     let dispatch_queue = env.names.outbound_queue("dept-urban-management");
-    wait_until(Duration::from_secs(10), "dispatch", || async { env.depth(&dispatch_queue).await >= 1 }).await;
+    wait_until(Duration::from_secs(10), "dispatch", || async {
+        env.depth(&dispatch_queue).await >= 1
+    })
+    .await;
     let dispatched = env.drain(&dispatch_queue).await;
     assert_eq!(dispatched[0].1["event"], "case.dispatched");
     assert_eq!(dispatched[0].1["case_no"], case_no.as_str());
-    assert_eq!(dispatched[0].1["reporter"]["name"], "测试某", "城管 is entitled to the reporter");
+    assert_eq!(
+        dispatched[0].1["reporter"]["name"], "测试某",
+        "城管 is entitled to the reporter"
+    );
 
     let urban = |message_type: &str, pick: &dyn Fn(&Value) -> bool| {
-        message("dept-urban-management", message_type, sample("dept-urban-management", message_type, pick, &case_no))
+        message(
+            "dept-urban-management",
+            message_type,
+            sample("dept-urban-management", message_type, pick, &case_no),
+        )
     };
     env.publish(&[urban("sign-for", &|_| true)]).await;
     wait_status(&env, &case_no, "accepted").await;
@@ -144,8 +194,14 @@ async fn a_ticket_goes_round_the_whole_loop() {
     })
     .await;
 
-    let passed = sample("grid-platform", "verification", |e| e["passed"] == true, &case_no);
-    env.publish(&[message("grid-platform", "verification", passed)]).await;
+    let passed = sample(
+        "grid-platform",
+        "verification",
+        |e| e["passed"] == true,
+        &case_no,
+    );
+    env.publish(&[message("grid-platform", "verification", passed)])
+        .await;
     wait_status(&env, &case_no, "callback").await;
 
     let satisfied = sample(
@@ -154,22 +210,39 @@ async fn a_ticket_goes_round_the_whole_loop() {
         |e| e["contacted"] == true && e["solved"] == true && e["satisfaction"] == "satisfied",
         &case_no,
     );
-    env.publish(&[message("hotline-12345", "callback", satisfied)]).await;
+    env.publish(&[message("hotline-12345", "callback", satisfied)])
+        .await;
     wait_status(&env, &case_no, "closed").await;
     assert_eq!(case(&env, &case_no).await["satisfaction"], "satisfied");
 
     // The 12345 queue heard every status, with its own ticket id.
     let hotline_queue = env.names.outbound_queue("hotline-12345");
     wait_until(Duration::from_secs(10), "hotline events", || async {
-        env.count("SELECT count(*) FROM outbox WHERE destination = 'hotline-12345' AND sent_at IS NULL").await == 0
+        env.count(
+            "SELECT count(*) FROM outbox WHERE destination = 'hotline-12345' AND sent_at IS NULL",
+        )
+        .await
+            == 0
     })
     .await;
     let heard = env.drain(&hotline_queue).await;
     let names = events_of(&heard);
-    for event in ["case.opened", "case.dispatched", "case.responded", "case.closed"] {
-        assert!(names.contains(&event.to_owned()), "{event} missing from {names:?}");
+    for event in [
+        "case.opened",
+        "case.dispatched",
+        "case.responded",
+        "case.closed",
+    ] {
+        assert!(
+            names.contains(&event.to_owned()),
+            "{event} missing from {names:?}"
+        );
     }
-    assert!(heard.iter().all(|(_, e)| e["source"]["ticket_id"] == TICKET && e["case_no"] == case_no.as_str()));
+    assert!(
+        heard
+            .iter()
+            .all(|(_, e)| e["source"]["ticket_id"] == TICKET && e["case_no"] == case_no.as_str())
+    );
     assert!(heard.iter().all(|(_, e)| e.get("reporter").is_none()));
 
     let trail: Vec<(String, String)> = sqlx::query_as(
@@ -200,7 +273,8 @@ async fn a_return_is_reviewed_and_dispatched_again() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
     let returned = sample("dept-urban-management", "return", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "return", returned)]).await;
+    env.publish(&[message("dept-urban-management", "return", returned)])
+        .await;
     wait_until(Duration::from_secs(10), "re-dispatch", || async {
         case(&env, &case_no).await["lead_unit"] == "district-centre"
     })
@@ -216,7 +290,10 @@ async fn a_return_is_reviewed_and_dispatched_again() {
     // The centre's desk (on the grid platform) got the re-dispatch.
     let desk = env.names.outbound_queue("grid-platform");
     wait_until(Duration::from_secs(10), "re-dispatch event", || async {
-        env.drain(&desk).await.iter().any(|(_, e)| e["event"] == "case.dispatched" && e["redispatch"] == true)
+        env.drain(&desk)
+            .await
+            .iter()
+            .any(|(_, e)| e["event"] == "case.dispatched" && e["redispatch"] == true)
     })
     .await;
     hub.stop().await;
@@ -227,21 +304,31 @@ async fn failed_verification_is_rework_and_counted() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
     let result = sample("dept-urban-management", "result", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "result", result.clone())]).await;
+    env.publish(&[message("dept-urban-management", "result", result.clone())])
+        .await;
     wait_status(&env, &case_no, "verifying").await;
-    let failed = sample("grid-platform", "verification", |e| e["passed"] == false, &case_no);
-    env.publish(&[message("grid-platform", "verification", failed)]).await;
+    let failed = sample(
+        "grid-platform",
+        "verification",
+        |e| e["passed"] == false,
+        &case_no,
+    );
+    env.publish(&[message("grid-platform", "verification", failed)])
+        .await;
     wait_status(&env, &case_no, "rework").await;
     assert_eq!(case(&env, &case_no).await["rework_count"], 1);
     let queue = env.names.outbound_queue("dept-urban-management");
     wait_until(Duration::from_secs(10), "rework event", || async {
-        env.drain(&queue).await.iter().any(|(_, e)| e["event"] == "case.rework")
+        env.drain(&queue)
+            .await
+            .iter()
+            .any(|(_, e)| e["event"] == "case.rework")
     })
     .await;
     // The unit answers again (another message): back to verification.
-    let mut again: Value = serde_json::from_slice(&result).unwrap();
-    again["Remark"] = json!("返工后再次处理完毕");
-    env.publish(&[message("dept-urban-management", "result", serde_json::to_vec(&again).unwrap())]).await;
+    let mut again = message("dept-urban-management", "result", result);
+    again.message_id = Some("result-after-rework".into());
+    env.publish(&[again]).await;
     wait_status(&env, &case_no, "verifying").await;
     hub.stop().await;
 }
@@ -251,23 +338,30 @@ async fn duplicates_from_two_hotlines_are_merged_and_both_callers_hear_the_outco
     let env = TestEnv::new().await;
     let (hub, parent) = located_case(&env).await;
     // The same noise reported on 96126, 20 m away.
-    let mut other: Value = serde_json::from_slice(&std::fs::read(
-        root().join("connectors/hotline-96126/samples/ticket/valid").join(
-            std::fs::read_dir(root().join("connectors/hotline-96126/samples/ticket/valid"))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| !p.to_string_lossy().ends_with(".expect.json"))
-                .find(|p| std::fs::read_to_string(p).unwrap().contains("\"position\""))
-                .unwrap(),
-        ),
+    let mut other: Value = serde_json::from_slice(
+        &std::fs::read(
+            root()
+                .join("connectors/hotline-96126/samples/ticket/valid")
+                .join(
+                    std::fs::read_dir(root().join("connectors/hotline-96126/samples/ticket/valid"))
+                        .unwrap()
+                        .map(|e| e.unwrap().path())
+                        .filter(|p| !p.to_string_lossy().ends_with(".expect.json"))
+                        .find(|p| std::fs::read_to_string(p).unwrap().contains("\"position\""))
+                        .unwrap(),
+                ),
+        )
+        .unwrap(),
     )
-    .unwrap())
     .unwrap();
     other["position"] = json!({"longitude": 116.6764, "latitude": 39.8936});
+    // An hour after the 12345 call (2024-05-22 23:58 Beijing time).
+    other["call_time"] = json!("20240523005800");
     // The same category as the 12345 ticket (construction noise).
     other["biz_code"] = json!(noise_code_96126());
     let body = serde_json::to_vec(&other).unwrap();
-    env.publish(&[message("hotline-96126", "ticket", body)]).await;
+    env.publish(&[message("hotline-96126", "ticket", body)])
+        .await;
     wait_until(Duration::from_secs(10), "second case", || async {
         env.count("SELECT count(*) FROM cases").await == 2
     })
@@ -282,24 +376,40 @@ async fn duplicates_from_two_hotlines_are_merged_and_both_callers_hear_the_outco
     assert_eq!(child["parent_case_no"], parent.as_str());
     let queue = env.names.outbound_queue("hotline-96126");
     wait_until(Duration::from_secs(10), "merged event", || async {
-        env.drain(&queue).await.iter().any(|(_, e)| e["event"] == "case.merged" && e["parent_case_no"] == parent.as_str())
+        env.drain(&queue)
+            .await
+            .iter()
+            .any(|(_, e)| e["event"] == "case.merged" && e["parent_case_no"] == parent.as_str())
     })
     .await;
     // The parent is answered: the 96126 caller hears it too.
     let result = sample("dept-urban-management", "result", |_| true, &parent);
-    env.publish(&[message("dept-urban-management", "result", result)]).await;
+    env.publish(&[message("dept-urban-management", "result", result)])
+        .await;
     wait_status(&env, &parent, "verifying").await;
-    wait_until(Duration::from_secs(10), "parent's outcome on 96126", || async {
-        env.drain(&queue).await.iter().any(|(_, e)| e["event"] == "case.responded" && e["case_no"] == parent.as_str())
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "parent's outcome on 96126",
+        || async {
+            env.drain(&queue)
+                .await
+                .iter()
+                .any(|(_, e)| e["event"] == "case.responded" && e["case_no"] == parent.as_str())
+        },
+    )
     .await;
     hub.stop().await;
 }
 
 /// The 96126 business code its mapping turns into noise.construction.
 fn noise_code_96126() -> String {
-    let mapping = std::fs::read_to_string(root().join("connectors/hotline-96126/mappings/ticket.jq")).unwrap();
-    let line = mapping.lines().find(|l| l.contains("\"noise.construction\"")).expect("96126 maps construction noise");
+    let mapping =
+        std::fs::read_to_string(root().join("connectors/hotline-96126/mappings/ticket.jq"))
+            .unwrap();
+    let line = mapping
+        .lines()
+        .find(|l| l.contains("\"noise.construction\""))
+        .expect("96126 maps construction noise");
     line.split('"').nth(1).unwrap().to_owned()
 }
 
@@ -311,11 +421,19 @@ async fn overdue_cases_are_escalated_once_even_by_two_scanners() {
     let store = hub.store.clone();
     let later = chrono::Utc::now() + chrono::Duration::days(8) + chrono::Duration::hours(1);
     let (a, b) = tokio::join!(store.escalate(later, &rules), store.escalate(later, &rules));
-    let mut kinds: Vec<&str> = a.unwrap().iter().chain(b.unwrap().iter()).map(|e| e.kind).collect();
+    let mut kinds: Vec<&str> = a
+        .unwrap()
+        .iter()
+        .chain(b.unwrap().iter())
+        .map(|e| e.kind)
+        .collect();
     kinds.sort();
     // A general case due in 7 days: reminder, supervision (24 h later), and sign-for overdue.
     assert_eq!(kinds, ["reminder", "sign_for_overdue", "supervision"]);
-    assert!(store.escalate(later, &rules).await.unwrap().is_empty(), "nothing twice");
+    assert!(
+        store.escalate(later, &rules).await.unwrap().is_empty(),
+        "nothing twice"
+    );
     let listed = case(&env, &case_no).await;
     assert_eq!(listed["overdue"], true);
     assert_eq!(listed["escalation_level"], 2);
@@ -332,10 +450,23 @@ async fn overdue_cases_are_escalated_once_even_by_two_scanners() {
 async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
-    let verify = sample("grid-platform", "verification", |e| e["passed"] == true, &case_no);
-    let unknown = sample("dept-urban-management", "sign-for", |_| true, "TZ2001010000001");
-    env.publish(&[message("grid-platform", "verification", verify), message("dept-urban-management", "sign-for", unknown)])
-        .await;
+    let verify = sample(
+        "grid-platform",
+        "verification",
+        |e| e["passed"] == true,
+        &case_no,
+    );
+    let unknown = sample(
+        "dept-urban-management",
+        "sign-for",
+        |_| true,
+        "TZ2001010000001",
+    );
+    env.publish(&[
+        message("grid-platform", "verification", verify),
+        message("dept-urban-management", "sign-for", unknown),
+    ])
+    .await;
     wait_until(Duration::from_secs(10), "two refusals", || async {
         env.count("SELECT count(*) FROM dead_letters").await == 2
     })
@@ -349,10 +480,16 @@ async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
     assert_eq!(reasons[0].1, "apply");
     assert_eq!(reasons[0].2, "unknown case: no case TZ2001010000001");
     assert_eq!(reasons[1].0, "grid-platform");
-    assert_eq!(reasons[1].2, format!("case {case_no}: verify not allowed in status dispatched"));
+    assert_eq!(
+        reasons[1].2,
+        format!("case {case_no}: verify not allowed in status dispatched")
+    );
     for connector in ["grid-platform", "dept-urban-management"] {
         let queue = env.names.dead_letter_queue(connector);
-        wait_until(Duration::from_secs(5), "in the DLQ", || async { env.depth(&queue).await == 1 }).await;
+        wait_until(Duration::from_secs(5), "in the DLQ", || async {
+            env.depth(&queue).await == 1
+        })
+        .await;
     }
     assert_eq!(status_of(&env, &case_no).await, "dispatched");
     hub.stop().await;
@@ -362,12 +499,18 @@ async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
 async fn population_records_reach_the_grid_platform_masked() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    for (connector, message_type) in [("dept-police", "floating-population"), ("dept-health", "resident-population")] {
+    for (connector, message_type) in [
+        ("dept-police", "floating-population"),
+        ("dept-health", "resident-population"),
+    ] {
         let body = sample(connector, message_type, |_| true, "TZ0000000000000");
         env.publish(&[message(connector, message_type, body)]).await;
     }
     let queue = env.names.outbound_queue("grid-platform");
-    wait_until(Duration::from_secs(10), "shared records", || async { env.depth(&queue).await == 2 }).await;
+    wait_until(Duration::from_secs(10), "shared records", || async {
+        env.depth(&queue).await == 2
+    })
+    .await;
     let shared = env.drain(&queue).await;
     let id_pattern = regex_lite_masked_id;
     for (_, event) in &shared {
@@ -390,4 +533,73 @@ async fn population_records_reach_the_grid_platform_masked() {
 fn regex_lite_masked_id(id: &str) -> bool {
     let chars: Vec<char> = id.chars().collect();
     chars.len() > 10 && chars[6..chars.len() - 4].iter().all(|c| *c == '*')
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_district_places_cases_by_point_and_by_address() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let district = gridhub::district::generate(gridhub::district::DEFAULT_SEED);
+    let messages: Vec<Outgoing> =
+        gridhub::district::planning_messages(&district, gridhub::district::DEFAULT_PER_MESSAGE)
+            .into_iter()
+            .map(|m| {
+                message(
+                    "dept-planning",
+                    "grid-boundaries",
+                    serde_json::to_vec(&m).unwrap(),
+                )
+            })
+            .collect();
+    env.publish(&messages).await;
+    wait_until(Duration::from_secs(30), "1,809 grids", || async {
+        env.count("SELECT count(*) FROM grids").await == 1809
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // the hub reloads its index
+
+    // A point inside a grid far from the old town, and a known address.
+    let grid = &district.grids[1500];
+    let ring = &grid.polygon[..grid.polygon.len() - 1];
+    let lon = ring.iter().map(|p| p[0]).sum::<f64>() / ring.len() as f64;
+    let lat = ring.iter().map(|p| p[1]).sum::<f64>() / ring.len() as f64;
+    let (address, address_grid) = district
+        .addresses
+        .iter()
+        .find(|(_, g)| g != &grid.grid_id)
+        .unwrap();
+    let mut by_address: Value =
+        serde_json::from_slice(&ticket("BJ12345-20261128-000902", lon, lat)).unwrap();
+    by_address.as_object_mut().unwrap().remove("location");
+    by_address.as_object_mut().unwrap().remove("street");
+    by_address["address"] = json!(address);
+    env.publish(&[
+        message(
+            "hotline-12345",
+            "ticket",
+            ticket("BJ12345-20261128-000901", lon, lat),
+        ),
+        message(
+            "hotline-12345",
+            "ticket",
+            serde_json::to_vec(&by_address).unwrap(),
+        ),
+    ])
+    .await;
+    wait_until(Duration::from_secs(10), "two cases", || async {
+        env.count("SELECT count(*) FROM cases").await == 2
+    })
+    .await;
+    type Placed = (String, Option<String>, Option<String>, Option<String>);
+    let placed: Vec<Placed> =
+        sqlx::query_as("SELECT s.source_ref, c.grid_id, c.street, c.located_by FROM cases c JOIN case_sources s ON s.case_id = c.id ORDER BY s.source_ref")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(placed[0].1.as_deref(), Some(grid.grid_id.as_str()));
+    assert_eq!(placed[0].2.as_deref(), Some(grid.street.as_str()));
+    assert_eq!(placed[0].3.as_deref(), Some("coordinates"));
+    assert_eq!(placed[1].1.as_ref(), Some(address_grid));
+    assert_eq!(placed[1].3.as_deref(), Some("known_address"));
+    hub.stop().await;
 }

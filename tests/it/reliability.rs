@@ -39,7 +39,11 @@ async fn redelivered_and_republished_messages_open_one_case() {
     .await;
     hub.stop().await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 1);
-    assert_eq!(env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'")
+            .await,
+        1
+    );
     assert_eq!(
         env.count("SELECT count(*) FROM outbox WHERE routing_key = 'command-centre.case.opened'")
             .await,
@@ -169,7 +173,11 @@ async fn database_outage_loses_nothing_and_dead_letters_nothing() {
         || async { env.count("SELECT count(*) FROM cases").await == 400 },
     )
     .await;
-    assert_eq!(env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'").await, 400);
+    assert_eq!(
+        env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'")
+            .await,
+        400
+    );
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
     assert_eq!(
         env.depth(&env.names.dead_letter_queue("hotline-12345"))
@@ -217,7 +225,8 @@ async fn broker_connections_cut_mid_stream_lose_nothing_and_double_nothing() {
     .await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, total as i64);
     assert_eq!(
-        env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'").await,
+        env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'")
+            .await,
         total as i64
     );
     assert_eq!(

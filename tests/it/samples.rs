@@ -79,7 +79,8 @@ async fn samples_become_cases_or_dead_letters() {
         Expectation::Intent(intent) => intent["kind"].as_str().unwrap_or_default().to_owned(),
         Expectation::Refusal(_) => "refusal".to_owned(),
     };
-    let count_kind = |kind: &str| expected.iter().filter(|(_, s)| kind_of(s) == kind).count() as i64;
+    let count_kind =
+        |kind: &str| expected.iter().filter(|(_, s)| kind_of(s) == kind).count() as i64;
     let opens = count_kind("open_case");
     // With no case opened by them, updates name unknown cases: refused at apply.
     let updates = count_kind("update_case");
@@ -96,34 +97,40 @@ async fn samples_become_cases_or_dead_letters() {
         env.count("SELECT count(*) FROM dead_letters").await,
         invalid + updates
     );
-    let apply_reasons: Vec<(String,)> = sqlx::query_as("SELECT reason FROM dead_letters WHERE stage = 'apply'")
-        .fetch_all(&env.pool)
-        .await
-        .unwrap();
+    let apply_reasons: Vec<(String,)> =
+        sqlx::query_as("SELECT reason FROM dead_letters WHERE stage = 'apply'")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
     // Callbacks name tickets the hotline samples opened: those cases are
     // only dispatched, so a callback is not allowed yet.
     assert!(
         apply_reasons.len() as i64 == updates
             && apply_reasons
                 .iter()
-                .all(|(r,)| r.starts_with("unknown case") || r.ends_with("callback not allowed in status dispatched")),
+                .all(|(r,)| r.starts_with("unknown case")
+                    || r.ends_with("callback not allowed in status dispatched")),
         "{apply_reasons:?}"
     );
     assert_eq!(
-        env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'").await,
+        env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'")
+            .await,
         opens
     );
     assert_eq!(
-        env.count("SELECT count(*) FROM inbox WHERE outcome = 'records_shared'").await,
+        env.count("SELECT count(*) FROM inbox WHERE outcome = 'records_shared'")
+            .await,
         shares
     );
     assert_eq!(
-        env.count("SELECT count(*) FROM inbox WHERE outcome = 'grids_updated'").await,
+        env.count("SELECT count(*) FROM inbox WHERE outcome = 'grids_updated'")
+            .await,
         grid_updates
     );
     assert!(env.count("SELECT count(*) FROM grids").await > 0);
     assert_eq!(
-        env.count("SELECT count(*) FROM outbox WHERE routing_key = 'grid-platform.records.shared'").await,
+        env.count("SELECT count(*) FROM outbox WHERE routing_key = 'grid-platform.records.shared'")
+            .await,
         shares
     );
 
@@ -169,7 +176,11 @@ async fn samples_become_cases_or_dead_letters() {
             sample.path.display()
         );
         let status = case["status"].as_str().unwrap();
-        assert!(["dispatched", "answered", "merged"].contains(&status), "{}: {status}", sample.path.display());
+        assert!(
+            ["dispatched", "answered", "merged"].contains(&status),
+            "{}: {status}",
+            sample.path.display()
+        );
         let stored =
             chrono::DateTime::parse_from_rfc3339(case["received_at"].as_str().unwrap()).unwrap();
         let given =
@@ -253,11 +264,19 @@ async fn samples_become_cases_or_dead_letters() {
     let centre = env.names.outbound_queue("command-centre");
     wait_until(Duration::from_secs(10), "case.opened events", || async {
         env.depth(&centre).await as i64
-            == env.count("SELECT count(*) FROM outbox WHERE destination = 'command-centre'").await
+            == env
+                .count("SELECT count(*) FROM outbox WHERE destination = 'command-centre'")
+                .await
     })
     .await;
     let events = env.drain(&centre).await;
-    assert_eq!(events.iter().filter(|(_, e)| e["event"] == "case.opened").count() as i64, opens);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(_, e)| e["event"] == "case.opened")
+            .count() as i64,
+        opens
+    );
     for (properties, event) in &events {
         assert!(properties.message_id().is_some());
         assert!(event.get("reporter").is_none());
