@@ -91,6 +91,14 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Measure the hub end to end against the broker's own ceiling, check
+    /// that nothing was lost or doubled, and print the figures.
+    Bench {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: crate::bench::BenchArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +186,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     limit,
                 },
         } => dlq_list(&settings(&common)?, json, connector.as_deref(), limit).await,
+        Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
         Command::Topology { common } => {
             let settings = settings(&common)?;
             let topology = amqp::topology::Topology::new(
