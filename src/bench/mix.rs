@@ -181,7 +181,6 @@ pub struct Planned {
     pub valid: u64,
     pub invalid: u64,
     pub opening: u64,
-    pub bytes: u64,
 }
 
 impl Generator {
