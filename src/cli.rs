@@ -96,6 +96,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::district::DistrictCommand,
     },
+    /// Measure the hub end to end against the broker's own ceiling, check
+    /// that nothing was lost or doubled, and print the figures.
+    Bench {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: crate::bench::BenchArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +191,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     limit,
                 },
         } => dlq_list(&settings(&common)?, json, connector.as_deref(), limit).await,
+        Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
         Command::Topology { common } => {
             let settings = settings(&common)?;
             let topology = amqp::topology::Topology::new(

@@ -7,6 +7,7 @@
 //! `docs/ARCHITECTURE.md` for the map of this crate.
 
 pub mod amqp;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod connector;

@@ -167,8 +167,43 @@ fn describe_exn(exn: jaq_core::Exn<'_, Val>) -> String {
     reason
 }
 
+/// Converts jq's value to JSON directly: going through text cost a
+/// serialisation and a parse per message.
 fn to_json(value: &Val) -> Result<Value, String> {
-    serde_json::from_str(&value.to_string()).map_err(|_| "mapping output is not JSON".to_owned())
+    direct(value).map_or_else(
+        || {
+            // Big integers, exotic decimals, non-string keys: the text path.
+            serde_json::from_str(&value.to_string())
+                .map_err(|_| "mapping output is not JSON".to_owned())
+        },
+        Ok,
+    )
+}
+
+fn direct(value: &Val) -> Option<Value> {
+    use jaq_json::Num;
+    Some(match value {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(Num::Int(n)) => Value::from(*n as i64),
+        Val::Num(Num::Float(f)) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
+        Val::Num(Num::Dec(text)) => Value::Number(text.parse().ok()?),
+        Val::Num(_) => return None,
+        Val::TStr(bytes) | Val::BStr(bytes) => {
+            Value::String(String::from_utf8_lossy(bytes).into_owned())
+        }
+        Val::Arr(items) => Value::Array(items.iter().map(direct).collect::<Option<_>>()?),
+        Val::Obj(map) => {
+            let mut object = serde_json::Map::with_capacity(map.len());
+            for (key, value) in map.iter() {
+                let Val::TStr(key) = key else { return None };
+                object.insert(String::from_utf8_lossy(key).into_owned(), direct(value)?);
+            }
+            Value::Object(object)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -229,6 +264,27 @@ mod tests {
     fn syntax_error_is_reported() {
         let error = Mapping::compile("t.jq", "{a: }").unwrap_err().to_string();
         assert!(error.contains("cannot parse"), "{error}");
+    }
+
+    #[test]
+    fn direct_conversion_matches_the_text_path() {
+        let mapping = Mapping::compile(
+            "t.jq",
+            r#"{a: [1, 2.5, -0, 1e3, "x", null, true], b: {c: .n}, d: (.n * 3), e: 12345678901234567890}"#,
+        )
+        .unwrap();
+        let input = json!({"n": 39.9069});
+        let ctx_value = Val::deserialize(&input).unwrap();
+        let ctx = Ctx::<Data>::new(&mapping.filter.lut, Vars::new([]));
+        let output = mapping
+            .filter
+            .id
+            .run((ctx, ctx_value))
+            .next()
+            .unwrap()
+            .unwrap();
+        let text: Value = serde_json::from_str(&output.to_string()).unwrap();
+        assert_eq!(to_json(&output).unwrap(), text);
     }
 
     #[test]

@@ -289,7 +289,7 @@ async fn apply_batch(
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::int4[])
              ON CONFLICT (connector, message_id) DO UPDATE
                SET outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
-                   replays = EXCLUDED.replays, processed_at = now()
+                   replays = EXCLUDED.replays, processed_at = clock_timestamp()
                WHERE inbox.outcome = 'refused' AND inbox.replays < EXCLUDED.replays
              RETURNING connector, message_id",
         )

@@ -104,7 +104,10 @@ CREATE TABLE inbox (
     -- x-gridhub-replays of the copy recorded: a replay from the DLQ (one
     -- more than the refused copy had) may process a refused message again.
     replays      integer NOT NULL DEFAULT 0,
-    processed_at timestamptz NOT NULL DEFAULT now(),
+    -- When the recording transaction wrote the row (the statement's own
+    -- clock, not the transaction's start): the end of `gridhub bench`'s
+    -- latency.
+    processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (connector, message_id)
 );
 

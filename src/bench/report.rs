@@ -1,0 +1,406 @@
+//! The bench's figures: a table for people, JSON for files and CI.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::BenchArgs;
+use super::broker::Published;
+use super::mix::Planned;
+
+/// Goals of issue 5 for this machine class (2 cores shared by the broker,
+/// the database and the hub).
+pub const GOAL_RATIO: f64 = 0.5;
+pub const GOAL_P99_MS: f64 = 50.0;
+pub const GOAL_RSS_MB: f64 = 150.0;
+pub const GOAL_POPULATION: u64 = 1_800_000;
+pub const GOAL_POPULATION_SECS: f64 = 300.0;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub gridhub_version: &'static str,
+    pub started_at: String,
+    pub machine: Machine,
+    pub mix: String,
+    pub invalid_fraction: f64,
+    pub planned: BTreeMap<String, Planned>,
+    pub ceiling: Option<Ceiling>,
+    pub throughput: Option<Throughput>,
+    /// Hub throughput over the ceiling's, both measured in this run.
+    pub ratio: Option<f64>,
+    pub latency: Option<Latency>,
+    pub hub_peak_rss_bytes: Option<u64>,
+    pub checks: Checks,
+    pub goals: Vec<Goal>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub kernel: String,
+    pub load_average: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ceiling {
+    pub messages: u64,
+    pub seconds: f64,
+    pub messages_per_sec: f64,
+    pub publish_messages_per_sec: f64,
+    pub mean_body_bytes: f64,
+}
+
+impl Ceiling {
+    pub fn new(messages: u64, sent: &Published, last_ack_micros: i64) -> Ceiling {
+        let seconds = secs(last_ack_micros - sent.first_micros);
+        Ceiling {
+            messages,
+            seconds,
+            messages_per_sec: messages as f64 / seconds,
+            publish_messages_per_sec: messages as f64
+                / secs(sent.last_confirm_micros - sent.first_micros),
+            mean_body_bytes: sent.bytes as f64 / messages.max(1) as f64,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Throughput {
+    pub messages: u64,
+    /// First publish to the last inbox row's time.
+    pub seconds: f64,
+    pub messages_per_sec: f64,
+    pub publish_messages_per_sec: f64,
+    /// Time 1.8 million messages would take at this throughput.
+    pub projected_population_secs: f64,
+}
+
+impl Throughput {
+    pub fn new(messages: u64, sent: &Published, last_commit_micros: i64) -> Throughput {
+        let seconds = secs(last_commit_micros - sent.first_micros);
+        let rate = messages as f64 / seconds;
+        Throughput {
+            messages,
+            seconds,
+            messages_per_sec: rate,
+            publish_messages_per_sec: messages as f64
+                / secs(sent.last_confirm_micros - sent.first_micros),
+            projected_population_secs: GOAL_POPULATION as f64 / rate,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub offered_per_sec: f64,
+    pub achieved_per_sec: f64,
+    pub messages: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn new(offered: f64, sent: &Published, mut micros: Vec<i64>) -> Latency {
+        micros.sort_unstable();
+        let n = sent.at_micros.len() as f64;
+        let span = sent.at_micros.last().copied().unwrap_or_default()
+            - sent.at_micros.first().copied().unwrap_or_default();
+        Latency {
+            offered_per_sec: offered,
+            achieved_per_sec: if span > 0 {
+                (n - 1.0) / secs(span)
+            } else {
+                0.0
+            },
+            messages: micros.len() as u64,
+            p50_ms: percentile(&micros, 0.50),
+            p95_ms: percentile(&micros, 0.95),
+            p99_ms: percentile(&micros, 0.99),
+            max_ms: micros
+                .last()
+                .map(|m| *m as f64 / 1000.0)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Nearest-rank percentile, in milliseconds.
+fn percentile(sorted_micros: &[i64], p: f64) -> f64 {
+    if sorted_micros.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted_micros.len() as f64).ceil() as usize;
+    sorted_micros[rank.clamp(1, sorted_micros.len()) - 1] as f64 / 1000.0
+}
+
+fn secs(micros: i64) -> f64 {
+    (micros.max(1)) as f64 / 1e6
+}
+
+/// Nothing lost, nothing doubled.
+#[derive(Debug, Default, Serialize)]
+pub struct Checks {
+    pub ok: bool,
+    pub sent: u64,
+    pub expected_refused: u64,
+    pub expected_cases: u64,
+    /// Inbox rows by outcome.
+    pub inbox: BTreeMap<String, u64>,
+    pub duplicate_message_ids: u64,
+    pub cases: u64,
+    pub dead_letter_records: u64,
+    pub dlq_messages: u64,
+    pub outbox_rows: u64,
+    pub events_queued: u64,
+    pub problems: Vec<String>,
+}
+
+impl Checks {
+    pub fn judge(&mut self) {
+        let mut problems = Vec::new();
+        let inbox: u64 = self.inbox.values().sum();
+        let refused = self.inbox.get("refused").copied().unwrap_or_default();
+        let opened = self.inbox.get("case_opened").copied().unwrap_or_default();
+        if inbox != self.sent {
+            problems.push(format!(
+                "inbox holds {inbox} messages, {} were sent",
+                self.sent
+            ));
+        }
+        if self.duplicate_message_ids > 0 {
+            problems.push(format!(
+                "{} message_ids recorded more than once",
+                self.duplicate_message_ids
+            ));
+        }
+        if refused != self.expected_refused {
+            problems.push(format!(
+                "{refused} refused in the inbox, {} invalid were sent",
+                self.expected_refused
+            ));
+        }
+        if self.dead_letter_records != self.expected_refused {
+            problems.push(format!(
+                "{} dead-letter records, {} invalid were sent",
+                self.dead_letter_records, self.expected_refused
+            ));
+        }
+        if self.dlq_messages != self.expected_refused {
+            problems.push(format!(
+                "{} messages in the DLQs, {} invalid were sent",
+                self.dlq_messages, self.expected_refused
+            ));
+        }
+        if self.cases != self.expected_cases || opened != self.expected_cases {
+            problems.push(format!(
+                "{} cases ({opened} opened per the inbox), {} valid case-opening messages were sent",
+                self.cases, self.expected_cases
+            ));
+        }
+        if self.events_queued != self.outbox_rows {
+            problems.push(format!(
+                "{} events in the out queues, {} outbox rows",
+                self.events_queued, self.outbox_rows
+            ));
+        }
+        self.ok = problems.is_empty();
+        self.problems.extend(problems);
+        self.ok &= self.problems.is_empty();
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Goal {
+    pub goal: String,
+    pub measured: String,
+    pub met: Option<bool>,
+}
+
+impl Report {
+    pub fn new(args: &BenchArgs, mix: String, planned: &BTreeMap<String, Planned>) -> Report {
+        Report {
+            gridhub_version: env!("CARGO_PKG_VERSION"),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            machine: Machine {
+                cpus: std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1),
+                kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .map(|s| s.trim().to_owned())
+                    .unwrap_or_default(),
+                load_average: std::fs::read_to_string("/proc/loadavg")
+                    .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default(),
+            },
+            mix,
+            invalid_fraction: args.invalid,
+            planned: planned.clone(),
+            ceiling: None,
+            throughput: None,
+            ratio: None,
+            latency: None,
+            hub_peak_rss_bytes: None,
+            checks: Checks::default(),
+            goals: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn evaluate_goals(&mut self) {
+        if let (Some(ceiling), Some(throughput)) = (&self.ceiling, &self.throughput) {
+            self.ratio = Some(throughput.messages_per_sec / ceiling.messages_per_sec);
+        }
+        let mut goals = Vec::new();
+        goals.push(Goal {
+            goal: format!("hub/ceiling >= {GOAL_RATIO:.2}"),
+            measured: self
+                .ratio
+                .map(|r| format!("{r:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            met: self.ratio.map(|r| r >= GOAL_RATIO),
+        });
+        goals.push(Goal {
+            goal: format!("p99 <= {GOAL_P99_MS} ms at 1000 msg/s"),
+            measured: self
+                .latency
+                .as_ref()
+                .map(|l| format!("{:.1} ms at {} msg/s", l.p99_ms, l.offered_per_sec))
+                .unwrap_or_else(|| "-".into()),
+            met: self
+                .latency
+                .as_ref()
+                .filter(|l| (l.offered_per_sec - 1000.0).abs() < f64::EPSILON)
+                .map(|l| l.p99_ms <= GOAL_P99_MS),
+        });
+        let rss_mb = self.hub_peak_rss_bytes.map(|b| b as f64 / 1_048_576.0);
+        goals.push(Goal {
+            goal: format!("hub peak RSS <= {GOAL_RSS_MB} MB"),
+            measured: rss_mb
+                .map(|m| format!("{m:.1} MB"))
+                .unwrap_or_else(|| "-".into()),
+            met: rss_mb.map(|m| m <= GOAL_RSS_MB),
+        });
+        goals.push(Goal {
+            goal: format!("{GOAL_POPULATION} records in <= {GOAL_POPULATION_SECS} s"),
+            measured: self
+                .throughput
+                .as_ref()
+                .map(|t| {
+                    if t.messages >= GOAL_POPULATION {
+                        format!("{:.0} s measured ({} messages)", t.seconds, t.messages)
+                    } else {
+                        format!(
+                            "{:.0} s projected from this mix",
+                            t.projected_population_secs
+                        )
+                    }
+                })
+                .unwrap_or_else(|| "-".into()),
+            met: self
+                .throughput
+                .as_ref()
+                .map(|t| t.projected_population_secs <= GOAL_POPULATION_SECS),
+        });
+        self.goals = goals;
+    }
+
+    pub fn print(&self) {
+        println!();
+        println!(
+            "gridhub bench  mix {}  invalid {:.1}%",
+            self.mix,
+            self.invalid_fraction * 100.0
+        );
+        println!(
+            "machine: {} cpus, load {} at start",
+            self.machine.cpus, self.machine.load_average
+        );
+        println!();
+        println!(
+            "{:<34} {:>12} {:>10} {:>14}",
+            "RUN", "MESSAGES", "SECONDS", "MSG/S"
+        );
+        if let Some(c) = &self.ceiling {
+            println!(
+                "{:<34} {:>12} {:>10.2} {:>14.0}",
+                "ceiling (broker only)", c.messages, c.seconds, c.messages_per_sec
+            );
+        }
+        if let Some(t) = &self.throughput {
+            println!(
+                "{:<34} {:>12} {:>10.2} {:>14.0}",
+                "hub end to end", t.messages, t.seconds, t.messages_per_sec
+            );
+        }
+        if let Some(ratio) = self.ratio {
+            println!(
+                "{:<34} {:>12} {:>10} {:>14.2}",
+                "hub / ceiling", "", "", ratio
+            );
+        }
+        if let Some(l) = &self.latency {
+            println!();
+            println!(
+                "latency at {} msg/s offered ({:.0} achieved, {} messages): p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+                l.offered_per_sec,
+                l.achieved_per_sec,
+                l.messages,
+                l.p50_ms,
+                l.p95_ms,
+                l.p99_ms,
+                l.max_ms
+            );
+        }
+        if let Some(rss) = self.hub_peak_rss_bytes {
+            println!("hub peak RSS: {:.1} MB", rss as f64 / 1_048_576.0);
+        }
+        println!();
+        let c = &self.checks;
+        println!(
+            "checks: {}  sent {}  inbox {:?}  cases {}/{}  dead letters {} (DLQ {})  duplicates {}  events {}/{}",
+            if c.ok { "ok" } else { "FAILED" },
+            c.sent,
+            c.inbox,
+            c.cases,
+            c.expected_cases,
+            c.dead_letter_records,
+            c.dlq_messages,
+            c.duplicate_message_ids,
+            c.events_queued,
+            c.outbox_rows
+        );
+        for problem in &c.problems {
+            println!("  problem: {problem}");
+        }
+        println!();
+        println!("{:<40} {:<36} MET", "GOAL", "MEASURED");
+        for goal in &self.goals {
+            let met = match goal.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            };
+            println!("{:<40} {:<36} {met}", goal.goal, goal.measured);
+        }
+        for note in &self.notes {
+            println!("note: {note}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let micros: Vec<i64> = (1..=100).map(|n| n * 1000).collect();
+        assert_eq!(percentile(&micros, 0.50), 50.0);
+        assert_eq!(percentile(&micros, 0.99), 99.0);
+        assert_eq!(percentile(&[7000], 0.99), 7.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}

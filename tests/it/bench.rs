@@ -1,0 +1,63 @@
+//! `gridhub bench` as CI runs it: a small run that checks counts, never speed.
+
+use std::process::Command;
+
+use crate::helpers::root;
+
+#[test]
+fn bench_smoke_run_loses_and_doubles_nothing() {
+    let json = std::env::temp_dir().join(format!(
+        "gridhub-bench-smoke-{}.json",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let output = Command::new(env!("CARGO_BIN_EXE_gridhub"))
+        .current_dir(root())
+        .args([
+            "bench",
+            "--messages",
+            "2000",
+            "--latency-messages",
+            "500",
+            "--rate",
+            "500",
+            "--invalid",
+            "0.05",
+            "--json",
+        ])
+        .arg(&json)
+        .env_remove("GRIDHUB_AMQP_URL")
+        .env_remove("GRIDHUB_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let checks = &report["checks"];
+    assert_eq!(checks["ok"], true, "{checks}");
+    assert_eq!(checks["sent"], 2500);
+    assert_eq!(checks["duplicate_message_ids"], 0);
+    let refused = checks["expected_refused"].as_u64().unwrap();
+    assert!(refused > 0, "the mix has invalid messages");
+    assert_eq!(checks["inbox"]["refused"].as_u64().unwrap(), refused);
+    assert_eq!(checks["dlq_messages"].as_u64().unwrap(), refused);
+    assert_eq!(checks["cases"], checks["expected_cases"]);
+    let inbox: u64 = checks["inbox"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(inbox, 2500, "inbox rows per outcome = messages sent");
+    // Every figure is there, whatever it is.
+    for key in [
+        "ceiling",
+        "throughput",
+        "latency",
+        "ratio",
+        "hub_peak_rss_bytes",
+    ] {
+        assert!(!report[key].is_null(), "{key} missing");
+    }
+}
