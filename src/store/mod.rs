@@ -6,6 +6,7 @@
 //! statement. A batch costs the same handful of round trips whatever its
 //! size.
 
+pub mod audit;
 pub mod outbox;
 mod query;
 

@@ -2,6 +2,8 @@
 //! on 127.0.0.1. Each test has its own database and broker namespace.
 
 mod cli;
+mod console;
+mod dlq_ops;
 mod helpers;
 mod proxy;
 mod reliability;
