@@ -565,3 +565,112 @@ async fn readyz_says_what_is_missing() {
     );
     hub.stop().await;
 }
+
+/// A replay whose broker connection dies half-way: every message is still in
+/// its DLQ, or republished, or both; none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_cut_half_way_loses_nothing() {
+    use gridhub::amqp::Names;
+    use gridhub::connector::Registry;
+    use gridhub::ops::{DeadLetters, Filter};
+    use gridhub::pipeline::{Refusal, Stage};
+    use lapin::options::BasicPublishOptions;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    let env = TestEnv::new().await;
+    // Dead letters as the hub writes them, straight into the DLQ; no hub
+    // runs, so replayed copies wait in the inbound queue.
+    let total = 400;
+    let channel = env.broker.create_channel().await.unwrap();
+    gridhub::amqp::publish::confirming(&channel).await.unwrap();
+    let refusal = Refusal::new(Stage::Mapping, "mapping under repair");
+    let mut confirms = Vec::new();
+    for n in 0..total {
+        let original = lapin::BasicProperties::default()
+            .with_message_id(format!("cut-{n}").into())
+            .with_content_type("application/json".into());
+        let properties = gridhub::dlq::properties(
+            &original,
+            HOTLINE,
+            "hotline-12345.ticket",
+            &refusal,
+            chrono::Utc::now(),
+        );
+        confirms.push(
+            channel
+                .basic_publish(
+                    env.names.dead_letter_exchange().as_str().into(),
+                    "hotline-12345.ticket".into(),
+                    BasicPublishOptions::default(),
+                    &ticket_12345(&format!("BJ12345-20261128-{:06}", 700_000 + n)),
+                    properties,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        confirm.await.unwrap();
+    }
+    wait_dlq(&env, total).await;
+
+    let proxy = crate::proxy::Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let registry =
+        Registry::load(&env.settings.connectors_dir, &env.settings.schemas_dir()).unwrap();
+    let store = gridhub::store::Store::from_pool(env.pool.clone());
+    let ops = Arc::new(DeadLetters::new(
+        &format!("amqp://guest:guest@{}/%2f", proxy.addr),
+        Names::new(&env.settings.namespace),
+        store,
+        Arc::new(registry),
+        Vec::new(),
+        10_000,
+        None,
+    ));
+    let replay = {
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            let filter = Filter {
+                connector: Some(HOTLINE.to_owned()),
+                ..Filter::default()
+            };
+            ops.replay(&filter, "test").await
+        })
+    };
+    // Cut once some, not all, have been replayed.
+    let inbound = env.names.inbound_queue(HOTLINE);
+    wait_until(Duration::from_secs(30), "some replayed", || async {
+        env.depth(&inbound).await >= 20
+    })
+    .await;
+    proxy.cut();
+    let _ = tokio::time::timeout(Duration::from_secs(30), replay).await;
+
+    // Everything unsettled went back to the DLQ when the connection died.
+    let queue = env.names.dead_letter_queue(HOTLINE);
+    let mut seen = HashSet::new();
+    wait_until(
+        Duration::from_secs(20),
+        "every message accounted for",
+        || async { env.depth(&queue).await + env.depth(&inbound).await >= total },
+    )
+    .await;
+    let dead = env.drain(&queue).await;
+    let replayed = env.drain(&inbound).await;
+    assert!(!replayed.is_empty(), "the cut came after some replays");
+    for (properties, _) in dead.iter().chain(&replayed) {
+        seen.insert(
+            properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .to_owned(),
+        );
+    }
+    assert_eq!(seen.len(), total as usize, "no message lost");
+    for (properties, _) in &replayed {
+        assert_eq!(gridhub::dlq::replays(properties), 1);
+    }
+}
