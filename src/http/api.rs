@@ -47,7 +47,11 @@ async fn queue_depth(connection: &Connection, queue: &str) -> Option<u32> {
 async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)> {
     let mut depths = BTreeMap::new();
     let connection = state.ops.connection().await.ok();
-    let _quiet = state.ops.quiet().await;
+    // Dead letters a scan holds are not counted as ready: wait for scans to
+    // finish, but not so long that a scrape times out during a big replay.
+    let _quiet = tokio::time::timeout(Duration::from_secs(2), state.ops.quiet())
+        .await
+        .ok();
     let names = state.ops.names();
     for id in state.ops.registry().connectors.keys() {
         let (inbound, dead) = match &connection {
