@@ -265,6 +265,17 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     session.screenshot("console-before-replay.png").await;
+    // One message in full, with its payload in an editor.
+    session.click("#letters tbody tr a").await;
+    let start = Instant::now();
+    while session.find("#edit-body").await.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no payload editor"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    session.screenshot("console-detail.png").await;
 
     session.click(&button).await;
     session.wait_for_text("#dlq-total", "1").await;
