@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lapin::Connection;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,9 @@ use crate::amqp::{self, Names};
 use crate::connector::Registry;
 use crate::places::{self, Locate};
 use crate::routing::{self, Routing};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::ops::DeadLetters;
 use crate::settings::Settings;
 use crate::store::{Rules, Store};
 
@@ -25,6 +29,9 @@ pub struct Hub {
     routing: Arc<Routing>,
     places: Arc<RwLock<Arc<dyn Locate>>>,
     store: Store,
+    metrics: Arc<Metrics>,
+    /// Bound at build, so the address (port 0 in tests) is known before running.
+    http: Option<TcpListener>,
 }
 
 /// What one connection's tasks ended with.
@@ -38,6 +45,7 @@ impl Hub {
     /// every problem listed) and connects to the case store, creating and
     /// migrating the database if needed. Waits for the database if it is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Hub> {
+        settings.validate()?;
         let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(
             |problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")),
         )?;
@@ -72,13 +80,32 @@ impl Hub {
                 }
             }
         };
+        let http = match settings.http_listen.trim() {
+            "" => None,
+            address => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("http_listen {address}: {e}"))?,
+            ),
+        };
         Ok(Hub {
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
             places: Arc::new(RwLock::new(places.1)),
             store,
+            metrics: Arc::new(Metrics::new()),
+            http,
         })
+    }
+
+    /// Where the console, the API and `/metrics` listen (none if turned off).
+    pub fn http_address(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn registry(&self) -> &Registry {
@@ -114,7 +141,7 @@ impl Hub {
 
     /// Runs until `shutdown` is cancelled: then stops consuming, finishes the
     /// deliveries in hand (for at most the grace period) and returns.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let abandon = CancellationToken::new();
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
         {
@@ -127,6 +154,47 @@ impl Hub {
         }
         let mut trusted = self.settings.trusted_users.clone();
         trusted.push(amqp::url_user(&self.settings.amqp_url));
+        let mut http_task = None;
+        if let Some(listener) = self.http.take() {
+            let ops = Arc::new(DeadLetters::new(
+                &self.settings.amqp_url,
+                Names::new(&self.settings.namespace),
+                self.store.clone(),
+                self.registry.clone(),
+                trusted.clone(),
+                self.settings.dlq_scan_limit,
+                Some(self.metrics.clone()),
+            ));
+            let state = Arc::new(AppState::new(
+                ops.clone(),
+                self.metrics.clone(),
+                self.settings.tokens.clone(),
+                self.topology(),
+            ));
+            // The console stays up until the hub has finished its in-flight work.
+            let stopped = CancellationToken::new();
+            let server = tokio::spawn(http::serve(listener, state, stopped.clone()));
+            http_task = Some((server, stopped, ops));
+        }
+        let result = self.consume(shutdown, abandon, trusted).await;
+        if let Some((server, stopped, ops)) = http_task {
+            stopped.cancel();
+            match server.await {
+                Ok(Err(error)) => tracing::warn!(error = %error, "http server failed"),
+                Err(error) => tracing::warn!(error = %error, "http server task failed"),
+                Ok(Ok(())) => {}
+            }
+            ops.close().await;
+        }
+        result
+    }
+
+    async fn consume(
+        &self,
+        shutdown: CancellationToken,
+        abandon: CancellationToken,
+        trusted: Vec<String>,
+    ) -> anyhow::Result<()> {
         let outbox_ready = Arc::new(Notify::new());
         tokio::spawn(refresh_places(
             self.store.clone(),
@@ -156,6 +224,7 @@ impl Hub {
             outbox_ready: outbox_ready.clone(),
             stop: shutdown.clone(),
             abandon: abandon.clone(),
+            metrics: self.metrics.clone(),
         });
         let relay = Arc::new(Relay {
             store: self.store.clone(),

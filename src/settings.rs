@@ -71,6 +71,61 @@ pub struct Settings {
     /// How often a hub checks whether the grid data changed, in
     /// milliseconds. Default 2000.
     pub places_refresh_ms: u64,
+    /// Address of the ops console, the HTTP API, `/metrics`, `/healthz` and
+    /// `/readyz`. Port 0 picks a free port; an empty string turns the HTTP
+    /// server off. Overridden by `GRIDHUB_HTTP_LISTEN`. Default
+    /// `127.0.0.1:8080`.
+    pub http_listen: String,
+    /// Bearer tokens for the console and the API, each with a name (written
+    /// in the audit trail) and a role: `ops` (everything) or `viewer` (read
+    /// only). `GRIDHUB_OPS_TOKEN` and `GRIDHUB_VIEWER_TOKEN` add one each.
+    /// With no token, the API answers 401 to everyone. Default: none.
+    pub tokens: Vec<Token>,
+    /// Most messages one dead-letter operation reads from one DLQ (they are
+    /// held unacknowledged meanwhile). Default 10000.
+    pub dlq_scan_limit: usize,
+}
+
+/// One API token. Its value never appears in `Debug` output or logs.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Who holds it, for the audit trail, e.g. `night-shift`.
+    pub name: String,
+    /// The secret, sent as `Authorization: Bearer <token>`. At least 16
+    /// characters.
+    pub token: String,
+    /// `ops` or `viewer`.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything except message bodies.
+    Viewer,
+    /// Everything: read bodies, replay, edit, purge.
+    Ops,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Ops => "ops",
+        }
+    }
 }
 
 /// Exponential backoff with jitter, capped.
@@ -114,6 +169,9 @@ impl Default for Settings {
             routing_file: None,
             overdue_scan_secs: 30,
             places_refresh_ms: 2000,
+            http_listen: "127.0.0.1:8080".to_owned(),
+            tokens: Vec::new(),
+            dlq_scan_limit: 10_000,
         }
     }
 }
@@ -153,6 +211,7 @@ impl Settings {
             None => Settings::default(),
         };
         settings.apply_env();
+        settings.validate()?;
         Ok(settings)
     }
 
@@ -162,6 +221,23 @@ impl Settings {
         }
         if let Ok(url) = std::env::var("GRIDHUB_DATABASE_URL") {
             self.database_url = url;
+        }
+        if let Ok(listen) = std::env::var("GRIDHUB_HTTP_LISTEN") {
+            self.http_listen = listen;
+        }
+        for (var, role) in [
+            ("GRIDHUB_OPS_TOKEN", Role::Ops),
+            ("GRIDHUB_VIEWER_TOKEN", Role::Viewer),
+        ] {
+            if let Ok(token) = std::env::var(var)
+                && !token.is_empty()
+            {
+                self.tokens.push(Token {
+                    name: var.to_lowercase(),
+                    token,
+                    role,
+                });
+            }
         }
         if let Ok(format) = std::env::var("GRIDHUB_LOG_FORMAT")
             && format.eq_ignore_ascii_case("json")
@@ -188,6 +264,20 @@ impl Settings {
         }
     }
 
+    /// Problems that stop the start: tokens too short or used twice.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for token in &self.tokens {
+            if token.token.chars().count() < 16 {
+                anyhow::bail!("token {}: shorter than 16 characters", token.name);
+            }
+            if !seen.insert(token.token.as_str()) {
+                anyhow::bail!("token {}: the same secret is given twice", token.name);
+            }
+        }
+        Ok(())
+    }
+
     pub fn batch_linger(&self) -> Duration {
         Duration::from_millis(self.batch_linger_ms)
     }
@@ -211,6 +301,21 @@ mod tests {
         let settings: Settings = toml::from_str("").unwrap();
         assert_eq!(settings.namespace, "gridhub");
         assert_eq!(settings.prefetch, 512);
+    }
+
+    #[test]
+    fn tokens_are_never_printed() {
+        let settings: Settings = toml::from_str(
+            "[[tokens]]\nname = \"night\"\ntoken = \"s3cret-s3cret-s3cret\"\nrole = \"ops\"\n",
+        )
+        .unwrap();
+        assert_eq!(settings.tokens[0].role, Role::Ops);
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        settings.validate().unwrap();
+        let short: Settings =
+            toml::from_str("[[tokens]]\nname = \"x\"\ntoken = \"short\"\nrole = \"viewer\"\n")
+                .unwrap();
+        assert!(short.validate().is_err());
     }
 
     #[test]

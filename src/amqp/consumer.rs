@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::Names;
 use crate::connector::Registry;
 use crate::message::Inbound;
+use crate::metrics::Metrics;
 use crate::pipeline::{self, Prepared, Refusal};
 use crate::places::Locate;
 use crate::settings::RetrySettings;
@@ -51,6 +52,7 @@ pub struct Context {
     pub stop: CancellationToken,
     /// Give up on the ones in hand too (after the grace period).
     pub abandon: CancellationToken,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Context {
@@ -71,6 +73,8 @@ impl Context {
 /// A delivery and what the pure stages made of it.
 struct Entry {
     delivery_tag: u64,
+    /// When the consumer took it, for the latency histogram.
+    taken: std::time::Instant,
     message: Inbound,
     properties: BasicProperties,
     result: Result<Prepared, Refusal>,
@@ -174,6 +178,11 @@ async fn collect(
                 Err(_) => break,
             }
         }
+        let (taken, label) = (std::time::Instant::now(), Metrics::label(connector));
+        ctx.metrics
+            .received
+            .get_or_create(&label)
+            .inc_by(deliveries.len() as u64);
         let batch: Vec<Entry> = deliveries
             .into_iter()
             .map(|delivery| {
@@ -198,8 +207,12 @@ async fn collect(
                     replays: crate::dlq::replays(&delivery.properties),
                 };
                 let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
+                if delivery.redelivered {
+                    ctx.metrics.redelivered.get_or_create(&label).inc();
+                }
                 Entry {
                     delivery_tag: delivery.delivery_tag,
+                    taken,
                     message,
                     properties: delivery.properties,
                     result,
@@ -238,7 +251,7 @@ async fn finish(
         .iter()
         .filter_map(|(e, _)| usable_id(e).map(|id| (id, e.message.replays)))
         .collect();
-    let settled = with_retry(ctx, || ctx.store.settled(connector, &keyed)).await?;
+    let settled = with_retry(ctx, connector, || ctx.store.settled(connector, &keyed)).await?;
     let refused: Vec<(&Entry, &Refusal)> = refused
         .into_iter()
         .filter(|(e, _)| usable_id(e).is_none_or(|id| !settled.contains(id)))
@@ -250,7 +263,10 @@ async fn finish(
 
     // 2. One transaction records everything, refusals included.
     let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
-    let results = with_retry(ctx, || ctx.store.apply(&items, &rules)).await?;
+    let results = with_retry(ctx, connector, || {
+        ctx.store.apply(&items, &rules)
+    })
+    .await?;
 
     // 3. What the store refused goes to the DLQ too, then is recorded as refused.
     let late: Vec<(&Entry, Refusal)> = batch
@@ -280,7 +296,10 @@ async fn finish(
                 },
             })
             .collect();
-        with_retry(ctx, || ctx.store.apply(&items, &rules)).await?;
+        with_retry(ctx, connector, || {
+            ctx.store.apply(&items, &rules)
+        })
+        .await?;
     }
     for (entry, applied) in batch.iter().zip(&results) {
         if let Applied::CaseOpened { case_no } = applied {
@@ -298,12 +317,45 @@ async fn finish(
         tracing::warn!(error = %error, "acknowledgement failed after commit; the batch will be redelivered and skipped");
         return Err(error.into());
     }
+    count(ctx, connector, &batch, &refused, &late, &results);
     tracing::debug!(
         messages = batch.len(),
         refused = refused.len() + late.len(),
         "batch done"
     );
     Ok(())
+}
+
+/// Bumps the counters for a finished batch.
+fn count(
+    ctx: &Context,
+    connector: &str,
+    batch: &[Entry],
+    refused: &[(&Entry, &Refusal)],
+    late: &[(&Entry, Refusal)],
+    results: &[Applied],
+) {
+    let metrics = &ctx.metrics;
+    let label = Metrics::label(connector);
+    for refusal in refused
+        .iter()
+        .map(|(_, r)| *r)
+        .chain(late.iter().map(|(_, r)| r))
+    {
+        metrics.refused(connector, refusal.stage.as_str());
+    }
+    let processed = results
+        .iter()
+        .filter(|a| !matches!(a, Applied::Refused(_) | Applied::RefusalRecorded))
+        .count();
+    metrics
+        .processed
+        .get_or_create(&label)
+        .inc_by(processed as u64);
+    let latency = metrics.latency.get_or_create(&label);
+    for entry in batch {
+        latency.observe(entry.taken.elapsed().as_secs_f64());
+    }
 }
 
 fn log_refusal(entry: &Entry, refusal: &Refusal) {
@@ -356,7 +408,11 @@ fn item<'a>(connector: &'a str, entry: &'a Entry) -> Item<'a> {
 /// Runs a store operation, waiting out transient failures with capped
 /// exponential backoff and jitter. Gives up only when told to abandon
 /// in-flight work.
-async fn with_retry<T, F, Fut>(ctx: &Context, mut operation: F) -> Result<T, ConsumerError>
+async fn with_retry<T, F, Fut>(
+    ctx: &Context,
+    connector: &str,
+    mut operation: F,
+) -> Result<T, ConsumerError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -366,6 +422,10 @@ where
         match operation().await {
             Ok(value) => return Ok(value),
             Err(StoreError::Transient(error)) => {
+                ctx.metrics
+                    .retried
+                    .get_or_create(&Metrics::label(connector))
+                    .inc();
                 let delay = delays
                     .next()
                     .unwrap_or(Duration::from_millis(ctx.retry.max_delay_ms));

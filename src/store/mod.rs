@@ -8,6 +8,7 @@
 
 mod events;
 mod open;
+pub mod audit;
 pub mod outbox;
 mod overdue;
 mod query;

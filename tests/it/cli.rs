@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::helpers::{TestEnv, root, wait_until};
 
-fn gridhub() -> Command {
+const SECRET_TOKEN: &str = "never-logged-token-5f2a9c";
+
+pub fn gridhub() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gridhub"));
     command.current_dir(root());
     command
@@ -101,7 +103,7 @@ async fn serve_publish_cases_dlq_and_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "namespace = \"{}\"\nshutdown_grace_secs = 5\n",
+            "namespace = \"{}\"\nshutdown_grace_secs = 5\nhttp_listen = \"127.0.0.1:0\"\n",
             env.settings.namespace
         ),
     )
@@ -111,6 +113,7 @@ async fn serve_publish_cases_dlq_and_sigterm() {
         .arg(&config)
         .env("GRIDHUB_DATABASE_URL", &env.database_url)
         .env("GRIDHUB_LOG_FORMAT", "json")
+        .env("GRIDHUB_OPS_TOKEN", SECRET_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -223,6 +226,8 @@ async fn serve_publish_cases_dlq_and_sigterm() {
     assert_eq!(exit, Some(0), "{logs}");
     // Structured logs, and no personal data from the samples in them.
     assert!(logs.lines().all(|l| l.starts_with('{')), "{logs}");
+    assert!(logs.contains("ops console and API listening"), "{logs}");
+    assert!(!logs.contains(SECRET_TOKEN), "a token in the logs");
     for sample in &valid {
         let body: serde_json::Value =
             serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
@@ -255,13 +260,13 @@ fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32
     None
 }
 
-fn tempdir() -> std::path::PathBuf {
+pub fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gridhub-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -11,7 +11,7 @@ use gridhub::amqp::topology::Topology;
 use gridhub::amqp::{self, Names};
 use gridhub::connector::Registry;
 use gridhub::hub::Hub;
-use gridhub::settings::{RetrySettings, Settings};
+use gridhub::settings::{RetrySettings, Role, Settings, Token};
 use lapin::Connection;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// API tokens every test hub accepts.
+pub const OPS_TOKEN: &str = "ops-token-for-tests-0123456789";
+pub const VIEWER_TOKEN: &str = "viewer-token-for-tests-0123456789";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -74,6 +77,19 @@ impl TestEnv {
             shutdown_grace_secs: 5,
             places_refresh_ms: 100,
             overdue_scan_secs: 3600,
+            http_listen: "127.0.0.1:0".to_owned(),
+            tokens: vec![
+                Token {
+                    name: "tester".to_owned(),
+                    token: OPS_TOKEN.to_owned(),
+                    role: Role::Ops,
+                },
+                Token {
+                    name: "watcher".to_owned(),
+                    token: VIEWER_TOKEN.to_owned(),
+                    role: Role::Viewer,
+                },
+            ],
             ..Settings::default()
         };
         let store = gridhub::store::Store::connect(&database_url, 4)
@@ -111,6 +127,7 @@ impl TestEnv {
         let hub = Hub::build(settings).await.expect("hub builds");
         let rules = hub.rules();
         let store = hub.store().clone();
+        let http = hub.http_address();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
         RunningHub {
@@ -118,6 +135,7 @@ impl TestEnv {
             task,
             rules,
             store,
+            http,
         }
     }
 
@@ -221,9 +239,25 @@ pub struct RunningHub {
     /// The hub's rules (places as at start).
     pub rules: gridhub::store::Rules,
     pub store: gridhub::store::Store,
+    /// Where its console and API listen.
+    pub http: Option<std::net::SocketAddr>,
 }
 
 impl RunningHub {
+    /// An HTTP request to this hub's API: (status, body as JSON or a string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let addr = self.http.expect("the hub has an HTTP server");
+        let (status, text) = http(addr, method, path, token, body).await;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
     /// Asks the hub to stop and waits until it has.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -270,4 +304,98 @@ pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing 
 pub fn ticket_12345(ticket_no: &str) -> Vec<u8> {
     let template = std::fs::read_to_string(root().join("tests/data/ticket-12345.json")).unwrap();
     template.replace("{TICKET_NO}", ticket_no).into_bytes()
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), enough for the
+/// hub's API and a WebDriver server. Returns the status and the body.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        payload.len()
+    );
+    if body.is_some() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&payload);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Read the head, then as many bytes as Content-Length says (some
+    // servers keep the connection open despite `Connection: close`).
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 8192];
+    let body_start = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "connection closed before the response head");
+        raw.extend_from_slice(&buffer[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..body_start]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(length) => {
+            while raw.len() < body_start + length {
+                let n = stream.read(&mut buffer).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buffer[..n]);
+            }
+        }
+        None => {
+            stream.read_to_end(&mut raw).await.unwrap();
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || tail.len() < size {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The body of a bundled sample.
+pub fn sample(connector: &str, path: &str) -> Vec<u8> {
+    std::fs::read(root().join(format!("connectors/{connector}/samples/{path}"))).unwrap()
 }

@@ -3,6 +3,8 @@
 
 mod bench;
 mod cli;
+mod console;
+mod dlq_ops;
 mod helpers;
 mod lifecycle;
 mod proxy;

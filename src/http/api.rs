@@ -1,0 +1,434 @@
+//! The JSON API handlers, `/metrics` and `/readyz`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lapin::Connection;
+use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::authorize;
+use super::{ApiError, AppState, PURGE_CONFIRMATION, PendingPurge};
+use crate::metrics::{Metrics, StatusLabel};
+use crate::ops::{Edited, Filter};
+use crate::settings::Role;
+
+type Shared = State<Arc<AppState>>;
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(value: Value) -> ApiResult {
+    Ok(Json(value).into_response())
+}
+
+/// Messages ready in a queue, or `None` if it does not exist.
+async fn queue_depth(connection: &Connection, queue: &str) -> Option<u32> {
+    let channel = connection.create_channel().await.ok()?;
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            Default::default(),
+        )
+        .await;
+    let _ = channel.close(200, "depth read".into()).await;
+    declared.ok().map(|q| q.message_count())
+}
+
+/// Per connector: (inbound depth, DLQ depth), where the broker answers.
+async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)> {
+    let mut depths = BTreeMap::new();
+    let connection = state.ops.connection().await.ok();
+    // Dead letters a scan holds are not counted as ready: wait for scans to
+    // finish, but not so long that a scrape times out during a big replay.
+    let _quiet = tokio::time::timeout(Duration::from_secs(2), state.ops.quiet())
+        .await
+        .ok();
+    let names = state.ops.names();
+    for id in state.ops.registry().connectors.keys() {
+        let (inbound, dead) = match &connection {
+            Some(connection) => (
+                queue_depth(connection, &names.inbound_queue(id)).await,
+                queue_depth(connection, &names.dead_letter_queue(id)).await,
+            ),
+            None => (None, None),
+        };
+        depths.insert(id.clone(), (inbound, dead));
+    }
+    depths
+}
+
+pub async fn metrics(State(state): Shared) -> Response {
+    let metrics = &state.metrics;
+    let _scrape = metrics.scrape.lock().await;
+    for (id, (inbound, dead)) in depths(&state).await {
+        let label = Metrics::label(&id);
+        if let Some(n) = inbound {
+            metrics
+                .inbound_depth
+                .get_or_create(&label)
+                .set(i64::from(n));
+        }
+        if let Some(n) = dead {
+            metrics.dlq_depth.get_or_create(&label).set(i64::from(n));
+        }
+    }
+    let store = state.ops.store();
+    if let Ok(backlog) = store.outbox_backlog().await {
+        metrics.outbox_backlog.set(backlog);
+    }
+    if let Ok(statuses) = store.cases_by_status().await {
+        metrics.cases.clear();
+        for (status, count) in statuses {
+            metrics
+                .cases
+                .get_or_create(&StatusLabel { status })
+                .set(count);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Ready when the database answers, the broker accepts a connection and
+/// every exchange and queue of the topology exists.
+pub async fn readyz(State(state): Shared) -> Response {
+    let check = async {
+        let database = match state.ops.store().ping().await {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        let (broker, topology) = match state.ops.connection().await {
+            Err(error) => (format!("unreachable: {error}"), "unknown".to_owned()),
+            Ok(connection) => ("ok".to_owned(), topology_missing(&state, &connection).await),
+        };
+        (database, broker, topology)
+    };
+    let (database, broker, topology) =
+        match tokio::time::timeout(Duration::from_secs(5), check).await {
+            Ok(found) => found,
+            Err(_) => (
+                "timed out".to_owned(),
+                "timed out".to_owned(),
+                "timed out".to_owned(),
+            ),
+        };
+    let ready = database == "ok" && broker == "ok" && topology == "ok";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "database": database, "broker": broker, "topology": topology})),
+    )
+        .into_response()
+}
+
+/// "ok", or what is missing.
+async fn topology_missing(state: &AppState, connection: &Connection) -> String {
+    let mut missing = Vec::new();
+    for exchange in &state.topology.exchanges {
+        let Ok(channel) = connection.create_channel().await else {
+            return "cannot open a channel".to_owned();
+        };
+        let declared = channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    passive: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                Default::default(),
+            )
+            .await;
+        let _ = channel.close(200, "checked".into()).await;
+        if declared.is_err() {
+            missing.push(format!("exchange {exchange}"));
+        }
+    }
+    for queue in &state.topology.queues {
+        if queue_depth(connection, &queue.name).await.is_none() {
+            missing.push(format!("queue {}", queue.name));
+        }
+    }
+    if missing.is_empty() {
+        "ok".to_owned()
+    } else {
+        format!("missing: {}", missing.join(", "))
+    }
+}
+
+pub async fn overview(State(state): Shared, headers: HeaderMap) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let registry = state.ops.registry();
+    let ids: Vec<String> = registry.connectors.keys().cloned().collect();
+    let rates = state.metrics.rates(&ids);
+    let depths = depths(&state).await;
+    let mut connectors = Vec::new();
+    let mut dlq_total = 0u64;
+    for (id, connector) in &registry.connectors {
+        let label = Metrics::label(id);
+        let (inbound, dead) = depths.get(id).copied().unwrap_or((None, None));
+        dlq_total += u64::from(dead.unwrap_or(0));
+        let (received_rate, processed_rate) = rates.get(id).copied().unwrap_or((0.0, 0.0));
+        connectors.push(json!({
+            "id": id,
+            "name": connector.config.name,
+            "kind": connector.config.kind,
+            "inbound_depth": inbound,
+            "dlq_depth": dead,
+            "received_total": state.metrics.received.get_or_create(&label).get(),
+            "processed_total": state.metrics.processed.get_or_create(&label).get(),
+            "received_per_second": (received_rate * 10.0).round() / 10.0,
+            "processed_per_second": (processed_rate * 10.0).round() / 10.0,
+        }));
+    }
+    let store = state.ops.store();
+    let cases: BTreeMap<String, i64> = store.cases_by_status().await?.into_iter().collect();
+    ok(json!({
+        "connectors": connectors,
+        "dlq_total": dlq_total,
+        "outbox_backlog": store.outbox_backlog().await?,
+        "cases_by_status": cases,
+        "you": {"name": caller.name, "role": caller.role.as_str()},
+    }))
+}
+
+pub async fn list(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(filter): Query<Filter>,
+) -> ApiResult {
+    authorize(&state, &headers, Role::Viewer)?;
+    let listing = state.ops.list(&filter).await?;
+    ok(json!(listing))
+}
+
+pub async fn groups(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(filter): Query<Filter>,
+) -> ApiResult {
+    authorize(&state, &headers, Role::Viewer)?;
+    let (groups, truncated) = state.ops.groups(&filter).await?;
+    ok(json!({"groups": groups, "truncated": truncated}))
+}
+
+pub async fn show(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((connector, id)): Path<(String, String)>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    // Bodies are personal data: only ops read them.
+    let with_body = caller.role >= Role::Ops;
+    match state.ops.show(&connector, &id, with_body).await? {
+        Some(detail) => ok(json!(detail)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no dead letter {id} in {connector}'s DLQ"),
+        )),
+    }
+}
+
+fn require_filter(filter: &Filter) -> Result<(), ApiError> {
+    if filter.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "give a filter (connector, stage, reason, since, until, group, id or message_id); \
+             {\"connector\": \"ID\"} means that connector's whole DLQ",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn replay(
+    State(state): Shared,
+    headers: HeaderMap,
+    Json(filter): Json<Filter>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Ops)?;
+    require_filter(&filter)?;
+    let report = state.ops.replay(&filter, &caller.actor()).await?;
+    ok(json!(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    /// The fixed message, as JSON.
+    #[serde(default)]
+    body: Option<Value>,
+    /// Or the fixed message as text, sent as is (for non-JSON messages).
+    #[serde(default)]
+    raw: Option<String>,
+    /// Replay even if the pure stages would refuse the new body.
+    #[serde(default)]
+    force: bool,
+}
+
+pub async fn edit(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((connector, id)): Path<(String, String)>,
+    Json(request): Json<EditRequest>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Ops)?;
+    let body = match (request.body, request.raw) {
+        (Some(value), None) => serde_json::to_vec(&value).unwrap_or_default(),
+        (None, Some(raw)) => raw.into_bytes(),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of body (JSON) or raw (text)",
+            ));
+        }
+    };
+    let edited = state
+        .ops
+        .edit(&connector, &id, body, request.force, &caller.actor())
+        .await?;
+    let status = match &edited {
+        Edited::Replayed { .. } => StatusCode::OK,
+        Edited::WouldBeRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Edited::NotFound => StatusCode::NOT_FOUND,
+    };
+    Ok((status, Json(json!(edited))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRequest {
+    #[serde(default)]
+    filter: Filter,
+    /// The confirmation token the first call returned.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// Purging takes two calls: the first (no `confirm`) lists what would go and
+/// returns a confirmation token; the second, with that token, removes
+/// exactly those dead letters (not newer ones that match the filter since).
+pub async fn purge(
+    State(state): Shared,
+    headers: HeaderMap,
+    Json(request): Json<PurgeRequest>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Ops)?;
+    require_filter(&request.filter)?;
+    let Some(confirm) = request.confirm else {
+        let listing = state.ops.list(&request.filter).await?;
+        let ids: HashSet<String> = listing.letters.iter().map(|l| l.id.clone()).collect();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let count = listing.letters.len();
+        {
+            let mut purges = state.purges.lock().expect("purges lock");
+            let now = Instant::now();
+            purges.retain(|_, p| p.expires > now);
+            purges.insert(
+                token.clone(),
+                PendingPurge {
+                    filter: request.filter.clone(),
+                    ids,
+                    expires: now + PURGE_CONFIRMATION,
+                },
+            );
+        }
+        state
+            .ops
+            .audit_request(&caller.actor(), &request.filter, count)
+            .await;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "count": count,
+                "confirm": token,
+                "expires_in_seconds": PURGE_CONFIRMATION.as_secs(),
+                "truncated": listing.truncated,
+            })),
+        )
+            .into_response());
+    };
+    let pending = {
+        let mut purges = state.purges.lock().expect("purges lock");
+        purges.remove(&confirm)
+    };
+    let pending = match pending {
+        Some(p) if p.expires > Instant::now() && p.filter == request.filter => p,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unknown or expired confirmation, or a different filter: ask again",
+            ));
+        }
+    };
+    let report = state
+        .ops
+        .purge(&pending.filter, Some(&pending.ids), &caller.actor())
+        .await?;
+    ok(json!(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    50
+}
+
+pub async fn cases(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(limit): Query<Limit>,
+) -> ApiResult {
+    authorize(&state, &headers, Role::Viewer)?;
+    let cases = state.ops.store().cases(limit.limit.clamp(1, 1000)).await?;
+    // The console needs the headline, not the description or attributes.
+    let cases: Vec<Value> = cases
+        .into_iter()
+        .map(|c| {
+            json!({
+                "case_no": c["case_no"], "status": c["status"], "channel": c["channel"],
+                "nature": c["nature"], "category": c["category"], "priority": c["priority"],
+                "street": c["street"], "lead_unit": c["lead_unit"], "due_at": c["due_at"],
+                "received_at": c["received_at"], "sources": c["sources"],
+            })
+        })
+        .collect();
+    ok(json!(cases))
+}
+
+pub async fn audit(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(limit): Query<Limit>,
+) -> ApiResult {
+    authorize(&state, &headers, Role::Viewer)?;
+    let entries = state
+        .ops
+        .store()
+        .audit_trail(limit.limit.clamp(1, 1000))
+        .await?;
+    ok(json!(entries))
+}

@@ -1,0 +1,158 @@
+//! The HTTP side of the hub: the ops console (`/`), the JSON API under
+//! `/api`, `/metrics` (Prometheus), `/healthz` and `/readyz`.
+//!
+//! The console and the API need a bearer token from the settings; `viewer`
+//! tokens read, `ops` tokens also replay, edit and purge. `/metrics`,
+//! `/healthz` and `/readyz` are open: they carry counts and names, never
+//! message contents. No request line, header or body is logged.
+
+mod api;
+mod auth;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::topology::Topology;
+use crate::metrics::Metrics;
+use crate::ops::{DeadLetters, Filter};
+use crate::settings::Token;
+
+pub use auth::Caller;
+
+/// A purge shown to an operator and waiting for their confirmation.
+struct PendingPurge {
+    filter: Filter,
+    ids: std::collections::HashSet<String>,
+    expires: Instant,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub ops: Arc<DeadLetters>,
+    pub metrics: Arc<Metrics>,
+    pub tokens: Vec<Token>,
+    pub topology: Topology,
+    purges: Mutex<HashMap<String, PendingPurge>>,
+}
+
+impl AppState {
+    pub fn new(
+        ops: Arc<DeadLetters>,
+        metrics: Arc<Metrics>,
+        tokens: Vec<Token>,
+        topology: Topology,
+    ) -> AppState {
+        AppState {
+            ops,
+            metrics,
+            tokens,
+            topology,
+            purges: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// How long a purge confirmation stays valid.
+const PURGE_CONFIRMATION: Duration = Duration::from_secs(300);
+
+/// The whole HTTP surface.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(console))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/overview", get(api::overview))
+        .route("/api/dlq", get(api::list))
+        .route("/api/dlq/groups", get(api::groups))
+        .route("/api/dlq/replay", post(api::replay))
+        .route("/api/dlq/purge", post(api::purge))
+        .route("/api/dlq/{connector}/{id}", get(api::show))
+        .route("/api/dlq/{connector}/{id}/edit", post(api::edit))
+        .route("/api/cases", get(api::cases))
+        .route("/api/audit", get(api::audit))
+        .with_state(state)
+}
+
+async fn console() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(include_str!("console.html")),
+    )
+        .into_response()
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(address = %address, tokens = state.tokens.len(), "ops console and API listening");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// A JSON error answer: `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(json!({"error": self.message}))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"gridhub\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<crate::ops::OpsError> for ApiError {
+    fn from(error: crate::ops::OpsError) -> Self {
+        match error {
+            crate::ops::OpsError::UnknownConnector(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, error.to_string())
+            }
+            crate::ops::OpsError::Broker(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    }
+}

@@ -1,0 +1,237 @@
+//! Prometheus metrics: counters the consumer bumps as it works, and gauges
+//! (queue depths, outbox backlog, cases by status) read when scraped.
+//!
+//! Each hub owns its registry (no global recorder), so that several hubs in
+//! one process (the tests) keep their figures apart.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorLabel {
+    pub connector: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    pub connector: String,
+    pub stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+type LatencyFamily = Family<ConnectorLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// Every figure the hub exports.
+pub struct Metrics {
+    registry: Registry,
+    pub received: Family<ConnectorLabel, Counter>,
+    pub processed: Family<ConnectorLabel, Counter>,
+    pub refused: Family<StageLabels, Counter>,
+    pub retried: Family<ConnectorLabel, Counter>,
+    pub redelivered: Family<ConnectorLabel, Counter>,
+    pub latency: LatencyFamily,
+    pub replayed: Family<ConnectorLabel, Counter>,
+    pub purged: Family<ConnectorLabel, Counter>,
+    pub inbound_depth: Family<ConnectorLabel, Gauge>,
+    pub dlq_depth: Family<ConnectorLabel, Gauge>,
+    pub outbox_backlog: Gauge,
+    pub cases: Family<StatusLabel, Gauge>,
+    /// Serialises scrapes: gauges are refreshed, then encoded.
+    pub scrape: tokio::sync::Mutex<()>,
+    rates: Mutex<Rates>,
+}
+
+/// Counter totals at the previous look, to turn totals into rates.
+#[derive(Default)]
+struct Rates {
+    at: Option<std::time::Instant>,
+    totals: std::collections::HashMap<String, (u64, u64)>,
+    per_second: std::collections::HashMap<String, (f64, f64)>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("gridhub");
+        let metrics = Metrics {
+            received: Family::default(),
+            processed: Family::default(),
+            refused: Family::default(),
+            retried: Family::default(),
+            redelivered: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            replayed: Family::default(),
+            purged: Family::default(),
+            inbound_depth: Family::default(),
+            dlq_depth: Family::default(),
+            outbox_backlog: Gauge::default(),
+            cases: Family::default(),
+            scrape: tokio::sync::Mutex::new(()),
+            rates: Mutex::new(Rates::default()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "messages_received",
+            "Deliveries taken from a connector's inbound queue",
+            metrics.received.clone(),
+        );
+        registry.register(
+            "messages_processed",
+            "Messages recorded in the case store (including recognised duplicates)",
+            metrics.processed.clone(),
+        );
+        registry.register(
+            "messages_refused",
+            "Messages dead-lettered, by the stage that refused them",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "store_retries",
+            "Times a batch was held and retried because the case store was unavailable",
+            metrics.retried.clone(),
+        );
+        registry.register(
+            "messages_redelivered",
+            "Deliveries the broker marked as redelivered",
+            metrics.redelivered.clone(),
+        );
+        registry.register(
+            "processing_seconds",
+            "Time from taking a delivery to acknowledging it",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "dlq_replayed",
+            "Dead letters republished by operators",
+            metrics.replayed.clone(),
+        );
+        registry.register(
+            "dlq_purged",
+            "Dead letters purged by operators",
+            metrics.purged.clone(),
+        );
+        registry.register(
+            "inbound_queue_depth",
+            "Messages ready in a connector's inbound queue",
+            metrics.inbound_depth.clone(),
+        );
+        registry.register(
+            "dlq_depth",
+            "Messages waiting in a connector's dead-letter queue",
+            metrics.dlq_depth.clone(),
+        );
+        registry.register(
+            "outbox_backlog",
+            "Case events committed but not yet confirmed by the broker",
+            metrics.outbox_backlog.clone(),
+        );
+        registry.register("cases", "Cases by status", metrics.cases.clone());
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn label(connector: &str) -> ConnectorLabel {
+        ConnectorLabel {
+            connector: connector.to_owned(),
+        }
+    }
+
+    pub fn refused(&self, connector: &str, stage: &str) {
+        self.refused
+            .get_or_create(&StageLabels {
+                connector: connector.to_owned(),
+                stage: stage.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// Messages received and processed per second for each connector, over
+    /// the time since the previous call (at least 2 s apart, else the last
+    /// figures again).
+    pub fn rates(&self, connectors: &[String]) -> std::collections::HashMap<String, (f64, f64)> {
+        let mut rates = self.rates.lock().expect("rates lock");
+        let now = std::time::Instant::now();
+        let elapsed = rates.at.map(|at| now.duration_since(at).as_secs_f64());
+        if elapsed.is_some_and(|e| e < 2.0) {
+            return rates.per_second.clone();
+        }
+        let mut totals = std::collections::HashMap::new();
+        let mut per_second = std::collections::HashMap::new();
+        for connector in connectors {
+            let label = Metrics::label(connector);
+            let received = self.received.get_or_create(&label).get();
+            let processed = self.processed.get_or_create(&label).get();
+            if let (Some(elapsed), Some((r0, p0))) = (elapsed, rates.totals.get(connector)) {
+                per_second.insert(
+                    connector.clone(),
+                    (
+                        received.saturating_sub(*r0) as f64 / elapsed,
+                        processed.saturating_sub(*p0) as f64 / elapsed,
+                    ),
+                );
+            } else {
+                per_second.insert(connector.clone(), (0.0, 0.0));
+            }
+            totals.insert(connector.clone(), (received, processed));
+        }
+        rates.at = Some(now);
+        rates.totals = totals;
+        rates.per_second = per_second.clone();
+        per_second
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_family() {
+        let metrics = Metrics::new();
+        metrics.received.get_or_create(&Metrics::label("a")).inc();
+        metrics.refused("a", "schema");
+        metrics
+            .latency
+            .get_or_create(&Metrics::label("a"))
+            .observe(0.01);
+        let text = metrics.encode();
+        assert!(
+            text.contains("gridhub_messages_received_total{connector=\"a\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gridhub_messages_refused_total{connector=\"a\",stage=\"schema\"} 1")
+        );
+        assert!(text.contains("gridhub_processing_seconds_bucket"));
+        assert!(text.contains("gridhub_outbox_backlog"));
+    }
+}

@@ -1,0 +1,676 @@
+//! Dead-letter operations through the HTTP API and the CLI, against the real
+//! broker and database: list, groups, show, replay, edit, purge, audit,
+//! tokens and roles, metrics and readiness.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use gridhub::amqp::publish::Outgoing;
+use gridhub::settings::Settings;
+use serde_json::{Value, json};
+
+use crate::cli::{copy_dir, gridhub, tempdir};
+use crate::helpers::{
+    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, outgoing, root, sample, ticket_12345, wait_until,
+};
+
+const HOTLINE: &str = "hotline-12345";
+
+fn invalid(name: &str, message_id: &str) -> Outgoing {
+    let mut message = outgoing(
+        HOTLINE,
+        "ticket",
+        sample(HOTLINE, &format!("ticket/invalid/{name}")),
+    );
+    message.message_id = Some(message_id.to_owned());
+    message
+}
+
+async fn wait_dlq(env: &TestEnv, count: u32) {
+    let queue = env.names.dead_letter_queue(HOTLINE);
+    wait_until(
+        Duration::from_secs(20),
+        &format!("{count} dead letters"),
+        || async { env.depth(&queue).await == count },
+    )
+    .await;
+}
+
+async fn letters(hub: &RunningHub, query: &str) -> Vec<Value> {
+    let (status, body) = hub
+        .call(
+            "GET",
+            &format!("/api/dlq?{query}"),
+            Some(VIEWER_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["letters"].as_array().unwrap().clone()
+}
+
+async fn audit(env: &TestEnv, action: &str) -> Vec<(String, i32)> {
+    sqlx::query_as("SELECT actor, affected FROM dlq_audit WHERE action = $1 ORDER BY id")
+        .bind(action)
+        .fetch_all(&env.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[
+        invalid("invalid-phone.json", "phone-1"),
+        invalid("invalid-phone.json", "phone-2"),
+        invalid("missing-ticket-no.json", "missing-1"),
+        invalid("not-json-truncated.json", "broken-1"),
+    ])
+    .await;
+    wait_dlq(&env, 4).await;
+
+    let (status, body) = hub
+        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let groups = body["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{body:#}");
+    assert_eq!(groups[0]["count"], 2, "largest group first");
+    assert_eq!(groups[0]["stage"], "schema");
+    assert_eq!(groups[0]["connector"], HOTLINE);
+    assert!(!groups[0]["kinds"].as_array().unwrap().is_empty());
+    assert!(groups[0]["first_seen"].as_str() <= groups[0]["last_seen"].as_str());
+    let counts: Vec<u64> = groups
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![2, 1, 1]);
+
+    assert_eq!(letters(&hub, "").await.len(), 4);
+    let decode = letters(&hub, "stage=decode").await;
+    assert_eq!(decode.len(), 1);
+    assert_eq!(decode[0]["message_id"], "broken-1");
+    let group = groups[0]["id"].as_str().unwrap();
+    let grouped = letters(&hub, &format!("group={group}")).await;
+    let mut ids: Vec<&str> = grouped
+        .iter()
+        .map(|l| l["message_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["phone-1", "phone-2"]);
+    assert_eq!(letters(&hub, "message_id=missing-1").await.len(), 1);
+    assert_eq!(letters(&hub, "since=2999-01-01T00:00:00Z").await.len(), 0);
+    assert_eq!(letters(&hub, "until=2999-01-01T00:00:00Z").await.len(), 4);
+    assert_eq!(
+        letters(&hub, "since=2000-01-01T00:00:00Z&stage=schema")
+            .await
+            .len(),
+        3
+    );
+    // Reason text matches in any case.
+    let word: String = decode[0]["reason"]
+        .as_str()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .max_by_key(|w| w.len())
+        .unwrap()
+        .to_uppercase();
+    let found = letters(&hub, &format!("reason={word}")).await;
+    assert!(
+        found.iter().any(|l| l["message_id"] == "broken-1"),
+        "{word}"
+    );
+    let (status, _) = hub
+        .call("GET", "/api/dlq?conector=typo", Some(VIEWER_TOKEN), None)
+        .await;
+    assert_eq!(status, 400, "an unknown filter is an error, not everything");
+
+    // Show: ops see the payload pretty-printed; viewers do not.
+    let id = grouped[0]["id"].as_str().unwrap();
+    let path = format!("/api/dlq/{HOTLINE}/{id}");
+    let (status, detail) = hub.call("GET", &path, Some(OPS_TOKEN), None).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["body_is_json"], true);
+    let body = detail["body"].as_str().unwrap();
+    assert!(body.contains("\n  \""), "pretty-printed: {body}");
+    assert!(!detail["violations"].as_array().unwrap().is_empty());
+    assert_eq!(detail["properties"]["headers"]["x-gridhub-stage"], "schema");
+    assert_eq!(detail["properties"]["content_type"], "application/json");
+    let (status, detail) = hub.call("GET", &path, Some(VIEWER_TOKEN), None).await;
+    assert_eq!(status, 200);
+    assert!(detail["body"].is_null(), "viewers do not read payloads");
+    let (status, _) = hub
+        .call(
+            "GET",
+            &format!("/api/dlq/{HOTLINE}/0000000000000000"),
+            Some(VIEWER_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = hub
+        .call("GET", "/api/dlq?connector=nobody", Some(VIEWER_TOKEN), None)
+        .await;
+    assert_eq!(status, 404);
+
+    // Reading took nothing away.
+    wait_dlq(&env, 4).await;
+    hub.stop().await;
+}
+
+/// ServicePulse's story: a mapping is broken, messages pile up in one
+/// group; after the fix, one replay of the group turns them into cases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
+    let env = TestEnv::new().await;
+    let broken = tempdir();
+    copy_dir(&root().join("connectors"), &broken.join("connectors"));
+    copy_dir(&root().join("schemas"), &broken.join("schemas"));
+    std::fs::write(
+        broken.join(format!("connectors/{HOTLINE}/mappings/ticket.jq")),
+        "error(\"mapping under repair\")",
+    )
+    .unwrap();
+    let hub = env
+        .start_hub(Settings {
+            connectors_dir: broken.join("connectors"),
+            ..env.settings.clone()
+        })
+        .await;
+    let tickets: Vec<Outgoing> = (1..=3)
+        .map(|n| {
+            outgoing(
+                HOTLINE,
+                "ticket",
+                ticket_12345(&format!("BJ12345-20261128-90010{n}")),
+            )
+        })
+        .collect();
+    env.publish(&tickets).await;
+    wait_dlq(&env, 3).await;
+    hub.stop().await;
+    let _ = std::fs::remove_dir_all(broken);
+
+    // The fix is deployed.
+    let hub = env.start_hub(env.settings.clone()).await;
+    let (_, body) = hub
+        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
+        .await;
+    let groups = body["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{body:#}");
+    assert_eq!(groups[0]["stage"], "mapping");
+    assert_eq!(groups[0]["count"], 3);
+    let replay = json!({"connector": HOTLINE, "group": groups[0]["id"]});
+
+    // Tokens and roles.
+    let (status, _) = hub
+        .call("POST", "/api/dlq/replay", None, Some(&replay))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = hub
+        .call(
+            "POST",
+            "/api/dlq/replay",
+            Some("not-a-token-at-all"),
+            Some(&replay),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = hub.call("GET", "/api/overview", None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = hub
+        .call("POST", "/api/dlq/replay", Some(VIEWER_TOKEN), Some(&replay))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = hub
+        .call("POST", "/api/dlq/replay", Some(OPS_TOKEN), Some(&json!({})))
+        .await;
+    assert_eq!(status, 400, "replaying everything needs a filter");
+    wait_dlq(&env, 3).await;
+
+    let (status, report) = hub
+        .call("POST", "/api/dlq/replay", Some(OPS_TOKEN), Some(&replay))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["done"], 3);
+    assert_eq!(report["failed"], 0);
+    wait_until(Duration::from_secs(20), "three cases", || async {
+        env.count("SELECT count(*) FROM cases").await == 3
+    })
+    .await;
+    wait_dlq(&env, 0).await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbox WHERE outcome = 'case_opened' AND replays = 1")
+            .await,
+        3
+    );
+    let sources: Vec<(String,)> = sqlx::query_as("SELECT message_id FROM case_sources ORDER BY 1")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    let mut original: Vec<String> = tickets
+        .iter()
+        .map(|t| t.message_id.clone().unwrap())
+        .collect();
+    original.sort();
+    assert_eq!(
+        sources.into_iter().map(|(id,)| id).collect::<Vec<_>>(),
+        original,
+        "replays keep the original message_id"
+    );
+    assert_eq!(
+        audit(&env, "replay").await,
+        vec![("token:tester".to_owned(), 3)]
+    );
+    let (status, trail) = hub
+        .call("GET", "/api/audit", Some(VIEWER_TOKEN), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(trail[0]["action"], "replay");
+    assert_eq!(trail[0]["message_ids"].as_array().unwrap().len(), 3);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_refused_again_comes_back_with_its_replay_count() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[invalid("invalid-phone.json", "again-1")])
+        .await;
+    wait_dlq(&env, 1).await;
+    let first = letters(&hub, "").await;
+    assert_eq!(first[0]["replays"], 0);
+
+    let (status, report) = hub
+        .call(
+            "POST",
+            "/api/dlq/replay",
+            Some(OPS_TOKEN),
+            Some(&json!({"connector": HOTLINE, "id": first[0]["id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["done"], 1);
+    wait_until(Duration::from_secs(20), "refused again, once", || async {
+        let found = letters(&hub, "").await;
+        found.len() == 1 && found[0]["replays"] == 1
+    })
+    .await;
+    let (_, report) = hub
+        .call(
+            "POST",
+            "/api/dlq/replay",
+            Some(OPS_TOKEN),
+            Some(&json!({"stage": "schema"})),
+        )
+        .await;
+    assert_eq!(report["done"], 1);
+    wait_until(Duration::from_secs(20), "refused a third time", || async {
+        let found = letters(&hub, "").await;
+        found.len() == 1 && found[0]["replays"] == 2
+    })
+    .await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters WHERE message_id = 'again-1'")
+            .await,
+        3
+    );
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 0);
+
+    // Metrics and health.
+    let (status, metrics) = hub.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    for line in [
+        "gridhub_messages_received_total{connector=\"hotline-12345\"} 3",
+        "gridhub_messages_refused_total{connector=\"hotline-12345\",stage=\"schema\"} 3",
+        "gridhub_dlq_replayed_total{connector=\"hotline-12345\"} 2",
+        "gridhub_dlq_depth{connector=\"hotline-12345\"} 1",
+        "gridhub_inbound_queue_depth{connector=\"hotline-12345\"} 0",
+        "gridhub_processing_seconds_count{connector=\"hotline-12345\"} 3",
+        "gridhub_outbox_backlog 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    let (status, _) = hub.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    let (status, ready) = hub.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["ready"], true);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_and_replay_fixes_one_message() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[invalid("invalid-phone.json", "edit-1")])
+        .await;
+    wait_dlq(&env, 1).await;
+    let id = letters(&hub, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/dlq/{HOTLINE}/{id}/edit");
+
+    let still_broken: Value =
+        serde_json::from_slice(&sample(HOTLINE, "ticket/invalid/invalid-phone.json")).unwrap();
+    let (status, answer) = hub
+        .call(
+            "POST",
+            &path,
+            Some(OPS_TOKEN),
+            Some(&json!({"body": still_broken})),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["outcome"], "would-be-refused");
+    assert_eq!(answer["refusal"]["stage"], "schema");
+    let (status, _) = hub
+        .call(
+            "POST",
+            &path,
+            Some(VIEWER_TOKEN),
+            Some(&json!({"body": still_broken})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    wait_dlq(&env, 1).await;
+
+    let fixed: Value = serde_json::from_slice(&ticket_12345("BJ12345-20261128-900001")).unwrap();
+    let (status, answer) = hub
+        .call(
+            "POST",
+            &path,
+            Some(OPS_TOKEN),
+            Some(&json!({"body": fixed})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    wait_until(Duration::from_secs(20), "the fixed case", || async {
+        env.count("SELECT count(*) FROM case_sources WHERE message_id = 'edit-1' AND source_ref = 'BJ12345-20261128-900001'")
+            .await
+            == 1
+    })
+    .await;
+    wait_dlq(&env, 0).await;
+    assert_eq!(
+        audit(&env, "edit-replay").await,
+        vec![("token:tester".to_owned(), 1)]
+    );
+    let (status, _) = hub
+        .call(
+            "POST",
+            &path,
+            Some(OPS_TOKEN),
+            Some(&json!({"body": fixed})),
+        )
+        .await;
+    assert_eq!(status, 404, "it is gone");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_asks_for_confirmation_first() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[
+        invalid("invalid-phone.json", "purge-1"),
+        invalid("missing-ticket-no.json", "purge-2"),
+        invalid("empty-body.json", "purge-3"),
+    ])
+    .await;
+    wait_dlq(&env, 3).await;
+
+    let filter = json!({"connector": HOTLINE, "message_id": "purge-1"});
+    let (status, _) = hub
+        .call(
+            "POST",
+            "/api/dlq/purge",
+            Some(VIEWER_TOKEN),
+            Some(&json!({"filter": filter})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, asked) = hub
+        .call(
+            "POST",
+            "/api/dlq/purge",
+            Some(OPS_TOKEN),
+            Some(&json!({"filter": filter})),
+        )
+        .await;
+    assert_eq!(status, 202, "{asked}");
+    assert_eq!(asked["count"], 1);
+    wait_dlq(&env, 3).await;
+    let (status, _) = hub
+        .call(
+            "POST",
+            "/api/dlq/purge",
+            Some(OPS_TOKEN),
+            Some(&json!({"filter": {"connector": HOTLINE}, "confirm": asked["confirm"]})),
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "a confirmation is for the filter it was given for"
+    );
+    let (_, asked) = hub
+        .call(
+            "POST",
+            "/api/dlq/purge",
+            Some(OPS_TOKEN),
+            Some(&json!({"filter": filter})),
+        )
+        .await;
+    let (status, done) = hub
+        .call(
+            "POST",
+            "/api/dlq/purge",
+            Some(OPS_TOKEN),
+            Some(&json!({"filter": filter, "confirm": asked["confirm"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["done"], 1);
+    wait_dlq(&env, 2).await;
+
+    // The CLI asks too.
+    let config = tempdir().join("gridhub.toml");
+    std::fs::write(
+        &config,
+        format!("namespace = \"{}\"\n", env.settings.namespace),
+    )
+    .unwrap();
+    let run = |args: &[&str], input: &str| {
+        let mut child = gridhub()
+            .arg("dlq")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("GRIDHUB_DATABASE_URL", &env.database_url)
+            .env("USER", "nightshift")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = run(&["groups", "--json", "--connector", HOTLINE], "");
+    assert!(output.status.success());
+    let groups: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(groups.len(), 2);
+    let output = run(&["list", "--json", "--stage", "decode"], "");
+    let listed: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["message_id"], "purge-3");
+    let output = run(&["show", HOTLINE, listed[0]["id"].as_str().unwrap()], "");
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("stage:       decode"));
+    let output = run(&["purge"], "");
+    assert!(!output.status.success(), "purge without a filter or --all");
+    let output = run(&["purge", "--connector", HOTLINE], "no\n");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("purge 2"));
+    wait_dlq(&env, 2).await;
+    let output = run(&["purge", "--connector", HOTLINE], "purge 2\n");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wait_dlq(&env, 0).await;
+
+    let purges = audit(&env, "purge").await;
+    assert_eq!(
+        purges,
+        vec![
+            ("token:tester".to_owned(), 1),
+            ("cli:nightshift".to_owned(), 2)
+        ]
+    );
+    assert_eq!(audit(&env, "purge-requested").await.len(), 4);
+    let output = run(&["audit", "--json"], "");
+    let trail: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(trail[0]["action"], "purge");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_what_is_missing() {
+    let env = TestEnv::new().await;
+    let hub = env
+        .start_hub(Settings {
+            amqp_url: "amqp://guest:guest@127.0.0.1:1/%2f".to_owned(),
+            ..env.settings.clone()
+        })
+        .await;
+    let (status, _) = hub.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    let (status, ready) = hub.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["database"], "ok");
+    assert!(
+        ready["broker"].as_str().unwrap().starts_with("unreachable"),
+        "{ready}"
+    );
+    hub.stop().await;
+}
+
+/// A replay whose broker connection dies half-way: every message is still in
+/// its DLQ, or republished, or both; none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_cut_half_way_loses_nothing() {
+    use gridhub::amqp::Names;
+    use gridhub::connector::Registry;
+    use gridhub::ops::{DeadLetters, Filter};
+    use gridhub::pipeline::{Refusal, Stage};
+    use lapin::options::BasicPublishOptions;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    let env = TestEnv::new().await;
+    // Dead letters as the hub writes them, straight into the DLQ; no hub
+    // runs, so replayed copies wait in the inbound queue.
+    let total = 400;
+    let channel = env.broker.create_channel().await.unwrap();
+    gridhub::amqp::publish::confirming(&channel).await.unwrap();
+    let refusal = Refusal::new(Stage::Mapping, "mapping under repair");
+    let mut confirms = Vec::new();
+    for n in 0..total {
+        let original = lapin::BasicProperties::default()
+            .with_message_id(format!("cut-{n}").into())
+            .with_content_type("application/json".into());
+        let properties = gridhub::dlq::properties(
+            &original,
+            HOTLINE,
+            "hotline-12345.ticket",
+            &refusal,
+            chrono::Utc::now(),
+        );
+        confirms.push(
+            channel
+                .basic_publish(
+                    env.names.dead_letter_exchange().as_str().into(),
+                    "hotline-12345.ticket".into(),
+                    BasicPublishOptions::default(),
+                    &ticket_12345(&format!("BJ12345-20261128-{:06}", 700_000 + n)),
+                    properties,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        confirm.await.unwrap();
+    }
+    wait_dlq(&env, total).await;
+
+    let proxy = crate::proxy::Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let registry =
+        Registry::load(&env.settings.connectors_dir, &env.settings.schemas_dir()).unwrap();
+    let store = gridhub::store::Store::from_pool(env.pool.clone());
+    let ops = Arc::new(DeadLetters::new(
+        &format!("amqp://guest:guest@{}/%2f", proxy.addr),
+        Names::new(&env.settings.namespace),
+        store,
+        Arc::new(registry),
+        Vec::new(),
+        10_000,
+        None,
+    ));
+    let replay = {
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            let filter = Filter {
+                connector: Some(HOTLINE.to_owned()),
+                ..Filter::default()
+            };
+            ops.replay(&filter, "test").await
+        })
+    };
+    // Cut once some, not all, have been replayed.
+    let inbound = env.names.inbound_queue(HOTLINE);
+    wait_until(Duration::from_secs(30), "some replayed", || async {
+        env.depth(&inbound).await >= 20
+    })
+    .await;
+    proxy.cut();
+    let _ = tokio::time::timeout(Duration::from_secs(30), replay).await;
+
+    // Everything unsettled went back to the DLQ when the connection died.
+    let queue = env.names.dead_letter_queue(HOTLINE);
+    let mut seen = HashSet::new();
+    wait_until(
+        Duration::from_secs(20),
+        "every message accounted for",
+        || async { env.depth(&queue).await + env.depth(&inbound).await >= total },
+    )
+    .await;
+    let dead = env.drain(&queue).await;
+    let replayed = env.drain(&inbound).await;
+    assert!(!replayed.is_empty(), "the cut came after some replays");
+    for (properties, _) in dead.iter().chain(&replayed) {
+        seen.insert(
+            properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .to_owned(),
+        );
+    }
+    assert_eq!(seen.len(), total as usize, "no message lost");
+    for (properties, _) in &replayed {
+        assert_eq!(gridhub::dlq::replays(properties), 1);
+    }
+}
