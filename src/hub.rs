@@ -15,11 +15,11 @@ use crate::amqp::relay::Relay;
 use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
 use crate::connector::Registry;
-use crate::places::{self, Locate};
-use crate::routing::{self, Routing};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::ops::DeadLetters;
+use crate::places::{self, Locate};
+use crate::routing::{self, Routing};
 use crate::settings::Settings;
 use crate::store::{Rules, Store};
 

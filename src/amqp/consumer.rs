@@ -263,10 +263,7 @@ async fn finish(
 
     // 2. One transaction records everything, refusals included.
     let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
-    let results = with_retry(ctx, connector, || {
-        ctx.store.apply(&items, &rules)
-    })
-    .await?;
+    let results = with_retry(ctx, connector, || ctx.store.apply(&items, &rules)).await?;
 
     // 3. What the store refused goes to the DLQ too, then is recorded as refused.
     let late: Vec<(&Entry, Refusal)> = batch
@@ -296,10 +293,7 @@ async fn finish(
                 },
             })
             .collect();
-        with_retry(ctx, connector, || {
-            ctx.store.apply(&items, &rules)
-        })
-        .await?;
+        with_retry(ctx, connector, || ctx.store.apply(&items, &rules)).await?;
     }
     for (entry, applied) in batch.iter().zip(&results) {
         if let Applied::CaseOpened { case_no } = applied {

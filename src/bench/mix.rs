@@ -607,6 +607,13 @@ fn reference_of(intent: &Value) -> Option<String> {
     if let Some(reference) = object.get("source_ref").and_then(Value::as_str) {
         return Some(reference.to_owned());
     }
+    // Shared records: the first record's id makes each message distinct.
+    if let Some(reference) = intent
+        .pointer("/records/0/record_id")
+        .and_then(Value::as_str)
+    {
+        return Some(reference.to_owned());
+    }
     let mut refs = object
         .iter()
         .filter(|(k, v)| k.ends_with("_ref") && v.is_string());

@@ -6,9 +6,9 @@
 //! statement. A batch costs the same handful of round trips whatever its
 //! size.
 
+pub mod audit;
 mod events;
 mod open;
-pub mod audit;
 pub mod outbox;
 mod overdue;
 mod query;

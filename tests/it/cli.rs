@@ -206,6 +206,7 @@ async fn serve_publish_cases_dlq_and_sigterm() {
             "--config",
         ])
         .arg(&config)
+        .env("GRIDHUB_DATABASE_URL", &env.database_url)
         .output()
         .unwrap();
     let letters: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();

@@ -283,8 +283,13 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
         env.count("SELECT count(*) FROM cases").await == 3
     })
     .await;
+    let oldest: String =
+        sqlx::query_scalar("SELECT status FROM cases ORDER BY created_at, case_no LIMIT 1")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
     session
-        .wait_for_text("#cases tbody tr:nth-child(3) td:nth-child(2)", "registered")
+        .wait_for_text("#cases tbody tr:nth-child(3) td:nth-child(2)", &oldest)
         .await;
     let notice = session.text("#notice").await.unwrap_or_default();
     assert!(notice.contains("Replayed 3 of 3"), "{notice}");

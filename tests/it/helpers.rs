@@ -68,6 +68,7 @@ impl TestEnv {
             amqp_url: AMQP.to_owned(),
             database_url: database_url.clone(),
             connectors_dir: root().join("connectors"),
+            routing_file: Some(root().join("deploy/routing.toml")),
             namespace: format!("t{id}"),
             retry: RetrySettings {
                 min_delay_ms: 50,
