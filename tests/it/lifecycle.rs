@@ -143,6 +143,20 @@ async fn located_case(env: &TestEnv) -> (RunningHub, String) {
     (hub, case_no)
 }
 
+/// Every event the hub publishes fits schemas/hub/event.v1.json.
+fn assert_events_fit_the_schema(messages: &[(lapin::BasicProperties, Value)]) {
+    let schema =
+        gridhub::schema::Schema::load(&root().join("schemas"), "hub/event.v1.json").unwrap();
+    for (properties, event) in messages {
+        let violations = schema.violations(event);
+        assert!(violations.is_empty(), "{}: {violations:?}", event["event"]);
+        assert_eq!(
+            properties.message_id().as_ref().map(|m| m.as_str()),
+            event["event_id"].as_str()
+        );
+    }
+}
+
 fn events_of(messages: &[(lapin::BasicProperties, Value)]) -> Vec<String> {
     messages
         .iter()
@@ -170,6 +184,7 @@ async fn a_ticket_goes_round_the_whole_loop() {
     })
     .await;
     let dispatched = env.drain(&dispatch_queue).await;
+    assert_events_fit_the_schema(&dispatched);
     assert_eq!(dispatched[0].1["event"], "case.dispatched");
     assert_eq!(dispatched[0].1["case_no"], case_no.as_str());
     assert_eq!(
@@ -226,6 +241,8 @@ async fn a_ticket_goes_round_the_whole_loop() {
     })
     .await;
     let heard = env.drain(&hotline_queue).await;
+    assert_events_fit_the_schema(&heard);
+    assert_events_fit_the_schema(&env.drain(&env.names.outbound_queue("command-centre")).await);
     let names = events_of(&heard);
     for event in [
         "case.opened",
@@ -512,6 +529,7 @@ async fn population_records_reach_the_grid_platform_masked() {
     })
     .await;
     let shared = env.drain(&queue).await;
+    assert_events_fit_the_schema(&shared);
     let id_pattern = regex_lite_masked_id;
     for (_, event) in &shared {
         assert_eq!(event["event"], "records.shared");
