@@ -55,9 +55,20 @@ pub fn properties(
     if let Some(user) = original.user_id() {
         put(&mut headers, ORIGINAL_USER, user.as_str());
     }
-    let mut props = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_headers(headers);
+    copy_properties(
+        original,
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_headers(headers),
+    )
+}
+
+/// `base` with the original's content type, encoding, priority,
+/// correlation id, reply-to, message_id, timestamp, type and app id; never
+/// its `user_id` (the broker accepts only the publishing connection's) nor
+/// its `expiration` (a dead letter must not expire).
+pub fn copy_properties(original: &BasicProperties, base: BasicProperties) -> BasicProperties {
+    let mut props = base;
     macro_rules! copy {
         ($get:ident, $with:ident) => {
             if let Some(value) = original.$get() {

@@ -753,27 +753,13 @@ pub fn replay_properties(dead: &BasicProperties, hub_user: &str) -> BasicPropert
         }
     }
     headers.insert(dlq::REPLAYS.into(), AMQPValue::LongInt(replays));
-    let mut props = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_user_id(hub_user.into())
-        .with_headers(headers);
-    macro_rules! copy {
-        ($get:ident, $with:ident) => {
-            if let Some(value) = dead.$get() {
-                props = props.$with(value.clone());
-            }
-        };
-    }
-    copy!(content_type, with_content_type);
-    copy!(content_encoding, with_content_encoding);
-    copy!(priority, with_priority);
-    copy!(correlation_id, with_correlation_id);
-    copy!(reply_to, with_reply_to);
-    copy!(message_id, with_message_id);
-    copy!(timestamp, with_timestamp);
-    copy!(kind, with_type);
-    copy!(app_id, with_app_id);
-    props
+    dlq::copy_properties(
+        dead,
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_user_id(hub_user.into())
+            .with_headers(headers),
+    )
 }
 
 fn detail(taken: Taken, with_body: bool) -> Detail {

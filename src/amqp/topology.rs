@@ -24,6 +24,22 @@ pub struct QueueSpec {
     pub arguments: Vec<(&'static str, Arg)>,
 }
 
+impl QueueSpec {
+    /// The queue's arguments as AMQP declares them.
+    pub fn field_table(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        for (key, value) in &self.arguments {
+            let value = match value {
+                Arg::Str(s) => AMQPValue::LongString((*s).into()),
+                Arg::Owned(s) => AMQPValue::LongString(s.as_str().into()),
+                Arg::Int(n) => AMQPValue::LongLongInt(*n),
+            };
+            arguments.insert((*key).into(), value);
+        }
+        arguments
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BindingSpec {
     pub exchange: String,
@@ -134,15 +150,7 @@ impl Topology {
                 .await?;
         }
         for queue in &self.queues {
-            let mut arguments = FieldTable::default();
-            for (key, value) in &queue.arguments {
-                let value = match value {
-                    Arg::Str(s) => AMQPValue::LongString((*s).into()),
-                    Arg::Owned(s) => AMQPValue::LongString(s.as_str().into()),
-                    Arg::Int(n) => AMQPValue::LongLongInt(*n),
-                };
-                arguments.insert((*key).into(), value);
-            }
+            let arguments = queue.field_table();
             channel
                 .queue_declare(
                     queue.name.as_str().into(),

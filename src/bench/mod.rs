@@ -26,13 +26,13 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ExchangeKind};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::amqp::topology::{Arg, Topology};
+use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
 use crate::connector::Registry;
 use crate::settings::Settings;
@@ -191,20 +191,12 @@ impl Workspace {
                 FieldTable::default(),
             )
             .await?;
-        let mut arguments = FieldTable::default();
         let inbound = self
             .topology
             .queues
             .first()
             .context("the topology has no queue")?;
-        for (key, value) in &inbound.arguments {
-            let value = match value {
-                Arg::Str(s) => AMQPValue::LongString((*s).into()),
-                Arg::Owned(s) => AMQPValue::LongString(s.as_str().into()),
-                Arg::Int(n) => AMQPValue::LongLongInt(*n),
-            };
-            arguments.insert((*key).into(), value);
-        }
+        let arguments = inbound.field_table();
         channel
             .queue_declare(
                 self.ceiling_queue.as_str().into(),
