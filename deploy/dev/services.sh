@@ -41,3 +41,9 @@ rabbitmqctl eval '
              re:run(element(4, amqqueue:get_name(Q)), <<"^t[0-9a-f]{12}\\.">>) =/= nomatch],
   [catch rabbit_amqqueue:delete(Q, false, false, <<"test cleanup">>) || Q <- Qs],
   length(Qs).' >/dev/null
+
+# Their databases too (gridhub_test_*, gridhub_bench_*).
+for database in $(psql -h 127.0.0.1 -U postgres -At -c \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'gridhub\_test\_%' OR datname LIKE 'gridhub\_bench\_%'"); do
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)"
+done
