@@ -36,9 +36,6 @@ use crate::routing::Routing;
 pub use outbox::OutboxEvent;
 pub use overdue::Escalation;
 
-/// Status a case has once recorded.
-pub const OPENED_STATUS: &str = "registered";
-
 /// Why the store could not do what was asked, split by what the caller does next.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

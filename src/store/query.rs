@@ -38,13 +38,4 @@ impl Store {
         .await?;
         Ok(rows.into_iter().map(|(v,)| v).collect())
     }
-
-    /// How many messages the inbox holds for a connector, by outcome.
-    pub async fn inbox_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT connector, outcome, count(*) FROM inbox GROUP BY connector, outcome ORDER BY 1, 2",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }
