@@ -1,5 +1,7 @@
 //! The running hub: connects, declares the topology, runs the consumers and
 //! the outbox relay, and starts over when the broker connection is lost.
+//! The same hub runs on the in-process bus for `gridhub demo`
+//! ([`Hub::on_local_bus`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -14,6 +16,7 @@ use crate::amqp::consumer::{self, Context};
 use crate::amqp::relay::Relay;
 use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
+use crate::bus::LocalBus;
 use crate::connector::Registry;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -32,7 +35,12 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Bound at build, so the address (port 0 in tests) is known before running.
     http: Option<TcpListener>,
+    /// The in-process bus, if the hub runs on one instead of RabbitMQ.
+    local: Option<Arc<LocalBus>>,
 }
+
+/// The broker user replays are published as on the in-process bus.
+pub const LOCAL_HUB_USER: &str = "gridhub";
 
 /// What one connection's tasks ended with.
 enum Ended {
@@ -96,7 +104,16 @@ impl Hub {
             store,
             metrics: Arc::new(Metrics::new()),
             http,
+            local: None,
         })
+    }
+
+    /// Runs on an in-process bus declared from the hub's topology instead of
+    /// RabbitMQ; publish to the bus returned to feed the hub.
+    pub fn on_local_bus(mut self) -> (Hub, Arc<LocalBus>) {
+        let bus = LocalBus::new(&self.topology());
+        self.local = Some(bus.clone());
+        (self, bus)
     }
 
     /// Where the console, the API and `/metrics` listen (none if turned off).
@@ -110,6 +127,10 @@ impl Hub {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    pub fn shared_registry(&self) -> Arc<Registry> {
+        self.registry.clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -153,18 +174,34 @@ impl Hub {
             });
         }
         let mut trusted = self.settings.trusted_users.clone();
-        trusted.push(amqp::url_user(&self.settings.amqp_url));
+        trusted.push(match &self.local {
+            Some(_) => LOCAL_HUB_USER.to_owned(),
+            None => amqp::url_user(&self.settings.amqp_url),
+        });
         let mut http_task = None;
         if let Some(listener) = self.http.take() {
-            let ops = Arc::new(DeadLetters::new(
-                &self.settings.amqp_url,
-                Names::new(&self.settings.namespace),
-                self.store.clone(),
-                self.registry.clone(),
-                trusted.clone(),
-                self.settings.dlq_scan_limit,
-                Some(self.metrics.clone()),
-            ));
+            let names = Names::new(&self.settings.namespace);
+            let metrics = Some(self.metrics.clone());
+            let ops = Arc::new(match &self.local {
+                Some(bus) => DeadLetters::local(
+                    bus.clone(),
+                    LOCAL_HUB_USER,
+                    names,
+                    self.store.clone(),
+                    self.registry.clone(),
+                    self.settings.dlq_scan_limit,
+                    metrics,
+                ),
+                None => DeadLetters::new(
+                    &self.settings.amqp_url,
+                    names,
+                    self.store.clone(),
+                    self.registry.clone(),
+                    trusted.clone(),
+                    self.settings.dlq_scan_limit,
+                    metrics,
+                ),
+            });
             let state = Arc::new(AppState::new(
                 ops.clone(),
                 self.metrics.clone(),
@@ -233,6 +270,11 @@ impl Hub {
             poll: Duration::from_millis(self.settings.outbox_poll_ms),
             stop: shutdown.clone(),
         });
+        if let Some(bus) = &self.local {
+            self.run_local(bus, &context, &relay).await;
+            tracing::info!("stopped");
+            return Ok(());
+        }
         let topology = self.topology();
         let url = self.settings.amqp_url.clone();
         let mut delays = self.settings.retry.delays();
@@ -278,6 +320,35 @@ impl Hub {
         }
     }
 
+    /// Runs every consumer and the relay on the in-process bus until they stop.
+    async fn run_local(&self, bus: &Arc<LocalBus>, context: &Arc<Context>, relay: &Arc<Relay>) {
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        for id in self.consumed() {
+            let (bus, context) = (bus.clone(), context.clone());
+            tasks.spawn(async move {
+                // On the bus a consumer only ends when stopped or abandoned.
+                if let Err(error) = consumer::run_local(&bus, context, id).await {
+                    tracing::warn!(error = %error, "consumer ended");
+                }
+            });
+        }
+        {
+            let (bus, relay) = (bus.clone(), relay.clone());
+            tasks.spawn(async move { relay.run_local(&bus).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Connectors whose queue the hub consumes: those with message types.
+    fn consumed(&self) -> Vec<String> {
+        self.registry
+            .connectors
+            .values()
+            .filter(|c| !c.messages.is_empty())
+            .map(|c| c.id().to_owned())
+            .collect()
+    }
+
     /// Runs every consumer and the relay on one connection until all stop
     /// (shutdown) or one fails (then the others are dropped: what they held
     /// unacknowledged is redelivered, and the inbox makes that harmless).
@@ -288,18 +359,10 @@ impl Hub {
         relay: &Arc<Relay>,
     ) -> Ended {
         let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
-        for connector in self
-            .registry
-            .connectors
-            .values()
-            .filter(|c| !c.messages.is_empty())
-        {
+        for connector in self.consumed() {
             for index in 0..self.settings.consumers_per_queue.max(1) {
-                let (connection, context, id) = (
-                    connection.clone(),
-                    context.clone(),
-                    connector.id().to_owned(),
-                );
+                let (connection, context, id) =
+                    (connection.clone(), context.clone(), connector.clone());
                 tasks.spawn(async move {
                     consumer::run(&connection, context, id, index)
                         .await

@@ -8,6 +8,7 @@
 
 pub mod amqp;
 pub mod bench;
+pub mod bus;
 pub mod check;
 pub mod cli;
 pub mod connector;

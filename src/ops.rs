@@ -2,8 +2,9 @@
 //! signature, show one, replay (one, a group, all matching a filter), edit
 //! and replay, purge. The CLI and the HTTP API both call these.
 //!
-//! The DLQ itself is the truth for what waits. Every operation reads a DLQ
-//! with `basic.get` and manual acknowledgement, holding the messages it read
+//! The DLQ itself is the truth for what waits, on RabbitMQ or on the
+//! in-process bus of `gridhub demo`. Every operation reads a DLQ with
+//! `basic.get` and manual acknowledgement, holding the messages it read
 //! unacknowledged until it is done:
 //!
 //! - a message it does not act on is given back (`basic.reject`, requeue);
@@ -33,6 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::amqp::{self, Names};
+use crate::bus::LocalBus;
 use crate::connector::Registry;
 use crate::dlq::{self, DeadLetter};
 use crate::message::Inbound;
@@ -329,9 +331,25 @@ pub enum OpsError {
     UnknownConnector(String),
 }
 
+/// Where the queues are.
+enum Queues {
+    /// RabbitMQ, through a connection opened (again) when needed.
+    Broker {
+        url: String,
+        connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    },
+    Local(Arc<LocalBus>),
+}
+
+/// A handle on the queues, to read depths and check the topology.
+pub enum Broker {
+    Amqp(Arc<Connection>),
+    Local(Arc<LocalBus>),
+}
+
 /// The dead-letter operations of one hub.
 pub struct DeadLetters {
-    amqp_url: String,
+    queues: Queues,
     names: Names,
     store: Store,
     registry: Arc<Registry>,
@@ -339,7 +357,6 @@ pub struct DeadLetters {
     trusted: Vec<String>,
     scan_limit: usize,
     metrics: Option<Arc<Metrics>>,
-    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     /// Held (shared) by every scan: messages a scan holds are unacknowledged
     /// and missing from the queue's ready count, so depth readers take it
     /// exclusively.
@@ -358,7 +375,10 @@ impl DeadLetters {
         metrics: Option<Arc<Metrics>>,
     ) -> DeadLetters {
         DeadLetters {
-            amqp_url: amqp_url.to_owned(),
+            queues: Queues::Broker {
+                url: amqp_url.to_owned(),
+                connection: tokio::sync::Mutex::new(None),
+            },
             hub_user: amqp::url_user(amqp_url),
             names,
             store,
@@ -366,7 +386,30 @@ impl DeadLetters {
             trusted,
             scan_limit: scan_limit.max(1),
             metrics,
-            connection: tokio::sync::Mutex::new(None),
+            scans: tokio::sync::RwLock::new(()),
+        }
+    }
+
+    /// The same operations on the in-process bus; `hub_user` is the
+    /// identity replays are published with.
+    pub fn local(
+        bus: Arc<LocalBus>,
+        hub_user: &str,
+        names: Names,
+        store: Store,
+        registry: Arc<Registry>,
+        scan_limit: usize,
+        metrics: Option<Arc<Metrics>>,
+    ) -> DeadLetters {
+        DeadLetters {
+            queues: Queues::Local(bus),
+            hub_user: hub_user.to_owned(),
+            names,
+            store,
+            registry,
+            trusted: Vec::new(),
+            scan_limit: scan_limit.max(1),
+            metrics,
             scans: tokio::sync::RwLock::new(()),
         }
     }
@@ -390,24 +433,52 @@ impl DeadLetters {
         self.scans.write().await
     }
 
-    /// The operations' broker connection, opened (again) when needed.
-    pub async fn connection(&self) -> lapin::Result<Arc<Connection>> {
-        let mut held = self.connection.lock().await;
-        if let Some(connection) = held.as_ref()
-            && connection.status().connected()
-        {
-            return Ok(connection.clone());
+    /// The queues: the broker connection, opened (again) when needed, or
+    /// the in-process bus.
+    pub async fn broker(&self) -> lapin::Result<Broker> {
+        match &self.queues {
+            Queues::Broker { url, connection } => {
+                let mut held = connection.lock().await;
+                if let Some(connection) = held.as_ref()
+                    && connection.status().connected()
+                {
+                    return Ok(Broker::Amqp(connection.clone()));
+                }
+                let connection = Arc::new(amqp::connect(url, "ops").await?);
+                *held = Some(connection.clone());
+                Ok(Broker::Amqp(connection))
+            }
+            Queues::Local(bus) => Ok(Broker::Local(bus.clone())),
         }
-        let connection = Arc::new(amqp::connect(&self.amqp_url, "ops").await?);
-        *held = Some(connection.clone());
-        Ok(connection)
     }
 
     /// Closes the broker connection, if open.
     pub async fn close(&self) {
-        if let Some(connection) = self.connection.lock().await.take() {
+        if let Queues::Broker { connection, .. } = &self.queues
+            && let Some(connection) = connection.lock().await.take()
+        {
             let _ = connection.close(200, "done".into()).await;
         }
+    }
+
+    async fn scan(&self, broker: &Broker, connector: &str) -> lapin::Result<Scan> {
+        let reader = match broker {
+            Broker::Amqp(connection) => Reader::Broker(connection.create_channel().await?),
+            Broker::Local(bus) => Reader::Local {
+                holder: bus.holder(),
+                bus: bus.clone(),
+            },
+        };
+        Ok(Scan {
+            reader,
+            queue: self.names.dead_letter_queue(connector),
+            connector: connector.to_owned(),
+            budget: None,
+            limit: self.scan_limit,
+            taken: 0,
+            kept: Vec::new(),
+            more: false,
+        })
     }
 
     fn connectors(&self, filter: &Filter) -> Result<Vec<String>, OpsError> {
@@ -421,15 +492,14 @@ impl DeadLetters {
     /// Dead letters matching the filter, in queue order, connector by connector.
     pub async fn list(&self, filter: &Filter) -> Result<Listing, OpsError> {
         let _scan = self.scans.read().await;
-        let connection = self.connection().await?;
+        let broker = self.broker().await?;
         let mut listing = Listing {
             letters: Vec::new(),
             scanned: 0,
             truncated: false,
         };
         for connector in self.connectors(filter)? {
-            let mut scan =
-                Scan::open(&connection, &self.names, &connector, self.scan_limit).await?;
+            let mut scan = self.scan(&broker, &connector).await?;
             let result = async {
                 while let Some(taken) = scan.next().await? {
                     scan.keep(taken.tag);
@@ -467,11 +537,10 @@ impl DeadLetters {
             id: Some(id.to_owned()),
             ..Filter::default()
         };
-        let connection = self.connection().await?;
+        let broker = self.broker().await?;
         let mut found = None;
         for connector in self.connectors(&filter)? {
-            let mut scan =
-                Scan::open(&connection, &self.names, &connector, self.scan_limit).await?;
+            let mut scan = self.scan(&broker, &connector).await?;
             let result = async {
                 while let Some(taken) = scan.next().await? {
                     scan.keep(taken.tag);
@@ -558,11 +627,10 @@ impl DeadLetters {
         actor: &str,
     ) -> Result<Report, OpsError> {
         let _scan = self.scans.read().await;
-        let connection = self.connection().await?;
+        let broker = self.broker().await?;
         let mut report = Report::default();
         for connector in self.connectors(filter)? {
-            let mut scan =
-                Scan::open(&connection, &self.names, &connector, self.scan_limit).await?;
+            let mut scan = self.scan(&broker, &connector).await?;
             let result = async {
                 while let Some(taken) = scan.next().await? {
                     let chosen = filter.matches(&taken.letter)
@@ -601,17 +669,22 @@ impl DeadLetters {
         new_body: Option<Vec<u8>>,
     ) -> Result<Report, OpsError> {
         let _scan = self.scans.read().await;
-        let connection = self.connection().await?;
-        let publisher = connection.create_channel().await?;
-        amqp::publish::confirming(&publisher).await?;
+        let broker = self.broker().await?;
+        let publisher = match &broker {
+            Broker::Amqp(connection) => {
+                let channel = connection.create_channel().await?;
+                amqp::publish::confirming(&channel).await?;
+                Publisher::Broker(channel)
+            }
+            Broker::Local(bus) => Publisher::Local(bus.clone()),
+        };
         let exchange = self.names.inbound_exchange();
         let mut report = Report::default();
         let only_one = filter.id.is_some();
         for connector in self.connectors(filter)? {
-            let mut scan =
-                Scan::open(&connection, &self.names, &connector, self.scan_limit).await?;
+            let mut scan = self.scan(&broker, &connector).await?;
             let result = async {
-                let mut pending: Vec<(u64, Option<String>, lapin::PublisherConfirm)> = Vec::new();
+                let mut pending: Vec<(u64, Option<String>, Confirm)> = Vec::new();
                 while let Some(taken) = scan.next().await? {
                     if !filter.matches(&taken.letter) {
                         scan.keep(taken.tag);
@@ -621,13 +694,9 @@ impl DeadLetters {
                     let properties = replay_properties(&taken.properties, &self.hub_user);
                     let body = new_body.as_deref().unwrap_or(&taken.body);
                     let confirm = publisher
-                        .basic_publish(
-                            exchange.as_str().into(),
-                            taken.letter.letter.routing_key.as_str().into(),
-                            BasicPublishOptions {
-                                mandatory: true,
-                                ..BasicPublishOptions::default()
-                            },
+                        .publish(
+                            &exchange,
+                            &taken.letter.letter.routing_key,
                             body,
                             properties,
                         )
@@ -652,7 +721,9 @@ impl DeadLetters {
                 break;
             }
         }
-        let _ = publisher.close(200, "replayed".into()).await;
+        if let Publisher::Broker(channel) = publisher {
+            let _ = channel.close(200, "replayed".into()).await;
+        }
         Ok(report)
     }
 
@@ -662,11 +733,16 @@ impl DeadLetters {
         &self,
         connector: &str,
         scan: &mut Scan,
-        pending: &mut Vec<(u64, Option<String>, lapin::PublisherConfirm)>,
+        pending: &mut Vec<(u64, Option<String>, Confirm)>,
         report: &mut Report,
     ) -> Result<(), OpsError> {
         for (tag, message_id, confirm) in pending.drain(..) {
-            match confirm.await? {
+            let confirmation = match confirm {
+                Confirm::Broker(confirm) => confirm.await?,
+                Confirm::Routed(true) => Confirmation::NotRequested,
+                Confirm::Routed(false) => Confirmation::Nack(None),
+            };
+            match confirmation {
                 Confirmation::Ack(None) | Confirmation::NotRequested => {
                     scan.ack(tag).await?;
                     report.done += 1;
@@ -849,9 +925,59 @@ struct Taken {
     delivery_routing_key: String,
 }
 
+/// Republishes replayed copies to the inbound exchange.
+enum Publisher {
+    /// A channel in confirm mode.
+    Broker(Channel),
+    Local(Arc<LocalBus>),
+}
+
+/// A replayed copy's confirm: the broker's (mandatory publish: returned if
+/// unroutable), or whether the bus routed it.
+enum Confirm {
+    Broker(lapin::PublisherConfirm),
+    Routed(bool),
+}
+
+impl Publisher {
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> lapin::Result<Confirm> {
+        match self {
+            Publisher::Broker(channel) => Ok(Confirm::Broker(
+                channel
+                    .basic_publish(
+                        exchange.into(),
+                        routing_key.into(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
+                        body,
+                        properties,
+                    )
+                    .await?,
+            )),
+            Publisher::Local(bus) => Ok(Confirm::Routed(
+                bus.publish(exchange, routing_key, properties, body) > 0,
+            )),
+        }
+    }
+}
+
+/// How a scan reads its DLQ.
+enum Reader {
+    Broker(Channel),
+    Local { bus: Arc<LocalBus>, holder: u64 },
+}
+
 /// Reads one DLQ with manual acknowledgement, holding what it read.
 struct Scan {
-    channel: Channel,
+    reader: Reader,
     queue: String,
     connector: String,
     /// How many it may still read: the queue's depth when it started, capped.
@@ -864,21 +990,37 @@ struct Scan {
 }
 
 impl Scan {
-    async fn open(
-        connection: &Connection,
-        names: &Names,
-        connector: &str,
-        limit: usize,
-    ) -> lapin::Result<Scan> {
-        Ok(Scan {
-            channel: connection.create_channel().await?,
-            queue: names.dead_letter_queue(connector),
-            connector: connector.to_owned(),
-            budget: None,
-            limit,
-            taken: 0,
-            kept: Vec::new(),
-            more: false,
+    /// The next message, with how many are left behind it.
+    async fn get(&self) -> lapin::Result<Option<(u64, String, BasicProperties, Vec<u8>, usize)>> {
+        Ok(match &self.reader {
+            Reader::Broker(channel) => channel
+                .basic_get(
+                    self.queue.as_str().into(),
+                    BasicGetOptions { no_ack: false },
+                )
+                .await?
+                .map(|message| {
+                    let left = message.message_count as usize;
+                    let delivery = message.delivery;
+                    (
+                        delivery.delivery_tag,
+                        delivery.routing_key.as_str().to_owned(),
+                        delivery.properties,
+                        delivery.data,
+                        left,
+                    )
+                }),
+            Reader::Local { bus, holder } => {
+                bus.get(&self.queue, *holder).map(|(delivery, left)| {
+                    (
+                        delivery.tag,
+                        delivery.message.routing_key,
+                        delivery.message.properties,
+                        delivery.message.body,
+                        left,
+                    )
+                })
+            }
         })
     }
 
@@ -890,18 +1032,10 @@ impl Scan {
             self.more = true;
             return Ok(None);
         }
-        let Some(message) = self
-            .channel
-            .basic_get(
-                self.queue.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?
-        else {
+        let Some((tag, routing_key, properties, body, remaining)) = self.get().await? else {
             self.budget = Some(0);
             return Ok(None);
         };
-        let remaining = message.message_count as usize;
         self.budget = Some(match self.budget {
             None => remaining,
             Some(left) => left.saturating_sub(1).min(remaining),
@@ -910,19 +1044,13 @@ impl Scan {
         if self.taken >= self.limit && remaining > 0 {
             self.more = true;
         }
-        let delivery = message.delivery;
-        let routing_key = delivery.routing_key.as_str().to_owned();
-        let letter = DeadLetter::from_message(
-            &self.connector,
-            &routing_key,
-            &delivery.properties,
-            delivery.data.len(),
-        );
+        let letter =
+            DeadLetter::from_message(&self.connector, &routing_key, &properties, body.len());
         Ok(Some(Taken {
-            tag: delivery.delivery_tag,
-            letter: Letter::new(letter, &delivery.data),
-            body: delivery.data,
-            properties: delivery.properties,
+            tag,
+            letter: Letter::new(letter, &body),
+            body,
+            properties,
             delivery_routing_key: routing_key,
         }))
     }
@@ -932,9 +1060,17 @@ impl Scan {
     }
 
     async fn ack(&self, tag: u64) -> lapin::Result<()> {
-        self.channel
-            .basic_ack(tag, BasicAckOptions { multiple: false })
-            .await
+        match &self.reader {
+            Reader::Broker(channel) => {
+                channel
+                    .basic_ack(tag, BasicAckOptions { multiple: false })
+                    .await
+            }
+            Reader::Local { bus, holder } => {
+                bus.ack(&self.queue, *holder, tag, false);
+                Ok(())
+            }
+        }
     }
 
     fn truncated(&self) -> bool {
@@ -944,20 +1080,28 @@ impl Scan {
     /// Gives back what was kept, in order, and closes the channel (which
     /// would give back anything still unacknowledged anyway).
     async fn close(self) {
-        for tag in self.kept.iter().rev() {
-            if self
-                .channel
-                .basic_reject(*tag, BasicRejectOptions { requeue: true })
-                .await
-                .is_err()
-            {
-                break;
+        match &self.reader {
+            Reader::Broker(channel) => {
+                for tag in self.kept.iter().rev() {
+                    if channel
+                        .basic_reject(*tag, BasicRejectOptions { requeue: true })
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = channel.close(200, "dead letters read".into()).await;
+            }
+            Reader::Local { bus, holder } => {
+                for tag in self.kept.iter().rev() {
+                    bus.reject(&self.queue, *holder, *tag, true);
+                }
+                bus.release(&self.queue, *holder);
             }
         }
-        let _ = self.channel.close(200, "dead letters read".into()).await;
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

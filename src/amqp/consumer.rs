@@ -1,7 +1,12 @@
 //! The inbound consumer: deliveries in, batches through the pipeline and the
 //! store, acknowledgements out.
 //!
-//! Two halves run together on one AMQP channel: the collector takes
+//! The same consumer runs on RabbitMQ ([`run`]) and on the in-process bus
+//! of `gridhub demo` ([`run_local`]); only where deliveries come from
+//! ([`Source`]) and where dead letters and acknowledgements go ([`Outlet`])
+//! differ.
+//!
+//! Two halves run together on one channel: the collector takes
 //! deliveries into batches and runs the pure stages; the finisher
 //! dead-letters refusals (waiting for the broker's confirm), records the
 //! batch in one transaction, and acknowledges the batch with one
@@ -24,6 +29,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Names;
+use crate::bus::{LocalBus, LocalConsumer};
 use crate::connector::Registry;
 use crate::message::Inbound;
 use crate::metrics::Metrics;
@@ -124,27 +130,151 @@ pub async fn run(
         .await?;
     tracing::info!(queue = %queue, prefetch = ctx.prefetch, "consuming");
 
+    let result = consume(
+        &ctx,
+        &connector,
+        Source::Broker {
+            consumer: &mut consumer,
+            channel: &channel,
+            tag: &tag,
+        },
+        Outlet::Broker {
+            channel: &channel,
+            dead_letters: &dead_letters,
+        },
+    )
+    .await;
+    let _ = channel.close(200, "consumer stopped".into()).await;
+    let _ = dead_letters.close(200, "consumer stopped".into()).await;
+    result
+}
+
+/// Consumes one connector's queue on the in-process bus until stopped.
+#[tracing::instrument(name = "consumer", skip_all, fields(connector = %connector))]
+pub async fn run_local(
+    bus: &Arc<LocalBus>,
+    ctx: Arc<Context>,
+    connector: String,
+) -> Result<(), ConsumerError> {
+    let queue = ctx.names.inbound_queue(&connector);
+    let consumer = bus.consume(&queue).ok_or(ConsumerError::StreamEnded)?;
+    tracing::debug!(queue = %queue, "consuming");
+    consume(
+        &ctx,
+        &connector,
+        Source::Local(&consumer),
+        Outlet::Local(&consumer),
+    )
+    .await
+}
+
+/// A delivery, whatever carried it.
+struct Incoming {
+    delivery_tag: u64,
+    routing_key: String,
+    properties: BasicProperties,
+    body: Vec<u8>,
+    redelivered: bool,
+}
+
+/// Where deliveries come from.
+enum Source<'a> {
+    Broker {
+        consumer: &'a mut lapin::Consumer,
+        channel: &'a Channel,
+        tag: &'a str,
+    },
+    Local(&'a LocalConsumer),
+}
+
+impl Source<'_> {
+    /// The next delivery; `None` when the broker ended the stream.
+    async fn next(&mut self) -> Option<Result<Incoming, ConsumerError>> {
+        match self {
+            Source::Broker { consumer, .. } => Some(consumer.next().await?.map_or_else(
+                |error| Err(ConsumerError::Broker(error)),
+                |delivery| {
+                    Ok(Incoming {
+                        delivery_tag: delivery.delivery_tag,
+                        routing_key: delivery.routing_key.as_str().to_owned(),
+                        properties: delivery.properties,
+                        body: delivery.data,
+                        redelivered: delivery.redelivered,
+                    })
+                },
+            )),
+            Source::Local(consumer) => {
+                let delivery = consumer.next().await;
+                Some(Ok(Incoming {
+                    delivery_tag: delivery.tag,
+                    routing_key: delivery.message.routing_key,
+                    properties: delivery.message.properties,
+                    body: delivery.message.body,
+                    redelivered: delivery.message.redelivered,
+                }))
+            }
+        }
+    }
+
+    /// Asks for no more deliveries; what was sent and not taken goes back
+    /// to the queue when the channel closes.
+    async fn cancel(&self) {
+        if let Source::Broker { channel, tag, .. } = self {
+            let _ = channel
+                .basic_cancel((*tag).into(), BasicCancelOptions::default())
+                .await;
+        }
+    }
+}
+
+/// Where a batch's dead letters and its acknowledgement go.
+enum Outlet<'a> {
+    Broker {
+        channel: &'a Channel,
+        /// In confirm mode.
+        dead_letters: &'a Channel,
+    },
+    Local(&'a LocalConsumer),
+}
+
+impl Outlet<'_> {
+    /// Acknowledges every delivery up to `tag`.
+    async fn ack_through(&self, tag: u64) -> Result<(), ConsumerError> {
+        match self {
+            Outlet::Broker { channel, .. } => Ok(channel
+                .basic_ack(tag, BasicAckOptions { multiple: true })
+                .await?),
+            Outlet::Local(consumer) => {
+                consumer.ack(tag, true);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The collector and the finisher of one consumer, until stopped or failed.
+async fn consume(
+    ctx: &Context,
+    connector: &str,
+    mut source: Source<'_>,
+    outlet: Outlet<'_>,
+) -> Result<(), ConsumerError> {
     let (batches, mut ready) = mpsc::channel::<Vec<Entry>>(1);
     let collector = async {
-        let result = collect(&ctx, &connector, &mut consumer, &batches).await;
+        let result = collect(ctx, connector, &mut source, &batches).await;
         if ctx.stop.is_cancelled() {
-            // Tell the broker to send no more; what it sent and we did not take is requeued at close.
-            let _ = channel
-                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
-                .await;
+            source.cancel().await;
         }
         drop(batches);
         result
     };
     let finisher = async {
         while let Some(batch) = ready.recv().await {
-            finish(&ctx, &connector, &channel, &dead_letters, batch).await?;
+            finish(ctx, connector, &outlet, batch).await?;
         }
         Ok::<(), ConsumerError>(())
     };
     let (collected, finished) = tokio::join!(collector, finisher);
-    let _ = channel.close(200, "consumer stopped".into()).await;
-    let _ = dead_letters.close(200, "consumer stopped".into()).await;
     finished?;
     collected
 }
@@ -152,23 +282,23 @@ pub async fn run(
 async fn collect(
     ctx: &Context,
     connector: &str,
-    consumer: &mut lapin::Consumer,
+    source: &mut Source<'_>,
     batches: &mpsc::Sender<Vec<Entry>>,
 ) -> Result<(), ConsumerError> {
     loop {
         let first = tokio::select! {
             biased;
             _ = ctx.stop.cancelled() => return Ok(()),
-            next = consumer.next() => next,
+            next = source.next() => next,
         };
         let mut deliveries = vec![first.ok_or(ConsumerError::StreamEnded)??];
         let deadline = tokio::time::Instant::now() + ctx.batch_linger;
         let mut failure = None;
         while deliveries.len() < ctx.batch_size {
-            match tokio::time::timeout_at(deadline, consumer.next()).await {
+            match tokio::time::timeout_at(deadline, source.next()).await {
                 Ok(Some(Ok(delivery))) => deliveries.push(delivery),
                 Ok(Some(Err(error))) => {
-                    failure = Some(ConsumerError::Broker(error));
+                    failure = Some(error);
                     break;
                 }
                 Ok(None) => {
@@ -187,7 +317,7 @@ async fn collect(
             .into_iter()
             .map(|delivery| {
                 let message = Inbound {
-                    routing_key: delivery.routing_key.as_str().to_owned(),
+                    routing_key: delivery.routing_key,
                     message_id: delivery
                         .properties
                         .message_id()
@@ -203,7 +333,7 @@ async fn collect(
                         .user_id()
                         .as_ref()
                         .map(|u| u.as_str().to_owned()),
-                    body: delivery.data,
+                    body: delivery.body,
                     replays: crate::dlq::replays(&delivery.properties),
                 };
                 let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
@@ -232,8 +362,7 @@ async fn collect(
 async fn finish(
     ctx: &Context,
     connector: &str,
-    channel: &Channel,
-    dead_letters: &Channel,
+    outlet: &Outlet<'_>,
     batch: Vec<Entry>,
 ) -> Result<(), ConsumerError> {
     let Some(last_tag) = batch.last().map(|e| e.delivery_tag) else {
@@ -259,7 +388,7 @@ async fn finish(
     for (entry, refusal) in &refused {
         log_refusal(entry, refusal);
     }
-    dead_letter(ctx, connector, dead_letters, &refused).await?;
+    dead_letter(ctx, connector, outlet, &refused).await?;
 
     // 2. One transaction records everything, refusals included.
     let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
@@ -279,7 +408,7 @@ async fn finish(
         for (entry, refusal) in &pairs {
             log_refusal(entry, refusal);
         }
-        dead_letter(ctx, connector, dead_letters, &pairs).await?;
+        dead_letter(ctx, connector, outlet, &pairs).await?;
         let items: Vec<Item<'_>> = pairs
             .iter()
             .map(|(entry, refusal)| Item {
@@ -303,13 +432,11 @@ async fn finish(
     ctx.outbox_ready.notify_one();
 
     // 4. Everything up to the last delivery of the batch is done.
-    let acked = channel
-        .basic_ack(last_tag, BasicAckOptions { multiple: true })
-        .await;
+    let acked = outlet.ack_through(last_tag).await;
     if let Err(error) = acked {
         // Recorded but not acknowledged: the broker redelivers, the inbox recognises them.
         tracing::warn!(error = %error, "acknowledgement failed after commit; the batch will be redelivered and skipped");
-        return Err(error.into());
+        return Err(error);
     }
     count(ctx, connector, &batch, &refused, &late, &results);
     tracing::debug!(
@@ -442,11 +569,12 @@ where
     }
 }
 
-/// Publishes refused messages to the DLX and waits for every confirm.
+/// Publishes refused messages to the DLX and waits until every one is safe:
+/// confirmed by the broker, or queued on the in-process bus.
 async fn dead_letter(
     ctx: &Context,
     connector: &str,
-    channel: &Channel,
+    outlet: &Outlet<'_>,
     refused: &[(&Entry, &Refusal)],
 ) -> Result<(), ConsumerError> {
     if refused.is_empty() {
@@ -454,8 +582,7 @@ async fn dead_letter(
     }
     let exchange = ctx.names.dead_letter_exchange();
     let now = Utc::now();
-    let mut confirms = Vec::with_capacity(refused.len());
-    for (entry, refusal) in refused {
+    let letters = refused.iter().map(|(entry, refusal)| {
         let properties = crate::dlq::properties(
             &entry.properties,
             connector,
@@ -468,21 +595,40 @@ async fn dead_letter(
             "{connector}.{}",
             dead_letter_suffix(&entry.message.routing_key, connector)
         );
-        let confirm = channel
-            .basic_publish(
-                exchange.as_str().into(),
-                routing_key.as_str().into(),
-                BasicPublishOptions::default(),
-                &entry.message.body,
-                properties,
-            )
-            .await?;
-        confirms.push(confirm);
-    }
-    for confirm in confirms {
-        match confirm.await? {
-            Confirmation::Ack(_) | Confirmation::NotRequested => {}
-            Confirmation::Nack(_) => return Err(ConsumerError::DeadLetterNacked),
+        (routing_key, properties, &entry.message.body)
+    });
+    match outlet {
+        Outlet::Broker { dead_letters, .. } => {
+            let mut confirms = Vec::with_capacity(refused.len());
+            for (routing_key, properties, body) in letters {
+                let confirm = dead_letters
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        routing_key.as_str().into(),
+                        BasicPublishOptions::default(),
+                        body,
+                        properties,
+                    )
+                    .await?;
+                confirms.push(confirm);
+            }
+            for confirm in confirms {
+                match confirm.await? {
+                    Confirmation::Ack(_) | Confirmation::NotRequested => {}
+                    Confirmation::Nack(_) => return Err(ConsumerError::DeadLetterNacked),
+                }
+            }
+        }
+        Outlet::Local(consumer) => {
+            for (routing_key, properties, body) in letters {
+                if consumer
+                    .bus()
+                    .publish(&exchange, &routing_key, properties, body)
+                    == 0
+                {
+                    return Err(ConsumerError::DeadLetterNacked);
+                }
+            }
         }
     }
     Ok(())

@@ -1,18 +1,22 @@
 //! The outbox relay: publishes committed events to the out exchange with
 //! publisher confirms, and marks a row sent only after the broker's ack.
 //! Several hubs may relay at once: rows are claimed with SKIP LOCKED.
+//! On the in-process bus of `gridhub demo`, an event is sent once the bus
+//! has queued it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Names;
-use crate::store::{Store, StoreError, outbox::Claim};
+use crate::bus::LocalBus;
+use crate::store::outbox::{Claim, Pending};
+use crate::store::{Store, StoreError};
 
 /// Events published per claim.
 const PAGE: i64 = 500;
@@ -25,13 +29,31 @@ pub struct Relay {
     pub stop: CancellationToken,
 }
 
+/// Where the relay publishes.
+enum Outlet<'a> {
+    Broker(&'a Channel),
+    Local(&'a LocalBus),
+}
+
 impl Relay {
+    /// Relays on a broker connection until stopped or the connection fails.
     #[tracing::instrument(name = "relay", skip_all)]
     pub async fn run(&self, connection: &Connection) -> lapin::Result<()> {
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
+        self.relay(Outlet::Broker(&channel)).await
+    }
+
+    /// Relays onto the in-process bus until stopped.
+    #[tracing::instrument(name = "relay", skip_all)]
+    pub async fn run_local(&self, bus: &LocalBus) {
+        // Publishing on the bus cannot fail.
+        let _ = self.relay(Outlet::Local(bus)).await;
+    }
+
+    async fn relay(&self, outlet: Outlet<'_>) -> lapin::Result<()> {
         let exchange = self.names.outbound_exchange();
         loop {
             // Drain everything unsent, a page at a time.
@@ -50,35 +72,7 @@ impl Relay {
                 if claim.events.is_empty() {
                     break;
                 }
-                let mut confirms = Vec::with_capacity(claim.events.len());
-                for event in &claim.events {
-                    let properties = BasicProperties::default()
-                        .with_content_type("application/json".into())
-                        .with_delivery_mode(2)
-                        .with_message_id(event.event_id.to_string().into())
-                        .with_type(ShortString::from(
-                            event.routing_key.split_once('.').map_or("", |(_, e)| e),
-                        ))
-                        .with_timestamp(event.created_at.timestamp().max(0) as u64)
-                        .with_app_id("gridhub".into());
-                    let body = serde_json::to_vec(&event.payload).unwrap_or_default();
-                    let confirm = channel
-                        .basic_publish(
-                            exchange.as_str().into(),
-                            event.routing_key.as_str().into(),
-                            BasicPublishOptions::default(),
-                            &body,
-                            properties,
-                        )
-                        .await?;
-                    confirms.push((event.id, confirm));
-                }
-                let mut sent = Vec::with_capacity(confirms.len());
-                for (id, confirm) in confirms {
-                    if let Confirmation::Ack(_) = confirm.await? {
-                        sent.push(id);
-                    }
-                }
+                let sent = publish(&outlet, &exchange, &claim.events).await?;
                 let full = claim.events.len() as i64 == PAGE;
                 let count = sent.len();
                 if let Err(error) = claim.mark_sent(&sent).await {
@@ -98,4 +92,56 @@ impl Relay {
             }
         }
     }
+}
+
+/// Publishes a page of events; returns the outbox ids of those now safe.
+async fn publish(
+    outlet: &Outlet<'_>,
+    exchange: &str,
+    events: &[Pending],
+) -> lapin::Result<Vec<i64>> {
+    let messages = events.iter().map(|event| {
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(event.event_id.to_string().into())
+            .with_type(ShortString::from(
+                event.routing_key.split_once('.').map_or("", |(_, e)| e),
+            ))
+            .with_timestamp(event.created_at.timestamp().max(0) as u64)
+            .with_app_id("gridhub".into());
+        let body = serde_json::to_vec(&event.payload).unwrap_or_default();
+        (event, properties, body)
+    });
+    let mut sent = Vec::with_capacity(events.len());
+    match outlet {
+        Outlet::Broker(channel) => {
+            let mut confirms = Vec::with_capacity(events.len());
+            for (event, properties, body) in messages {
+                let confirm = channel
+                    .basic_publish(
+                        exchange.into(),
+                        event.routing_key.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        properties,
+                    )
+                    .await?;
+                confirms.push((event.id, confirm));
+            }
+            for (id, confirm) in confirms {
+                if let Confirmation::Ack(_) = confirm.await? {
+                    sent.push(id);
+                }
+            }
+        }
+        Outlet::Local(bus) => {
+            for (event, properties, body) in messages {
+                // As on the broker, an event no queue is bound for is sent.
+                bus.publish(exchange, &event.routing_key, properties, &body);
+                sent.push(event.id);
+            }
+        }
+    }
+    Ok(sent)
 }

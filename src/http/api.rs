@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::auth::authorize;
 use super::{ApiError, AppState, PURGE_CONFIRMATION, PendingPurge};
 use crate::metrics::{Metrics, StatusLabel};
-use crate::ops::{Edited, Filter};
+use crate::ops::{Broker, Edited, Filter};
 use crate::settings::Role;
 
 type Shared = State<Arc<AppState>>;
@@ -27,7 +27,14 @@ fn ok(value: Value) -> ApiResult {
 }
 
 /// Messages ready in a queue, or `None` if it does not exist.
-async fn queue_depth(connection: &Connection, queue: &str) -> Option<u32> {
+async fn queue_depth(broker: &Broker, queue: &str) -> Option<u32> {
+    match broker {
+        Broker::Amqp(connection) => broker_queue_depth(connection, queue).await,
+        Broker::Local(bus) => bus.depth(queue),
+    }
+}
+
+async fn broker_queue_depth(connection: &Connection, queue: &str) -> Option<u32> {
     let channel = connection.create_channel().await.ok()?;
     let declared = channel
         .queue_declare(
@@ -46,7 +53,7 @@ async fn queue_depth(connection: &Connection, queue: &str) -> Option<u32> {
 /// Per connector: (inbound depth, DLQ depth), where the broker answers.
 async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)> {
     let mut depths = BTreeMap::new();
-    let connection = state.ops.connection().await.ok();
+    let broker = state.ops.broker().await.ok();
     // Dead letters a scan holds are not counted as ready: wait for scans to
     // finish, but not so long that a scrape times out during a big replay.
     let _quiet = tokio::time::timeout(Duration::from_secs(2), state.ops.quiet())
@@ -54,10 +61,10 @@ async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)
         .ok();
     let names = state.ops.names();
     for id in state.ops.registry().connectors.keys() {
-        let (inbound, dead) = match &connection {
-            Some(connection) => (
-                queue_depth(connection, &names.inbound_queue(id)).await,
-                queue_depth(connection, &names.dead_letter_queue(id)).await,
+        let (inbound, dead) = match &broker {
+            Some(broker) => (
+                queue_depth(broker, &names.inbound_queue(id)).await,
+                queue_depth(broker, &names.dead_letter_queue(id)).await,
             ),
             None => (None, None),
         };
@@ -112,9 +119,9 @@ pub async fn readyz(State(state): Shared) -> Response {
             Ok(()) => "ok".to_owned(),
             Err(error) => error.to_string(),
         };
-        let (broker, topology) = match state.ops.connection().await {
+        let (broker, topology) = match state.ops.broker().await {
             Err(error) => (format!("unreachable: {error}"), "unknown".to_owned()),
-            Ok(connection) => ("ok".to_owned(), topology_missing(&state, &connection).await),
+            Ok(broker) => ("ok".to_owned(), topology_missing(&state, &broker).await),
         };
         (database, broker, topology)
     };
@@ -141,9 +148,15 @@ pub async fn readyz(State(state): Shared) -> Response {
 }
 
 /// "ok", or what is missing.
-async fn topology_missing(state: &AppState, connection: &Connection) -> String {
+async fn topology_missing(state: &AppState, broker: &Broker) -> String {
     let mut missing = Vec::new();
-    for exchange in &state.topology.exchanges {
+    // The in-process bus is declared from the topology: only its queues can be looked up.
+    let exchanges = match broker {
+        Broker::Amqp(connection) => Some(connection),
+        Broker::Local(_) => None,
+    };
+    for exchange in exchanges.iter().flat_map(|_| &state.topology.exchanges) {
+        let Some(connection) = exchanges else { break };
         let Ok(channel) = connection.create_channel().await else {
             return "cannot open a channel".to_owned();
         };
@@ -164,7 +177,7 @@ async fn topology_missing(state: &AppState, connection: &Connection) -> String {
         }
     }
     for queue in &state.topology.queues {
-        if queue_depth(connection, &queue.name).await.is_none() {
+        if queue_depth(broker, &queue.name).await.is_none() {
             missing.push(format!("queue {}", queue.name));
         }
     }
