@@ -98,6 +98,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::district::DistrictCommand,
     },
+    /// Run the whole hub in this process with no broker and no database (an
+    /// in-process bus and SQLite), play a stream of hotline tickets and
+    /// department messages, a few of them bad, and serve the console.
+    Demo {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: crate::demo::DemoArgs,
+    },
     /// Measure the hub end to end against the broker's own ceiling, check
     /// that nothing was lost or doubled, and print the figures.
     Bench {
@@ -303,6 +312,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => cases(&settings(&common)?, json, limit).await,
         Command::Dlq { command } => dlq(command).await,
         Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
+        Command::Demo { common, args } => crate::demo::run(settings(&common)?, args).await,
         Command::Topology { common } => {
             let settings = settings(&common)?;
             let topology = amqp::topology::Topology::new(
@@ -348,7 +358,8 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -12,6 +12,7 @@ pub mod bus;
 pub mod check;
 pub mod cli;
 pub mod connector;
+pub mod demo;
 pub mod district;
 pub mod dlq;
 pub mod http;

@@ -372,7 +372,7 @@ impl Generator {
         let pick = self.pick(seq);
         let r = splitmix(seq ^ self.seed.rotate_left(17));
         let t = &mut self.types[pick.kind as usize];
-        let message_id = format!("bench-{}-{phase}-{seq}", self.run);
+        let message_id = format!("{}-{phase}-{seq}", self.run);
         if pick.invalid {
             let invalid = &t.invalid[(r % t.invalid.len() as u64) as usize];
             return Message {
@@ -681,7 +681,8 @@ fn mask_reference(reference: &str) -> String {
         .collect()
 }
 
-fn splitmix(mut x: u64) -> u64 {
+/// SplitMix64: one well-mixed 64-bit value from another.
+pub(crate) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -98,7 +98,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<ExitCode
         &settings.connectors_dir,
         &mix,
         args.invalid,
-        &id,
+        &format!("bench-{id}"),
         args.seed,
     )?;
     notes.append(&mut generator.notes);
