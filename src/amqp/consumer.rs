@@ -424,11 +424,7 @@ async fn finish(
             .collect();
         with_retry(ctx, connector, || ctx.store.apply(&items, &rules)).await?;
     }
-    for (entry, applied) in batch.iter().zip(&results) {
-        if let Applied::CaseOpened { case_no } = applied {
-            tracing::debug!(message_id = usable_id(entry).unwrap_or_default(), case_no = %case_no, "case opened");
-        }
-    }
+    log_applied(&batch, &results);
     ctx.outbox_ready.notify_one();
 
     // 4. Everything up to the last delivery of the batch is done.
@@ -479,13 +475,43 @@ fn count(
     }
 }
 
-fn log_refusal(entry: &Entry, refusal: &Refusal) {
-    tracing::info!(
+/// The span of one message's own log lines: `message_id` and, once there
+/// is one, `case_no`, inside the consumer's span (`connector`).
+fn message_span(entry: &Entry) -> tracing::Span {
+    tracing::info_span!(
+        "message",
         message_id = usable_id(entry).unwrap_or("<none>"),
-        stage = %refusal.stage,
-        reason = %refusal.reason,
-        "refused"
-    );
+        case_no = tracing::field::Empty
+    )
+}
+
+fn log_refusal(entry: &Entry, refusal: &Refusal) {
+    message_span(entry).in_scope(|| {
+        tracing::info!(stage = %refusal.stage, reason = %refusal.reason, "refused");
+    });
+}
+
+/// What the store did with each message, at debug level.
+fn log_applied(batch: &[Entry], results: &[Applied]) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    for (entry, applied) in batch.iter().zip(results) {
+        let (what, case_no) = match applied {
+            Applied::CaseOpened { case_no } => ("case opened", Some(case_no)),
+            Applied::CaseUpdated { case_no } => ("case updated", Some(case_no)),
+            Applied::DuplicateSource => ("ticket already has a case", None),
+            Applied::AlreadyProcessed => ("already processed", None),
+            Applied::RecordsShared { .. } => ("records shared", None),
+            Applied::GridsUpdated { .. } => ("grid data updated", None),
+            Applied::RefusalRecorded | Applied::Refused(_) => continue,
+        };
+        let span = message_span(entry);
+        if let Some(case_no) = case_no {
+            span.record("case_no", case_no.as_str());
+        }
+        span.in_scope(|| tracing::debug!("{what}"));
+    }
 }
 
 fn message_type(entry: &Entry) -> &str {

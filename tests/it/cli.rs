@@ -113,6 +113,7 @@ async fn serve_publish_cases_dlq_and_sigterm() {
         .arg(&config)
         .env("GRIDHUB_DATABASE_URL", &env.database_url)
         .env("GRIDHUB_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,gridhub=debug")
         .env("GRIDHUB_OPS_TOKEN", SECRET_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -229,6 +230,40 @@ async fn serve_publish_cases_dlq_and_sigterm() {
     assert!(logs.lines().all(|l| l.starts_with('{')), "{logs}");
     assert!(logs.contains("ops console and API listening"), "{logs}");
     assert!(!logs.contains(SECRET_TOKEN), "a token in the logs");
+    // A message's lines carry connector, message_id and case number as span fields.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let in_consumer = |line: &serde_json::Value| {
+        line["spans"].as_array().is_some_and(|spans| {
+            spans
+                .iter()
+                .any(|s| s["name"] == "consumer" && s["connector"] == "hotline-96156")
+        })
+    };
+    let opened = lines
+        .iter()
+        .find(|l| l["message"] == "case opened")
+        .expect("a case-opened line");
+    assert!(in_consumer(opened), "{opened}");
+    assert_eq!(opened["span"]["name"], "message");
+    assert!(
+        opened["span"]["message_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert!(
+        opened["span"]["case_no"]
+            .as_str()
+            .is_some_and(|no| no.starts_with("TZ"))
+    );
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "refused")
+        .expect("a refusal line");
+    assert!(in_consumer(refused), "{refused}");
+    assert!(refused["span"]["message_id"].as_str().is_some());
     for sample in &valid {
         let body: serde_json::Value =
             serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap();
