@@ -46,6 +46,9 @@ pub struct Delivery {
 
 #[derive(Default)]
 struct Queue {
+    /// Most ready messages kept; the oldest are dropped beyond it (as
+    /// RabbitMQ's `x-max-length` with its default `drop-head`).
+    max_length: Option<usize>,
     ready: VecDeque<Message>,
     /// Delivery tag → (who holds it, the message).
     unacked: BTreeMap<u64, (u64, Message)>,
@@ -123,11 +126,24 @@ impl LocalBus {
                     body: body.to_vec(),
                     redelivered: false,
                 });
+                if let Some(max) = queue.max_length {
+                    while queue.ready.len() > max {
+                        queue.ready.pop_front();
+                    }
+                }
                 queue.arrived.notify_one();
                 routed += 1;
             }
         }
         routed
+    }
+
+    /// Keeps at most `max` ready messages in a queue, dropping the oldest:
+    /// for queues nobody consumes, such as the demo's event queues.
+    pub fn set_max_length(&self, queue: &str, max: usize) {
+        if let Some(queue) = self.queues().get_mut(queue) {
+            queue.max_length = Some(max);
+        }
     }
 
     /// A new holder id: a consumer or one dead-letter scan.
@@ -357,6 +373,18 @@ mod tests {
         assert_eq!(bus.depth("q.a"), Some(1));
         assert_eq!(bus.depth("q.b"), Some(1));
         assert_eq!(bus.depth("q.c"), None);
+    }
+
+    #[test]
+    fn a_queue_with_a_max_length_drops_its_oldest() {
+        let bus = bus();
+        bus.set_max_length("q.a", 2);
+        for key in ["a.1", "a.2", "a.3"] {
+            publish(&bus, key);
+        }
+        assert_eq!(bus.depth("q.a"), Some(2));
+        let (first, _) = bus.get("q.a", bus.holder()).unwrap();
+        assert_eq!(first.message.routing_key, "a.2");
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// Events kept per destination queue: nobody consumes them in the demo.
+const OUT_QUEUE_LENGTH: usize = 1000;
+
 /// The planning commission's connector and message type.
 const PLANNING: (&str, &str) = ("dept-planning", "grid-boundaries");
 
@@ -66,6 +69,15 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<ExitCode>
     let registry = hub.shared_registry();
     let address = hub.http_address();
     let (hub, bus) = hub.on_local_bus();
+    // Nobody consumes the event queues in the demo: keep the latest only.
+    for queue in hub.topology().queues {
+        if queue
+            .name
+            .starts_with(&Names::new(&settings.namespace).outbound_queue(""))
+        {
+            bus.set_max_length(&queue.name, OUT_QUEUE_LENGTH);
+        }
+    }
     // Message ids unique to this run, so that a case store kept from an
     // earlier run (`--database sqlite://FILE`) takes the new run's messages;
     // its tickets are the same, and are recognised as already known.
