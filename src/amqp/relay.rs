@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Names;
-use crate::store::{Store, StoreError, outbox::Claim};
+use crate::store::{Store, StoreError};
 
 /// Events published per claim.
 const PAGE: i64 = 500;
@@ -36,7 +36,7 @@ impl Relay {
         loop {
             // Drain everything unsent, a page at a time.
             loop {
-                let claim = match Claim::take(self.store.pool(), PAGE).await {
+                let claim = match self.store.claim_outbox(PAGE).await {
                     Ok(claim) => claim,
                     Err(StoreError::Transient(error)) => {
                         tracing::warn!(error = %error, "case store unavailable; outbox waits");

@@ -112,7 +112,7 @@ impl TestEnv {
         TestEnv {
             names,
             database_url,
-            pool: store.pool().clone(),
+            pool: store.pg_pool().expect("a PostgreSQL store").clone(),
             broker,
             cleanup: Some(Cleanup {
                 database,
