@@ -234,6 +234,50 @@ impl Drop for TestEnv {
     }
 }
 
+/// A fresh, migrated PostgreSQL database for store-level tests (no
+/// broker), dropped at the end even when the test fails.
+pub struct TestDb {
+    pub store: gridhub::store::Store,
+    database: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        init_logs();
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let database = format!("gridhub_test_{id}");
+        let store = gridhub::store::Store::connect(
+            &format!("postgres://postgres@127.0.0.1:5432/{database}"),
+            4,
+        )
+        .await
+        .expect("test database");
+        TestDb { store, database }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let database = std::mem::take(&mut self.database);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(pool) = PgPool::connect(POSTGRES_ADMIN).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 pub struct RunningHub {
     pub shutdown: CancellationToken,
     pub task: JoinHandle<anyhow::Result<()>>,
