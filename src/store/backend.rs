@@ -44,20 +44,25 @@ impl Tx {
 }
 
 /// Runs `$body` on whichever backend it is, for a statement whose SQL is
-/// the same on both: `tx` form with `$conn` the transaction and `$uuid` a
-/// function encoding a uuid as that backend stores it; `pool` form with
-/// `$conn` the pool. The body is written once and compiled for each.
+/// the same on both: `tx` form with `$conn` the transaction, `$uuid` and
+/// `$time` functions encoding a uuid and a time as that backend stores
+/// them; `pool` form with `$conn` the pool. The body is written once and
+/// compiled for each.
 macro_rules! either {
-    (tx $tx:expr, |$conn:ident, $uuid:ident| $body:expr) => {
+    (tx $tx:expr, |$conn:ident, $uuid:ident, $time:ident| $body:expr) => {
         match $tx {
             $crate::store::Tx::Pg($conn) => {
                 #[allow(unused_variables)]
                 let $uuid = |id: ::uuid::Uuid| id;
+                #[allow(unused_variables)]
+                let $time = |at: ::chrono::DateTime<::chrono::Utc>| at;
                 $body
             }
             $crate::store::Tx::Lite($conn) => {
                 #[allow(unused_variables)]
                 let $uuid = $crate::store::backend::lite_uuid;
+                #[allow(unused_variables)]
+                let $time = $crate::store::backend::lite_time;
                 $body
             }
         }

@@ -573,7 +573,7 @@ async fn claim_inbox(
 
 /// Gives up a message's inbox claim (the store refused it after all).
 async fn release_inbox(tx: &mut Tx, connector: &str, message_id: &str) -> Result<(), StoreError> {
-    either!(tx tx, |tx, _uuid| {
+    either!(tx tx, |tx, _uuid, _time| {
         sqlx::query("DELETE FROM inbox WHERE connector = $1 AND message_id = $2")
             .bind(connector)
             .bind(message_id)

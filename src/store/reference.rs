@@ -197,7 +197,7 @@ async fn upsert_addresses(tx: &mut Tx, addresses: &[(&str, &str)]) -> Result<(),
 }
 
 async fn bump_grid_version(tx: &mut Tx) -> Result<(), StoreError> {
-    either!(tx tx, |tx, _uuid| {
+    either!(tx tx, |tx, _uuid, _time| {
         sqlx::query("UPDATE reference_versions SET version = version + 1 WHERE name = 'grids'")
             .execute(&mut **tx)
             .await?;

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::backend::{either, lite_now, lite_time, lite_uuid};
+use super::backend::{either, lite_now, lite_uuid};
 use super::events::{CaseView, Events, Sources};
 use super::{Applied, Rules, StoreError, Tx, outbox};
 use crate::connector::Kind;
@@ -212,7 +212,7 @@ pub(super) async fn load_case(
 /// Sources of a case and of the cases merged into it: all their callers
 /// hear the case's outcome.
 pub(super) async fn sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> {
-    Ok(either!(tx tx, |tx, uuid| sqlx::query_as(
+    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT s.connector, s.source_ref FROM case_sources s JOIN cases c ON c.id = s.case_id
          WHERE c.id = $1 OR c.parent_case_id = $1 ORDER BY s.received_at",
     )
@@ -223,7 +223,7 @@ pub(super) async fn sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, Store
 
 /// The case's own source tickets (not those merged into it).
 async fn own_sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> {
-    Ok(either!(tx tx, |tx, uuid| sqlx::query_as(
+    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT connector, source_ref FROM case_sources WHERE case_id = $1"
     )
     .bind(uuid(case_id))
@@ -232,7 +232,7 @@ async fn own_sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> 
 }
 
 async fn reporter(tx: &mut Tx, case_id: Uuid) -> Result<Option<Reporter>, StoreError> {
-    Ok(either!(tx tx, |tx, uuid| sqlx::query_as(
+    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters
          WHERE case_id = $1 LIMIT 1",
     )
@@ -287,7 +287,7 @@ pub(super) async fn insert_events(tx: &mut Tx, events: &[CaseEvent<'_>]) -> Resu
 
 /// Appends one case event.
 pub(super) async fn insert_event(tx: &mut Tx, event: &CaseEvent<'_>) -> Result<(), StoreError> {
-    either!(tx tx, |tx, uuid| {
+    either!(tx tx, |tx, uuid, _time| {
         sqlx::query(
             "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -583,64 +583,34 @@ async fn write_case(
     now: DateTime<Utc>,
     accept_due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "UPDATE cases SET status = $2, status_changed_at = $3, updated_at = $3, version = version + 1,
-                        lead_unit = $4, lead_connector = $5, dispatch_level = $6, due_at = $7,
-                        escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
-                        dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
-                        accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
-                        overdue = CASE WHEN $12 THEN false ELSE overdue END,
-                        accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
-                        closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
-                 WHERE id = $1",
-            )
-            .bind(next.id)
-            .bind(&next.status)
-            .bind(now)
-            .bind(&next.lead_unit)
-            .bind(&next.lead_connector)
-            .bind(&next.dispatch_level)
-            .bind(next.due_at)
-            .bind(next.escalation_level)
-            .bind(next.rework_count)
-            .bind(next.return_count)
-            .bind(&next.satisfaction)
-            .bind(accept_due_at.is_some())
-            .bind(accept_due_at.unwrap_or(now))
-            .execute(&mut **tx)
-            .await?;
-        }
-        Tx::Lite(tx) => {
-            sqlx::query(
-                "UPDATE cases SET status = $2, status_changed_at = $3, updated_at = $3, version = version + 1,
-                        lead_unit = $4, lead_connector = $5, dispatch_level = $6, due_at = $7,
-                        escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
-                        dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
-                        accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
-                        overdue = CASE WHEN $12 THEN 0 ELSE overdue END,
-                        accept_overdue = CASE WHEN $12 THEN 0 ELSE accept_overdue END,
-                        closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
-                 WHERE id = $1",
-            )
-            .bind(lite_uuid(next.id))
-            .bind(&next.status)
-            .bind(lite_time(now))
-            .bind(&next.lead_unit)
-            .bind(&next.lead_connector)
-            .bind(&next.dispatch_level)
-            .bind(next.due_at.map(lite_time))
-            .bind(next.escalation_level)
-            .bind(next.rework_count)
-            .bind(next.return_count)
-            .bind(&next.satisfaction)
-            .bind(accept_due_at.is_some())
-            .bind(lite_time(accept_due_at.unwrap_or(now)))
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
+    either!(tx tx, |tx, uuid, time| {
+        sqlx::query(
+            "UPDATE cases SET status = $2, status_changed_at = $3, updated_at = $3, version = version + 1,
+                    lead_unit = $4, lead_connector = $5, dispatch_level = $6, due_at = $7,
+                    escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
+                    dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
+                    accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
+                    overdue = CASE WHEN $12 THEN false ELSE overdue END,
+                    accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
+                    closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
+             WHERE id = $1",
+        )
+        .bind(uuid(next.id))
+        .bind(&next.status)
+        .bind(time(now))
+        .bind(&next.lead_unit)
+        .bind(&next.lead_connector)
+        .bind(&next.dispatch_level)
+        .bind(next.due_at.map(time))
+        .bind(next.escalation_level)
+        .bind(next.rework_count)
+        .bind(next.return_count)
+        .bind(&next.satisfaction)
+        .bind(accept_due_at.is_some())
+        .bind(time(accept_due_at.unwrap_or(now)))
+        .execute(&mut **tx)
+        .await?;
+    });
     Ok(())
 }
 
