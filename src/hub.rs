@@ -79,7 +79,7 @@ impl Hub {
             }
         };
         let places = loop {
-            match places::load(store.pool()).await {
+            match places::load(&store).await {
                 Ok(places) => break places,
                 Err(error) => {
                     let delay = delays.next().unwrap_or(Duration::from_secs(10));
@@ -422,16 +422,14 @@ async fn refresh_places(
     every: Duration,
     stop: CancellationToken,
 ) {
-    let mut known = crate::store::reference::grid_version(store.pool())
-        .await
-        .unwrap_or(-1);
+    let mut known = store.grid_version().await.unwrap_or(-1);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match crate::store::reference::grid_version(store.pool()).await {
-            Ok(version) if version != known => match places::load(store.pool()).await {
+        match store.grid_version().await {
+            Ok(version) if version != known => match places::load(&store).await {
                 Ok((loaded, fresh)) => {
                     known = loaded;
                     if let Ok(mut slot) = places.write() {

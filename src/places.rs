@@ -87,9 +87,9 @@ impl Locate for NoGrids {
 
 /// Loads the grid data and builds the locator: (version, locator).
 pub async fn load(
-    pool: &sqlx::PgPool,
+    store: &crate::store::Store,
 ) -> Result<(i64, std::sync::Arc<dyn Locate>), crate::store::StoreError> {
-    let data = crate::store::reference::load_grids(pool).await?;
+    let data = store.load_grids().await?;
     Ok((data.version, from_data(data)))
 }
 

@@ -19,8 +19,11 @@ pub struct Settings {
     /// AMQP URL of the broker. Overridden by `GRIDHUB_AMQP_URL`.
     /// Default `amqp://guest:guest@127.0.0.1:5672/%2f`.
     pub amqp_url: String,
-    /// PostgreSQL URL of the case store. Overridden by `GRIDHUB_DATABASE_URL`.
+    /// URL of the case store. Overridden by `GRIDHUB_DATABASE_URL`.
     /// The database is created and migrated at start if missing.
+    /// `postgres://` or `postgresql://` for production (several hubs may
+    /// share it); `sqlite:` for the demo and single-process use, e.g.
+    /// `sqlite::memory:` or `sqlite:///var/lib/gridhub/cases.db`.
     /// Default `postgres://postgres@127.0.0.1:5432/gridhub`.
     pub database_url: String,
     /// Folder of connector folders. Default `connectors`.

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Names;
 use crate::bus::LocalBus;
-use crate::store::outbox::{Claim, Pending};
+use crate::store::outbox::Pending;
 use crate::store::{Store, StoreError};
 
 /// Events published per claim.
@@ -58,7 +58,7 @@ impl Relay {
         loop {
             // Drain everything unsent, a page at a time.
             loop {
-                let claim = match Claim::take(self.store.pool(), PAGE).await {
+                let claim = match self.store.claim_outbox(PAGE).await {
                     Ok(claim) => claim,
                     Err(StoreError::Transient(error)) => {
                         tracing::warn!(error = %error, "case store unavailable; outbox waits");

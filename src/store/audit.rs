@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Store, StoreError};
+use super::backend::either;
+use super::{Pool, Store, StoreError};
 
 /// Most message ids kept in one audit row.
 const MAX_IDS: usize = 1000;
@@ -43,54 +44,96 @@ impl Store {
             .take(MAX_IDS)
             .map(|id| id.as_str())
             .collect();
-        sqlx::query(
-            "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(record.actor.replace('\0', ""))
-        .bind(record.action)
-        .bind(&record.filter)
-        .bind(i32::try_from(record.affected).unwrap_or(i32::MAX))
-        .bind(i32::try_from(record.failed).unwrap_or(i32::MAX))
-        .bind(ids)
-        .bind(record.note.as_deref())
-        .execute(&self.pool)
-        .await?;
+        let actor = record.actor.replace('\0', "");
+        let affected = i32::try_from(record.affected).unwrap_or(i32::MAX);
+        let failed = i32::try_from(record.failed).unwrap_or(i32::MAX);
+        match &self.pool {
+            Pool::Pg(pool) => {
+                sqlx::query(
+                    "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(actor)
+                .bind(record.action)
+                .bind(&record.filter)
+                .bind(affected)
+                .bind(failed)
+                .bind(ids)
+                .bind(record.note.as_deref())
+                .execute(pool)
+                .await?;
+            }
+            Pool::Lite(pool) => {
+                sqlx::query(
+                    "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note)
+                     VALUES ($1, $2, json($3), $4, $5, json($6), $7)",
+                )
+                .bind(actor)
+                .bind(record.action)
+                .bind(record.filter.to_string())
+                .bind(affected)
+                .bind(failed)
+                .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+                .bind(record.note.as_deref())
+                .execute(pool)
+                .await?;
+            }
+        }
         Ok(())
     }
 
     /// The most recent operations, newest first.
     pub async fn audit_trail(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, at, actor, action, filter, affected, failed, message_ids, note
-             FROM dlq_audit ORDER BY id DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = "SELECT id, at, actor, action, filter, affected, failed, message_ids, note
+                   FROM dlq_audit ORDER BY id DESC LIMIT $1";
+        match &self.pool {
+            Pool::Pg(pool) => Ok(sqlx::query_as(sql).bind(limit).fetch_all(pool).await?),
+            Pool::Lite(pool) => {
+                let rows = sqlx::query(sql).bind(limit).fetch_all(pool).await?;
+                let entry = |row: &sqlx::sqlite::SqliteRow| -> Result<AuditEntry, sqlx::Error> {
+                    use sqlx::Row;
+                    Ok(AuditEntry {
+                        id: row.try_get("id")?,
+                        at: row.try_get("at")?,
+                        actor: row.try_get("actor")?,
+                        action: row.try_get("action")?,
+                        filter: row.try_get::<sqlx::types::Json<Value>, _>("filter")?.0,
+                        affected: row.try_get("affected")?,
+                        failed: row.try_get("failed")?,
+                        message_ids: row
+                            .try_get::<sqlx::types::Json<Vec<String>>, _>("message_ids")?
+                            .0,
+                        note: row.try_get("note")?,
+                    })
+                };
+                Ok(rows.iter().map(entry).collect::<Result<_, _>>()?)
+            }
+        }
     }
 
     /// Events committed but not yet confirmed by the broker.
     pub async fn outbox_backlog(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(either!(pool & self.pool, |pool| sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
         )
+        .fetch_one(pool)
+        .await?))
     }
 
     /// How many cases have each status.
     pub async fn cases_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT status, count(*) FROM cases GROUP BY status ORDER BY status")
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(either!(pool & self.pool, |pool| sqlx::query_as(
+            "SELECT status, count(*) FROM cases GROUP BY status ORDER BY status"
         )
+        .fetch_all(pool)
+        .await?))
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        either!(pool & self.pool, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 }

@@ -1,12 +1,20 @@
-//! The case store: PostgreSQL, written in batches.
+//! The case store: PostgreSQL in production, SQLite for the demo and
+//! single-process use, written in batches.
 //!
 //! A batch of prepared messages (and of refusals already in their DLQ) is
 //! recorded in one transaction: inbox rows, case sources, cases, reporters,
-//! case events, outbox rows and dead-letter records, each as one multi-row
-//! statement. A batch costs the same handful of round trips whatever its
-//! size.
+//! case events, outbox rows and dead-letter records. On PostgreSQL each is
+//! one multi-row statement, so a batch costs the same handful of round trips
+//! whatever its size; on SQLite (in process, no round trips) each row is one
+//! prepared statement.
+//!
+//! The case logic is written once, against [`Tx`]: a transaction on either
+//! backend. Each data-access step (claim inbox rows, insert case sources,
+//! lock and load a case, ...) is a function that matches on it and runs that
+//! backend's statement, beside the flow that uses it.
 
 pub mod audit;
+mod backend;
 mod events;
 mod open;
 pub mod outbox;
@@ -24,7 +32,8 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::connector::Registry;
@@ -33,6 +42,8 @@ use crate::pipeline::{Refusal, Stage};
 use crate::places::Locate;
 use crate::routing::Routing;
 
+pub(crate) use backend::{Pool, Tx};
+use backend::{either, lite_now, lite_uuid};
 pub use outbox::OutboxEvent;
 pub use overdue::Escalation;
 
@@ -43,8 +54,9 @@ pub enum StoreError {
     /// back off and try the same work again.
     #[error("case store unavailable: {0}")]
     Transient(#[source] sqlx::Error),
-    /// The database refused the data itself: retrying cannot help.
-    #[error("case store refused the data (SQLSTATE {code})")]
+    /// The database refused the data itself: retrying cannot help. `code`
+    /// names the error: `SQLSTATE 23505`, `SQLite 2067`, or `decode`.
+    #[error("case store refused the data ({code})")]
     Permanent { code: String },
 }
 
@@ -54,18 +66,28 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Data errors (SQLSTATE classes 21, 22, 23, 42, 54) are permanent; everything
-/// else (connection, pool, shutdown, serialization failure) is transient.
+/// Data errors are permanent: on PostgreSQL SQLSTATE classes 21, 22, 23, 42
+/// and 54; on SQLite a constraint, datatype, size or SQL error. Everything
+/// else (connection, pool, shutdown, serialization failure, SQLite busy or
+/// locked, I/O) is transient.
 fn classify(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error
         && let Some(code) = db.code()
-        && ["21", "22", "23", "42", "54"]
+    {
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            if code.parse::<i32>().is_ok_and(sqlite_permanent) {
+                return StoreError::Permanent {
+                    code: format!("SQLite {code}"),
+                };
+            }
+        } else if ["21", "22", "23", "42", "54"]
             .iter()
             .any(|class| code.starts_with(class))
-    {
-        return StoreError::Permanent {
-            code: code.into_owned(),
-        };
+        {
+            return StoreError::Permanent {
+                code: format!("SQLSTATE {code}"),
+            };
+        }
     }
     if matches!(
         error,
@@ -78,6 +100,15 @@ fn classify(error: sqlx::Error) -> StoreError {
         };
     }
     StoreError::Transient(error)
+}
+
+/// SQLite result codes (the primary code is the low byte of the extended
+/// one) that retrying cannot fix: SQLITE_ERROR (1, an SQL error such as a
+/// missing table), SQLITE_TOOBIG (18), SQLITE_CONSTRAINT (19),
+/// SQLITE_MISMATCH (20), SQLITE_RANGE (25). SQLITE_BUSY (5), SQLITE_LOCKED
+/// (6), SQLITE_IOERR (10), SQLITE_FULL (13) and the rest are transient.
+fn sqlite_permanent(extended: i32) -> bool {
+    matches!(extended & 0xff, 1 | 18 | 19 | 20 | 25)
 }
 
 /// One message of a batch.
@@ -135,14 +166,24 @@ pub struct Rules {
     pub places: Arc<dyn Locate>,
 }
 
+/// The case store on PostgreSQL or SQLite; cheap to clone (a pool).
 #[derive(Clone)]
 pub struct Store {
-    pool: PgPool,
+    pool: Pool,
 }
 
 impl Store {
-    /// Connects, creating the database if missing, and runs migrations.
+    /// Connects and runs migrations. The URL's scheme chooses the backend:
+    /// `postgres://` or `postgresql://` (the database is created if
+    /// missing), or `sqlite:` (`sqlite::memory:`, `sqlite:///path/file.db`,
+    /// `sqlite://file.db?mode=rwc`).
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+        if url.starts_with("sqlite:") {
+            return Store::connect_sqlite(url, pool_size).await;
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            anyhow::bail!("database url: expected postgres://, postgresql:// or sqlite:");
+        }
         let options =
             PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("database url: {e}"))?;
         if !Postgres::database_exists(url).await? {
@@ -162,16 +203,82 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool: Pool::Pg(pool),
+        })
     }
 
-    /// A store on an existing pool (already migrated).
+    /// SQLite: one writer at a time. Write transactions begin IMMEDIATE (they
+    /// take the write lock at once, so two never deadlock upgrading a read
+    /// lock), waiting up to `busy_timeout` for it; a file database runs in
+    /// WAL mode so that readers do not block the writer. An in-memory
+    /// database lives as long as its connections, so it gets exactly one,
+    /// kept for the life of the pool.
+    async fn connect_sqlite(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+        let mut options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("database url: {e}"))?;
+        if !url.contains("mode=") {
+            options = options.create_if_missing(true);
+        }
+        let options = options
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(pool_size.max(1))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+                .await?
+        };
+        sqlx::migrate!("src/store/sqlite_migrations")
+            .run(&pool)
+            .await?;
+        Ok(Store {
+            pool: Pool::Lite(pool),
+        })
+    }
+
+    /// A store on an existing PostgreSQL pool (already migrated).
     pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool: Pool::Pg(pool),
+        }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// The PostgreSQL pool, for tests and tools that query it directly;
+    /// `None` on SQLite.
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Pg(pool) => Some(pool),
+            Pool::Lite(_) => None,
+        }
+    }
+
+    /// The SQLite pool, for tests and tools that query it directly; `None`
+    /// on PostgreSQL.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.pool {
+            Pool::Pg(_) => None,
+            Pool::Lite(pool) => Some(pool),
+        }
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        match &self.pool {
+            Pool::Pg(_) => "postgres",
+            Pool::Lite(_) => "sqlite",
+        }
     }
 
     /// Records a batch in one transaction. If the database refuses the data
@@ -184,7 +291,7 @@ impl Store {
     ) -> Result<Vec<Applied>, StoreError> {
         match self.apply_in_one(items, rules).await {
             Err(StoreError::Permanent { code }) if items.len() > 1 => {
-                tracing::warn!(sqlstate = %code, items = items.len(), "batch refused by the case store; applying one by one");
+                tracing::warn!(code = %code, items = items.len(), "batch refused by the case store; applying one by one");
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     results.push(self.apply_alone(item, rules).await?);
@@ -207,17 +314,37 @@ impl Store {
         if messages.is_empty() {
             return Ok(HashSet::new());
         }
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT i.message_id FROM inbox i
-             JOIN UNNEST($2::text[], $3::int4[]) AS r(message_id, replays) ON i.message_id = r.message_id
-             WHERE i.connector = $1 AND NOT (i.outcome = 'refused' AND i.replays < r.replays)",
-        )
-        .bind(connector)
-        .bind(messages.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .bind(messages.iter().map(|(_, replays)| *replays).collect::<Vec<_>>())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        match &self.pool {
+            Pool::Pg(pool) => {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT i.message_id FROM inbox i
+                     JOIN UNNEST($2::text[], $3::int4[]) AS r(message_id, replays) ON i.message_id = r.message_id
+                     WHERE i.connector = $1 AND NOT (i.outcome = 'refused' AND i.replays < r.replays)",
+                )
+                .bind(connector)
+                .bind(messages.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+                .bind(messages.iter().map(|(_, replays)| *replays).collect::<Vec<_>>())
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+            Pool::Lite(pool) => {
+                let mut settled = HashSet::new();
+                for (id, replays) in messages {
+                    let found: Option<String> = sqlx::query_scalar(
+                        "SELECT message_id FROM inbox WHERE connector = $1 AND message_id = $2
+                           AND NOT (outcome = 'refused' AND replays < $3)",
+                    )
+                    .bind(connector)
+                    .bind(*id)
+                    .bind(*replays)
+                    .fetch_optional(pool)
+                    .await?;
+                    settled.extend(found);
+                }
+                Ok(settled)
+            }
+        }
     }
 
     async fn apply_alone(&self, item: &Item<'_>, rules: &Rules) -> Result<Applied, StoreError> {
@@ -243,13 +370,13 @@ impl Store {
 fn store_refusal(code: &str) -> Applied {
     Applied::Refused(Refusal::new(
         Stage::Apply,
-        format!("the case store refused the data (SQLSTATE {code})"),
+        format!("the case store refused the data ({code})"),
     ))
 }
 
 /// Message ids seen earlier in the same batch are duplicates too.
 async fn apply_batch(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     items: &[Item<'_>],
     rules: &Rules,
 ) -> Result<Vec<Applied>, StoreError> {
@@ -279,55 +406,19 @@ async fn apply_batch(
     let mut claim: Vec<usize> = chosen.into_values().collect();
     claim.sort_unstable();
     let case_ids: Vec<Uuid> = items.iter().map(|_| Uuid::new_v4()).collect();
-    let claimed: HashSet<(String, String)> = if claim.is_empty() {
-        HashSet::new()
-    } else {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id, replays)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::int4[])
-             ON CONFLICT (connector, message_id) DO UPDATE
-               SET outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
-                   replays = EXCLUDED.replays, processed_at = clock_timestamp()
-               WHERE inbox.outcome = 'refused' AND inbox.replays < EXCLUDED.replays
-             RETURNING connector, message_id",
-        )
-        .bind(
-            claim
-                .iter()
-                .map(|&i| items[i].connector)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            claim
-                .iter()
-                .map(|&i| items[i].message_id.unwrap_or_default())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            claim
-                .iter()
-                .map(|&i| items[i].message_type)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            claim
-                .iter()
-                .map(|&i| outcome_of(&items[i].work))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            claim
-                .iter()
-                .map(|&i| {
-                    matches!(items[i].work, Work::Apply(Intent::OpenCase(_))).then_some(case_ids[i])
-                })
-                .collect::<Vec<_>>(),
-        )
-        .bind(claim.iter().map(|&i| items[i].replays).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
-        .await?;
-        rows.into_iter().collect()
-    };
+    let claims: Vec<InboxClaim<'_>> = claim
+        .iter()
+        .map(|&i| InboxClaim {
+            connector: items[i].connector,
+            message_id: items[i].message_id.unwrap_or_default(),
+            message_type: items[i].message_type,
+            outcome: outcome_of(&items[i].work),
+            case_id: matches!(items[i].work, Work::Apply(Intent::OpenCase(_)))
+                .then_some(case_ids[i]),
+            replays: items[i].replays,
+        })
+        .collect();
+    let claimed = claim_inbox(tx, &claims).await?;
     for &index in &claim {
         let item = &items[index];
         let key = (
@@ -376,11 +467,7 @@ async fn apply_batch(
         if matches!(applied, Applied::Refused(_)) {
             // Not done after all: the consumer dead-letters it and records
             // the refusal, which claims the inbox row afresh.
-            sqlx::query("DELETE FROM inbox WHERE connector = $1 AND message_id = $2")
-                .bind(item.connector)
-                .bind(message_id)
-                .execute(&mut **tx)
-                .await?;
+            release_inbox(tx, item.connector, message_id).await?;
         }
         results[index] = Some(applied);
     }
@@ -416,8 +503,88 @@ fn case_no(received_at: &DateTime<FixedOffset>, seq: i64) -> String {
     )
 }
 
+/// One inbox row to claim.
+struct InboxClaim<'a> {
+    connector: &'a str,
+    message_id: &'a str,
+    message_type: &'a str,
+    outcome: &'static str,
+    case_id: Option<Uuid>,
+    replays: i32,
+}
+
+/// Claims inbox rows; returns the (connector, message_id) claimed. A row
+/// already there is claimed again only by a replay of a refused message.
+async fn claim_inbox(
+    tx: &mut Tx,
+    claims: &[InboxClaim<'_>],
+) -> Result<HashSet<(String, String)>, StoreError> {
+    if claims.is_empty() {
+        return Ok(HashSet::new());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id, replays)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::int4[])
+                 ON CONFLICT (connector, message_id) DO UPDATE
+                   SET outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
+                       replays = EXCLUDED.replays, processed_at = clock_timestamp()
+                   WHERE inbox.outcome = 'refused' AND inbox.replays < EXCLUDED.replays
+                 RETURNING connector, message_id",
+            )
+            .bind(claims.iter().map(|c| c.connector).collect::<Vec<_>>())
+            .bind(claims.iter().map(|c| c.message_id).collect::<Vec<_>>())
+            .bind(claims.iter().map(|c| c.message_type).collect::<Vec<_>>())
+            .bind(claims.iter().map(|c| c.outcome).collect::<Vec<_>>())
+            .bind(claims.iter().map(|c| c.case_id).collect::<Vec<_>>())
+            .bind(claims.iter().map(|c| c.replays).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await?;
+            Ok(rows.into_iter().collect())
+        }
+        Tx::Lite(tx) => {
+            let mut claimed = HashSet::new();
+            for c in claims {
+                let row: Option<(String, String)> = sqlx::query_as(concat!(
+                    "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id, replays)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (connector, message_id) DO UPDATE
+                       SET outcome = excluded.outcome, case_id = excluded.case_id,
+                           replays = excluded.replays, processed_at = ",
+                    lite_now!(),
+                    " WHERE inbox.outcome = 'refused' AND inbox.replays < excluded.replays
+                     RETURNING connector, message_id"
+                ))
+                .bind(c.connector)
+                .bind(c.message_id)
+                .bind(c.message_type)
+                .bind(c.outcome)
+                .bind(c.case_id.map(lite_uuid))
+                .bind(c.replays)
+                .fetch_optional(&mut **tx)
+                .await?;
+                claimed.extend(row);
+            }
+            Ok(claimed)
+        }
+    }
+}
+
+/// Gives up a message's inbox claim (the store refused it after all).
+async fn release_inbox(tx: &mut Tx, connector: &str, message_id: &str) -> Result<(), StoreError> {
+    either!(tx tx, |tx, _uuid, _time| {
+        sqlx::query("DELETE FROM inbox WHERE connector = $1 AND message_id = $2")
+            .bind(connector)
+            .bind(message_id)
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(())
+}
+
 async fn record_refusals(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     items: &[Item<'_>],
     refusals: &[usize],
 ) -> Result<(), StoreError> {
@@ -447,25 +614,47 @@ async fn record_refusals(
             &serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".into()),
         ));
     }
-    sqlx::query(
-        "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)
-         SELECT connector, message_id, routing_key, stage, reason, schema_file, violations::jsonb
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-           AS d(connector, message_id, routing_key, stage, reason, schema_file, violations)",
-    )
-    .bind(connector)
-    .bind(message_id)
-    .bind(routing_key)
-    .bind(stage)
-    .bind(reason)
-    .bind(schema)
-    .bind(violations)
-    .execute(&mut **tx)
-    .await?;
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)
+                 SELECT connector, message_id, routing_key, stage, reason, schema_file, violations::jsonb
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                   AS d(connector, message_id, routing_key, stage, reason, schema_file, violations)",
+            )
+            .bind(connector)
+            .bind(message_id)
+            .bind(routing_key)
+            .bind(stage)
+            .bind(reason)
+            .bind(schema)
+            .bind(violations)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            for n in 0..connector.len() {
+                sqlx::query(
+                    "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)
+                     VALUES ($1, $2, $3, $4, $5, $6, json($7))",
+                )
+                .bind(connector[n])
+                .bind(message_id[n])
+                .bind(&routing_key[n])
+                .bind(stage[n])
+                .bind(&reason[n])
+                .bind(schema[n])
+                .bind(&violations[n])
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
     Ok(())
 }
 
 /// PostgreSQL text cannot hold NUL; reasons quote names from the message.
+/// (SQLite could, but both keep the same text.)
 fn clean(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
 }

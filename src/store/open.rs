@@ -7,13 +7,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use super::backend::{lite_time, lite_uuid};
 use super::events::{CaseView, Events};
-use super::{Applied, Item, Rules, StoreError, case_no, outbox};
+use super::update::{CaseEvent, insert_events};
+use super::{Applied, Item, Rules, StoreError, Tx, case_no, outbox};
 use crate::connector::Kind;
-use crate::intent::OpenCase;
+use crate::intent::{OpenCase, Reporter};
 use crate::lifecycle::Status;
 use crate::places::Location;
 use crate::routing::Route;
@@ -35,7 +36,7 @@ struct NewCase<'a> {
 
 /// Open cases not seen before; returns one result per entry of `opens`.
 pub(super) async fn open_cases(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     items: &[Item<'_>],
     opens: &[(usize, &OpenCase)],
     case_ids: &[Uuid],
@@ -49,47 +50,22 @@ pub(super) async fn open_cases(
         .copied()
         .filter(|(i, open)| seen_refs.insert((items[*i].connector, open.source_ref.as_str())))
         .collect();
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
-         ON CONFLICT DO NOTHING
-         RETURNING connector, source_ref",
-    )
-    .bind(
-        fresh
-            .iter()
-            .map(|(i, _)| items[*i].connector)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        fresh
-            .iter()
-            .map(|(_, o)| o.source_ref.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(fresh.iter().map(|(i, _)| case_ids[*i]).collect::<Vec<_>>())
-    .bind(
-        fresh
-            .iter()
-            .map(|(i, _)| items[*i].message_id.unwrap_or_default())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    let new_refs: HashSet<(String, String)> = rows.into_iter().collect();
+    let sources: Vec<SourceRow<'_>> = fresh
+        .iter()
+        .map(|(i, open)| SourceRow {
+            connector: items[*i].connector,
+            source_ref: open.source_ref.as_str(),
+            case_id: case_ids[*i],
+            message_id: items[*i].message_id.unwrap_or_default(),
+        })
+        .collect();
+    let new_refs = insert_sources(tx, &sources).await?;
     let fresh: Vec<(usize, &OpenCase)> = fresh
         .into_iter()
         .filter(|(i, o)| new_refs.contains(&(items[*i].connector.to_owned(), o.source_ref.clone())))
         .collect();
 
-    let seqs: Vec<i64> = if fresh.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_scalar("SELECT nextval('case_no_seq') FROM generate_series(1, $1)")
-            .bind(fresh.len() as i64)
-            .fetch_all(&mut **tx)
-            .await?
-    };
+    let seqs = next_case_numbers(tx, fresh.len()).await?;
 
     let mut cases: Vec<NewCase<'_>> = fresh
         .iter()
@@ -156,28 +132,126 @@ pub(super) async fn open_cases(
             }
         }
     }
-    if !duplicates.is_empty() {
-        sqlx::query(
-            "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
-             FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
-             WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
-        )
-        .bind(
-            duplicates
-                .iter()
-                .map(|&i| items[i].connector)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            duplicates
-                .iter()
-                .map(|&i| items[i].message_id.unwrap_or_default())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut **tx)
-        .await?;
-    }
+    let duplicates: Vec<(&str, &str)> = duplicates
+        .iter()
+        .map(|&i| (items[i].connector, items[i].message_id.unwrap_or_default()))
+        .collect();
+    mark_duplicate_sources(tx, &duplicates).await?;
     Ok(results)
+}
+
+/// A source ticket to record for a new case.
+struct SourceRow<'a> {
+    connector: &'a str,
+    source_ref: &'a str,
+    case_id: Uuid,
+    message_id: &'a str,
+}
+
+/// Records source tickets not seen before; returns the (connector,
+/// source_ref) of those recorded now.
+async fn insert_sources(
+    tx: &mut Tx,
+    rows: &[SourceRow<'_>],
+) -> Result<HashSet<(String, String)>, StoreError> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            let inserted: Vec<(String, String)> = sqlx::query_as(
+                "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
+                 ON CONFLICT DO NOTHING
+                 RETURNING connector, source_ref",
+            )
+            .bind(rows.iter().map(|r| r.connector).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.source_ref).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await?;
+            Ok(inserted.into_iter().collect())
+        }
+        Tx::Lite(tx) => {
+            let mut inserted = HashSet::new();
+            for r in rows {
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING
+                     RETURNING connector, source_ref",
+                )
+                .bind(r.connector)
+                .bind(r.source_ref)
+                .bind(lite_uuid(r.case_id))
+                .bind(r.message_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                inserted.extend(row);
+            }
+            Ok(inserted)
+        }
+    }
+}
+
+/// The next `n` case number sequence values, in order.
+async fn next_case_numbers(tx: &mut Tx, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Tx::Pg(tx) => Ok(sqlx::query_scalar(
+            "SELECT nextval('case_no_seq') FROM generate_series(1, $1)",
+        )
+        .bind(n as i64)
+        .fetch_all(&mut **tx)
+        .await?),
+        Tx::Lite(tx) => {
+            // A counter row stands in for the sequence; the write lock makes
+            // the range this transaction's own.
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE counters SET value = value + $1 WHERE name = 'case_no' RETURNING value",
+            )
+            .bind(n as i64)
+            .fetch_one(&mut **tx)
+            .await?;
+            Ok((last - n as i64 + 1..=last).collect())
+        }
+    }
+}
+
+/// Records that these messages repeated a known ticket: (connector, message_id).
+async fn mark_duplicate_sources(tx: &mut Tx, messages: &[(&str, &str)]) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
+                 FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
+                 WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
+            )
+            .bind(messages.iter().map(|(c, _)| *c).collect::<Vec<_>>())
+            .bind(messages.iter().map(|(_, m)| *m).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            for (connector, message_id) in messages {
+                sqlx::query(
+                    "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
+                     WHERE connector = $1 AND message_id = $2",
+                )
+                .bind(*connector)
+                .bind(*message_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Distance in metres between two WGS84 points (haversine).
@@ -197,7 +271,7 @@ type Candidate = (Uuid, String, String, (f64, f64), DateTime<Utc>);
 /// cases of the same categories are locked first (an advisory lock per
 /// category), so two hubs opening duplicates at once cannot both miss each other.
 async fn find_duplicates(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     cases: &mut [NewCase<'_>],
     rules: &Rules,
 ) -> Result<(), StoreError> {
@@ -211,10 +285,6 @@ async fn find_duplicates(
     if categories.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gridhub.duplicates.' || c)) FROM unnest($1::text[]) AS c ORDER BY c")
-        .bind(&categories)
-        .execute(&mut **tx)
-        .await?;
     let window = chrono::Duration::from_std(rules.routing.duplicate_window).unwrap_or_default();
     let earliest = cases
         .iter()
@@ -222,15 +292,7 @@ async fn find_duplicates(
         .min()
         .unwrap_or_default()
         - window;
-    let open: Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT id, case_no, category, lon, lat, received_at FROM cases
-         WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
-           AND category = ANY($1) AND received_at >= $2 AND lon IS NOT NULL AND lat IS NOT NULL",
-    )
-    .bind(&categories)
-    .bind(earliest)
-    .fetch_all(&mut **tx)
-    .await?;
+    let open = open_candidates(tx, &categories, earliest).await?;
     let radius = rules.routing.file.duplicates.radius_m;
     let mut candidates: Vec<Candidate> = open
         .into_iter()
@@ -267,6 +329,54 @@ async fn find_duplicates(
         }
     }
     Ok(())
+}
+
+/// Locks the open cases of these categories against concurrent duplicate
+/// detection and loads those received since `earliest`: (id, case number,
+/// category, lon, lat, received).
+async fn open_candidates(
+    tx: &mut Tx,
+    categories: &[&str],
+    earliest: DateTime<Utc>,
+) -> Result<Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)>, StoreError> {
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gridhub.duplicates.' || c)) FROM unnest($1::text[]) AS c ORDER BY c")
+                .bind(categories)
+                .execute(&mut **tx)
+                .await?;
+            Ok(sqlx::query_as(
+                "SELECT id, case_no, category, lon, lat, received_at FROM cases
+                 WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
+                   AND category = ANY($1) AND received_at >= $2 AND lon IS NOT NULL AND lat IS NOT NULL",
+            )
+            .bind(categories)
+            .bind(earliest)
+            .fetch_all(&mut **tx)
+            .await?)
+        }
+        Tx::Lite(tx) => {
+            // No lock to take: the transaction already holds SQLite's one
+            // write lock.
+            let rows: Vec<(uuid::fmt::Hyphenated, String, String, f64, f64, DateTime<Utc>)> =
+                sqlx::query_as(
+                    "SELECT id, case_no, category, lon, lat, received_at FROM cases
+                     WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
+                       AND category IN (SELECT value FROM json_each($1)) AND received_at >= $2
+                       AND lon IS NOT NULL AND lat IS NOT NULL",
+                )
+                .bind(json!(categories).to_string())
+                .bind(lite_time(earliest))
+                .fetch_all(&mut **tx)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, no, category, lon, lat, at)| {
+                    (id.into_uuid(), no, category, lon, lat, at)
+                })
+                .collect())
+        }
+    }
 }
 
 fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
@@ -326,151 +436,77 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
 }
 
 async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     cases: &[NewCase<'_>],
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let views: Vec<CaseView> = cases.iter().map(|c| view(c, now, rules)).collect();
     let sign_for = chrono::Duration::from_std(rules.routing.sign_for).unwrap_or_default();
-    let dispatched =
-        |v: &CaseView| v.lead_unit.is_some() && v.status == Status::Dispatched.as_str();
-    let closed = |v: &CaseView| v.status == Status::Answered.as_str();
-    sqlx::query(
-        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
-                            attributes, media, address, street_given, community_given, lon, lat, received_at,
-                            grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                            assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
-                            parent_case_id, callback_wanted, closed_at)
-         SELECT id, case_no, status, channel, nature, category, priority, title, description,
-                attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at,
-                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                ARRAY(SELECT jsonb_array_elements_text(assisting::jsonb)), dispatch_level, routing_rule, due_at,
-                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                     $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[],
-                     $16::float8[], $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::text[],
-                     $22::bool[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
-                     $28::timestamptz[], $29::timestamptz[], $30::timestamptz[], $31::uuid[], $32::bool[],
-                     $33::timestamptz[])
-           AS n(id, case_no, status, channel, nature, category, priority, title, description, attributes, media,
-                address, street_given, community_given, lon, lat, received_at, grid_id, community, street,
-                located_by, unplaced, lead_unit, lead_connector, assisting, dispatch_level, routing_rule, due_at,
-                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at)",
-    )
-    .bind(views.iter().map(|v| v.id).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.case_no.as_str()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.status.as_str()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.channel.as_str()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.nature.as_str()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.category.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.priority.as_str()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.title.as_str()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.description.as_str()).collect::<Vec<_>>())
-    .bind(cases.iter().map(|c| Value::Object(c.open.attributes.clone()).to_string()).collect::<Vec<_>>())
-    .bind(cases.iter().map(|c| json!(c.open.media).to_string()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.place.address.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.place.street.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.place.community.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.place.lon).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.place.lat).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.received_at).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.grid_id.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.community.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.street.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.located_by.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.unplaced).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.lead_unit.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.lead_connector.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| json!(v.assisting_units).to_string()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.dispatch_level.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.routing_rule.as_deref()).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| v.due_at).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| dispatched(v).then_some(now)).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| dispatched(v).then_some(now + sign_for)).collect::<Vec<_>>())
-    .bind(cases.iter().map(|c| c.parent.as_ref().map(|(id, _)| *id)).collect::<Vec<_>>())
-    .bind(cases.iter().map(|c| c.callback_wanted).collect::<Vec<_>>())
-    .bind(views.iter().map(|v| closed(v).then_some(now)).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
+    let rows: Vec<CaseInsert<'_>> = cases
+        .iter()
+        .zip(&views)
+        .map(|(c, v)| {
+            let dispatched = v.lead_unit.is_some() && v.status == Status::Dispatched.as_str();
+            let closed = v.status == Status::Answered.as_str();
+            CaseInsert {
+                view: v,
+                attributes: Value::Object(c.open.attributes.clone()).to_string(),
+                media: json!(c.open.media).to_string(),
+                assisting: json!(v.assisting_units).to_string(),
+                dispatched_at: dispatched.then_some(now),
+                accept_due_at: dispatched.then_some(now + sign_for),
+                parent_case_id: c.parent.as_ref().map(|(id, _)| *id),
+                callback_wanted: c.callback_wanted,
+                closed_at: closed.then_some(now),
+            }
+        })
+        .collect();
+    insert_cases(tx, &rows).await?;
 
-    let with_reporter: Vec<&NewCase<'_>> =
-        cases.iter().filter(|c| c.open.reporter.is_some()).collect();
-    if !with_reporter.is_empty() {
-        let reporters: Vec<_> = with_reporter
-            .iter()
-            .map(|c| c.open.reporter.clone().unwrap_or_default())
-            .collect();
-        sqlx::query(
-            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::bool[])",
-        )
-        .bind(with_reporter.iter().map(|c| c.id).collect::<Vec<_>>())
-        .bind(with_reporter.iter().map(|c| c.connector).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.name.as_deref()).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.phone.as_deref()).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.id_number.as_deref()).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.anonymous).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.confidential).collect::<Vec<_>>())
-        .bind(reporters.iter().map(|r| r.callback_consent).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
+    let reporters: Vec<(Uuid, &str, &Reporter)> = cases
+        .iter()
+        .filter_map(|c| c.open.reporter.as_ref().map(|r| (c.id, c.connector, r)))
+        .collect();
+    insert_reporters(tx, &reporters).await?;
 
     // Events: opened, then dispatched / merged / answered.
-    let mut event_case = Vec::new();
-    let mut event_kind = Vec::new();
-    let mut event_from: Vec<Option<&str>> = Vec::new();
-    let mut event_to = Vec::new();
-    let mut event_actor = Vec::new();
-    let mut event_note: Vec<Option<String>> = Vec::new();
-    let mut event_message = Vec::new();
-    let mut event_connector = Vec::new();
+    let mut case_events = Vec::new();
     for (case, v) in cases.iter().zip(&views) {
-        event_case.push(case.id);
-        event_kind.push("opened");
-        event_from.push(None);
-        event_to.push(Status::Registered.as_str());
-        event_actor.push(case.connector);
-        event_note.push(None);
-        event_connector.push(case.connector);
-        event_message.push(case.message_id);
+        case_events.push(CaseEvent {
+            case_id: case.id,
+            kind: "opened",
+            from_status: None,
+            to_status: Status::Registered.as_str(),
+            actor: case.connector,
+            note: None,
+            connector: Some(case.connector),
+            message_id: Some(case.message_id),
+        });
         if case.status != Status::Registered {
-            event_case.push(case.id);
-            event_kind.push(match case.status {
-                Status::Merged => "merged",
-                Status::Answered => "answered",
-                _ => "dispatched",
+            case_events.push(CaseEvent {
+                case_id: case.id,
+                kind: match case.status {
+                    Status::Merged => "merged",
+                    Status::Answered => "answered",
+                    _ => "dispatched",
+                },
+                from_status: Some(Status::Registered.as_str()),
+                to_status: case.status.as_str(),
+                actor: "gridhub",
+                note: match case.status {
+                    Status::Merged => v
+                        .parent_case_no
+                        .as_ref()
+                        .map(|p| format!("duplicate of {p}")),
+                    _ => v.routing_rule.as_ref().map(|r| format!("rule {r}")),
+                },
+                connector: Some(case.connector),
+                message_id: Some(case.message_id),
             });
-            event_from.push(Some(Status::Registered.as_str()));
-            event_to.push(case.status.as_str());
-            event_actor.push("gridhub");
-            event_note.push(match case.status {
-                Status::Merged => v
-                    .parent_case_no
-                    .as_ref()
-                    .map(|p| format!("duplicate of {p}")),
-                _ => v.routing_rule.as_ref().map(|r| format!("rule {r}")),
-            });
-            event_connector.push(case.connector);
-            event_message.push(case.message_id);
         }
     }
-    sqlx::query(
-        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::text[])",
-    )
-    .bind(&event_case)
-    .bind(&event_kind)
-    .bind(&event_from)
-    .bind(&event_to)
-    .bind(&event_actor)
-    .bind(&event_note)
-    .bind(&event_connector)
-    .bind(&event_message)
-    .execute(&mut **tx)
-    .await?;
+    insert_events(tx, &case_events).await?;
 
     let mut events = Events::new(&rules.centre, &rules.registry);
     for (case, v) in cases.iter().zip(&views) {
@@ -508,4 +544,184 @@ async fn insert(
         }
     }
     outbox::insert(tx, &events.out).await
+}
+
+/// A case row to insert: the case as events see it, and the rest.
+struct CaseInsert<'a> {
+    view: &'a CaseView,
+    /// JSON text.
+    attributes: String,
+    /// JSON text.
+    media: String,
+    /// JSON text: an array of unit ids.
+    assisting: String,
+    dispatched_at: Option<DateTime<Utc>>,
+    accept_due_at: Option<DateTime<Utc>>,
+    parent_case_id: Option<Uuid>,
+    callback_wanted: bool,
+    closed_at: Option<DateTime<Utc>>,
+}
+
+async fn insert_cases(tx: &mut Tx, rows: &[CaseInsert<'_>]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                                    attributes, media, address, street_given, community_given, lon, lat, received_at,
+                                    grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                                    assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
+                                    parent_case_id, callback_wanted, closed_at)
+                 SELECT id, case_no, status, channel, nature, category, priority, title, description,
+                        attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at,
+                        grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                        ARRAY(SELECT jsonb_array_elements_text(assisting::jsonb)), dispatch_level, routing_rule, due_at,
+                        dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at
+                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[],
+                             $16::float8[], $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::text[],
+                             $22::bool[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
+                             $28::timestamptz[], $29::timestamptz[], $30::timestamptz[], $31::uuid[], $32::bool[],
+                             $33::timestamptz[])
+                   AS n(id, case_no, status, channel, nature, category, priority, title, description, attributes, media,
+                        address, street_given, community_given, lon, lat, received_at, grid_id, community, street,
+                        located_by, unplaced, lead_unit, lead_connector, assisting, dispatch_level, routing_rule, due_at,
+                        dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at)",
+            )
+            .bind(rows.iter().map(|r| r.view.id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.case_no.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.status.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.channel.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.nature.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.category.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.priority.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.title.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.description.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.attributes.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.media.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.place.address.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.place.street.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.place.community.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.place.lon).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.place.lat).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.received_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.grid_id.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.community.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.street.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.located_by.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.unplaced).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.lead_unit.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.lead_connector.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.assisting.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.dispatch_level.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.routing_rule.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.view.due_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.dispatched_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.accept_due_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.parent_case_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.callback_wanted).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            for r in rows {
+                let v = r.view;
+                sqlx::query(
+                    "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                                        attributes, media, address, street_given, community_given, lon, lat, received_at,
+                                        grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                                        assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
+                                        parent_case_id, callback_wanted, closed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, json($10), json($11), $12, $13, $14, $15, $16, $17,
+                             $18, $19, $20, $21, $22, $23, $24, json($25), $26, $27, $28, $29, $30, $31, $32, $33)",
+                )
+                .bind(lite_uuid(v.id))
+                .bind(&v.case_no)
+                .bind(&v.status)
+                .bind(&v.channel)
+                .bind(&v.nature)
+                .bind(v.category.as_deref())
+                .bind(&v.priority)
+                .bind(&v.title)
+                .bind(&v.description)
+                .bind(&r.attributes)
+                .bind(&r.media)
+                .bind(v.place.address.as_deref())
+                .bind(v.place.street.as_deref())
+                .bind(v.place.community.as_deref())
+                .bind(v.place.lon)
+                .bind(v.place.lat)
+                .bind(lite_time(v.received_at))
+                .bind(v.grid_id.as_deref())
+                .bind(v.community.as_deref())
+                .bind(v.street.as_deref())
+                .bind(v.located_by.as_deref())
+                .bind(v.unplaced)
+                .bind(v.lead_unit.as_deref())
+                .bind(v.lead_connector.as_deref())
+                .bind(&r.assisting)
+                .bind(v.dispatch_level.as_deref())
+                .bind(v.routing_rule.as_deref())
+                .bind(v.due_at.map(lite_time))
+                .bind(r.dispatched_at.map(lite_time))
+                .bind(r.accept_due_at.map(lite_time))
+                .bind(r.parent_case_id.map(lite_uuid))
+                .bind(r.callback_wanted)
+                .bind(r.closed_at.map(lite_time))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reporters, kept apart from their cases: (case id, connector, reporter).
+async fn insert_reporters(
+    tx: &mut Tx,
+    reporters: &[(Uuid, &str, &Reporter)],
+) -> Result<(), StoreError> {
+    if reporters.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::bool[])",
+            )
+            .bind(reporters.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, c, _)| *c).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, _, r)| r.name.as_deref()).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, _, r)| r.phone.as_deref()).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, _, r)| r.id_number.as_deref()).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, _, r)| r.anonymous).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, _, r)| r.confidential).collect::<Vec<_>>())
+            .bind(reporters.iter().map(|(_, _, r)| r.callback_consent).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            for (id, connector, r) in reporters {
+                sqlx::query(
+                    "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(lite_uuid(*id))
+                .bind(*connector)
+                .bind(r.name.as_deref())
+                .bind(r.phone.as_deref())
+                .bind(r.id_number.as_deref())
+                .bind(r.anonymous)
+                .bind(r.confidential)
+                .bind(r.callback_consent)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -2,9 +2,9 @@
 //! the district's grid division.
 
 use serde_json::{Value, json};
-use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{Applied, Rules, StoreError, outbox};
+use super::backend::{either, lite_now};
+use super::{Applied, Rules, Store, StoreError, Tx, outbox};
 use crate::district::GridShape;
 use crate::intent::{ShareRecords, UpdateGrids};
 use crate::pipeline::{Refusal, Stage};
@@ -15,7 +15,7 @@ use crate::store::OutboxEvent;
 /// names for the dataset, disclosed as each destination's `privacy.records`
 /// allows. The hub keeps none of them.
 pub(super) async fn share(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     connector: &str,
     message_id: &str,
     share: &ShareRecords,
@@ -74,85 +74,135 @@ pub(super) async fn share(
 
 /// Upserts grids and known addresses and bumps the reference version, so
 /// every hub reloads its index.
-pub(super) async fn update_grids(
-    tx: &mut Transaction<'_, Postgres>,
-    update: &UpdateGrids,
-) -> Result<Applied, StoreError> {
-    if !update.grids.is_empty() {
-        sqlx::query(
-            "INSERT INTO grids (grid_id, community, community_kind, street, polygon, retired)
-             SELECT grid_id, community, community_kind, street, polygon::jsonb, retired
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
-               AS g(grid_id, community, community_kind, street, polygon, retired)
-             ON CONFLICT (grid_id) DO UPDATE SET community = EXCLUDED.community,
-                 community_kind = EXCLUDED.community_kind, street = EXCLUDED.street,
-                 polygon = EXCLUDED.polygon, retired = EXCLUDED.retired, updated_at = now()",
-        )
-        .bind(
-            update
-                .grids
-                .iter()
-                .map(|g| g.grid_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            update
-                .grids
-                .iter()
-                .map(|g| g.community.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            update
-                .grids
-                .iter()
-                .map(|g| g.community_kind.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            update
-                .grids
-                .iter()
-                .map(|g| g.street.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            update
-                .grids
-                .iter()
-                .map(|g| json!(g.polygon).to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(update.grids.iter().map(|g| g.retired).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !update.addresses.is_empty() {
-        let mut addresses: Vec<(&str, &str)> = update
-            .addresses
-            .iter()
-            .map(|a| (a.address.as_str(), a.grid_id.as_str()))
-            .collect();
-        // One row per address (a statement may not touch a row twice): the last wins.
-        addresses.reverse();
-        let mut seen = std::collections::HashSet::new();
-        addresses.retain(|(a, _)| seen.insert(*a));
-        sqlx::query(
-            "INSERT INTO known_addresses (address, grid_id)
-             SELECT * FROM UNNEST($1::text[], $2::text[])
-             ON CONFLICT (address) DO UPDATE SET grid_id = EXCLUDED.grid_id, updated_at = now()",
-        )
-        .bind(addresses.iter().map(|(a, _)| *a).collect::<Vec<_>>())
-        .bind(addresses.iter().map(|(_, g)| *g).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    sqlx::query("UPDATE reference_versions SET version = version + 1 WHERE name = 'grids'")
-        .execute(&mut **tx)
-        .await?;
+pub(super) async fn update_grids(tx: &mut Tx, update: &UpdateGrids) -> Result<Applied, StoreError> {
+    let grids: Vec<GridUpsert<'_>> = update
+        .grids
+        .iter()
+        .map(|g| GridUpsert {
+            grid_id: &g.grid_id,
+            community: &g.community,
+            community_kind: g.community_kind.as_deref(),
+            street: &g.street,
+            polygon: json!(g.polygon).to_string(),
+            retired: g.retired,
+        })
+        .collect();
+    upsert_grids(tx, &grids).await?;
+    let mut addresses: Vec<(&str, &str)> = update
+        .addresses
+        .iter()
+        .map(|a| (a.address.as_str(), a.grid_id.as_str()))
+        .collect();
+    // One row per address (a statement may not touch a row twice): the last wins.
+    addresses.reverse();
+    let mut seen = std::collections::HashSet::new();
+    addresses.retain(|(a, _)| seen.insert(*a));
+    upsert_addresses(tx, &addresses).await?;
+    bump_grid_version(tx).await?;
     Ok(Applied::GridsUpdated {
         grids: update.grids.len(),
     })
+}
+
+struct GridUpsert<'a> {
+    grid_id: &'a str,
+    community: &'a str,
+    community_kind: Option<&'a str>,
+    street: &'a str,
+    /// JSON text: the outer ring.
+    polygon: String,
+    retired: bool,
+}
+
+async fn upsert_grids(tx: &mut Tx, grids: &[GridUpsert<'_>]) -> Result<(), StoreError> {
+    if grids.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "INSERT INTO grids (grid_id, community, community_kind, street, polygon, retired)
+                 SELECT grid_id, community, community_kind, street, polygon::jsonb, retired
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+                   AS g(grid_id, community, community_kind, street, polygon, retired)
+                 ON CONFLICT (grid_id) DO UPDATE SET community = EXCLUDED.community,
+                     community_kind = EXCLUDED.community_kind, street = EXCLUDED.street,
+                     polygon = EXCLUDED.polygon, retired = EXCLUDED.retired, updated_at = now()",
+            )
+            .bind(grids.iter().map(|g| g.grid_id).collect::<Vec<_>>())
+            .bind(grids.iter().map(|g| g.community).collect::<Vec<_>>())
+            .bind(grids.iter().map(|g| g.community_kind).collect::<Vec<_>>())
+            .bind(grids.iter().map(|g| g.street).collect::<Vec<_>>())
+            .bind(grids.iter().map(|g| g.polygon.as_str()).collect::<Vec<_>>())
+            .bind(grids.iter().map(|g| g.retired).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            for g in grids {
+                sqlx::query(concat!(
+                    "INSERT INTO grids (grid_id, community, community_kind, street, polygon, retired)
+                     VALUES ($1, $2, $3, $4, json($5), $6)
+                     ON CONFLICT (grid_id) DO UPDATE SET community = excluded.community,
+                         community_kind = excluded.community_kind, street = excluded.street,
+                         polygon = excluded.polygon, retired = excluded.retired, updated_at = ",
+                    lite_now!()
+                ))
+                .bind(g.grid_id)
+                .bind(g.community)
+                .bind(g.community_kind)
+                .bind(g.street)
+                .bind(&g.polygon)
+                .bind(g.retired)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Known addresses: (address, grid_id), one row per address.
+async fn upsert_addresses(tx: &mut Tx, addresses: &[(&str, &str)]) -> Result<(), StoreError> {
+    if addresses.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "INSERT INTO known_addresses (address, grid_id)
+                 SELECT * FROM UNNEST($1::text[], $2::text[])
+                 ON CONFLICT (address) DO UPDATE SET grid_id = EXCLUDED.grid_id, updated_at = now()",
+            )
+            .bind(addresses.iter().map(|(a, _)| *a).collect::<Vec<_>>())
+            .bind(addresses.iter().map(|(_, g)| *g).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            for (address, grid_id) in addresses {
+                sqlx::query(concat!(
+                    "INSERT INTO known_addresses (address, grid_id) VALUES ($1, $2)
+                     ON CONFLICT (address) DO UPDATE SET grid_id = excluded.grid_id, updated_at = ",
+                    lite_now!()
+                ))
+                .bind(*address)
+                .bind(*grid_id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn bump_grid_version(tx: &mut Tx) -> Result<(), StoreError> {
+    either!(tx tx, |tx, _uuid, _time| {
+        sqlx::query("UPDATE reference_versions SET version = version + 1 WHERE name = 'grids'")
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(())
 }
 
 /// The grid reference data, for building the hub's index.
@@ -173,44 +223,44 @@ struct GridRow {
     polygon: sqlx::types::Json<Vec<[f64; 2]>>,
 }
 
-/// Current version of the grid reference data.
-pub async fn grid_version(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT version FROM reference_versions WHERE name = 'grids'")
-            .fetch_one(pool)
-            .await?,
-    )
-}
+const GRID_VERSION: &str = "SELECT version FROM reference_versions WHERE name = 'grids'";
+const GRIDS: &str = "SELECT grid_id, community, community_kind, street, polygon FROM grids WHERE NOT retired ORDER BY grid_id";
+const ADDRESSES: &str = "SELECT address, grid_id FROM known_addresses ORDER BY address";
 
-/// Loads every live grid and known address.
-pub async fn load_grids(pool: &PgPool) -> Result<GridData, StoreError> {
-    let mut tx = pool.begin().await?;
-    let version: i64 =
-        sqlx::query_scalar("SELECT version FROM reference_versions WHERE name = 'grids'")
-            .fetch_one(&mut *tx)
-            .await?;
-    let rows: Vec<GridRow> = sqlx::query_as(
-        "SELECT grid_id, community, community_kind, street, polygon FROM grids WHERE NOT retired ORDER BY grid_id",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let addresses: Vec<(String, String)> =
-        sqlx::query_as("SELECT address, grid_id FROM known_addresses ORDER BY address")
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(GridData {
-        version,
-        grids: rows
-            .into_iter()
-            .map(|row| GridShape {
-                grid_id: row.grid_id,
-                community: row.community,
-                community_kind: row.community_kind.unwrap_or_default(),
-                street: row.street,
-                polygon: row.polygon.0,
-            })
-            .collect(),
-        addresses,
-    })
+impl Store {
+    /// Current version of the grid reference data.
+    pub async fn grid_version(&self) -> Result<i64, StoreError> {
+        Ok(either!(pool & self.pool, |pool| sqlx::query_scalar(
+            GRID_VERSION
+        )
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// Loads every live grid and known address (one consistent snapshot).
+    pub async fn load_grids(&self) -> Result<GridData, StoreError> {
+        let (version, rows, addresses): (i64, Vec<GridRow>, Vec<(String, String)>) =
+            either!(pool & self.pool, |pool| {
+                let mut tx = pool.begin().await?;
+                let version = sqlx::query_scalar(GRID_VERSION).fetch_one(&mut *tx).await?;
+                let rows = sqlx::query_as(GRIDS).fetch_all(&mut *tx).await?;
+                let addresses = sqlx::query_as(ADDRESSES).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                (version, rows, addresses)
+            });
+        Ok(GridData {
+            version,
+            grids: rows
+                .into_iter()
+                .map(|row| GridShape {
+                    grid_id: row.grid_id,
+                    community: row.community,
+                    community_kind: row.community_kind.unwrap_or_default(),
+                    street: row.street,
+                    polygon: row.polygon.0,
+                })
+                .collect(),
+            addresses,
+        })
+    }
 }

@@ -3,11 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Postgres, Transaction};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::backend::{either, lite_now, lite_uuid};
 use super::events::{CaseView, Events, Sources};
-use super::{Applied, Rules, StoreError, outbox};
+use super::{Applied, Rules, StoreError, Tx, outbox};
 use crate::connector::Kind;
 use crate::intent::{Action, Place, Reporter, UpdateCase};
 use crate::lifecycle::{self, CaseState, Effect, Outcome, Sender, Status};
@@ -97,31 +100,210 @@ impl CaseRow {
     }
 }
 
+/// Reads a case row from SQLite, whose columns hold uuids, times and
+/// arrays as text.
+fn lite_case_row(row: &SqliteRow) -> Result<CaseRow, sqlx::Error> {
+    Ok(CaseRow {
+        id: row.try_get::<uuid::fmt::Hyphenated, _>("id")?.into_uuid(),
+        case_no: row.try_get("case_no")?,
+        status: row.try_get("status")?,
+        channel: row.try_get("channel")?,
+        nature: row.try_get("nature")?,
+        category: row.try_get("category")?,
+        priority: row.try_get("priority")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        address: row.try_get("address")?,
+        street_given: row.try_get("street_given")?,
+        community_given: row.try_get("community_given")?,
+        lon: row.try_get("lon")?,
+        lat: row.try_get("lat")?,
+        grid_id: row.try_get("grid_id")?,
+        community: row.try_get("community")?,
+        street: row.try_get("street")?,
+        located_by: row.try_get("located_by")?,
+        unplaced: row.try_get("unplaced")?,
+        lead_unit: row.try_get("lead_unit")?,
+        lead_connector: row.try_get("lead_connector")?,
+        dispatch_level: row.try_get("dispatch_level")?,
+        assisting_units: row.try_get::<Json<Vec<String>>, _>("assisting_units")?.0,
+        routing_rule: row.try_get("routing_rule")?,
+        due_at: row.try_get("due_at")?,
+        parent_case_no: row.try_get("parent_case_no")?,
+        received_at: row.try_get("received_at")?,
+        rework_count: row.try_get("rework_count")?,
+        return_count: row.try_get("return_count")?,
+        escalation_level: row.try_get("escalation_level")?,
+        satisfaction: row.try_get("satisfaction")?,
+        callback_wanted: row.try_get("callback_wanted")?,
+    })
+}
+
+/// How a case is named when loaded.
+pub(super) enum CaseKey<'a> {
+    /// By case number, locked for the transaction.
+    Number(&'a str),
+    /// By a source's ticket id (connector, source_ref), locked for the transaction.
+    Source(&'a str, &'a str),
+    /// By id, not locked (the caller already holds the row).
+    Id(Uuid),
+}
+
+/// Loads a case row with its parent's case number.
+pub(super) async fn load_case(
+    tx: &mut Tx,
+    key: CaseKey<'_>,
+) -> Result<Option<CaseRow>, StoreError> {
+    match tx {
+        Tx::Pg(tx) => Ok(match key {
+            CaseKey::Number(case_no) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                 WHERE c.case_no = $1 FOR UPDATE OF c"
+            )))
+            .bind(case_no)
+            .fetch_optional(&mut **tx)
+            .await?,
+            CaseKey::Source(source, source_ref) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                 WHERE c.id = (SELECT case_id FROM case_sources WHERE connector = $1 AND source_ref = $2)
+                 FOR UPDATE OF c"
+            )))
+            .bind(source)
+            .bind(source_ref)
+            .fetch_optional(&mut **tx)
+            .await?,
+            CaseKey::Id(id) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id WHERE c.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?,
+        }),
+        // No row locks on SQLite: the transaction holds the one write lock.
+        Tx::Lite(tx) => {
+            let row = match key {
+                CaseKey::Number(case_no) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                     WHERE c.case_no = $1"
+                )))
+                .bind(case_no)
+                .fetch_optional(&mut **tx)
+                .await?,
+                CaseKey::Source(source, source_ref) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                     WHERE c.id = (SELECT case_id FROM case_sources WHERE connector = $1 AND source_ref = $2)"
+                )))
+                .bind(source)
+                .bind(source_ref)
+                .fetch_optional(&mut **tx)
+                .await?,
+                CaseKey::Id(id) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id WHERE c.id = $1"
+                )))
+                .bind(lite_uuid(id))
+                .fetch_optional(&mut **tx)
+                .await?,
+            };
+            Ok(row.as_ref().map(lite_case_row).transpose()?)
+        }
+    }
+}
+
 /// Sources of a case and of the cases merged into it: all their callers
 /// hear the case's outcome.
-pub(super) async fn sources(
-    tx: &mut Transaction<'_, Postgres>,
-    case_id: Uuid,
-) -> Result<Sources, StoreError> {
-    Ok(sqlx::query_as(
+pub(super) async fn sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> {
+    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT s.connector, s.source_ref FROM case_sources s JOIN cases c ON c.id = s.case_id
          WHERE c.id = $1 OR c.parent_case_id = $1 ORDER BY s.received_at",
     )
-    .bind(case_id)
+    .bind(uuid(case_id))
     .fetch_all(&mut **tx)
-    .await?)
+    .await?))
 }
 
-async fn reporter(
-    tx: &mut Transaction<'_, Postgres>,
-    case_id: Uuid,
-) -> Result<Option<Reporter>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters WHERE case_id = $1 LIMIT 1",
+/// The case's own source tickets (not those merged into it).
+async fn own_sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> {
+    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
+        "SELECT connector, source_ref FROM case_sources WHERE case_id = $1"
     )
-    .bind(case_id)
+    .bind(uuid(case_id))
+    .fetch_all(&mut **tx)
+    .await?))
+}
+
+async fn reporter(tx: &mut Tx, case_id: Uuid) -> Result<Option<Reporter>, StoreError> {
+    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
+        "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters
+         WHERE case_id = $1 LIMIT 1",
+    )
+    .bind(uuid(case_id))
     .fetch_optional(&mut **tx)
-    .await?)
+    .await?))
+}
+
+/// One entry of a case's audit trail.
+pub(super) struct CaseEvent<'a> {
+    pub case_id: Uuid,
+    pub kind: &'a str,
+    pub from_status: Option<&'a str>,
+    pub to_status: &'a str,
+    pub actor: &'a str,
+    pub note: Option<String>,
+    pub connector: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+}
+
+/// Appends case events in one statement (on SQLite, one per row).
+pub(super) async fn insert_events(tx: &mut Tx, events: &[CaseEvent<'_>]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                      $7::text[], $8::text[])",
+            )
+            .bind(events.iter().map(|e| e.case_id).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.kind).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.from_status).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.to_status).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.actor).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.note.as_deref()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.connector).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.message_id).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(_) => {
+            for event in events {
+                insert_event(tx, event).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends one case event.
+pub(super) async fn insert_event(tx: &mut Tx, event: &CaseEvent<'_>) -> Result<(), StoreError> {
+    either!(tx tx, |tx, uuid, _time| {
+        sqlx::query(
+            "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(uuid(event.case_id))
+        .bind(event.kind)
+        .bind(event.from_status)
+        .bind(event.to_status)
+        .bind(event.actor)
+        .bind(event.note.as_deref())
+        .bind(event.connector)
+        .bind(event.message_id)
+        .execute(&mut **tx)
+        .await?;
+    });
+    Ok(())
 }
 
 fn refuse(reason: String) -> Applied {
@@ -138,53 +320,30 @@ fn announced(status: Status) -> &'static str {
 
 /// Applies one update to the case it names.
 pub(super) async fn update_case(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     connector: &str,
     message_id: &str,
     update: &UpdateCase,
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
-    let (row, named): (Option<CaseRow>, String) = match (
-        &update.case.case_no,
-        &update.case.source_ref,
-    ) {
-        (Some(case_no), _) => (
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
-                 WHERE c.case_no = $1 FOR UPDATE OF c"
-            )))
-            .bind(case_no)
-            .fetch_optional(&mut **tx)
-            .await?,
-            format!("case {case_no}"),
-        ),
+    let (key, named) = match (&update.case.case_no, &update.case.source_ref) {
+        (Some(case_no), _) => (CaseKey::Number(case_no), format!("case {case_no}")),
         (None, Some(source_ref)) => {
             let source = update.case.connector.as_deref().unwrap_or(connector);
             (
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
-                     WHERE c.id = (SELECT case_id FROM case_sources WHERE connector = $1 AND source_ref = $2)
-                     FOR UPDATE OF c"
-                )))
-                .bind(source)
-                .bind(source_ref)
-                .fetch_optional(&mut **tx)
-                .await?,
+                CaseKey::Source(source, source_ref),
                 format!("ticket {source_ref} of {source}"),
             )
         }
         (None, None) => return Ok(refuse("update names no case".to_owned())),
     };
+    let row = load_case(tx, key).await?;
     let Some(row) = row else {
         return Ok(refuse(format!("unknown case: no {named}")));
     };
     let current = Status::parse(&row.status).unwrap_or(Status::Registered);
-    let own_sources: Vec<(String, String)> =
-        sqlx::query_as("SELECT connector, source_ref FROM case_sources WHERE case_id = $1")
-            .bind(row.id)
-            .fetch_all(&mut **tx)
-            .await?;
+    let own_sources = own_sources(tx, row.id).await?;
     let sender = Sender {
         lead_unit: row.lead_connector.as_deref() == Some(connector),
         grid_platform: rules
@@ -310,31 +469,12 @@ pub(super) async fn update_case(
         next.satisfaction = update.satisfaction.clone().or(next.satisfaction);
     }
     let sign_for = chrono::Duration::from_std(rules.routing.sign_for).unwrap_or_default();
-    sqlx::query(
-        "UPDATE cases SET status = $2, status_changed_at = $3, updated_at = $3, version = version + 1,
-                lead_unit = $4, lead_connector = $5, dispatch_level = $6, due_at = $7,
-                escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
-                dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
-                accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
-                overdue = CASE WHEN $12 THEN false ELSE overdue END,
-                accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
-                closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
-         WHERE id = $1",
+    write_case(
+        tx,
+        &next,
+        now,
+        redispatch_to.is_some().then_some(now + sign_for),
     )
-    .bind(row.id)
-    .bind(&next.status)
-    .bind(now)
-    .bind(&next.lead_unit)
-    .bind(&next.lead_connector)
-    .bind(&next.dispatch_level)
-    .bind(next.due_at)
-    .bind(next.escalation_level)
-    .bind(next.rework_count)
-    .bind(next.return_count)
-    .bind(&next.satisfaction)
-    .bind(redispatch_to.is_some())
-    .bind(now + sign_for)
-    .execute(&mut **tx)
     .await?;
     if update.action == Action::Callback {
         record_callback(tx, &row, update, Some(&next)).await?;
@@ -361,19 +501,19 @@ pub(super) async fn update_case(
         } else {
             None
         };
-        sqlx::query(
-            "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        insert_event(
+            tx,
+            &CaseEvent {
+                case_id: row.id,
+                kind,
+                from_status: Some(from.as_str()),
+                to_status: step.as_str(),
+                actor: if n == 0 { unit } else { "gridhub" },
+                note,
+                connector: Some(connector),
+                message_id: Some(message_id),
+            },
         )
-        .bind(row.id)
-        .bind(kind)
-        .bind(from.as_str())
-        .bind(step.as_str())
-        .bind(if n == 0 { unit } else { "gridhub" })
-        .bind(note)
-        .bind(connector)
-        .bind(message_id)
-        .execute(&mut **tx)
         .await?;
         from = *step;
     }
@@ -435,32 +575,89 @@ pub(super) async fn update_case(
     })
 }
 
+/// Writes a lifecycle change of `next` (the case as it is now). A
+/// re-dispatch (`accept_due_at` set) restarts the dispatch clocks.
+async fn write_case(
+    tx: &mut Tx,
+    next: &CaseRow,
+    now: DateTime<Utc>,
+    accept_due_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    either!(tx tx, |tx, uuid, time| {
+        sqlx::query(
+            "UPDATE cases SET status = $2, status_changed_at = $3, updated_at = $3, version = version + 1,
+                    lead_unit = $4, lead_connector = $5, dispatch_level = $6, due_at = $7,
+                    escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
+                    dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
+                    accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
+                    overdue = CASE WHEN $12 THEN false ELSE overdue END,
+                    accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
+                    closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
+             WHERE id = $1",
+        )
+        .bind(uuid(next.id))
+        .bind(&next.status)
+        .bind(time(now))
+        .bind(&next.lead_unit)
+        .bind(&next.lead_connector)
+        .bind(&next.dispatch_level)
+        .bind(next.due_at.map(time))
+        .bind(next.escalation_level)
+        .bind(next.rework_count)
+        .bind(next.return_count)
+        .bind(&next.satisfaction)
+        .bind(accept_due_at.is_some())
+        .bind(time(accept_due_at.unwrap_or(now)))
+        .execute(&mut **tx)
+        .await?;
+    });
+    Ok(())
+}
+
 async fn record_callback(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     row: &CaseRow,
     update: &UpdateCase,
     next: Option<&CaseRow>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
-                satisfaction = COALESCE($4, satisfaction), updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(row.id)
-    .bind(update.contacted)
-    .bind(update.solved)
-    .bind(
-        next.and_then(|n| n.satisfaction.clone())
-            .or(update.satisfaction.clone()),
-    )
-    .execute(&mut **tx)
-    .await?;
+    let satisfaction = next
+        .and_then(|n| n.satisfaction.clone())
+        .or(update.satisfaction.clone());
+    match tx {
+        Tx::Pg(tx) => {
+            sqlx::query(
+                "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
+                        satisfaction = COALESCE($4, satisfaction), updated_at = now()
+                 WHERE id = $1",
+            )
+            .bind(row.id)
+            .bind(update.contacted)
+            .bind(update.solved)
+            .bind(satisfaction)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Tx::Lite(tx) => {
+            sqlx::query(concat!(
+                "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
+                        satisfaction = COALESCE($4, satisfaction), updated_at = ",
+                lite_now!(),
+                " WHERE id = $1"
+            ))
+            .bind(lite_uuid(row.id))
+            .bind(update.contacted)
+            .bind(update.solved)
+            .bind(satisfaction)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn note_event(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut Tx,
     row: &CaseRow,
     status: Status,
     kind: &str,
@@ -469,18 +666,18 @@ async fn note_event(
     message_id: &str,
     note: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+    insert_event(
+        tx,
+        &CaseEvent {
+            case_id: row.id,
+            kind,
+            from_status: Some(status.as_str()),
+            to_status: status.as_str(),
+            actor: unit,
+            note: note.map(str::to_owned),
+            connector: Some(connector),
+            message_id: Some(message_id),
+        },
     )
-    .bind(row.id)
-    .bind(kind)
-    .bind(status.as_str())
-    .bind(unit)
-    .bind(note)
-    .bind(connector)
-    .bind(message_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }

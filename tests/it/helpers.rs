@@ -112,7 +112,7 @@ impl TestEnv {
         TestEnv {
             names,
             database_url,
-            pool: store.pool().clone(),
+            pool: store.pg_pool().expect("a PostgreSQL store").clone(),
             broker,
             cleanup: Some(Cleanup {
                 database,
@@ -198,39 +198,76 @@ impl Drop for TestEnv {
         let Some(cleanup) = self.cleanup.take() else {
             return;
         };
-        // Async work cannot run in Drop; a thread with its own runtime can.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(connection) = amqp::connect(AMQP, "test cleanup").await {
-                    if let Ok(channel) = connection.create_channel().await {
-                        for queue in &cleanup.queues {
-                            let _ = channel
-                                .queue_delete(queue.as_str().into(), Default::default())
-                                .await;
-                        }
-                        for exchange in &cleanup.exchanges {
-                            let _ = channel
-                                .exchange_delete(exchange.as_str().into(), Default::default())
-                                .await;
-                        }
+        block_on_own_thread(async move {
+            if let Ok(connection) = amqp::connect(AMQP, "test cleanup").await {
+                if let Ok(channel) = connection.create_channel().await {
+                    for queue in &cleanup.queues {
+                        let _ = channel
+                            .queue_delete(queue.as_str().into(), Default::default())
+                            .await;
                     }
-                    let _ = connection.close(200, "cleanup".into()).await;
+                    for exchange in &cleanup.exchanges {
+                        let _ = channel
+                            .exchange_delete(exchange.as_str().into(), Default::default())
+                            .await;
+                    }
                 }
-                if let Ok(pool) = PgPool::connect(POSTGRES_ADMIN).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        cleanup.database
-                    )))
-                    .execute(&pool)
-                    .await;
-                }
-            });
-        })
-        .join();
+                let _ = connection.close(200, "cleanup".into()).await;
+            }
+            drop_database(&cleanup.database).await;
+        });
+    }
+}
+
+/// Runs cleanup from Drop: async work cannot run there, a thread with its
+/// own runtime can.
+fn block_on_own_thread(work: impl Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join();
+}
+
+async fn drop_database(database: &str) {
+    if let Ok(pool) = PgPool::connect(POSTGRES_ADMIN).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await;
+    }
+}
+
+/// A fresh, migrated PostgreSQL database for store-level tests (no
+/// broker), dropped at the end even when the test fails.
+pub struct TestDb {
+    pub store: gridhub::store::Store,
+    database: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        init_logs();
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let database = format!("gridhub_test_{id}");
+        let store = gridhub::store::Store::connect(
+            &format!("postgres://postgres@127.0.0.1:5432/{database}"),
+            4,
+        )
+        .await
+        .expect("test database");
+        TestDb { store, database }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let database = std::mem::take(&mut self.database);
+        block_on_own_thread(async move { drop_database(&database).await });
     }
 }
 

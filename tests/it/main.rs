@@ -10,3 +10,4 @@ mod lifecycle;
 mod proxy;
 mod reliability;
 mod samples;
+mod store;

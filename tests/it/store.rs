@@ -1,0 +1,681 @@
+//! The case store on both backends: every test body here runs against
+//! PostgreSQL (a fresh database) and against SQLite (in memory), through
+//! `Store`'s public API only, and expects the same results.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use gridhub::connector::Registry;
+use gridhub::intent::Intent;
+use gridhub::pipeline::{Refusal, Stage};
+use gridhub::routing::Routing;
+use gridhub::store::audit::AuditRecord;
+use gridhub::store::{Applied, Item, Rules, Store, Work};
+use serde_json::{Value, json};
+
+use crate::helpers::root;
+
+/// `name` runs as `name::postgres` and `name::sqlite`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                let db = crate::helpers::TestDb::new().await;
+                super::$name(&db.store).await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(&super::sqlite().await).await;
+            }
+        }
+    )*};
+}
+
+on_both!(
+    tickets_open_merge_and_are_recognised_again,
+    lifecycle_updates_move_refuse_and_note,
+    shared_records_reach_the_outbox_masked,
+    grid_data_is_stored_and_loaded,
+    refusals_are_recorded_and_settled,
+    overdue_cases_are_escalated_once,
+    the_outbox_is_claimed_and_marked_sent,
+    dead_letter_operations_are_audited,
+);
+
+const CENTRE: &str = "command-centre";
+const URBAN: &str = "dept-urban-management";
+
+async fn sqlite() -> Store {
+    Store::connect("sqlite::memory:", 1)
+        .await
+        .expect("in-memory SQLite store")
+}
+
+/// The bundled connectors and routing, with the places the store holds now.
+async fn rules(store: &Store) -> Rules {
+    let registry = Registry::load(&root().join("connectors"), &root().join("schemas"))
+        .expect("connectors load");
+    let routing = Routing::load(&root().join("deploy/routing.toml")).expect("routing loads");
+    let (_, places) = gridhub::places::load(store).await.expect("grid data");
+    Rules {
+        centre: CENTRE.to_owned(),
+        registry: Arc::new(registry),
+        routing: Arc::new(routing),
+        places,
+    }
+}
+
+fn intent(value: Value) -> Intent {
+    serde_json::from_value(value).expect("a valid intent")
+}
+
+/// Applies one message as a batch of one.
+async fn apply(
+    store: &Store,
+    rules: &Rules,
+    connector: &str,
+    message_id: &str,
+    intent: &Intent,
+) -> Applied {
+    let item = Item {
+        connector,
+        message_id: Some(message_id),
+        message_type: "test",
+        replays: 0,
+        work: Work::Apply(intent),
+    };
+    let mut results = store.apply(&[item], rules).await.expect("store applies");
+    results.remove(0)
+}
+
+fn case_no(applied: &Applied) -> String {
+    match applied {
+        Applied::CaseOpened { case_no } => case_no.clone(),
+        other => panic!("expected a case opened, got {other:?}"),
+    }
+}
+
+/// One grid around 116.6762, 39.8935 and one known address in it.
+fn grids(retired: bool) -> Intent {
+    intent(json!({
+        "kind": "update_grids",
+        "grids": [{
+            "grid_id": "YQ-001-01", "community": "玉桥东里社区", "community_kind": "community",
+            "street": "玉桥街道", "retired": retired,
+            "polygon": [[116.67, 39.89], [116.68, 39.89], [116.68, 39.90], [116.67, 39.90], [116.67, 39.89]]
+        }],
+        "addresses": [{"address": "玉桥东里1号楼", "grid_id": "YQ-001-01"}]
+    }))
+}
+
+/// Rules with the test grid stored and loaded.
+async fn located(store: &Store) -> Rules {
+    let applied = apply(
+        store,
+        &rules(store).await,
+        "dept-planning",
+        "grids-1",
+        &grids(false),
+    )
+    .await;
+    assert_eq!(applied, Applied::GridsUpdated { grids: 1 });
+    rules(store).await
+}
+
+/// A 12345 construction-noise ticket whose caller agreed to a callback.
+fn ticket(source_ref: &str, lon: f64, lat: f64) -> Intent {
+    intent(json!({
+        "kind": "open_case",
+        "source_ref": source_ref,
+        "channel": "12345",
+        "nature": "complaint",
+        "category": "noise.construction",
+        "priority": "general",
+        "title": "夜间施工噪声扰民",
+        "description": "工地夜间施工",
+        "received_at": "2026-11-28T10:00:00+08:00",
+        "reporter": {"name": "测试某", "phone": "13900005678", "anonymous": false,
+                     "confidential": false, "callback_consent": true},
+        "attributes": {"source_category_code": "0301"},
+        "place": {"address": "玉桥中路附近在建工地", "street": "玉桥街道", "lon": lon, "lat": lat},
+        "media": [{"url": "https://files.12345.example/att/1.mp3", "kind": "audio"}]
+    }))
+}
+
+/// Opens ticket T-1 (message m-1) from 12345 at the test grid; its case number.
+async fn open_ticket(store: &Store, rules: &Rules) -> String {
+    let applied = apply(
+        store,
+        rules,
+        "hotline-12345",
+        "m-1",
+        &ticket("T-1", 116.6762, 39.8935),
+    )
+    .await;
+    case_no(&applied)
+}
+
+fn update(case_no: &str, action: &str, extra: Value) -> Intent {
+    let mut value = json!({
+        "kind": "update_case",
+        "case": {"case_no": case_no},
+        "action": action,
+        "occurred_at": "2026-11-28T11:00:00+08:00",
+    });
+    if let (Value::Object(map), Value::Object(extra)) = (&mut value, extra) {
+        map.extend(extra);
+    }
+    intent(value)
+}
+
+/// Runs one query that reads the same on both backends.
+async fn strings(store: &Store, sql: &'static str, bind: &str) -> Vec<String> {
+    if let Some(pool) = store.pg_pool() {
+        sqlx::query_scalar(sql).bind(bind).fetch_all(pool).await
+    } else {
+        let pool = store.sqlite_pool().expect("one of the two");
+        sqlx::query_scalar(sql).bind(bind).fetch_all(pool).await
+    }
+    .expect("query")
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    if let Some(pool) = store.pg_pool() {
+        sqlx::query_scalar(sql).fetch_one(pool).await
+    } else {
+        let pool = store.sqlite_pool().expect("one of the two");
+        sqlx::query_scalar(sql).fetch_one(pool).await
+    }
+    .expect("query")
+}
+
+async fn case(store: &Store, case_no: &str) -> Value {
+    store
+        .cases(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c["case_no"] == case_no)
+        .expect("case listed")
+}
+
+async fn trail(store: &Store, case_no: &str) -> Vec<String> {
+    strings(
+        store,
+        "SELECT e.kind || ':' || e.to_status FROM case_events e JOIN cases c ON c.id = e.case_id
+         WHERE c.case_no = $1 ORDER BY e.id",
+        case_no,
+    )
+    .await
+}
+
+async fn tickets_open_merge_and_are_recognised_again(store: &Store) {
+    let rules = located(store).await;
+    let first = open_ticket(store, &rules).await;
+    assert_eq!(first, "TZ2611280000001");
+
+    // The same ticket under a new message_id opens no second case, and a
+    // redelivered message_id is recognised.
+    let t1 = ticket("T-1", 116.6762, 39.8935);
+    let again = apply(store, &rules, "hotline-12345", "m-2", &t1).await;
+    assert_eq!(again, Applied::DuplicateSource);
+    let redelivered = apply(store, &rules, "hotline-12345", "m-1", &t1).await;
+    assert_eq!(redelivered, Applied::AlreadyProcessed);
+    // So is a message_id repeated inside one batch.
+    let t9 = ticket("T-9", 116.6, 39.8);
+    let item = |id| Item {
+        connector: "hotline-12345",
+        message_id: Some(id),
+        message_type: "ticket",
+        replays: 0,
+        work: Work::Apply(&t9),
+    };
+    let batch = store
+        .apply(&[item("m-9"), item("m-9")], &rules)
+        .await
+        .unwrap();
+    assert!(matches!(batch[0], Applied::CaseOpened { .. }));
+    assert_eq!(batch[1], Applied::AlreadyProcessed);
+
+    // A ticket 20 m away of the same category is merged into the first.
+    let second = apply(
+        store,
+        &rules,
+        "hotline-96126",
+        "m-3",
+        &ticket("T-2", 116.6764, 39.8936),
+    )
+    .await;
+    let second = case_no(&second);
+    let opened = case(store, &first).await;
+    assert_eq!(opened["status"], "dispatched");
+    assert_eq!(opened["grid_id"], "YQ-001-01");
+    assert_eq!(opened["lead_unit"], URBAN);
+    assert!(opened["due_at"].is_string());
+    assert_eq!(
+        opened["sources"],
+        json!([{"connector": "hotline-12345", "ref": "T-1", "message_id": "m-1"}])
+    );
+    let merged = case(store, &second).await;
+    assert_eq!(merged["status"], "merged");
+    assert_eq!(merged["parent_case_no"], first.as_str());
+    assert_eq!(
+        trail(store, &second).await,
+        ["opened:registered", "merged:merged"]
+    );
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM inbox WHERE outcome = 'duplicate_source'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(store, "SELECT count(*) FROM reporters").await, 3);
+    let by_status = store.cases_by_status().await.unwrap();
+    assert_eq!(
+        by_status,
+        [("dispatched".to_owned(), 2), ("merged".to_owned(), 1)]
+    );
+    store.ping().await.unwrap();
+}
+
+async fn lifecycle_updates_move_refuse_and_note(store: &Store) {
+    let rules = located(store).await;
+    let no = open_ticket(store, &rules).await;
+
+    // Verification before the unit even signed for it: refused, nothing kept.
+    let early = update(&no, "verify", json!({"passed": true}));
+    let refused = apply(store, &rules, "grid-platform", "v-0", &early).await;
+    assert_eq!(
+        refused,
+        Applied::Refused(Refusal::new(
+            Stage::Apply,
+            format!("case {no}: verify not allowed in status dispatched")
+        ))
+    );
+    assert_eq!(
+        count(store, "SELECT count(*) FROM inbox WHERE message_id = 'v-0'").await,
+        0
+    );
+    // An unknown case is refused too.
+    let unknown = apply(
+        store,
+        &rules,
+        URBAN,
+        "u-0",
+        &update("TZ2001010000001", "accept", json!({})),
+    )
+    .await;
+    assert_eq!(
+        unknown,
+        Applied::Refused(Refusal::new(
+            Stage::Apply,
+            "unknown case: no case TZ2001010000001"
+        ))
+    );
+
+    let updated = Applied::CaseUpdated {
+        case_no: no.clone(),
+    };
+    assert_eq!(
+        apply(
+            store,
+            &rules,
+            URBAN,
+            "u-1",
+            &update(&no, "accept", json!({}))
+        )
+        .await,
+        updated
+    );
+    assert_eq!(case(store, &no).await["status"], "accepted");
+    assert_eq!(
+        apply(
+            store,
+            &rules,
+            URBAN,
+            "u-2",
+            &update(&no, "respond", json!({"note": "已处理"}))
+        )
+        .await,
+        updated
+    );
+    assert_eq!(case(store, &no).await["status"], "verifying");
+    // A progress report arriving after the response is recorded as late.
+    assert_eq!(
+        apply(
+            store,
+            &rules,
+            URBAN,
+            "u-3",
+            &update(&no, "progress", json!({}))
+        )
+        .await,
+        updated
+    );
+    assert_eq!(case(store, &no).await["status"], "verifying");
+    let passed = update(&no, "verify", json!({"passed": true}));
+    assert_eq!(
+        apply(store, &rules, "grid-platform", "v-1", &passed).await,
+        updated
+    );
+    assert_eq!(case(store, &no).await["status"], "callback");
+    let callback = update(
+        &no,
+        "callback",
+        json!({"contacted": true, "solved": true, "satisfaction": "satisfied"}),
+    );
+    assert_eq!(
+        apply(store, &rules, "hotline-12345", "c-1", &callback).await,
+        updated
+    );
+    let closed = case(store, &no).await;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["satisfaction"], "satisfied");
+    assert_eq!(
+        trail(store, &no).await,
+        [
+            "opened:registered",
+            "dispatched:dispatched",
+            "accept:accepted",
+            "respond:responded",
+            "verifying:verifying",
+            "late_progress:verifying",
+            "verify:callback",
+            "callback:closed"
+        ]
+    );
+    // The grid platform was asked to verify, once.
+    let verify = strings(
+        store,
+        "SELECT routing_key FROM outbox WHERE destination = $1 AND routing_key LIKE '%verify_requested'",
+        "grid-platform",
+    )
+    .await;
+    assert_eq!(verify, ["grid-platform.case.verify_requested"]);
+}
+
+async fn shared_records_reach_the_outbox_masked(store: &Store) {
+    let rules = rules(store).await;
+    let dir = root().join("connectors/dept-police/samples/floating-population/valid");
+    let mut expects: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".expect.json"))
+        .collect();
+    expects.sort();
+    let shared: Intent =
+        serde_json::from_slice(&std::fs::read(&expects[0]).unwrap()).expect("sample intent");
+    let Intent::ShareRecords(records) = &shared else {
+        panic!("a share_records sample");
+    };
+    let applied = apply(store, &rules, "dept-police", "s-1", &shared).await;
+    assert_eq!(
+        applied,
+        Applied::RecordsShared {
+            records: records.records.len(),
+            destinations: 1
+        }
+    );
+    let claim = store.claim_outbox(100).await.unwrap();
+    assert_eq!(claim.events.len(), 1);
+    let event = &claim.events[0];
+    assert_eq!(event.routing_key, "grid-platform.records.shared");
+    assert_eq!(event.payload["disclosure"], "masked");
+    assert_eq!(event.payload["event_id"], json!(event.event_id));
+    for record in event.payload["records"].as_array().unwrap() {
+        if let Some(id) = record["id_number"].as_str() {
+            assert!(id.contains("****"), "id number not masked");
+        }
+    }
+    drop(claim);
+
+    let unshared =
+        intent(json!({"kind": "share_records", "dataset": "tax-records", "records": []}));
+    let refused = apply(store, &rules, "dept-police", "s-2", &unshared).await;
+    assert_eq!(
+        refused,
+        Applied::Refused(Refusal::new(
+            Stage::Apply,
+            "connector dept-police does not share dataset tax-records"
+        ))
+    );
+}
+
+async fn grid_data_is_stored_and_loaded(store: &Store) {
+    assert_eq!(store.grid_version().await.unwrap(), 0);
+    assert!(store.load_grids().await.unwrap().grids.is_empty());
+    let rules = located(store).await;
+    let data = store.load_grids().await.unwrap();
+    assert_eq!(data.version, 1);
+    assert_eq!(data.grids.len(), 1);
+    assert_eq!(data.grids[0].grid_id, "YQ-001-01");
+    assert_eq!(data.grids[0].community_kind, "community");
+    assert_eq!(data.grids[0].polygon.len(), 5);
+    assert_eq!(
+        data.addresses,
+        [("玉桥东里1号楼".to_owned(), "YQ-001-01".to_owned())]
+    );
+    // The places built from it locate a point.
+    let no = open_ticket(store, &rules).await;
+    assert_eq!(case(store, &no).await["community"], "玉桥东里社区");
+
+    // Retiring the grid: a new version, no live grid.
+    let applied = apply(store, &rules, "dept-planning", "grids-2", &grids(true)).await;
+    assert_eq!(applied, Applied::GridsUpdated { grids: 1 });
+    assert_eq!(store.grid_version().await.unwrap(), 2);
+    assert!(store.load_grids().await.unwrap().grids.is_empty());
+}
+
+async fn refusals_are_recorded_and_settled(store: &Store) {
+    let rules = rules(store).await;
+    let refusal = Refusal::new(Stage::Schema, "/title: required");
+    let refused = |id, replays| Item {
+        connector: "hotline-12345",
+        message_id: Some(id),
+        message_type: "ticket",
+        replays,
+        work: Work::Refused {
+            refusal: &refusal,
+            routing_key: "hotline-12345.ticket",
+        },
+    };
+    let results = store.apply(&[refused("bad-1", 0)], &rules).await.unwrap();
+    assert_eq!(results, [Applied::RefusalRecorded]);
+    let settled = store
+        .settled("hotline-12345", &[("bad-1", 0), ("bad-2", 0)])
+        .await
+        .unwrap();
+    assert_eq!(settled.into_iter().collect::<Vec<_>>(), ["bad-1"]);
+    // A replay (one more than the refused copy) is not settled, and may be redone.
+    assert!(
+        store
+            .settled("hotline-12345", &[("bad-1", 1)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.apply(&[refused("bad-1", 0)], &rules).await.unwrap();
+    assert_eq!(again, [Applied::AlreadyProcessed]);
+    let replay = store.apply(&[refused("bad-1", 1)], &rules).await.unwrap();
+    assert_eq!(replay, [Applied::RefusalRecorded]);
+    let reasons = strings(
+        store,
+        "SELECT stage || ' ' || reason FROM dead_letters WHERE connector = $1 ORDER BY id",
+        "hotline-12345",
+    )
+    .await;
+    assert_eq!(
+        reasons,
+        ["schema /title: required", "schema /title: required"]
+    );
+}
+
+async fn overdue_cases_are_escalated_once(store: &Store) {
+    let rules = located(store).await;
+    let no = open_ticket(store, &rules).await;
+    assert!(store.escalate(Utc::now(), &rules).await.unwrap().is_empty());
+    // Past the sign-for deadline only.
+    let later = Utc::now() + Duration::hours(3);
+    let kinds: Vec<&str> = store
+        .escalate(later, &rules)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["sign_for_overdue"]);
+    // Long past the handling deadline: reminder and supervision, once.
+    let much_later = Utc::now() + Duration::days(60);
+    let mut kinds: Vec<&str> = store
+        .escalate(much_later, &rules)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e.case_no, no);
+            e.kind
+        })
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["reminder", "supervision"]);
+    assert!(store.escalate(much_later, &rules).await.unwrap().is_empty());
+    let escalated = case(store, &no).await;
+    assert_eq!(escalated["escalation_level"], 2);
+    assert_eq!(escalated["overdue"], true);
+    assert_eq!(
+        trail(store, &no).await[2..],
+        [
+            "sign_for_overdue:dispatched",
+            "reminder:dispatched",
+            "supervision:dispatched"
+        ]
+    );
+    let to_unit = strings(
+        store,
+        "SELECT routing_key FROM outbox WHERE destination = $1 ORDER BY id",
+        URBAN,
+    )
+    .await;
+    assert_eq!(
+        to_unit,
+        [
+            "dept-urban-management.case.dispatched",
+            "dept-urban-management.case.sign_for_overdue",
+            "dept-urban-management.case.reminder",
+            "dept-urban-management.case.supervision"
+        ]
+    );
+}
+
+async fn the_outbox_is_claimed_and_marked_sent(store: &Store) {
+    let rules = located(store).await;
+    open_ticket(store, &rules).await;
+    let backlog = store.outbox_backlog().await.unwrap();
+    assert!(backlog >= 3, "opened, dispatched and the unit's dispatch");
+
+    let claim = store.claim_outbox(2).await.unwrap();
+    assert_eq!(claim.events.len(), 2);
+    assert!(claim.events[0].id < claim.events[1].id, "oldest first");
+    for event in &claim.events {
+        let (destination, name) = event.routing_key.split_once('.').unwrap();
+        assert_eq!(event.payload["event"], name);
+        assert!(!destination.is_empty());
+        assert!(event.created_at <= Utc::now());
+    }
+    // Only the first is confirmed by the broker.
+    let first = claim.events[0].id;
+    claim.mark_sent(&[first]).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), backlog - 1);
+    // A claim released with nothing confirmed marks nothing. (Dropping it
+    // does too, but on PostgreSQL its row locks go only when the pool gets
+    // round to the rollback.)
+    let claim = store.claim_outbox(1000).await.unwrap();
+    assert_eq!(claim.events.len() as i64, backlog - 1);
+    assert!(claim.events.iter().all(|e| e.id != first));
+    claim.mark_sent(&[]).await.unwrap();
+    let claim = store.claim_outbox(1000).await.unwrap();
+    let ids: Vec<i64> = claim.events.iter().map(|e| e.id).collect();
+    claim.mark_sent(&ids).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    assert!(store.claim_outbox(10).await.unwrap().events.is_empty());
+}
+
+async fn dead_letter_operations_are_audited(store: &Store) {
+    let record = AuditRecord {
+        actor: "token:tester",
+        action: "replay",
+        filter: json!({"connector": "hotline-12345"}),
+        affected: 2,
+        failed: 1,
+        message_ids: vec!["a".to_owned(), "b".to_owned()],
+        note: Some("after the schema fix".to_owned()),
+    };
+    store.audit(&record).await.unwrap();
+    let trail = store.audit_trail(10).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    let entry = &trail[0];
+    assert_eq!(entry.actor, "token:tester");
+    assert_eq!(entry.action, "replay");
+    assert_eq!(entry.filter, json!({"connector": "hotline-12345"}));
+    assert_eq!((entry.affected, entry.failed), (2, 1));
+    assert_eq!(entry.message_ids, ["a", "b"]);
+    assert_eq!(entry.note.as_deref(), Some("after the schema fix"));
+    assert!(entry.at <= Utc::now());
+}
+
+/// The read side gives the same JSON on both backends: the same keys, the
+/// same values, times as RFC 3339 strings.
+#[tokio::test]
+async fn cases_read_the_same_on_both_backends() {
+    let db = crate::helpers::TestDb::new().await;
+    let lite = sqlite().await;
+    let mut listed = Vec::new();
+    for store in [&db.store, &lite] {
+        let rules = located(store).await;
+        open_ticket(store, &rules).await;
+        apply(
+            store,
+            &rules,
+            "hotline-96126",
+            "m-2",
+            &ticket("T-2", 116.6764, 39.8936),
+        )
+        .await;
+        let answered = intent(json!({
+            "kind": "open_case", "source_ref": "T-3", "channel": "12345", "nature": "consultation",
+            "priority": "general", "title": "咨询", "received_at": "2026-11-28T10:05:00+08:00"
+        }));
+        apply(store, &rules, "hotline-12345", "m-3", &answered).await;
+        listed.push(normalised(store.cases(10).await.unwrap()));
+    }
+    assert_eq!(listed[0].len(), 3);
+    assert_eq!(listed[0], listed[1]);
+}
+
+/// Volatile values (ids, clocks) replaced by their kind; times compared as instants.
+fn normalised(cases: Vec<Value>) -> Vec<Value> {
+    cases
+        .into_iter()
+        .map(|mut case| {
+            let map = case.as_object_mut().unwrap();
+            for key in ["id", "created_at", "updated_at", "due_at"] {
+                let kind = match &map[key] {
+                    Value::String(_) => "string",
+                    Value::Null => "null",
+                    _ => "other",
+                };
+                map.insert(key.to_owned(), json!(kind));
+            }
+            let received =
+                chrono::DateTime::parse_from_rfc3339(map["received_at"].as_str().unwrap())
+                    .unwrap()
+                    .to_utc();
+            map.insert("received_at".to_owned(), json!(received.to_rfc3339()));
+            case
+        })
+        .collect()
+}
