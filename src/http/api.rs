@@ -424,7 +424,8 @@ pub async fn cases(
             json!({
                 "case_no": c["case_no"], "status": c["status"], "channel": c["channel"],
                 "nature": c["nature"], "category": c["category"], "priority": c["priority"],
-                "street": c["street"], "lead_unit": c["lead_unit"], "due_at": c["due_at"],
+                "grid_id": c["grid_id"], "community": c["community"], "street": c["street"],
+                "lead_unit": c["lead_unit"], "due_at": c["due_at"],
                 "received_at": c["received_at"], "sources": c["sources"],
             })
         })

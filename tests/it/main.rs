@@ -2,8 +2,10 @@
 //! on 127.0.0.1. Each test has its own database and broker namespace.
 
 mod bench;
+mod carriers;
 mod cli;
 mod console;
+mod demo;
 mod dlq_ops;
 mod helpers;
 mod lifecycle;

@@ -1,0 +1,304 @@
+//! The pipeline on both carriers: every connector sample through RabbitMQ
+//! and PostgreSQL (production), and through the in-process bus and SQLite
+//! (`gridhub demo`), with the same results. The same hub, pipeline, store
+//! logic and dead-letter operations run in both; only what carries the
+//! messages and where cases are written differ.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridhub::amqp::publish::{Outgoing, Published};
+use gridhub::bus::LocalBus;
+use gridhub::check::{self, Expectation};
+use gridhub::connector::Registry;
+use gridhub::hub::{Hub, LOCAL_HUB_USER};
+use gridhub::ops::{Broker, DeadLetters, Filter};
+use gridhub::settings::Settings;
+use gridhub::store::Store;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{AMQP, TestEnv, root, wait_until};
+
+/// What one carrier made of the samples, in terms both can be compared in.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    /// message_id → (status, channel, nature, category, priority, grid).
+    cases: BTreeMap<String, Vec<Value>>,
+    /// (message_id, stage) of every dead letter.
+    dead: BTreeSet<(String, String)>,
+    /// Events that reached the command centre's queue.
+    centre_events: u32,
+}
+
+enum Carrier {
+    Broker(Box<TestEnv>),
+    Local(Arc<LocalBus>),
+}
+
+struct Running {
+    carrier: Carrier,
+    store: Store,
+    ops: DeadLetters,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Every sample of every connector, as published, with its expectation.
+fn samples(registry: &Registry, user: &str) -> (Vec<Outgoing>, Vec<(String, check::Sample)>) {
+    let mut messages = Vec::new();
+    let mut expected = Vec::new();
+    for connector in registry.connectors.values() {
+        let (samples, _) = check::samples(connector);
+        for (n, sample) in samples.iter().enumerate() {
+            let message_id = format!("{}-{n}", connector.id());
+            let inbound = sample.inbound(&message_id).unwrap();
+            messages.push(Outgoing {
+                routing_key: inbound.routing_key,
+                message_id: inbound.message_id,
+                content_type: inbound.content_type,
+                user_id: Some(user.to_owned()),
+                body: inbound.body,
+                replays: 0,
+            });
+            expected.push((message_id, sample.clone()));
+        }
+    }
+    (messages, expected)
+}
+
+async fn start(local: bool) -> Running {
+    let registry =
+        Arc::new(Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap());
+    let (carrier, settings) = if local {
+        let settings = Settings {
+            database_url: "sqlite::memory:".to_owned(),
+            connectors_dir: root().join("connectors"),
+            routing_file: Some(root().join("deploy/routing.toml")),
+            namespace: "local".to_owned(),
+            http_listen: String::new(),
+            places_refresh_ms: 100,
+            outbox_poll_ms: 200,
+            ..Settings::default()
+        };
+        (None, settings)
+    } else {
+        let env = TestEnv::new().await;
+        let settings = Settings {
+            http_listen: String::new(),
+            ..env.settings.clone()
+        };
+        (Some(env), settings)
+    };
+    let hub = Hub::build(settings.clone()).await.expect("hub builds");
+    let store = hub.store().clone();
+    let names = gridhub::amqp::Names::new(&settings.namespace);
+    let (hub, carrier, ops) = match carrier {
+        None => {
+            let (hub, bus) = hub.on_local_bus();
+            let ops = DeadLetters::local(
+                bus.clone(),
+                LOCAL_HUB_USER,
+                names,
+                store.clone(),
+                registry,
+                10_000,
+                None,
+            );
+            (hub, Carrier::Local(bus), ops)
+        }
+        Some(env) => {
+            let ops = DeadLetters::new(
+                AMQP,
+                names,
+                store.clone(),
+                registry,
+                vec!["guest".to_owned()],
+                10_000,
+                None,
+            );
+            (hub, Carrier::Broker(Box::new(env)), ops)
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
+    Running {
+        carrier,
+        store,
+        ops,
+        shutdown,
+        task,
+    }
+}
+
+impl Running {
+    async fn publish(&self, messages: &[Outgoing]) {
+        match &self.carrier {
+            Carrier::Broker(env) => {
+                let results = env.publish(messages).await;
+                assert!(results.iter().all(|r| *r == Published::Confirmed));
+            }
+            Carrier::Local(bus) => {
+                let exchange = self.ops.names().inbound_exchange();
+                for message in messages {
+                    let mut properties = lapin::BasicProperties::default()
+                        .with_delivery_mode(2)
+                        .with_user_id(LOCAL_HUB_USER.into());
+                    if let Some(id) = &message.message_id {
+                        properties = properties.with_message_id(id.as_str().into());
+                    }
+                    if let Some(ct) = &message.content_type {
+                        properties = properties.with_content_type(ct.as_str().into());
+                    }
+                    assert_eq!(
+                        bus.publish(&exchange, &message.routing_key, properties, &message.body),
+                        1,
+                        "{} routed",
+                        message.routing_key
+                    );
+                }
+            }
+        }
+    }
+
+    async fn depth(&self, queue: &str) -> u32 {
+        match self.ops.broker().await.unwrap() {
+            Broker::Local(bus) => bus.depth(queue).unwrap(),
+            Broker::Amqp(_) => match &self.carrier {
+                Carrier::Broker(env) => env.depth(queue).await,
+                Carrier::Local(_) => unreachable!(),
+            },
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("hub stops in time")
+            .expect("hub task")
+            .expect("hub ends cleanly");
+        self.ops.close().await;
+    }
+}
+
+async fn run_samples(local: bool) -> Outcome {
+    let running = start(local).await;
+    let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
+    let user = if local { LOCAL_HUB_USER } else { "guest" };
+    let (messages, expected) = samples(&registry, user);
+    let kind_of = |s: &check::Sample| match &s.expect {
+        Expectation::Intent(intent) => intent["kind"].as_str().unwrap_or_default().to_owned(),
+        Expectation::Refusal(_) => "refusal".to_owned(),
+    };
+    let count = |kind: &str| expected.iter().filter(|(_, s)| kind_of(s) == kind).count();
+    let (opens, updates, invalid) = (count("open_case"), count("update_case"), count("refusal"));
+
+    // Grid data first (as in production, the district is known before calls
+    // come in), then everything else.
+    let (grids, rest): (Vec<_>, Vec<_>) = messages
+        .into_iter()
+        .partition(|m| m.routing_key == "dept-planning.grid-boundaries");
+    running.publish(&grids).await;
+    wait_until(Duration::from_secs(30), "grid data loaded", || async {
+        running.store.grid_version().await.unwrap_or(0) > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.publish(&rest).await;
+
+    let store = running.store.clone();
+    wait_until(Duration::from_secs(60), "every sample recorded", || async {
+        let cases = store.cases(10_000).await.unwrap().len();
+        let dead = running
+            .ops
+            .list(&Filter::default())
+            .await
+            .unwrap()
+            .letters
+            .len();
+        cases == opens && dead == invalid + updates
+    })
+    .await;
+
+    let mut outcome = Outcome {
+        cases: BTreeMap::new(),
+        dead: BTreeSet::new(),
+        centre_events: 0,
+    };
+    for case in store.cases(10_000).await.unwrap() {
+        let message_id = case["sources"][0]["message_id"]
+            .as_str()
+            .expect("a case has its source")
+            .to_owned();
+        let fields = [
+            "status", "channel", "nature", "category", "priority", "grid_id",
+        ]
+        .iter()
+        .map(|f| case[*f].clone())
+        .collect();
+        outcome.cases.insert(message_id, fields);
+    }
+    for letter in running.ops.list(&Filter::default()).await.unwrap().letters {
+        outcome.dead.insert((
+            letter.letter.message_id.clone().unwrap_or_default(),
+            letter.letter.stage.clone(),
+        ));
+    }
+    // Every refused sample is dead-lettered at the stage it expects.
+    for (message_id, sample) in &expected {
+        if let Expectation::Refusal(refusal) = &sample.expect {
+            assert!(
+                outcome
+                    .dead
+                    .contains(&(message_id.clone(), refusal.stage.as_str().to_owned())),
+                "{}: not dead-lettered at {}",
+                sample.path.display(),
+                refusal.stage
+            );
+        }
+    }
+
+    // The relay delivered every event for the command centre.
+    let centre = running.ops.names().outbound_queue("command-centre");
+    wait_until(Duration::from_secs(20), "events relayed", || async {
+        running.store.outbox_backlog().await.unwrap() == 0
+    })
+    .await;
+    outcome.centre_events = running.depth(&centre).await;
+    assert!(
+        outcome.centre_events as usize >= opens,
+        "case.opened for every case"
+    );
+
+    // A replayed group comes back refused again, one replay further on.
+    let groups = running.ops.groups(&Filter::default()).await.unwrap().0;
+    let group = groups
+        .iter()
+        .find(|g| g.stage == "schema")
+        .expect("a schema failure group");
+    let filter = Filter {
+        group: Some(group.id.clone()),
+        ..Filter::default()
+    };
+    let report = running.ops.replay(&filter, "test").await.unwrap();
+    assert_eq!(report.done, group.count);
+    wait_until(Duration::from_secs(20), "replays refused again", || async {
+        let letters = running.ops.list(&filter).await.unwrap().letters;
+        letters.len() == group.count && letters.iter().all(|l| l.letter.replays == 1)
+    })
+    .await;
+    running.stop().await;
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_give_the_same_results_on_the_broker_and_on_the_local_bus() {
+    let local = run_samples(true).await;
+    let broker = run_samples(false).await;
+    assert!(!local.cases.is_empty() && !local.dead.is_empty());
+    assert_eq!(local.cases, broker.cases);
+    assert_eq!(local.dead, broker.dead);
+    assert_eq!(local.centre_events, broker.centre_events);
+}
