@@ -19,7 +19,7 @@ use gridhub::store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{AMQP, TestEnv, root, wait_until};
+use crate::helpers::{AMQP, TestEnv, root, sample_messages, wait_until};
 
 /// What one carrier made of the samples, in terms both can be compared in.
 #[derive(Debug, PartialEq)]
@@ -43,29 +43,6 @@ struct Running {
     ops: DeadLetters,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-/// Every sample of every connector, as published, with its expectation.
-fn samples(registry: &Registry, user: &str) -> (Vec<Outgoing>, Vec<(String, check::Sample)>) {
-    let mut messages = Vec::new();
-    let mut expected = Vec::new();
-    for connector in registry.connectors.values() {
-        let (samples, _) = check::samples(connector);
-        for (n, sample) in samples.iter().enumerate() {
-            let message_id = format!("{}-{n}", connector.id());
-            let inbound = sample.inbound(&message_id).unwrap();
-            messages.push(Outgoing {
-                routing_key: inbound.routing_key,
-                message_id: inbound.message_id,
-                content_type: inbound.content_type,
-                user_id: Some(user.to_owned()),
-                body: inbound.body,
-                replays: 0,
-            });
-            expected.push((message_id, sample.clone()));
-        }
-    }
-    (messages, expected)
 }
 
 async fn start(local: bool) -> Running {
@@ -187,7 +164,7 @@ async fn run_samples(local: bool) -> Outcome {
     let running = start(local).await;
     let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
     let user = if local { LOCAL_HUB_USER } else { "guest" };
-    let (messages, expected) = samples(&registry, user);
+    let (messages, expected) = sample_messages(&registry, user);
     let kind_of = |s: &check::Sample| match &s.expect {
         Expectation::Intent(intent) => intent["kind"].as_str().unwrap_or_default().to_owned(),
         Expectation::Refusal(_) => "refusal".to_owned(),

@@ -437,3 +437,29 @@ fn dechunk(mut rest: &str) -> String {
 pub fn sample(connector: &str, path: &str) -> Vec<u8> {
     std::fs::read(root().join(format!("connectors/{connector}/samples/{path}"))).unwrap()
 }
+
+/// Every sample of every connector, as published, with its expectation.
+pub fn sample_messages(
+    registry: &Registry,
+    user: &str,
+) -> (Vec<Outgoing>, Vec<(String, gridhub::check::Sample)>) {
+    let mut messages = Vec::new();
+    let mut expected = Vec::new();
+    for connector in registry.connectors.values() {
+        let (samples, _) = gridhub::check::samples(connector);
+        for (n, sample) in samples.iter().enumerate() {
+            let message_id = format!("{}-{n}", connector.id());
+            let inbound = sample.inbound(&message_id).unwrap();
+            messages.push(Outgoing {
+                routing_key: inbound.routing_key,
+                message_id: inbound.message_id,
+                content_type: inbound.content_type,
+                user_id: Some(user.to_owned()),
+                body: inbound.body,
+                replays: 0,
+            });
+            expected.push((message_id, sample.clone()));
+        }
+    }
+    (messages, expected)
+}

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gridhub::amqp::publish::{Outgoing, Published};
+use gridhub::amqp::publish::Published;
 use gridhub::check::{self, Expectation};
 use gridhub::connector::Registry;
 use gridhub::dlq;
 use serde_json::Value;
 
-use crate::helpers::{TestEnv, root, wait_until};
+use crate::helpers::{TestEnv, root, sample_messages, wait_until};
 
 #[test]
 fn every_sample_meets_its_expectation() {
@@ -49,24 +49,7 @@ fn every_hotline_has_eight_valid_and_eight_invalid_samples() {
 async fn samples_become_cases_or_dead_letters() {
     let env = TestEnv::new().await;
     let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
-    let mut messages = Vec::new();
-    let mut expected = Vec::new();
-    for connector in registry.connectors.values() {
-        let (samples, _) = check::samples(connector);
-        for (n, sample) in samples.iter().enumerate() {
-            let message_id = format!("{}-{n}", connector.id());
-            let inbound = sample.inbound(&message_id).unwrap();
-            messages.push(Outgoing {
-                routing_key: inbound.routing_key,
-                message_id: inbound.message_id,
-                content_type: inbound.content_type,
-                user_id: Some("guest".into()),
-                body: inbound.body,
-                replays: 0,
-            });
-            expected.push((message_id, sample.clone()));
-        }
-    }
+    let (messages, expected) = sample_messages(&registry, "guest");
     let hub = env.start_hub(env.settings.clone()).await;
     let results = env.publish(&messages).await;
     assert!(
