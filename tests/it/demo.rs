@@ -1,6 +1,7 @@
 //! `gridhub demo`, the one command a newcomer runs: no broker, no database,
-//! calls become cases and refusals land in their DLQs, the console and the
-//! API answer, and SIGTERM stops it cleanly.
+//! calls become cases and refusals land in their DLQs, the demo's units take
+//! cases round the closed loop, the console and the API answer, and SIGTERM
+//! stops it cleanly.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -92,6 +93,19 @@ async fn the_demo_runs_alone_and_serves_the_console() {
     let (_, body) = http(address, "GET", "/api/dlq/groups", Some(&token), None).await;
     let groups: Value = serde_json::from_str(&body).unwrap();
     assert!(!groups["groups"].as_array().unwrap().is_empty());
+    // The demo's units answer: cases are signed for, handled, verified,
+    // called back and closed.
+    wait_until(
+        Duration::from_secs(90),
+        "cases round the closed loop",
+        || async {
+            let now = overview().await;
+            ["accepted", "closed"]
+                .iter()
+                .all(|s| now["cases_by_status"][s].as_i64().unwrap_or(0) > 0)
+        },
+    )
+    .await;
 
     // SIGTERM: it stops and exits 0.
     let sent = std::process::Command::new("kill")

@@ -29,6 +29,8 @@ use crate::hub::Hub;
 use crate::message::Inbound;
 use crate::settings::{Role, Settings, Token};
 
+mod units;
+
 /// Options of `gridhub demo`.
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
@@ -116,9 +118,16 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<ExitCode>
         bus,
         registry,
         names: Names::new(&settings.namespace),
+        centre: settings.centre_destination.clone(),
         refresh: Duration::from_millis(settings.places_refresh_ms),
         played: AtomicU64::new(0),
     });
+    tokio::spawn(units::run(
+        player.clone(),
+        settings.connectors_dir.clone(),
+        run.clone(),
+        shutdown.clone(),
+    ));
     let playing = {
         let (stop, player) = (shutdown.clone(), player.clone());
         tokio::spawn(async move {
@@ -168,6 +177,8 @@ struct Player {
     bus: Arc<LocalBus>,
     registry: Arc<Registry>,
     names: Names,
+    /// The command centre's destination (every event goes there).
+    centre: String,
     /// How often the hub looks for new grid data.
     refresh: Duration,
     /// Stream messages published so far.

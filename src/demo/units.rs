@@ -1,0 +1,322 @@
+//! The demo's units: they answer the hub as the departments, the grid
+//! platform and the hotlines would, so that the demo's cases go round the
+//! closed loop (signed for, handled, verified on site, called back, closed)
+//! instead of waiting at `dispatched`.
+//!
+//! A unit listens on its own event queue, as a real one would; each reply
+//! is one of its connector's samples with the case it names replaced by the
+//! case at hand (the case number, or the hotline's own ticket number), sent
+//! after a pause. A reply the pipeline would refuse is not sent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::Player;
+use crate::message::Inbound;
+
+/// One reply to an event: a sample of a connector's message type.
+struct Reply {
+    connector: &'static str,
+    message_type: &'static str,
+    /// The sample's file name, without `.json`, under `valid/`.
+    sample: &'static str,
+    /// Pause after the event.
+    after: Duration,
+}
+
+const fn reply(
+    connector: &'static str,
+    message_type: &'static str,
+    sample: &'static str,
+    after_secs: u64,
+) -> Reply {
+    Reply {
+        connector,
+        message_type,
+        sample,
+        after: Duration::from_secs(after_secs),
+    }
+}
+
+/// Who answers what: (destination queue, event, replies). Grid-level cases
+/// are signed for by the grid platform; in this district only departments
+/// send a result (反馈), so the grid's own cases stay accepted.
+const SCRIPT: &[(&str, &str, &[Reply])] = &[
+    (
+        "grid-platform",
+        "case.dispatched",
+        &[reply(
+            "grid-platform",
+            "acceptance",
+            "grid-yuqiao-with-remark",
+            4,
+        )],
+    ),
+    (
+        "grid-platform",
+        "case.verify_requested",
+        &[reply(
+            "grid-platform",
+            "verification",
+            "passed-minimal-community",
+            5,
+        )],
+    ),
+    (
+        "dept-urban-management",
+        "case.dispatched",
+        &[
+            reply(
+                "dept-urban-management",
+                "sign-for",
+                "yuqiao-with-plan-and-remark",
+                3,
+            ),
+            reply(
+                "dept-urban-management",
+                "progress",
+                "garbage-half-done-yuqiao",
+                8,
+            ),
+            reply(
+                "dept-urban-management",
+                "result",
+                "solved-garbage-yuqiao",
+                14,
+            ),
+        ],
+    ),
+    (
+        "dept-housing",
+        "case.dispatched",
+        &[
+            reply("dept-housing", "feedback", "01-sign-for-elevator-yuqiao", 3),
+            reply("dept-housing", "feedback", "04-solved-elevator", 14),
+        ],
+    ),
+];
+
+/// Callbacks (回访), by the hotline the case came from, when the centre
+/// hears a case is waiting for one.
+const CALLBACKS: &[Reply] = &[
+    reply(
+        "hotline-12345",
+        "callback",
+        "reached-solved-satisfied-pothole",
+        6,
+    ),
+    reply(
+        "hotline-96156",
+        "callback",
+        "reached-solved-elderly-yuqiao",
+        6,
+    ),
+    reply(
+        "hotline-96126",
+        "callback",
+        "reached-solved-pothole-xinhua",
+        6,
+    ),
+];
+
+/// A reply ready to fill in: the sample's text and the reference to replace.
+struct Template {
+    reply: &'static Reply,
+    body: String,
+    /// The case number or ticket number the sample names.
+    names: String,
+}
+
+/// Loads every reply's sample; a sample that is missing or does not name
+/// its case where it can be replaced is left out, with a warning.
+fn templates(player: &Player, connectors_dir: &std::path::Path) -> Vec<Template> {
+    let replies = SCRIPT
+        .iter()
+        .flat_map(|(_, _, replies)| replies.iter())
+        .chain(CALLBACKS);
+    replies
+        .filter_map(|reply| {
+            let dir = connectors_dir
+                .join(reply.connector)
+                .join("samples")
+                .join(reply.message_type)
+                .join("valid");
+            let body = std::fs::read_to_string(dir.join(format!("{}.json", reply.sample))).ok();
+            let expect: Option<Value> =
+                std::fs::read(dir.join(format!("{}.expect.json", reply.sample)))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+            let names = expect.as_ref().and_then(|e| {
+                e.pointer("/case/case_no")
+                    .or_else(|| e.pointer("/case/source_ref"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            match (body, names) {
+                (Some(body), Some(names))
+                    if body.contains(&names) && player.registry.get(reply.connector).is_some() =>
+                {
+                    Some(Template { reply, body, names })
+                }
+                _ => {
+                    tracing::warn!(
+                        connector = reply.connector,
+                        sample = reply.sample,
+                        "demo reply left out: no such sample, or its case cannot be replaced"
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Runs the units until stopped.
+pub(super) async fn run(
+    player: Arc<Player>,
+    connectors_dir: std::path::PathBuf,
+    run: String,
+    stop: CancellationToken,
+) {
+    let templates = Arc::new(templates(&player, &connectors_dir));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut listeners = tokio::task::JoinSet::new();
+    let mut destinations: Vec<&str> = SCRIPT.iter().map(|(d, _, _)| *d).collect();
+    destinations.push(&player.centre);
+    destinations.sort_unstable();
+    destinations.dedup();
+    for destination in destinations {
+        let queue = player.names.outbound_queue(destination);
+        let Some(consumer) = player.bus.consume(&queue) else {
+            continue;
+        };
+        let (player, templates, sent, run, stop) = (
+            player.clone(),
+            templates.clone(),
+            sent.clone(),
+            run.clone(),
+            stop.clone(),
+        );
+        let destination = destination.to_owned();
+        listeners.spawn(async move {
+            loop {
+                let delivery = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    delivery = consumer.next() => delivery,
+                };
+                consumer.ack(delivery.tag, false);
+                let Ok(event) = serde_json::from_slice::<Value>(&delivery.message.body) else {
+                    continue;
+                };
+                let name = delivery
+                    .message
+                    .routing_key
+                    .split_once('.')
+                    .map_or("", |(_, e)| e);
+                for (template, target) in answers(&templates, &destination, name, &event, &player) {
+                    let (player, sent, run) = (player.clone(), sent.clone(), run.clone());
+                    let body = template.body.replace(&template.names, &target);
+                    let reply = template.reply;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(reply.after).await;
+                        let n = sent.fetch_add(1, Ordering::Relaxed);
+                        player.answer(
+                            reply.connector,
+                            reply.message_type,
+                            &format!("{run}-u-{n}"),
+                            body,
+                        );
+                    });
+                }
+            }
+        });
+    }
+    while listeners.join_next().await.is_some() {}
+}
+
+/// The replies to one event, each with the reference that names the case.
+fn answers<'a>(
+    templates: &'a [Template],
+    destination: &str,
+    event_name: &str,
+    event: &Value,
+    player: &Player,
+) -> Vec<(&'a Template, String)> {
+    let case_no = event["case_no"].as_str().unwrap_or_default().to_owned();
+    if destination == player.centre {
+        if event_name != "case.callback" {
+            return Vec::new();
+        }
+        // The first hotline the case came from calls back, by its own ticket.
+        let Some((hotline, ticket)) = event["sources"].as_array().and_then(|sources| {
+            sources.iter().find_map(|s| {
+                let connector = s["connector"].as_str()?;
+                let ticket = s["ticket_id"].as_str()?;
+                CALLBACKS
+                    .iter()
+                    .any(|r| r.connector == connector)
+                    .then(|| (connector.to_owned(), ticket.to_owned()))
+            })
+        }) else {
+            return Vec::new();
+        };
+        return templates
+            .iter()
+            .filter(|t| t.reply.message_type == "callback" && t.reply.connector == hotline)
+            .map(|t| (t, ticket.clone()))
+            .collect();
+    }
+    // Only the lead unit answers a dispatch; assisting units do not sign for it.
+    if event_name == "case.dispatched" && event["role"] != "lead" {
+        return Vec::new();
+    }
+    let Some((_, _, replies)) = SCRIPT
+        .iter()
+        .find(|(d, e, _)| *d == destination && *e == event_name)
+    else {
+        return Vec::new();
+    };
+    replies
+        .iter()
+        .filter_map(|reply| templates.iter().find(|t| std::ptr::eq(t.reply, reply)))
+        .map(|t| (t, case_no.clone()))
+        .collect()
+}
+
+impl Player {
+    /// Publishes a unit's reply, if the pipeline would accept it.
+    fn answer(&self, connector: &str, message_type: &str, message_id: &str, body: String) {
+        let routing_key = format!("{connector}.{message_type}");
+        let user = self.publisher(connector);
+        let check = Inbound {
+            routing_key: routing_key.clone(),
+            message_id: Some(message_id.to_owned()),
+            content_type: Some("application/json".to_owned()),
+            user_id: user.clone(),
+            body: body.into_bytes(),
+            replays: 0,
+        };
+        let trusted: Vec<String> = user.into_iter().collect();
+        if crate::pipeline::prepare(&self.registry, connector, &check, &trusted).is_err() {
+            tracing::debug!(
+                connector,
+                message_type,
+                "demo reply not sent: it would be refused"
+            );
+            return;
+        }
+        if let Err(error) = self.publish(
+            connector,
+            &routing_key,
+            message_id,
+            "application/json",
+            &check.body,
+        ) {
+            tracing::warn!(error = %error, "demo reply not sent");
+        }
+    }
+}
