@@ -1,7 +1,11 @@
 //! Mappings: jq programs, run by jaq, that turn one inbound message into one
 //! unified intent.
 //!
-//! Programs are compiled once at start. They run without access to the clock,
+//! Programs are compiled once at start. A mapping's lookup tables (top-level
+//! definitions without arguments whose body is literal data, such as
+//! `def natures: {"咨询": "consultation", ...};`) are built once then too:
+//! jq would build such an object anew at every call, one key at a time, and
+//! that was most of the hub's CPU per message. They run without access to the clock,
 //! the environment or other inputs (`now`, `env`, `input`, `halt`, ... are
 //! left out), so a mapping is a pure function of the message: the same
 //! message always gives the same intent, which is what makes samples usable
@@ -9,8 +13,10 @@
 
 use std::path::Path;
 
+use jaq_core::load::lex::StrPart;
+use jaq_core::load::parse::{BinaryOp, Def, Term};
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Ctx, Vars, data::JustLut};
+use jaq_core::{Ctx, ValT, Vars, data::JustLut};
 use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::Value;
@@ -44,6 +50,20 @@ pub struct Mapping {
     /// File it was compiled from, for reasons and reports.
     pub name: String,
     filter: jaq_core::Filter<Data>,
+    /// The lookup tables, the program's global variables.
+    tables: Vec<Literal>,
+    /// Key of this mapping's tables in each thread's cache.
+    id: u64,
+}
+
+/// Mappings compiled so far: each gets its own key in the table cache.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// jaq's values are reference-counted for one thread, so each thread
+    /// builds a mapping's tables once, on its first message.
+    static TABLES: std::cell::RefCell<std::collections::HashMap<u64, Vec<Val>>> =
+        std::cell::RefCell::default();
 }
 
 impl std::fmt::Debug for Mapping {
@@ -62,21 +82,50 @@ impl Mapping {
 
     /// Compiles a jq program held in memory.
     pub fn compile(name: &str, code: &str) -> anyhow::Result<Mapping> {
-        let defs = jaq_core::defs()
+        let defs: Vec<Def<&str>> = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs())
-            .filter(|def| !FORBIDDEN.contains(&def.name));
-        let funs = jaq_core::funs::<Data>()
+            .filter(|def| !FORBIDDEN.contains(&def.name))
+            .collect();
+        let funs: Vec<_> = jaq_core::funs::<Data>()
             .chain(jaq_std::funs::<Data>())
             .chain(jaq_json::funs::<Data>())
-            .filter(|(name, _, _)| !FORBIDDEN.contains(name));
+            .filter(|(name, _, _)| !FORBIDDEN.contains(name))
+            .collect();
+        let builtin = |n: &str| defs.iter().any(|d| d.name == n) || funs.iter().any(|f| f.0 == n);
         let arena = Arena::default();
+        // Each table's own definition is renamed out of the way; its name
+        // becomes a definition of the prelude that reads a global variable.
+        let tables = tables(code, &builtin);
+        let mut renamed = code.to_owned();
+        for table in tables.iter().rev() {
+            renamed.replace_range(
+                table.span.clone(),
+                &format!("__gridhub_table_{}", table.name),
+            );
+        }
+        let code: &str = arena.alloc(renamed);
+        let mut globals: Vec<&str> = Vec::with_capacity(tables.len());
+        let mut prelude = defs;
+        for table in &tables {
+            let var: &str = arena.alloc(format!("$__gridhub_table_{}", table.name));
+            let name: &str = arena.alloc(table.name.clone());
+            globals.push(var);
+            prelude.push(Def {
+                name,
+                args: Vec::new(),
+                body: Term::Var(var),
+            });
+        }
         let program = File { code, path: () };
-        let modules = Loader::new(defs).load(&arena, program).map_err(|errors| {
-            anyhow::anyhow!("cannot parse jq program: {}", describe_load(&errors))
-        })?;
+        let modules = Loader::new(prelude)
+            .load(&arena, program)
+            .map_err(|errors| {
+                anyhow::anyhow!("cannot parse jq program: {}", describe_load(&errors))
+            })?;
         let filter = jaq_core::Compiler::default()
             .with_funs(funs)
+            .with_global_vars(globals)
             .compile(modules)
             .map_err(|errors| {
                 let undefined: Vec<String> = errors
@@ -94,13 +143,16 @@ impl Mapping {
         Ok(Mapping {
             name: name.to_owned(),
             filter,
+            tables: tables.into_iter().map(|t| t.value).collect(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
     /// Runs the program on one message. It must give exactly one value.
     pub fn run(&self, input: &Value) -> Result<Value, String> {
         let input = Val::deserialize(input).map_err(|_| "input cannot be read by jq".to_owned())?;
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+        let tables = self.bound_tables();
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new(tables));
         let mut outputs = self.filter.id.run((ctx, input));
         let first = match outputs.next() {
             None => return Err("mapping gave no output".to_owned()),
@@ -113,6 +165,153 @@ impl Mapping {
             Some(Err(exn)) => return Err(describe_exn(exn)),
         }
         to_json(&first)
+    }
+}
+
+/// A lookup table of a program: a top-level definition without arguments
+/// whose body is literal data.
+struct Table {
+    name: String,
+    /// Where the definition's name is in the program text.
+    span: std::ops::Range<usize>,
+    value: Literal,
+}
+
+/// Literal data of a jq program, kept apart from jaq's values (which may
+/// not cross threads).
+#[derive(Debug, Clone)]
+enum Literal {
+    Null,
+    Bool(bool),
+    /// A number as written: jaq reads it as an integer or a number.
+    Num(String),
+    Str(String),
+    Arr(Vec<Literal>),
+    Obj(Vec<(String, Literal)>),
+}
+
+impl Literal {
+    /// The value, built as jaq builds the literal.
+    fn value(&self) -> Val {
+        match self {
+            Literal::Null => Val::Null,
+            Literal::Bool(b) => Val::from(*b),
+            Literal::Num(n) => n
+                .parse::<isize>()
+                .map(Val::from)
+                .or_else(|_| Val::from_num(n))
+                .unwrap_or(Val::Null),
+            Literal::Str(s) => Val::from(s.clone()),
+            Literal::Arr(items) => items.iter().map(Literal::value).collect(),
+            Literal::Obj(pairs) => {
+                Val::from_map(pairs.iter().map(|(k, v)| (Val::from(k.clone()), v.value())))
+                    .unwrap_or(Val::Null)
+            }
+        }
+    }
+}
+
+/// The program's lookup tables. A name defined twice at the top level, or
+/// that is also a built-in filter, is left alone; so is a program jaq's
+/// parser does not take as a plain term (the loader reports why).
+fn tables(code: &str, builtin: &dyn Fn(&str) -> bool) -> Vec<Table> {
+    let Some(Term::Def(defs, _)) = jaq_core::load::parse(code, |p| p.term()) else {
+        return Vec::new();
+    };
+    let defined_once =
+        |name: &str| defs.iter().filter(|d| d.name == name).count() == 1 && !builtin(name);
+    defs.iter()
+        .filter(|def| def.args.is_empty() && defined_once(def.name))
+        .filter_map(|def| {
+            Some(Table {
+                name: def.name.to_owned(),
+                span: jaq_core::load::span(code, def.name),
+                value: literal(&def.body)?,
+            })
+        })
+        .collect()
+}
+
+/// The value of a term made of literal data only (strings without
+/// interpolation, numbers, null, booleans, arrays, objects with literal
+/// keys), built as jaq builds it; `None` for anything else.
+fn literal(term: &Term<&str>) -> Option<Literal> {
+    Some(match term {
+        Term::Num(n) => {
+            // Only what jaq itself reads as a number.
+            if n.parse::<isize>().is_err() && Val::from_num(n).is_err() {
+                return None;
+            }
+            Literal::Num((*n).to_owned())
+        }
+        Term::Str(None, parts) => {
+            let mut text = String::new();
+            for part in parts {
+                match part {
+                    StrPart::Str(s) => text.push_str(s),
+                    StrPart::Char(c) => text.push(*c),
+                    StrPart::Term(_) => return None,
+                }
+            }
+            Literal::Str(text)
+        }
+        Term::Call(name, args) if args.is_empty() => match *name {
+            "null" => Literal::Null,
+            "true" => Literal::Bool(true),
+            "false" => Literal::Bool(false),
+            _ => return None,
+        },
+        Term::Neg(inner) => match &**inner {
+            Term::Num(n) if !n.starts_with('-') => {
+                literal(inner).map(|_| Literal::Num(format!("-{n}")))?
+            }
+            _ => return None,
+        },
+        Term::Arr(None) => Literal::Arr(Vec::new()),
+        Term::Arr(Some(items)) => {
+            let mut values = Vec::new();
+            comma_items(items, &mut values)?;
+            Literal::Arr(values)
+        }
+        Term::Obj(entries) => {
+            let mut pairs = Vec::with_capacity(entries.len());
+            for (key, value) in entries {
+                let Literal::Str(key) = literal(key)? else {
+                    return None;
+                };
+                pairs.push((key, literal(value.as_ref()?)?));
+            }
+            Literal::Obj(pairs)
+        }
+        _ => return None,
+    })
+}
+
+fn comma_items(term: &Term<&str>, values: &mut Vec<Literal>) -> Option<()> {
+    match term {
+        Term::BinOp(left, BinaryOp::Comma, right) => {
+            comma_items(left, values)?;
+            comma_items(right, values)
+        }
+        other => {
+            values.push(literal(other)?);
+            Some(())
+        }
+    }
+}
+
+impl Mapping {
+    /// This thread's values of the tables (cheap clones of shared values).
+    fn bound_tables(&self) -> Vec<Val> {
+        if self.tables.is_empty() {
+            return Vec::new();
+        }
+        TABLES.with_borrow_mut(|cache| {
+            cache
+                .entry(self.id)
+                .or_insert_with(|| self.tables.iter().map(Literal::value).collect())
+                .clone()
+        })
     }
 }
 
@@ -275,7 +474,7 @@ mod tests {
         .unwrap();
         let input = json!({"n": 39.9069});
         let ctx_value = Val::deserialize(&input).unwrap();
-        let ctx = Ctx::<Data>::new(&mapping.filter.lut, Vars::new([]));
+        let ctx = Ctx::<Data>::new(&mapping.filter.lut, Vars::new(mapping.bound_tables()));
         let output = mapping
             .filter
             .id
@@ -285,6 +484,38 @@ mod tests {
             .unwrap();
         let text: Value = serde_json::from_str(&output.to_string()).unwrap();
         assert_eq!(to_json(&output).unwrap(), text);
+    }
+
+    #[test]
+    fn lookup_tables_are_bound_once_and_mean_the_same() {
+        let code = r#"
+            def natures: {"咨询": "consultation", "a\tb": [1, -2.5, null, true, {x: "y"}], "e": [], "o": {}};
+            def compact: with_entries(select(.value != null));
+            def pick($k): natures[$k];
+            {n: natures[.k], p: pick("a\tb"), c: ({a: null, b: 1} | compact), all: natures}
+        "#;
+        let mapping = Mapping::compile("t.jq", code).unwrap();
+        assert_eq!(mapping.tables.len(), 1, "only the literal table is bound");
+        let input = json!({"k": "咨询"});
+        let expected = json!({
+            "n": "consultation",
+            "p": [1, -2.5, null, true, {"x": "y"}],
+            "c": {"b": 1},
+            "all": {"咨询": "consultation", "a\tb": [1, -2.5, null, true, {"x": "y"}], "e": [], "o": {}}
+        });
+        assert_eq!(mapping.run(&input).unwrap(), expected);
+        // The same program with the table not literal (so not bound) agrees.
+        let unbound =
+            Mapping::compile("t.jq", &code.replace("\"e\": []", "\"e\": ([] | .)")).unwrap();
+        assert!(unbound.tables.is_empty());
+        assert_eq!(unbound.run(&input).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_table_named_like_a_builtin_is_left_alone() {
+        let mapping = Mapping::compile("t.jq", r#"def length: {"a": 1}; length"#).unwrap();
+        assert!(mapping.tables.is_empty());
+        assert_eq!(mapping.run(&json!({})).unwrap(), json!({"a": 1}));
     }
 
     #[test]
