@@ -30,7 +30,7 @@ def severities: {
   "low": "general"
 };
 
-def compact: with_entries(select(.value != null));
+def compact: map_values(select(. != null));
 
 . as $e
 | (events[$e.event_code] // error("unknown event code")) as $event

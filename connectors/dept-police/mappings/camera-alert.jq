@@ -26,7 +26,7 @@ def alarm_types: {
 def levels: [[1, "emergency"], [2, "urgent"], [3, "general"], [4, "general"]];
 def pick($pairs; $code): first($pairs[] | select(.[0] == $code) | .[1]) // null;
 
-def compact: with_entries(select(.value != null));
+def compact: map_values(select(. != null));
 
 . as $a
 | (alarm_types[$a.alarmType] // error("unknown alarm type")) as $type

@@ -18,7 +18,7 @@ def statuses: {"1": "active", "2": "left", "3": "cancelled"};
 # 居住事由 JZSY -> label kept as an attribute.
 def reasons: {"01": "务工", "02": "经商", "03": "就学", "04": "投靠亲属", "05": "婚嫁", "99": "其他"};
 
-def compact: with_entries(select(.value != null));
+def compact: map_values(select(. != null));
 
 # "YYYYMMDD" -> "YYYY-MM-DD".
 def iso_date: .[0:4] + "-" + .[4:6] + "-" + .[6:8];

@@ -64,7 +64,7 @@ def street_codes: {
 };
 
 # Drop keys whose value is null, so absent source fields stay absent.
-def compact: with_entries(select(.value != null));
+def compact: map_values(select(. != null));
 
 # "yyyy/MM/dd HH:mm:ss" Beijing time -> RFC 3339 with +08:00.
 def rfc3339: (.[0:10] | gsub("/"; "-")) + "T" + .[11:19] + "+08:00";

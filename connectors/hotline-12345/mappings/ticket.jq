@@ -64,7 +64,7 @@ def media_kinds: {
 };
 
 # Drop keys whose value is null, so absent source fields stay absent.
-def compact: with_entries(select(.value != null));
+def compact: map_values(select(. != null));
 
 . as $t
 | (natures[$t.appealType] // error("unknown appeal type")) as $nature

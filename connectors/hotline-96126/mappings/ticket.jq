@@ -56,7 +56,7 @@ def categories: {
 };
 
 # Drop keys whose value is null, so absent source fields stay absent.
-def compact: with_entries(select(.value != null));
+def compact: map_values(select(. != null));
 
 . as $t
 | (natures[$t.nature] // error("unknown nature code")) as $nature
