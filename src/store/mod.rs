@@ -449,6 +449,8 @@ async fn apply_batch(
             results[*index] = Some(applied);
         }
     }
+    // Records shared by the whole batch go to the outbox in one statement.
+    let mut shared = Vec::new();
     for (index, item) in items.iter().enumerate() {
         if results[index].is_some() {
             continue;
@@ -459,7 +461,7 @@ async fn apply_batch(
                 update::update_case(tx, item.connector, message_id, update, rules, now).await?
             }
             Work::Apply(Intent::ShareRecords(share)) => {
-                reference::share(tx, item.connector, message_id, share, rules).await?
+                reference::share(item.connector, message_id, share, rules, &mut shared)
             }
             Work::Apply(Intent::UpdateGrids(grids)) => reference::update_grids(tx, grids).await?,
             Work::Apply(Intent::OpenCase(_)) | Work::Refused { .. } => continue,
@@ -471,6 +473,7 @@ async fn apply_batch(
         }
         results[index] = Some(applied);
     }
+    outbox::insert(tx, &shared).await?;
     if !refusals.is_empty() {
         record_refusals(tx, items, &refusals).await?;
         for index in refusals {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::backend::{either, lite_now};
-use super::{Applied, Rules, Store, StoreError, Tx, outbox};
+use super::{Applied, Rules, Store, StoreError, Tx};
 use crate::district::GridShape;
 use crate::intent::{ShareRecords, UpdateGrids};
 use crate::pipeline::{Refusal, Stage};
@@ -13,19 +13,20 @@ use crate::store::OutboxEvent;
 
 /// Forwards shared records to each destination the sender's connector.toml
 /// names for the dataset, disclosed as each destination's `privacy.records`
-/// allows. The hub keeps none of them.
-pub(super) async fn share(
-    tx: &mut Tx,
+/// allows. The hub keeps none of them. The events join `out`, which the
+/// batch writes to the outbox in one statement.
+pub(super) fn share(
     connector: &str,
     message_id: &str,
     share: &ShareRecords,
     rules: &Rules,
-) -> Result<Applied, StoreError> {
+    out: &mut Vec<OutboxEvent>,
+) -> Applied {
     let Some(config) = rules.registry.get(connector) else {
-        return Ok(Applied::Refused(Refusal::new(
+        return Applied::Refused(Refusal::new(
             Stage::Apply,
             format!("unknown connector {connector}"),
-        )));
+        ));
     };
     let Some(shares) = config
         .config
@@ -33,15 +34,14 @@ pub(super) async fn share(
         .iter()
         .find(|s| s.dataset == share.dataset)
     else {
-        return Ok(Applied::Refused(Refusal::new(
+        return Applied::Refused(Refusal::new(
             Stage::Apply,
             format!(
                 "connector {connector} does not share dataset {}",
                 share.dataset
             ),
-        )));
+        ));
     };
-    let mut events = Vec::new();
     for destination in &shares.to {
         let level = rules
             .registry
@@ -53,7 +53,7 @@ pub(super) async fn share(
             .iter()
             .map(|record| Value::Object(privacy::disclose(record, level)))
             .collect();
-        events.push(OutboxEvent::new(
+        out.push(OutboxEvent::new(
             destination,
             "records.shared",
             json!({
@@ -65,11 +65,10 @@ pub(super) async fn share(
             }),
         ));
     }
-    outbox::insert(tx, &events).await?;
-    Ok(Applied::RecordsShared {
+    Applied::RecordsShared {
         records: share.records.len(),
         destinations: shares.to.len(),
-    })
+    }
 }
 
 /// Upserts grids and known addresses and bumps the reference version, so
