@@ -301,6 +301,8 @@ impl HubProcess {
             "schemas_dir",
             absolute(&settings.schemas_dir()).display().to_string(),
         );
+        // Any free port: a hub already on the default port must not stop the run.
+        set("http_listen", "127.0.0.1:0".to_owned());
         table.extend(hub_tuning(settings));
         let config = work.dir.join("hub.toml");
         std::fs::write(&config, toml::to_string(&table)?)?;
