@@ -9,8 +9,9 @@
 //! 2. **throughput**: the hub (this binary's `serve`, a child process) takes
 //!    the mix published at full speed with confirms; from the first publish
 //!    to the last commit;
-//! 3. **latency**: the mix offered at a fixed rate; publish time to the
-//!    inbox row's time (written by the recording transaction);
+//! 3. **latency**: once the hub has relayed the throughput run's events,
+//!    the mix offered at a fixed rate; publish time to the inbox row's time
+//!    (written by the recording transaction);
 //! 4. **checks**: nothing lost or doubled; the hub's peak RSS.
 
 mod broker;
@@ -565,8 +566,11 @@ async fn measure_hub(
     .await?;
     report.throughput = Some(Throughput::new(args.messages, &sent, last_commit));
 
-    // Latency: a fixed offered load.
+    // Latency: a fixed offered load, on a hub that has finished the
+    // throughput run (its events relayed), so that the figure is the
+    // steady state at that load and not the tail of the run before.
     if args.latency_messages > 0 {
+        wait_outbox_drained(pool, args.stall_secs, hub).await?;
         eprintln!(
             "latency: {} messages offered at {}/s",
             args.latency_messages, args.rate
@@ -754,6 +758,38 @@ async fn wait_recorded_from(
                 hub.log.display()
             );
         }
+    }
+}
+
+/// Waits until the hub has relayed every event it recorded.
+async fn wait_outbox_drained(
+    pool: &PgPool,
+    stall_secs: u64,
+    hub: &mut HubProcess,
+) -> anyhow::Result<()> {
+    let mut last = i64::MAX;
+    let mut last_change = Instant::now();
+    loop {
+        if let Some(exit) = hub.exited() {
+            anyhow::bail!("{exit}");
+        }
+        let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(pool)
+            .await?;
+        if unsent == 0 {
+            return Ok(());
+        }
+        if unsent < last {
+            last = unsent;
+            last_change = Instant::now();
+        }
+        if last_change.elapsed() > Duration::from_secs(stall_secs) {
+            anyhow::bail!(
+                "the hub relayed nothing for {stall_secs} s ({unsent} events unsent); its log: {}",
+                hub.log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
