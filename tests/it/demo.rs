@@ -14,28 +14,30 @@ use crate::helpers::{http, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_alone_and_serves_the_console() {
-    let mut demo = gridhub()
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate",
-            "200",
-            "--messages",
-            "400",
-            "--invalid",
-            "0.1",
-        ])
-        // Nothing from the environment may point it at a broker or a database.
-        .env("GRIDHUB_AMQP_URL", "amqp://nobody:nothing@127.0.0.1:1/%2f")
-        .env("GRIDHUB_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut demo = KillOnDrop(
+        gridhub()
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate",
+                "200",
+                "--messages",
+                "400",
+                "--invalid",
+                "0.1",
+            ])
+            // Nothing from the environment may point it at a broker or a database.
+            .env("GRIDHUB_AMQP_URL", "amqp://nobody:nothing@127.0.0.1:1/%2f")
+            .env("GRIDHUB_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let first = {
         let mut line = String::new();
-        BufReader::new(demo.stdout.as_mut().unwrap())
+        BufReader::new(demo.0.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
         line
@@ -109,13 +111,13 @@ async fn the_demo_runs_alone_and_serves_the_console() {
 
     // SIGTERM: it stops and exits 0.
     let sent = std::process::Command::new("kill")
-        .args(["-TERM", &demo.id().to_string()])
+        .args(["-TERM", &demo.0.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     let start = std::time::Instant::now();
     let status = loop {
-        if let Some(status) = demo.try_wait().unwrap() {
+        if let Some(status) = demo.0.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -125,4 +127,16 @@ async fn the_demo_runs_alone_and_serves_the_console() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// The demo process, killed if the test ends before it stopped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
