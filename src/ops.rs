@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::amqp::{self, Names};
-use crate::bus::LocalBus;
+use crate::bus::{LocalBus, Message};
 use crate::connector::Registry;
 use crate::dlq::{self, DeadLetter};
 use crate::message::Inbound;
@@ -990,8 +990,8 @@ struct Scan {
 }
 
 impl Scan {
-    /// The next message, with how many are left behind it.
-    async fn get(&self) -> lapin::Result<Option<(u64, String, BasicProperties, Vec<u8>, usize)>> {
+    /// The next message and its tag, with how many are left behind it.
+    async fn get(&self) -> lapin::Result<Option<(u64, Message, usize)>> {
         Ok(match &self.reader {
             Reader::Broker(channel) => channel
                 .basic_get(
@@ -1002,25 +1002,17 @@ impl Scan {
                 .map(|message| {
                     let left = message.message_count as usize;
                     let delivery = message.delivery;
-                    (
-                        delivery.delivery_tag,
-                        delivery.routing_key.as_str().to_owned(),
-                        delivery.properties,
-                        delivery.data,
-                        left,
-                    )
+                    let message = Message {
+                        routing_key: delivery.routing_key.as_str().to_owned(),
+                        properties: delivery.properties,
+                        body: delivery.data,
+                        redelivered: delivery.redelivered,
+                    };
+                    (delivery.delivery_tag, message, left)
                 }),
-            Reader::Local { bus, holder } => {
-                bus.get(&self.queue, *holder).map(|(delivery, left)| {
-                    (
-                        delivery.tag,
-                        delivery.message.routing_key,
-                        delivery.message.properties,
-                        delivery.message.body,
-                        left,
-                    )
-                })
-            }
+            Reader::Local { bus, holder } => bus
+                .get(&self.queue, *holder)
+                .map(|(delivery, left)| (delivery.tag, delivery.message, left)),
         })
     }
 
@@ -1032,7 +1024,7 @@ impl Scan {
             self.more = true;
             return Ok(None);
         }
-        let Some((tag, routing_key, properties, body, remaining)) = self.get().await? else {
+        let Some((tag, message, remaining)) = self.get().await? else {
             self.budget = Some(0);
             return Ok(None);
         };
@@ -1044,14 +1036,18 @@ impl Scan {
         if self.taken >= self.limit && remaining > 0 {
             self.more = true;
         }
-        let letter =
-            DeadLetter::from_message(&self.connector, &routing_key, &properties, body.len());
+        let letter = DeadLetter::from_message(
+            &self.connector,
+            &message.routing_key,
+            &message.properties,
+            message.body.len(),
+        );
         Ok(Some(Taken {
             tag,
-            letter: Letter::new(letter, &body),
-            body,
-            properties,
-            delivery_routing_key: routing_key,
+            letter: Letter::new(letter, &message.body),
+            body: message.body,
+            properties: message.properties,
+            delivery_routing_key: message.routing_key,
         }))
     }
 

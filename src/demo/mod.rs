@@ -72,11 +72,9 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<ExitCode>
     let address = hub.http_address();
     let (hub, bus) = hub.on_local_bus();
     // Nobody consumes the event queues in the demo: keep the latest only.
+    let events = Names::new(&settings.namespace).outbound_queue("");
     for queue in hub.topology().queues {
-        if queue
-            .name
-            .starts_with(&Names::new(&settings.namespace).outbound_queue(""))
-        {
+        if queue.name.starts_with(&events) {
             bus.set_max_length(&queue.name, OUT_QUEUE_LENGTH);
         }
     }
@@ -252,14 +250,19 @@ impl Player {
         if !move_points(&mut document, dlon, dlat) {
             return None;
         }
-        let moved = serde_json::to_vec(&document).ok()?;
+        self.accepted(connector, routing_key, serde_json::to_vec(&document).ok()?)
+    }
+
+    /// The body back if the pipeline would accept it from the connector's
+    /// own publisher, `None` if it would be refused.
+    fn accepted(&self, connector: &str, routing_key: &str, body: Vec<u8>) -> Option<Vec<u8>> {
         let user = self.publisher(connector);
         let check = Inbound {
             routing_key: routing_key.to_owned(),
             message_id: Some("demo-check".to_owned()),
             content_type: Some("application/json".to_owned()),
             user_id: user.clone(),
-            body: moved,
+            body,
             replays: 0,
         };
         let trusted: Vec<String> = user.into_iter().collect();

@@ -16,7 +16,6 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::Player;
-use crate::message::Inbound;
 
 /// One reply to an event: a sample of a connector's message type.
 struct Reply {
@@ -291,30 +290,20 @@ impl Player {
     /// Publishes a unit's reply, if the pipeline would accept it.
     fn answer(&self, connector: &str, message_type: &str, message_id: &str, body: String) {
         let routing_key = format!("{connector}.{message_type}");
-        let user = self.publisher(connector);
-        let check = Inbound {
-            routing_key: routing_key.clone(),
-            message_id: Some(message_id.to_owned()),
-            content_type: Some("application/json".to_owned()),
-            user_id: user.clone(),
-            body: body.into_bytes(),
-            replays: 0,
-        };
-        let trusted: Vec<String> = user.into_iter().collect();
-        if crate::pipeline::prepare(&self.registry, connector, &check, &trusted).is_err() {
+        let Some(body) = self.accepted(connector, &routing_key, body.into_bytes()) else {
             tracing::debug!(
                 connector,
                 message_type,
                 "demo reply not sent: it would be refused"
             );
             return;
-        }
+        };
         if let Err(error) = self.publish(
             connector,
             &routing_key,
             message_id,
             "application/json",
-            &check.body,
+            &body,
         ) {
             tracing::warn!(error = %error, "demo reply not sent");
         }

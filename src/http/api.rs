@@ -147,33 +147,36 @@ pub async fn readyz(State(state): Shared) -> Response {
         .into_response()
 }
 
+/// Whether the broker has this exchange (a passive declare); `None` if no
+/// channel could be opened to ask.
+async fn exchange_exists(connection: &Connection, exchange: &str) -> Option<bool> {
+    let channel = connection.create_channel().await.ok()?;
+    let declared = channel
+        .exchange_declare(
+            exchange.into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            Default::default(),
+        )
+        .await;
+    let _ = channel.close(200, "checked".into()).await;
+    Some(declared.is_ok())
+}
+
 /// "ok", or what is missing.
 async fn topology_missing(state: &AppState, broker: &Broker) -> String {
     let mut missing = Vec::new();
     // The in-process bus is declared from the topology: only its queues can be looked up.
-    let exchanges = match broker {
-        Broker::Amqp(connection) => Some(connection),
-        Broker::Local(_) => None,
-    };
-    for exchange in exchanges.iter().flat_map(|_| &state.topology.exchanges) {
-        let Some(connection) = exchanges else { break };
-        let Ok(channel) = connection.create_channel().await else {
-            return "cannot open a channel".to_owned();
-        };
-        let declared = channel
-            .exchange_declare(
-                exchange.as_str().into(),
-                lapin::ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    passive: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                Default::default(),
-            )
-            .await;
-        let _ = channel.close(200, "checked".into()).await;
-        if declared.is_err() {
-            missing.push(format!("exchange {exchange}"));
+    if let Broker::Amqp(connection) = broker {
+        for exchange in &state.topology.exchanges {
+            match exchange_exists(connection, exchange).await {
+                None => return "cannot open a channel".to_owned(),
+                Some(false) => missing.push(format!("exchange {exchange}")),
+                Some(true) => {}
+            }
         }
     }
     for queue in &state.topology.queues {

@@ -15,11 +15,9 @@ use gridhub::connector::Registry;
 use gridhub::hub::{Hub, LOCAL_HUB_USER};
 use gridhub::ops::{Broker, DeadLetters, Filter};
 use gridhub::settings::Settings;
-use gridhub::store::Store;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{AMQP, TestEnv, root, sample_messages, wait_until};
+use crate::helpers::{AMQP, RunningHub, TestEnv, root, sample_messages, wait_until};
 
 /// What one carrier made of the samples, in terms both can be compared in.
 #[derive(Debug, PartialEq)]
@@ -39,10 +37,8 @@ enum Carrier {
 
 struct Running {
     carrier: Carrier,
-    store: Store,
+    hub: RunningHub,
     ops: DeadLetters,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 async fn start(local: bool) -> Running {
@@ -98,14 +94,10 @@ async fn start(local: bool) -> Running {
             (hub, Carrier::Broker(Box::new(env)), ops)
         }
     };
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
     Running {
         carrier,
-        store,
+        hub: RunningHub::run(hub),
         ops,
-        shutdown,
-        task,
     }
 }
 
@@ -150,12 +142,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("hub stops in time")
-            .expect("hub task")
-            .expect("hub ends cleanly");
+        self.hub.stop().await;
         self.ops.close().await;
     }
 }
@@ -179,13 +166,13 @@ async fn run_samples(local: bool) -> Outcome {
         .partition(|m| m.routing_key == "dept-planning.grid-boundaries");
     running.publish(&grids).await;
     wait_until(Duration::from_secs(30), "grid data loaded", || async {
-        running.store.grid_version().await.unwrap_or(0) > 0
+        running.hub.store.grid_version().await.unwrap_or(0) > 0
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     running.publish(&rest).await;
 
-    let store = running.store.clone();
+    let store = running.hub.store.clone();
     wait_until(Duration::from_secs(60), "every sample recorded", || async {
         let cases = store.cases(10_000).await.unwrap().len();
         let dead = running
@@ -240,7 +227,7 @@ async fn run_samples(local: bool) -> Outcome {
     // The relay delivered every event for the command centre.
     let centre = running.ops.names().outbound_queue("command-centre");
     wait_until(Duration::from_secs(20), "events relayed", || async {
-        running.store.outbox_backlog().await.unwrap() == 0
+        running.hub.store.outbox_backlog().await.unwrap() == 0
     })
     .await;
     outcome.centre_events = running.depth(&centre).await;

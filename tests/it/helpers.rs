@@ -125,19 +125,7 @@ impl TestEnv {
 
     /// Starts a hub with these settings in this process.
     pub async fn start_hub(&self, settings: Settings) -> RunningHub {
-        let hub = Hub::build(settings).await.expect("hub builds");
-        let rules = hub.rules();
-        let store = hub.store().clone();
-        let http = hub.http_address();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
-        RunningHub {
-            shutdown,
-            task,
-            rules,
-            store,
-            http,
-        }
+        RunningHub::run(Hub::build(settings).await.expect("hub builds"))
     }
 
     /// Publishes with confirms to the inbound exchange.
@@ -282,6 +270,22 @@ pub struct RunningHub {
 }
 
 impl RunningHub {
+    /// Runs a built hub in this process until [`RunningHub::stop`].
+    pub fn run(hub: Hub) -> RunningHub {
+        let rules = hub.rules();
+        let store = hub.store().clone();
+        let http = hub.http_address();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(hub.run_until_stopped(shutdown.clone()));
+        RunningHub {
+            shutdown,
+            task,
+            rules,
+            store,
+            http,
+        }
+    }
+
     /// An HTTP request to this hub's API: (status, body as JSON or a string).
     pub async fn call(
         &self,
