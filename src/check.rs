@@ -178,16 +178,17 @@ pub fn check_sample(registry: &Registry, sample: &Sample) -> Option<String> {
         .get(&sample.connector)
         .and_then(|c| c.config.publishers.as_ref())
         .and_then(|p| p.first().cloned());
-    let result = pipeline::prepare(registry, &sample.connector, &message, &trusted);
+    let result = pipeline::prepare_json(registry, &sample.connector, &message, &trusted)
+        .map(|(_, intent)| intent);
     let file = sample.path.display();
     match (&sample.expect, result) {
-        (Expectation::Intent(expected), Ok(prepared)) => {
-            if &prepared.intent_json == expected {
+        (Expectation::Intent(expected), Ok(intent)) => {
+            if &intent == expected {
                 None
             } else {
                 Some(format!(
                     "{file}: intent differs from expectation: {}",
-                    diff(expected, &prepared.intent_json)
+                    diff(expected, &intent)
                 ))
             }
         }

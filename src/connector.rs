@@ -51,6 +51,12 @@ pub struct ConnectorConfig {
     /// Datasets this connector shares (`share_records` intents), and with whom.
     #[serde(default)]
     pub shares: Vec<ShareConfig>,
+    /// Deliveries of this connector's queue a consumer holds unacknowledged,
+    /// when fewer than the hub's `prefetch`: the hub holds up to prefetch
+    /// times the message size, so a connector that sends pages of records
+    /// (up to 256 KiB each) sets a small one. Unset: the hub's `prefetch`.
+    #[serde(default)]
+    pub prefetch: Option<std::num::NonZeroU16>,
 }
 
 /// How much of a piece of personal data a destination receives.

@@ -256,6 +256,7 @@ impl Hub {
             trusted,
             prefetch: self.settings.prefetch,
             batch_size: self.settings.batch_size.max(1),
+            batch_bytes: self.settings.batch_bytes.max(1),
             batch_linger: self.settings.batch_linger(),
             retry: self.settings.retry.clone(),
             outbox_ready: outbox_ready.clone(),

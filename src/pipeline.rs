@@ -121,8 +121,6 @@ pub struct Prepared {
     pub message_id: String,
     pub message_type: String,
     pub intent: Intent,
-    /// The mapping's output as JSON, exactly as validated.
-    pub intent_json: Value,
 }
 
 /// Runs decode, identity, schema, mapping and intent on one message.
@@ -135,6 +133,39 @@ pub fn prepare(
     message: &Inbound,
     trusted: &[String],
 ) -> Result<Prepared, Refusal> {
+    let (message_id, message_type, output) = mapped(registry, connector, message, trusted)?;
+    Ok(Prepared {
+        message_id,
+        message_type: message_type.to_owned(),
+        intent: typed(output)?,
+    })
+}
+
+/// [`prepare`], keeping the mapping's output as JSON, exactly as validated
+/// (for `gridhub check` and the bench, which compare it).
+pub fn prepare_json(
+    registry: &Registry,
+    connector: &str,
+    message: &Inbound,
+    trusted: &[String],
+) -> Result<(Prepared, Value), Refusal> {
+    let (message_id, message_type, output) = mapped(registry, connector, message, trusted)?;
+    let prepared = Prepared {
+        message_id,
+        message_type: message_type.to_owned(),
+        intent: typed(output.clone())?,
+    };
+    Ok((prepared, output))
+}
+
+/// Decode, identity, schema, mapping and the intent's schema: the message's
+/// id and type, and the mapping's output.
+fn mapped<'m>(
+    registry: &Registry,
+    connector: &str,
+    message: &'m Inbound,
+    trusted: &[String],
+) -> Result<(String, &'m str, Value), Refusal> {
     let decode = |reason: String| Refusal::new(Stage::Decode, reason);
     let message_id = match message.message_id.as_deref() {
         None | Some("") => return Err(decode("message has no message_id".to_owned())),
@@ -199,7 +230,12 @@ pub fn prepare(
             violations,
         ));
     }
-    let intent: Intent = Intent::deserialize(&output).map_err(|error| {
+    Ok((message_id, message_type, output))
+}
+
+/// The intent's types, taking the validated output apart (no copy).
+fn typed(output: Value) -> Result<Intent, Refusal> {
+    Intent::deserialize(output).map_err(|error| {
         // The schema and the types disagree: a bug in the hub, not in the message.
         Refusal::new(
             Stage::Intent,
@@ -208,12 +244,6 @@ pub fn prepare(
                 error.classify_name()
             ),
         )
-    })?;
-    Ok(Prepared {
-        message_id,
-        message_type: message_type.to_owned(),
-        intent,
-        intent_json: output,
     })
 }
 

@@ -38,6 +38,10 @@ pub struct Settings {
     pub prefetch: u16,
     /// Most deliveries recorded in one database transaction. Default 256.
     pub batch_size: usize,
+    /// Most message body bytes in one batch, about (a batch always takes
+    /// one delivery): pages of records are hundreds of KiB each, and what
+    /// the pipeline makes of them ten times that. Default 256 KiB.
+    pub batch_bytes: usize,
     /// How long a consumer waits for more deliveries to fill a batch, in
     /// milliseconds. Default 5.
     pub batch_linger_ms: u64,
@@ -159,6 +163,7 @@ impl Default for Settings {
             namespace: "gridhub".to_owned(),
             prefetch: 512,
             batch_size: 256,
+            batch_bytes: 256 * 1024,
             batch_linger_ms: 5,
             consumers_per_queue: 1,
             delivery_limit: 20,

@@ -50,6 +50,7 @@ pub struct Context {
     pub trusted: Vec<String>,
     pub prefetch: u16,
     pub batch_size: usize,
+    pub batch_bytes: usize,
     pub batch_linger: Duration,
     pub retry: RetrySettings,
     /// Wakes the outbox relay after a commit.
@@ -107,9 +108,14 @@ pub async fn run(
     connector: String,
     index: usize,
 ) -> Result<(), ConsumerError> {
+    let prefetch = ctx
+        .registry
+        .get(&connector)
+        .and_then(|c| c.config.prefetch)
+        .map_or(ctx.prefetch, |own| own.get().min(ctx.prefetch));
     let channel = connection.create_channel().await?;
     channel
-        .basic_qos(ctx.prefetch, BasicQosOptions::default())
+        .basic_qos(prefetch, BasicQosOptions::default())
         .await?;
     let dead_letters = connection.create_channel().await?;
     dead_letters
@@ -128,7 +134,7 @@ pub async fn run(
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(queue = %queue, prefetch = ctx.prefetch, "consuming");
+    tracing::info!(queue = %queue, prefetch, "consuming");
 
     let result = consume(
         &ctx,
@@ -292,11 +298,15 @@ async fn collect(
             next = source.next() => next,
         };
         let mut deliveries = vec![first.ok_or(ConsumerError::StreamEnded)??];
+        let mut bytes = deliveries[0].body.len();
         let deadline = tokio::time::Instant::now() + ctx.batch_linger;
         let mut failure = None;
-        while deliveries.len() < ctx.batch_size {
+        while deliveries.len() < ctx.batch_size && bytes < ctx.batch_bytes {
             match tokio::time::timeout_at(deadline, source.next()).await {
-                Ok(Some(Ok(delivery))) => deliveries.push(delivery),
+                Ok(Some(Ok(delivery))) => {
+                    bytes += delivery.body.len();
+                    deliveries.push(delivery);
+                }
                 Ok(Some(Err(error))) => {
                     failure = Some(error);
                     break;

@@ -18,8 +18,11 @@ use crate::bus::LocalBus;
 use crate::store::outbox::Pending;
 use crate::store::{Store, StoreError};
 
-/// Events published per claim.
+/// Events published per claim, at most.
 const PAGE: i64 = 500;
+/// Payload bytes per claim, about (one event more may pass it): a page of
+/// shared population records is a few hundred KiB an event.
+const PAGE_BYTES: i64 = 4 * 1024 * 1024;
 
 pub struct Relay {
     pub store: Store,
@@ -58,7 +61,7 @@ impl Relay {
         loop {
             // Drain everything unsent, a page at a time.
             loop {
-                let claim = match self.store.claim_outbox(PAGE).await {
+                let claim = match self.store.claim_outbox(PAGE, PAGE_BYTES).await {
                     Ok(claim) => claim,
                     Err(StoreError::Transient(error)) => {
                         tracing::warn!(error = %error, "case store unavailable; outbox waits");
@@ -73,7 +76,7 @@ impl Relay {
                     break;
                 }
                 let sent = publish(&outlet, &exchange, &claim.events).await?;
-                let full = claim.events.len() as i64 == PAGE;
+                let more = claim.more;
                 let count = sent.len();
                 if let Err(error) = claim.mark_sent(&sent).await {
                     // Published but not marked: they go out again later; consumers dedupe by message_id.
@@ -81,7 +84,7 @@ impl Relay {
                     break;
                 }
                 tracing::debug!(events = count, "events published");
-                if !full {
+                if !more {
                     break;
                 }
             }
@@ -110,8 +113,7 @@ async fn publish(
             ))
             .with_timestamp(event.created_at.timestamp().max(0) as u64)
             .with_app_id("gridhub".into());
-        let body = serde_json::to_vec(&event.payload).unwrap_or_default();
-        (event, properties, body)
+        (event, properties, event.payload.as_bytes())
     });
     let mut sent = Vec::with_capacity(events.len());
     match outlet {
@@ -123,7 +125,7 @@ async fn publish(
                         exchange.into(),
                         event.routing_key.as_str().into(),
                         BasicPublishOptions::default(),
-                        &body,
+                        body,
                         properties,
                     )
                     .await?;
@@ -138,7 +140,7 @@ async fn publish(
         Outlet::Local(bus) => {
             for (event, properties, body) in messages {
                 // As on the broker, an event no queue is bound for is sent.
-                bus.publish(exchange, &event.routing_key, properties, &body);
+                bus.publish(exchange, &event.routing_key, properties, body);
                 sent.push(event.id);
             }
         }

@@ -116,12 +116,21 @@ pub struct Message {
     pub body: Vec<u8>,
     pub valid: bool,
     pub opens_case: bool,
+    /// Records a valid `share_records` message carries (0 for other kinds).
+    pub records: u64,
 }
 
-/// A valid template: its body text split around every occurrence of its
-/// quoted source reference.
+/// A valid template: its body text split around every occurrence of a
+/// quoted source reference. A single message has one reference, in every
+/// slot; a page of records has one per row.
 struct Valid {
     parts: Vec<String>,
+    /// The row whose reference goes after `parts[i]`, for every part but the last.
+    slots: Vec<usize>,
+    /// References (rows) a message of this template takes.
+    rows: u64,
+    /// Records a message of this template shares (0 unless `share_records`).
+    records: u64,
 }
 
 /// How a type's references are made: `head` + epoch digits + `middle` +
@@ -150,10 +159,12 @@ struct TypeGen {
     routing_key: String,
     weight: u32,
     opens_case: bool,
+    /// References a message takes: 1, or the rows of a page.
+    rows: u64,
     pattern: Pattern,
     valid: Vec<Valid>,
     invalid: Vec<Invalid>,
-    /// Valid messages generated so far.
+    /// References taken so far (one per message, or one per row of a page).
     count: u64,
 }
 
@@ -181,6 +192,8 @@ pub struct Planned {
     pub valid: u64,
     pub invalid: u64,
     pub opening: u64,
+    /// Records the valid `share_records` messages carry.
+    pub records: u64,
 }
 
 impl Generator {
@@ -192,6 +205,7 @@ impl Generator {
         invalid_fraction: f64,
         run: &str,
         seed: u64,
+        page_rows: usize,
     ) -> anyhow::Result<Generator> {
         let mut notes = Vec::new();
         let mut types = Vec::new();
@@ -215,28 +229,26 @@ impl Generator {
             let mut opens_case = None;
             let mut pattern: Option<Pattern> = None;
             for file in sample_files(&samples.join("valid"))? {
-                let loaded = load_valid(registry, &entry.connector, &routing_key, &file).and_then(
-                    |(template, opens, own)| {
+                let loaded = load_valid(registry, &entry.connector, &routing_key, &file, page_rows)
+                    .and_then(|(template, opens, own)| {
                         if opens_case.is_some_and(|o| o != opens) {
                             return Err(
                                 "its intent kind differs from the type's other samples".to_owned()
                             );
                         }
                         let shared = pattern.clone().unwrap_or(own);
-                        let reference = shared.reference(&shared.epoch, 0);
                         check_valid(
                             registry,
                             &entry.connector,
                             &routing_key,
-                            &template.body(&reference),
-                            &reference,
+                            &template.body(|row| shared.reference(&shared.epoch, row as u64)),
+                            &shared.reference(&shared.epoch, 0),
                         )
                         .map_err(|reason| {
                             format!("the type's references do not fit it ({reason})")
                         })?;
                         Ok((template, opens, shared))
-                    },
-                );
+                    });
                 match loaded {
                     Ok((template, opens, shared)) => {
                         opens_case = Some(opens);
@@ -266,6 +278,7 @@ impl Generator {
                 routing_key,
                 weight: entry.weight,
                 opens_case: opens_case.unwrap_or(false),
+                rows: valid[0].rows,
                 pattern,
                 valid,
                 invalid,
@@ -321,6 +334,9 @@ impl Generator {
             if pick.invalid {
                 entry.invalid += 1;
             } else {
+                // The template message() will take for this one.
+                let nth = t.count / t.rows + valid_counts[pick.kind as usize];
+                entry.records += t.valid[(nth % t.valid.len() as u64) as usize].records;
                 valid_counts[pick.kind as usize] += 1;
                 entry.valid += 1;
                 if t.opens_case {
@@ -330,7 +346,7 @@ impl Generator {
         }
         for (index, extra) in valid_counts.into_iter().enumerate() {
             let t = &mut self.types[index];
-            let last = t.count + extra;
+            let last = t.count + extra * t.rows;
             let epochs = last.div_ceil(t.pattern.space) as usize;
             while t.pattern.variants.len() < epochs.max(1) {
                 let epoch = t.pattern.variants.len();
@@ -341,14 +357,17 @@ impl Generator {
                         epoch as u64 * t.pattern.space
                     )
                 })?;
+                let space = t.pattern.space;
                 for template in &t.valid {
-                    for seq in [0, t.pattern.space - 1] {
-                        let reference = t.pattern.reference(&variant, seq);
+                    // The first and the last references of the epoch.
+                    for start in [0, space.saturating_sub(t.rows)] {
+                        let at = |row: usize| (start + row as u64) % space;
+                        let reference = t.pattern.reference(&variant, at(0));
                         check_valid(
                             registry,
                             &t.connector,
                             &t.routing_key,
-                            &template.body(&reference),
+                            &template.body(|row| t.pattern.reference(&variant, at(row))),
                             &reference,
                         )
                         .map_err(|reason| {
@@ -383,24 +402,29 @@ impl Generator {
                 body: invalid.body.clone(),
                 valid: false,
                 opens_case: false,
+                records: 0,
             };
         }
         let n = t.count;
-        t.count += 1;
-        let template = &t.valid[(n % t.valid.len() as u64) as usize];
+        t.count += t.rows;
+        let template = &t.valid[((n / t.rows) % t.valid.len() as u64) as usize];
         let pattern = &t.pattern;
-        let reference = pattern.reference(
-            &pattern.variants[(n / pattern.space) as usize],
-            n % pattern.space,
-        );
+        let body = template.body(|row| {
+            let at = n + row as u64;
+            pattern.reference(
+                &pattern.variants[(at / pattern.space) as usize],
+                at % pattern.space,
+            )
+        });
         Message {
             seq,
             routing_key: t.routing_key.clone(),
             message_id,
             content_type: "application/json".to_owned(),
-            body: template.body(&reference).into_bytes(),
+            body: body.into_bytes(),
             valid: true,
             opens_case: t.opens_case,
+            records: template.records,
         }
     }
 
@@ -459,9 +483,18 @@ impl Pattern {
 }
 
 impl Valid {
-    fn body(&self, reference: &str) -> String {
-        let quoted = serde_json::to_string(reference).expect("a string serialises");
-        self.parts.join(&quoted)
+    /// The message with `reference(row)` in every slot of that row.
+    fn body(&self, reference: impl Fn(usize) -> String) -> String {
+        let mut body =
+            String::with_capacity(self.parts.iter().map(String::len).sum::<usize>() + 32);
+        for (index, part) in self.parts.iter().enumerate() {
+            body.push_str(part);
+            if let Some(&row) = self.slots.get(index) {
+                let quoted = serde_json::to_string(&reference(row)).expect("a string serialises");
+                body.push_str(&quoted);
+            }
+        }
+        body
     }
 }
 
@@ -581,8 +614,8 @@ fn run_pipeline(
     {
         message.user_id = Some(first.clone());
     }
-    pipeline::prepare(registry, connector, &message, &trusted)
-        .map(|prepared| prepared.intent_json)
+    pipeline::prepare_json(registry, connector, &message, &trusted)
+        .map(|(_, intent)| intent)
         .map_err(|refusal| format!("{}: {}", refusal.stage, refusal.reason))
 }
 
@@ -628,6 +661,7 @@ fn load_valid(
     connector: &str,
     routing_key: &str,
     file: &Path,
+    page_rows: usize,
 ) -> Result<(Valid, bool, Pattern), String> {
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
@@ -635,10 +669,26 @@ fn load_valid(
     let intent = run_pipeline(registry, connector, routing_key, text.as_bytes())
         .map_err(|reason| format!("refused by the pipeline ({reason})"))?;
     let opens_case = intent.get("kind").and_then(Value::as_str) == Some("open_case");
+    let shares = intent.get("kind").and_then(Value::as_str) == Some("share_records");
     let reference = reference_of(&intent).ok_or("its intent has no source reference")?;
-    let quoted = serde_json::to_string(&reference).map_err(|e| e.to_string())?;
-    let parts: Vec<String> = text.split(&quoted).map(str::to_owned).collect();
-    if parts.len() < 2 {
+    let template = if shares && page_rows > 1 {
+        page(&value, &intent, page_rows)?
+    } else {
+        let quoted = serde_json::to_string(&reference).map_err(|e| e.to_string())?;
+        let parts: Vec<String> = text.split(&quoted).map(str::to_owned).collect();
+        let records = intent
+            .get("records")
+            .and_then(Value::as_array)
+            .filter(|_| shares)
+            .map_or(0, |r| r.len() as u64);
+        Valid {
+            slots: vec![0; parts.len().saturating_sub(1)],
+            parts,
+            rows: 1,
+            records,
+        }
+    };
+    if template.parts.len() < 2 {
         return Err("its source reference is not a string of the message".to_owned());
     }
     let (head, epoch, middle, digits) =
@@ -651,7 +701,99 @@ fn load_valid(
         space: 10u64.pow(digits as u32),
         variants: Vec::new(),
     };
-    Ok((Valid { parts }, opens_case, pattern))
+    Ok((template, opens_case, pattern))
+}
+
+/// A page of `rows` records made from a `share_records` template: the array
+/// of the message that holds its records (in the intent's order), cycled to
+/// `rows` elements, each with a record id of its own; a top-level number equal
+/// to the template's record count (a record count field) follows the page.
+/// Every page is checked through the pipeline before use.
+fn page(value: &Value, intent: &Value, rows: usize) -> Result<Valid, String> {
+    let ids: Vec<&str> = intent
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or("its intent has no records")?
+        .iter()
+        .map(|r| r.get("record_id").and_then(Value::as_str))
+        .collect::<Option<_>>()
+        .ok_or("a record of its intent has no record_id")?;
+    let object = value.as_object().ok_or("it is not a JSON object")?;
+    let (key, template) = object
+        .iter()
+        .find_map(|(key, v)| {
+            let elements = v.as_array()?;
+            let holds = elements.len() == ids.len()
+                && elements.iter().zip(&ids).all(|(e, id)| holds_string(e, id));
+            holds.then(|| (key.clone(), elements.clone()))
+        })
+        .ok_or("no array of the message holds its records in order")?;
+    let mut page = object.clone();
+    let elements = (0..rows)
+        .map(|row| {
+            let k = row % ids.len();
+            let mut element = template[k].clone();
+            replace_string(&mut element, ids[k], &format!("{ROW_MARK}{row}@@"));
+            element
+        })
+        .collect();
+    page.insert(key, Value::Array(elements));
+    for v in page.values_mut() {
+        if v.as_u64() == Some(ids.len() as u64) {
+            *v = Value::from(rows);
+        }
+    }
+    let text = serde_json::to_string(&Value::Object(page)).map_err(|e| e.to_string())?;
+    if text.len() > pipeline::MAX_BODY {
+        return Err(format!(
+            "a page of {rows} rows is {} bytes, over the hub's limit of {} bytes",
+            text.len(),
+            pipeline::MAX_BODY
+        ));
+    }
+    let quoted_mark = format!("\"{ROW_MARK}");
+    let mut parts = Vec::with_capacity(rows + 1);
+    let mut slots = Vec::with_capacity(rows);
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(&quoted_mark) {
+        parts.push(rest[..at].to_owned());
+        let after = &rest[at + quoted_mark.len()..];
+        let end = after.find("@@\"").ok_or("a row mark is cut")?;
+        slots.push(
+            after[..end]
+                .parse()
+                .map_err(|_| "a row mark is not a number")?,
+        );
+        rest = &after[end + 3..];
+    }
+    parts.push(rest.to_owned());
+    Ok(Valid {
+        parts,
+        slots,
+        rows: rows as u64,
+        records: rows as u64,
+    })
+}
+
+/// Stands in a page's template for the record id of a row.
+const ROW_MARK: &str = "@@gridhub-bench-row:";
+
+fn holds_string(value: &Value, text: &str) -> bool {
+    match value {
+        Value::String(s) => s == text,
+        Value::Array(items) => items.iter().any(|v| holds_string(v, text)),
+        Value::Object(map) => map.values().any(|v| holds_string(v, text)),
+        _ => false,
+    }
+}
+
+fn replace_string(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::String(s) if s == from => *s = to.to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_string(v, from, to)),
+        Value::Object(map) => map.values_mut().for_each(|v| replace_string(v, from, to)),
+        _ => {}
+    }
 }
 
 fn load_invalid(file: &Path) -> anyhow::Result<Invalid> {
@@ -742,7 +884,7 @@ mod tests {
         let registry =
             Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap();
         let (mix, _) = default_mix(&registry);
-        let mut generator = Generator::new(&registry, &connectors, &mix, 0.1, "t", 7).unwrap();
+        let mut generator = Generator::new(&registry, &connectors, &mix, 0.1, "t", 7, 1).unwrap();
         // A small sequence space forces epochs: check that they stay valid.
         for t in &mut generator.types {
             t.pattern.space = 3;
@@ -763,6 +905,39 @@ mod tests {
                     run_pipeline(&registry, &connector, &message.routing_key, &message.body)
                         .unwrap();
                 assert!(refs.insert((connector, reference_of(&intent).unwrap())));
+            }
+        }
+    }
+
+    #[test]
+    fn pages_carry_rows_with_ids_of_their_own() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let connectors = root.join("connectors");
+        let registry =
+            Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap();
+        let mix = parse_mix("dept-police.floating-population=1,dept-health.resident-population=1")
+            .unwrap();
+        let mut generator = Generator::new(&registry, &connectors, &mix, 0.0, "p", 3, 40).unwrap();
+        for t in &mut generator.types {
+            t.pattern.space = 1000;
+        }
+        let planned = generator.plan(&registry, 0, 60).unwrap();
+        assert_eq!(planned.values().map(|p| p.records).sum::<u64>(), 60 * 40);
+        let mut ids = std::collections::HashSet::new();
+        for seq in 0..60 {
+            let message = generator.message("x", seq);
+            assert_eq!(message.records, 40);
+            let connector = message.routing_key.split('.').next().unwrap().to_owned();
+            let intent =
+                run_pipeline(&registry, &connector, &message.routing_key, &message.body).unwrap();
+            let records = intent["records"].as_array().unwrap();
+            assert_eq!(records.len(), 40);
+            for record in records {
+                let id = record["record_id"].as_str().unwrap().to_owned();
+                assert!(
+                    ids.insert((connector.clone(), id)),
+                    "a record id came twice"
+                );
             }
         }
     }

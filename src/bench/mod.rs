@@ -60,6 +60,12 @@ pub struct BenchArgs {
     /// Fraction of messages taken from the connectors' invalid samples.
     #[arg(long, default_value_t = 0.02)]
     pub invalid: f64,
+    /// Records in every message of a type that shares records (population
+    /// pages): the sample's rows repeated, each with a record id of its own.
+    /// 1 publishes the samples as they are (1 to 3 records). A department's
+    /// export pages hold up to 1,000 (and 256 KiB).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub page_rows: u16,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -101,6 +107,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<ExitCode
         args.invalid,
         &format!("bench-{id}"),
         args.seed,
+        usize::from(args.page_rows),
     )?;
     notes.append(&mut generator.notes);
     for note in &notes {
@@ -367,6 +374,7 @@ fn hub_tuning(settings: &Settings) -> Vec<(String, toml::Value)> {
     vec![
         ("prefetch".into(), int(u64::from(settings.prefetch))),
         ("batch_size".into(), int(settings.batch_size as u64)),
+        ("batch_bytes".into(), int(settings.batch_bytes as u64)),
         ("batch_linger_ms".into(), int(settings.batch_linger_ms)),
         (
             "consumers_per_queue".into(),
@@ -542,6 +550,8 @@ async fn measure_hub(
         .map(|seq| generator.message("t", seq))
         .collect();
     let positions = generator.positions();
+    let records: u64 = messages.iter().map(|m| m.records).sum();
+    let population_only = messages.iter().all(|m| !m.valid || m.records > 0);
     let (sent, done) = tokio::join!(
         broker::publish(
             &publisher,
@@ -564,7 +574,13 @@ async fn measure_hub(
     .bind("bench-%-t-%")
     .fetch_one(pool)
     .await?;
-    report.throughput = Some(Throughput::new(args.messages, &sent, last_commit));
+    report.throughput = Some(Throughput::new(
+        args.messages,
+        &sent,
+        last_commit,
+        records,
+        population_only,
+    ));
 
     // Latency: a fixed offered load, on a hub that has finished the
     // throughput run (its events relayed), so that the figure is the

@@ -72,21 +72,43 @@ pub struct Throughput {
     pub seconds: f64,
     pub messages_per_sec: f64,
     pub publish_messages_per_sec: f64,
-    /// Time 1.8 million messages would take at this throughput.
+    /// Records the run's valid population messages carried.
+    pub records: u64,
+    pub records_per_sec: f64,
+    /// Every valid message of the run shared records: a population sync.
+    pub population_only: bool,
+    /// Time 1.8 million records would take: at this run's record rate when
+    /// it was a population sync, else at its message rate (one record a
+    /// message, the cheapest a department could send them).
     pub projected_population_secs: f64,
 }
 
 impl Throughput {
-    pub fn new(messages: u64, sent: &Published, last_commit_micros: i64) -> Throughput {
+    pub fn new(
+        messages: u64,
+        sent: &Published,
+        last_commit_micros: i64,
+        records: u64,
+        population_only: bool,
+    ) -> Throughput {
         let seconds = secs(last_commit_micros - sent.first_micros);
         let rate = messages as f64 / seconds;
+        let records_per_sec = records as f64 / seconds;
+        let per_sec = if population_only {
+            records_per_sec
+        } else {
+            rate
+        };
         Throughput {
             messages,
             seconds,
             messages_per_sec: rate,
             publish_messages_per_sec: messages as f64
                 / secs(sent.last_confirm_micros - sent.first_micros),
-            projected_population_secs: GOAL_POPULATION as f64 / rate,
+            records,
+            records_per_sec,
+            population_only,
+            projected_population_secs: GOAL_POPULATION as f64 / per_sec.max(f64::MIN_POSITIVE),
         }
     }
 }
@@ -289,11 +311,16 @@ impl Report {
                 .throughput
                 .as_ref()
                 .map(|t| {
-                    if t.messages >= GOAL_POPULATION {
-                        format!("{:.0} s measured ({} messages)", t.seconds, t.messages)
+                    if t.population_only && t.records >= GOAL_POPULATION {
+                        format!("{:.0} s measured ({} records)", t.seconds, t.records)
+                    } else if t.population_only {
+                        format!(
+                            "{:.0} s projected from {} records",
+                            t.projected_population_secs, t.records
+                        )
                     } else {
                         format!(
-                            "{:.0} s projected from this mix",
+                            "{:.0} s projected, a record a message",
                             t.projected_population_secs
                         )
                     }
@@ -334,6 +361,12 @@ impl Report {
                 "{:<34} {:>12} {:>10.2} {:>14.0}",
                 "hub end to end", t.messages, t.seconds, t.messages_per_sec
             );
+            if t.records > 0 {
+                println!(
+                    "{:<34} {:>12} {:>10.2} {:>14.0}",
+                    "  population records in it", t.records, t.seconds, t.records_per_sec
+                );
+            }
         }
         if let Some(ratio) = self.ratio {
             println!(

@@ -89,6 +89,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<ExitCode>
         args.invalid,
         &run,
         args.seed,
+        1,
     )?;
     for note in &generator.notes {
         tracing::info!(note = %note, "demo mix");

@@ -76,8 +76,16 @@ pub struct Pending {
     pub id: i64,
     pub event_id: Uuid,
     pub routing_key: String,
-    pub payload: Value,
+    /// The event as JSON text, published as it is.
+    pub payload: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl Pending {
+    /// The payload parsed.
+    pub fn json(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(&self.payload)
+    }
 }
 
 /// A claim on a page of unsent events, released by [`Claim::mark_sent`] or
@@ -88,16 +96,23 @@ pub struct Pending {
 pub struct Claim {
     held: Held,
     pub events: Vec<Pending>,
+    /// The page was cut by its row or byte bound: more may be waiting.
+    pub more: bool,
 }
 
-/// An outbox row as SQLite holds it: uuid and payload as text.
+/// An outbox row as SQLite holds it: uuid as text; and the rows the page
+/// could have held.
 type LitePending = (
     i64,
     uuid::fmt::Hyphenated,
     String,
-    sqlx::types::Json<Value>,
+    String,
     DateTime<Utc>,
+    i64,
 );
+
+/// An outbox row as PostgreSQL gives it, with the rows the page could have held.
+type PgPending = (i64, Uuid, String, String, DateTime<Utc>, i64);
 
 enum Held {
     Pg(Transaction<'static, Postgres>),
@@ -105,43 +120,83 @@ enum Held {
 }
 
 impl Store {
-    /// Claims up to `limit` unsent events, oldest first.
-    pub async fn claim_outbox(&self, limit: i64) -> Result<Claim, StoreError> {
+    /// Claims unsent events, oldest first: at most `limit`, and no more than
+    /// about `max_bytes` of payload (always at least one), so that a page of
+    /// large events (shared population records) stays small in memory.
+    pub async fn claim_outbox(&self, limit: i64, max_bytes: i64) -> Result<Claim, StoreError> {
         match &self.pool {
             Pool::Pg(pool) => {
                 let mut tx = pool.begin().await?;
-                let events: Vec<Pending> = sqlx::query_as(
-                    "SELECT id, event_id, routing_key, payload, created_at FROM outbox
-                     WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                // Rows are locked up to `limit`; those past the byte bound
+                // stay unsent and are claimed again by the next page.
+                let rows: Vec<PgPending> = sqlx::query_as(
+                    "WITH claimed AS (
+                         SELECT id, pg_column_size(payload)::int8 AS size FROM outbox
+                         WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+                     ), page AS (
+                         SELECT id, sum(size) OVER (ORDER BY id) - size AS before,
+                                count(*) OVER () AS claimed
+                         FROM claimed
+                     )
+                     SELECT o.id, o.event_id, o.routing_key, o.payload::text, o.created_at, p.claimed
+                     FROM outbox o JOIN page p USING (id)
+                     WHERE p.before < $2 ORDER BY o.id",
                 )
                 .bind(limit)
+                .bind(max_bytes)
                 .fetch_all(&mut *tx)
                 .await?;
+                let more = rows
+                    .first()
+                    .is_some_and(|r| r.5 == limit || (rows.len() as i64) < r.5);
                 Ok(Claim {
                     held: Held::Pg(tx),
-                    events,
+                    events: rows
+                        .into_iter()
+                        .map(
+                            |(id, event_id, routing_key, payload, created_at, _)| Pending {
+                                id,
+                                event_id,
+                                routing_key,
+                                payload,
+                                created_at,
+                            },
+                        )
+                        .collect(),
+                    more,
                 })
             }
             Pool::Lite(pool) => {
                 let rows: Vec<LitePending> = sqlx::query_as(
-                    "SELECT id, event_id, routing_key, payload, created_at FROM outbox
-                         WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                    "SELECT id, event_id, routing_key, payload, created_at, claimed FROM (
+                         SELECT id, event_id, routing_key, payload, created_at,
+                                sum(length(payload)) OVER (ORDER BY id) - length(payload) AS before,
+                                count(*) OVER () AS claimed
+                         FROM (SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1)
+                     ) WHERE before < $2 ORDER BY id",
                 )
                 .bind(limit)
+                .bind(max_bytes)
                 .fetch_all(pool)
                 .await?;
+                let more = rows
+                    .first()
+                    .is_some_and(|r| r.5 == limit || (rows.len() as i64) < r.5);
                 Ok(Claim {
                     held: Held::Lite(pool.clone()),
                     events: rows
                         .into_iter()
-                        .map(|(id, event_id, routing_key, payload, created_at)| Pending {
-                            id,
-                            event_id: event_id.into_uuid(),
-                            routing_key,
-                            payload: payload.0,
-                            created_at,
-                        })
+                        .map(
+                            |(id, event_id, routing_key, payload, created_at, _)| Pending {
+                                id,
+                                event_id: event_id.into_uuid(),
+                                routing_key,
+                                payload,
+                                created_at,
+                            },
+                        )
                         .collect(),
+                    more,
                 })
             }
         }

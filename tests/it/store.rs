@@ -420,13 +420,14 @@ async fn shared_records_reach_the_outbox_masked(store: &Store) {
             destinations: 1
         }
     );
-    let claim = store.claim_outbox(100).await.unwrap();
+    let claim = store.claim_outbox(100, 1 << 22).await.unwrap();
     assert_eq!(claim.events.len(), 1);
     let event = &claim.events[0];
+    let payload = event.json().unwrap();
     assert_eq!(event.routing_key, "grid-platform.records.shared");
-    assert_eq!(event.payload["disclosure"], "masked");
-    assert_eq!(event.payload["event_id"], json!(event.event_id));
-    for record in event.payload["records"].as_array().unwrap() {
+    assert_eq!(payload["disclosure"], "masked");
+    assert_eq!(payload["event_id"], json!(event.event_id));
+    for record in payload["records"].as_array().unwrap() {
         if let Some(id) = record["id_number"].as_str() {
             assert!(id.contains("****"), "id number not masked");
         }
@@ -577,12 +578,23 @@ async fn the_outbox_is_claimed_and_marked_sent(store: &Store) {
     let backlog = store.outbox_backlog().await.unwrap();
     assert!(backlog >= 3, "opened, dispatched and the unit's dispatch");
 
-    let claim = store.claim_outbox(2).await.unwrap();
+    // A byte bound below one event still gives one, and says more wait.
+    let claim = store.claim_outbox(1000, 1).await.unwrap();
+    assert_eq!(claim.events.len(), 1);
+    assert!(claim.more);
+    claim.mark_sent(&[]).await.unwrap();
+    let claim = store.claim_outbox(1000, 1 << 22).await.unwrap();
+    assert_eq!(claim.events.len() as i64, backlog);
+    assert!(!claim.more, "the whole backlog fits");
+    claim.mark_sent(&[]).await.unwrap();
+
+    let claim = store.claim_outbox(2, 1 << 22).await.unwrap();
     assert_eq!(claim.events.len(), 2);
+    assert!(claim.more, "cut at two rows");
     assert!(claim.events[0].id < claim.events[1].id, "oldest first");
     for event in &claim.events {
         let (destination, name) = event.routing_key.split_once('.').unwrap();
-        assert_eq!(event.payload["event"], name);
+        assert_eq!(event.json().unwrap()["event"], name);
         assert!(!destination.is_empty());
         assert!(event.created_at <= Utc::now());
     }
@@ -593,15 +605,22 @@ async fn the_outbox_is_claimed_and_marked_sent(store: &Store) {
     // A claim released with nothing confirmed marks nothing. (Dropping it
     // does too, but on PostgreSQL its row locks go only when the pool gets
     // round to the rollback.)
-    let claim = store.claim_outbox(1000).await.unwrap();
+    let claim = store.claim_outbox(1000, 1 << 22).await.unwrap();
     assert_eq!(claim.events.len() as i64, backlog - 1);
     assert!(claim.events.iter().all(|e| e.id != first));
     claim.mark_sent(&[]).await.unwrap();
-    let claim = store.claim_outbox(1000).await.unwrap();
+    let claim = store.claim_outbox(1000, 1 << 22).await.unwrap();
     let ids: Vec<i64> = claim.events.iter().map(|e| e.id).collect();
     claim.mark_sent(&ids).await.unwrap();
     assert_eq!(store.outbox_backlog().await.unwrap(), 0);
-    assert!(store.claim_outbox(10).await.unwrap().events.is_empty());
+    assert!(
+        store
+            .claim_outbox(10, 1 << 22)
+            .await
+            .unwrap()
+            .events
+            .is_empty()
+    );
 }
 
 async fn dead_letter_operations_are_audited(store: &Store) {
