@@ -823,6 +823,7 @@ async fn check(
         sent,
         expected_refused: invalid,
         expected_cases: opening,
+        records_sent: planned.values().map(|p| p.records).sum(),
         ..Checks::default()
     };
     let outcomes: Vec<(String, i64)> =
@@ -837,6 +838,18 @@ async fn check(
         sqlx::query_scalar::<_, i64>("SELECT count(*) - count(DISTINCT message_id) FROM inbox")
             .fetch_one(pool)
             .await? as u64;
+    // Each population message's records once, from any one destination's event.
+    checks.records_forwarded = sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT sum(n)::int8 FROM (
+             SELECT DISTINCT ON (payload->>'source_message_id')
+                    jsonb_array_length(payload->'records') AS n
+             FROM outbox WHERE routing_key LIKE '%.records.shared'
+             ORDER BY payload->>'source_message_id'
+         ) forwarded",
+    )
+    .fetch_one(pool)
+    .await?
+    .unwrap_or_default() as u64;
     checks.cases = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM cases")
         .fetch_one(pool)
         .await? as u64;

@@ -177,6 +177,11 @@ pub struct Checks {
     pub dlq_messages: u64,
     pub outbox_rows: u64,
     pub events_queued: u64,
+    /// Records the valid population messages carried.
+    pub records_sent: u64,
+    /// Records in the events that forwarded them (counted once per message,
+    /// whatever the number of destinations).
+    pub records_forwarded: u64,
     pub problems: Vec<String>,
 }
 
@@ -190,6 +195,12 @@ impl Checks {
             problems.push(format!(
                 "inbox holds {inbox} messages, {} were sent",
                 self.sent
+            ));
+        }
+        if self.records_forwarded != self.records_sent {
+            problems.push(format!(
+                "{} records forwarded, {} were sent",
+                self.records_forwarded, self.records_sent
             ));
         }
         if self.duplicate_message_ids > 0 {
@@ -393,7 +404,7 @@ impl Report {
         println!();
         let c = &self.checks;
         println!(
-            "checks: {}  sent {}  inbox {:?}  cases {}/{}  dead letters {} (DLQ {})  duplicates {}  events {}/{}",
+            "checks: {}  sent {}  inbox {:?}  cases {}/{}  dead letters {} (DLQ {})  duplicates {}  events {}/{}  records {}/{}",
             if c.ok { "ok" } else { "FAILED" },
             c.sent,
             c.inbox,
@@ -403,20 +414,22 @@ impl Report {
             c.dlq_messages,
             c.duplicate_message_ids,
             c.events_queued,
-            c.outbox_rows
+            c.outbox_rows,
+            c.records_forwarded,
+            c.records_sent
         );
         for problem in &c.problems {
             println!("  problem: {problem}");
         }
         println!();
-        println!("{:<40} {:<36} MET", "GOAL", "MEASURED");
+        println!("{:<40} {:<40} MET", "GOAL", "MEASURED");
         for goal in &self.goals {
             let met = match goal.met {
                 Some(true) => "yes",
                 Some(false) => "no",
                 None => "-",
             };
-            println!("{:<40} {:<36} {met}", goal.goal, goal.measured);
+            println!("{:<40} {:<40} {met}", goal.goal, goal.measured);
         }
         for note in &self.notes {
             println!("note: {note}");

@@ -61,3 +61,50 @@ fn bench_smoke_run_loses_and_doubles_nothing() {
         assert!(!report[key].is_null(), "{key} missing");
     }
 }
+
+/// A population sync in pages: every record reaches the grid platform's
+/// events, counted once per page.
+#[test]
+fn bench_pages_of_records_forward_every_record() {
+    let json = std::env::temp_dir().join(format!(
+        "gridhub-bench-pages-{}.json",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let output = Command::new(env!("CARGO_BIN_EXE_gridhub"))
+        .current_dir(root())
+        .args([
+            "bench",
+            "--messages",
+            "60",
+            "--latency-messages",
+            "0",
+            "--no-ceiling",
+            "--page-rows",
+            "500",
+            "--invalid",
+            "0.1",
+            "--mix",
+            "dept-health.resident-population=1,dept-police.floating-population=1",
+            "--json",
+        ])
+        .arg(&json)
+        .env_remove("GRIDHUB_AMQP_URL")
+        .env_remove("GRIDHUB_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let checks = &report["checks"];
+    assert_eq!(checks["ok"], true, "{checks}");
+    let refused = checks["expected_refused"].as_u64().unwrap();
+    let valid = 60 - refused;
+    assert_eq!(checks["records_sent"].as_u64().unwrap(), valid * 500);
+    assert_eq!(checks["records_forwarded"], checks["records_sent"]);
+    assert_eq!(checks["inbox"]["records_shared"].as_u64().unwrap(), valid);
+    let throughput = &report["throughput"];
+    assert_eq!(throughput["population_only"], true);
+    assert_eq!(throughput["records"].as_u64().unwrap(), valid * 500);
+}
