@@ -22,7 +22,7 @@ use crate::store::{Store, StoreError};
 const PAGE: i64 = 500;
 /// Payload bytes per claim, about (one event more may pass it): a page of
 /// shared population records is a few hundred KiB an event.
-const PAGE_BYTES: i64 = 4 * 1024 * 1024;
+const PAGE_BYTES: i64 = 1024 * 1024;
 
 pub struct Relay {
     pub store: Store,

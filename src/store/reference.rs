@@ -13,7 +13,8 @@ use crate::store::OutboxEvent;
 
 /// Forwards shared records to each destination the sender's connector.toml
 /// names for the dataset, disclosed as each destination's `privacy.records`
-/// allows. The hub keeps none of them. The events join `out`, which the
+/// allows. The hub keeps them only in the outbox rows that carry them (sent
+/// rows are not pruned yet). The events join `out`, which the
 /// batch writes to the outbox in one statement.
 pub(super) fn share(
     connector: &str,
