@@ -247,6 +247,15 @@ impl Hub {
             outbox_ready.clone(),
             shutdown.clone(),
         ));
+        if self.settings.outbox_retention_hours > 0 {
+            tokio::spawn(prune_outbox(
+                self.store.clone(),
+                chrono::Duration::hours(
+                    i64::try_from(self.settings.outbox_retention_hours).unwrap_or(i64::MAX / 7200),
+                ),
+                shutdown.clone(),
+            ));
+        }
         let context = Arc::new(Context {
             registry: self.registry.clone(),
             store: self.store.clone(),
@@ -442,6 +451,31 @@ async fn refresh_places(
             },
             Ok(_) => {}
             Err(error) => tracing::debug!(error = %error, "cannot read the grid data version"),
+        }
+    }
+}
+
+/// How often sent events past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes sent events older than `retention`, at start and then every
+/// [`PRUNE_EVERY`]. Several hubs may prune at once: each deletes what the
+/// others have not.
+async fn prune_outbox(store: Store, retention: chrono::Duration, stop: CancellationToken) {
+    loop {
+        let before = chrono::Utc::now() - retention;
+        match store.prune_outbox(before).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                tracing::info!(events = deleted, "sent events past their retention deleted")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot prune the outbox; next round retries")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
         }
     }
 }

@@ -65,6 +65,11 @@ pub struct Settings {
     /// How often the outbox relay looks for unsent events when nothing woke
     /// it, in milliseconds. Default 1000.
     pub outbox_poll_ms: u64,
+    /// How long events stay in the outbox once the broker has confirmed
+    /// them, in hours; then they are deleted (they carry personal data,
+    /// such as the masked records a department shared). 0 keeps them.
+    /// Default 24.
+    pub outbox_retention_hours: u64,
     /// How long `serve` waits for in-flight work after SIGTERM, in seconds.
     /// Default 30.
     pub shutdown_grace_secs: u64,
@@ -172,6 +177,7 @@ impl Default for Settings {
             database_pool_size: 8,
             retry: RetrySettings::default(),
             outbox_poll_ms: 1000,
+            outbox_retention_hours: 24,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Text,
             routing_file: None,

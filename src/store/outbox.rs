@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::{Postgres, SqlitePool, Transaction};
 use uuid::Uuid;
 
-use super::backend::{lite_now, lite_uuid};
+use super::backend::{lite_now, lite_time, lite_uuid};
 use super::{Pool, Store, StoreError, Tx};
 
 /// An event bound for one destination.
@@ -198,6 +198,45 @@ impl Store {
                         .collect(),
                     more,
                 })
+            }
+        }
+    }
+}
+
+/// Rows deleted per statement when pruning.
+const PRUNE_CHUNK: i64 = 5000;
+
+impl Store {
+    /// Deletes the events that were sent and were recorded before `before`,
+    /// a chunk at a time; returns how many. Unsent events are never deleted.
+    pub async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = match &self.pool {
+                Pool::Pg(pool) => sqlx::query(
+                    "DELETE FROM outbox WHERE id IN (
+                         SELECT id FROM outbox
+                         WHERE created_at < $1 AND sent_at IS NOT NULL LIMIT $2)",
+                )
+                .bind(before)
+                .bind(PRUNE_CHUNK)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+                Pool::Lite(pool) => sqlx::query(
+                    "DELETE FROM outbox WHERE id IN (
+                         SELECT id FROM outbox
+                         WHERE created_at < $1 AND sent_at IS NOT NULL LIMIT $2)",
+                )
+                .bind(lite_time(before))
+                .bind(PRUNE_CHUNK)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            };
+            total += deleted;
+            if deleted < PRUNE_CHUNK as u64 {
+                return Ok(total);
             }
         }
     }

@@ -41,6 +41,7 @@ on_both!(
     refusals_are_recorded_and_settled,
     overdue_cases_are_escalated_once,
     the_outbox_is_claimed_and_marked_sent,
+    sent_events_past_their_retention_are_pruned,
     dead_letter_operations_are_audited,
 );
 
@@ -621,6 +622,36 @@ async fn the_outbox_is_claimed_and_marked_sent(store: &Store) {
             .events
             .is_empty()
     );
+}
+
+async fn sent_events_past_their_retention_are_pruned(store: &Store) {
+    let rules = located(store).await;
+    open_ticket(store, &rules).await;
+    let claim = store.claim_outbox(1000, 1 << 22).await.unwrap();
+    let sent: Vec<i64> = claim.events.iter().map(|e| e.id).collect();
+    claim.mark_sent(&sent).await.unwrap();
+    // Another case's events, not sent yet.
+    apply(
+        store,
+        &rules,
+        "hotline-12345",
+        "m-2",
+        &ticket("T-2", 116.70, 39.91),
+    )
+    .await;
+    let unsent = store.outbox_backlog().await.unwrap();
+    assert!(unsent > 0);
+    let total = count(store, "SELECT count(*) FROM outbox").await;
+
+    // Within the retention: nothing goes.
+    let hour_ago = Utc::now() - Duration::hours(1);
+    assert_eq!(store.prune_outbox(hour_ago).await.unwrap(), 0);
+    assert_eq!(count(store, "SELECT count(*) FROM outbox").await, total);
+    // Past it: the sent ones go, the unsent stay whatever their age.
+    let later = Utc::now() + Duration::seconds(1);
+    assert_eq!(store.prune_outbox(later).await.unwrap(), sent.len() as u64);
+    assert_eq!(count(store, "SELECT count(*) FROM outbox").await, unsent);
+    assert_eq!(store.outbox_backlog().await.unwrap(), unsent);
 }
 
 async fn dead_letter_operations_are_audited(store: &Store) {
