@@ -31,6 +31,24 @@ pub struct StatusLabel {
 
 type LatencyFamily = Family<ConnectorLabel, Histogram, fn() -> Histogram>;
 
+/// A step of a consumer's batch, for the time each one takes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BatchStepLabel {
+    /// `wait` (from the collector taking the batch, after its linger, to
+    /// the finisher starting on it: the pure stages, then the previous
+    /// batch), `settled` (which refusals were dead-lettered before),
+    /// `dead_letter` (publish and confirm), `record` (the transaction with
+    /// its commit, and the store's late refusals), `ack`.
+    pub step: &'static str,
+}
+
+type StepFamily = Family<BatchStepLabel, Histogram, fn() -> Histogram>;
+
+fn step_histogram() -> Histogram {
+    // 0.1 ms to about 13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms to about 33 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -45,6 +63,7 @@ pub struct Metrics {
     pub retried: Family<ConnectorLabel, Counter>,
     pub redelivered: Family<ConnectorLabel, Counter>,
     pub latency: LatencyFamily,
+    pub batch_steps: StepFamily,
     pub replayed: Family<ConnectorLabel, Counter>,
     pub purged: Family<ConnectorLabel, Counter>,
     pub inbound_depth: Family<ConnectorLabel, Gauge>,
@@ -80,6 +99,7 @@ impl Metrics {
             retried: Family::default(),
             redelivered: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
+            batch_steps: Family::new_with_constructor(step_histogram),
             replayed: Family::default(),
             purged: Family::default(),
             inbound_depth: Family::default(),
@@ -121,6 +141,11 @@ impl Metrics {
             metrics.latency.clone(),
         );
         registry.register(
+            "batch_step_seconds",
+            "Time each step of a consumer's batch takes, per batch",
+            metrics.batch_steps.clone(),
+        );
+        registry.register(
             "dlq_replayed",
             "Dead letters republished by operators",
             metrics.replayed.clone(),
@@ -150,6 +175,13 @@ impl Metrics {
             registry,
             ..metrics
         }
+    }
+
+    /// Records how long a step of a batch took.
+    pub fn batch_step(&self, step: &'static str, took: std::time::Duration) {
+        self.batch_steps
+            .get_or_create(&BatchStepLabel { step })
+            .observe(took.as_secs_f64());
     }
 
     pub fn label(connector: &str) -> ConnectorLabel {

@@ -378,6 +378,14 @@ async fn finish(
     let Some(last_tag) = batch.last().map(|e| e.delivery_tag) else {
         return Ok(());
     };
+    let metrics = &ctx.metrics;
+    let mut step = std::time::Instant::now();
+    metrics.batch_step("wait", step.duration_since(batch[0].taken));
+    let mut lap = |name: &'static str| {
+        let now = std::time::Instant::now();
+        metrics.batch_step(name, now - step);
+        step = now;
+    };
     let rules = ctx.current_rules();
     // 1. Refused messages go to their DLQ first: once the broker confirms,
     //    they are safe. A redelivered refusal the inbox already holds is not
@@ -391,6 +399,7 @@ async fn finish(
         .filter_map(|(e, _)| usable_id(e).map(|id| (id, e.message.replays)))
         .collect();
     let settled = with_retry(ctx, connector, || ctx.store.settled(connector, &keyed)).await?;
+    lap("settled");
     let refused: Vec<(&Entry, &Refusal)> = refused
         .into_iter()
         .filter(|(e, _)| usable_id(e).is_none_or(|id| !settled.contains(id)))
@@ -399,6 +408,7 @@ async fn finish(
         log_refusal(entry, refusal);
     }
     dead_letter(ctx, connector, outlet, &refused).await?;
+    lap("dead_letter");
 
     // 2. One transaction records everything, refusals included.
     let items: Vec<Item<'_>> = batch.iter().map(|entry| item(connector, entry)).collect();
@@ -434,6 +444,7 @@ async fn finish(
             .collect();
         with_retry(ctx, connector, || ctx.store.apply(&items, &rules)).await?;
     }
+    lap("record");
     log_applied(&batch, &results);
     ctx.outbox_ready.notify_one();
 
@@ -444,6 +455,7 @@ async fn finish(
         tracing::warn!(error = %error, "acknowledgement failed after commit; the batch will be redelivered and skipped");
         return Err(error);
     }
+    lap("ack");
     count(ctx, connector, &batch, &refused, &late, &results);
     tracing::debug!(
         messages = batch.len(),

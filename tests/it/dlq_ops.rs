@@ -334,6 +334,23 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
+    // Every step of every batch is timed: as many of each as there were batches.
+    let batches = |step: &str| -> u64 {
+        let key = format!("gridhub_batch_step_seconds_count{{step=\"{step}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in\n{metrics}"))
+    };
+    let record = batches("record");
+    assert!(
+        (1..=3).contains(&record),
+        "{record} batches for 3 deliveries"
+    );
+    for step in ["wait", "settled", "dead_letter", "ack"] {
+        assert_eq!(batches(step), record, "{step}");
+    }
     let (status, _) = hub.call("GET", "/healthz", None, None).await;
     assert_eq!(status, 200);
     let (status, ready) = hub.call("GET", "/readyz", None, None).await;
