@@ -877,12 +877,17 @@ mod tests {
         assert!(advance("", 1).is_none());
     }
 
-    #[test]
-    fn generated_messages_are_unique_and_valid() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let connectors = root.join("connectors");
+    /// The project's connectors folder and its registry.
+    fn connectors() -> (PathBuf, Registry) {
+        let connectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors");
         let registry =
             Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap();
+        (connectors, registry)
+    }
+
+    #[test]
+    fn generated_messages_are_unique_and_valid() {
+        let (connectors, registry) = connectors();
         let (mix, _) = default_mix(&registry);
         let mut generator = Generator::new(&registry, &connectors, &mix, 0.1, "t", 7, 1).unwrap();
         // A small sequence space forces epochs: check that they stay valid.
@@ -911,10 +916,7 @@ mod tests {
 
     #[test]
     fn pages_carry_rows_with_ids_of_their_own() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let connectors = root.join("connectors");
-        let registry =
-            Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap();
+        let (connectors, registry) = connectors();
         let mix = parse_mix("dept-police.floating-population=1,dept-health.resident-population=1")
             .unwrap();
         let mut generator = Generator::new(&registry, &connectors, &mix, 0.0, "p", 3, 40).unwrap();

@@ -4,26 +4,18 @@ use std::process::Command;
 
 use crate::helpers::root;
 
-#[test]
-fn bench_smoke_run_loses_and_doubles_nothing() {
+/// Runs `gridhub bench` with `args` against the machine's broker and
+/// database; its JSON report, once it has exited 0.
+fn bench(args: &[&str]) -> serde_json::Value {
     let json = std::env::temp_dir().join(format!(
-        "gridhub-bench-smoke-{}.json",
+        "gridhub-bench-{}.json",
         uuid::Uuid::new_v4().simple()
     ));
     let output = Command::new(env!("CARGO_BIN_EXE_gridhub"))
         .current_dir(root())
-        .args([
-            "bench",
-            "--messages",
-            "2000",
-            "--latency-messages",
-            "500",
-            "--rate",
-            "500",
-            "--invalid",
-            "0.05",
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
+        .arg("--json")
         .arg(&json)
         .env_remove("GRIDHUB_AMQP_URL")
         .env_remove("GRIDHUB_DATABASE_URL")
@@ -32,8 +24,23 @@ fn bench_smoke_run_loses_and_doubles_nothing() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let report = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json);
+    report
+}
+
+#[test]
+fn bench_smoke_run_loses_and_doubles_nothing() {
+    let report = bench(&[
+        "--messages",
+        "2000",
+        "--latency-messages",
+        "500",
+        "--rate",
+        "500",
+        "--invalid",
+        "0.05",
+    ]);
     let checks = &report["checks"];
     assert_eq!(checks["ok"], true, "{checks}");
     assert_eq!(checks["sent"], 2500);
@@ -66,37 +73,19 @@ fn bench_smoke_run_loses_and_doubles_nothing() {
 /// events, counted once per page.
 #[test]
 fn bench_pages_of_records_forward_every_record() {
-    let json = std::env::temp_dir().join(format!(
-        "gridhub-bench-pages-{}.json",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let output = Command::new(env!("CARGO_BIN_EXE_gridhub"))
-        .current_dir(root())
-        .args([
-            "bench",
-            "--messages",
-            "60",
-            "--latency-messages",
-            "0",
-            "--no-ceiling",
-            "--page-rows",
-            "500",
-            "--invalid",
-            "0.1",
-            "--mix",
-            "dept-health.resident-population=1,dept-police.floating-population=1",
-            "--json",
-        ])
-        .arg(&json)
-        .env_remove("GRIDHUB_AMQP_URL")
-        .env_remove("GRIDHUB_DATABASE_URL")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&json);
+    let report = bench(&[
+        "--messages",
+        "60",
+        "--latency-messages",
+        "0",
+        "--no-ceiling",
+        "--page-rows",
+        "500",
+        "--invalid",
+        "0.1",
+        "--mix",
+        "dept-health.resident-population=1,dept-police.floating-population=1",
+    ]);
     let checks = &report["checks"];
     assert_eq!(checks["ok"], true, "{checks}");
     let refused = checks["expected_refused"].as_u64().unwrap();
