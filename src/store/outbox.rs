@@ -146,23 +146,10 @@ impl Store {
                 .bind(max_bytes)
                 .fetch_all(&mut *tx)
                 .await?;
-                let more = rows
-                    .first()
-                    .is_some_and(|r| r.5 == limit || (rows.len() as i64) < r.5);
+                let (events, more) = page(rows, limit);
                 Ok(Claim {
                     held: Held::Pg(tx),
-                    events: rows
-                        .into_iter()
-                        .map(
-                            |(id, event_id, routing_key, payload, created_at, _)| Pending {
-                                id,
-                                event_id,
-                                routing_key,
-                                payload,
-                                created_at,
-                            },
-                        )
-                        .collect(),
+                    events,
                     more,
                 })
             }
@@ -179,23 +166,10 @@ impl Store {
                 .bind(max_bytes)
                 .fetch_all(pool)
                 .await?;
-                let more = rows
-                    .first()
-                    .is_some_and(|r| r.5 == limit || (rows.len() as i64) < r.5);
+                let (events, more) = page(rows, limit);
                 Ok(Claim {
                     held: Held::Lite(pool.clone()),
-                    events: rows
-                        .into_iter()
-                        .map(
-                            |(id, event_id, routing_key, payload, created_at, _)| Pending {
-                                id,
-                                event_id: event_id.into_uuid(),
-                                routing_key,
-                                payload,
-                                created_at,
-                            },
-                        )
-                        .collect(),
+                    events,
                     more,
                 })
             }
@@ -203,8 +177,39 @@ impl Store {
     }
 }
 
+/// The claimed rows as events, and whether the page was cut by its row or
+/// byte bound (each row carries how many rows were claimed before the byte
+/// bound).
+fn page<U: Into<Uuid>>(
+    rows: Vec<(i64, U, String, String, DateTime<Utc>, i64)>,
+    limit: i64,
+) -> (Vec<Pending>, bool) {
+    let more = rows
+        .first()
+        .is_some_and(|r| r.5 == limit || (rows.len() as i64) < r.5);
+    let events = rows
+        .into_iter()
+        .map(
+            |(id, event_id, routing_key, payload, created_at, _)| Pending {
+                id,
+                event_id: event_id.into(),
+                routing_key,
+                payload,
+                created_at,
+            },
+        )
+        .collect();
+    (events, more)
+}
+
 /// Rows deleted per statement when pruning.
 const PRUNE_CHUNK: i64 = 5000;
+
+/// Deletes a chunk of sent events recorded before a time (the same text on
+/// both backends; only the time's binding differs).
+const PRUNE: &str = "DELETE FROM outbox WHERE id IN (
+                         SELECT id FROM outbox
+                         WHERE created_at < $1 AND sent_at IS NOT NULL LIMIT $2)";
 
 impl Store {
     /// Deletes the events that were sent and were recorded before `before`,
@@ -213,26 +218,18 @@ impl Store {
         let mut total = 0;
         loop {
             let deleted = match &self.pool {
-                Pool::Pg(pool) => sqlx::query(
-                    "DELETE FROM outbox WHERE id IN (
-                         SELECT id FROM outbox
-                         WHERE created_at < $1 AND sent_at IS NOT NULL LIMIT $2)",
-                )
-                .bind(before)
-                .bind(PRUNE_CHUNK)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-                Pool::Lite(pool) => sqlx::query(
-                    "DELETE FROM outbox WHERE id IN (
-                         SELECT id FROM outbox
-                         WHERE created_at < $1 AND sent_at IS NOT NULL LIMIT $2)",
-                )
-                .bind(lite_time(before))
-                .bind(PRUNE_CHUNK)
-                .execute(pool)
-                .await?
-                .rows_affected(),
+                Pool::Pg(pool) => sqlx::query(PRUNE)
+                    .bind(before)
+                    .bind(PRUNE_CHUNK)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+                Pool::Lite(pool) => sqlx::query(PRUNE)
+                    .bind(lite_time(before))
+                    .bind(PRUNE_CHUNK)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
             };
             total += deleted;
             if deleted < PRUNE_CHUNK as u64 {
