@@ -16,6 +16,7 @@
 pub mod audit;
 mod backend;
 mod events;
+mod inserts;
 mod open;
 pub mod outbox;
 mod overdue;

@@ -7,11 +7,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::backend::{lite_time, lite_uuid};
 use super::events::{CaseView, Events};
-use super::update::{CaseEvent, insert_events};
+use super::inserts::PgInserts;
+use super::update::{CaseEvent, add_events, insert_events};
 use super::{Applied, Item, Rules, StoreError, Tx, case_no, outbox};
 use crate::connector::Kind;
 use crate::intent::{OpenCase, Reporter};
@@ -59,14 +61,13 @@ pub(super) async fn open_cases(
             message_id: items[*i].message_id.unwrap_or_default(),
         })
         .collect();
-    let new_refs = insert_sources(tx, &sources).await?;
+    let (new_refs, seqs) = insert_sources(tx, &sources).await?;
     let fresh: Vec<(usize, &OpenCase)> = fresh
         .into_iter()
         .filter(|(i, o)| new_refs.contains(&(items[*i].connector.to_owned(), o.source_ref.clone())))
         .collect();
 
-    let seqs = next_case_numbers(tx, fresh.len()).await?;
-
+    debug_assert_eq!(fresh.len(), seqs.len(), "one case number per new source");
     let mut cases: Vec<NewCase<'_>> = fresh
         .iter()
         .zip(&seqs)
@@ -148,22 +149,27 @@ struct SourceRow<'a> {
     message_id: &'a str,
 }
 
-/// Records source tickets not seen before; returns the (connector,
-/// source_ref) of those recorded now.
+/// Records source tickets not seen before and draws a case number for each:
+/// returns the (connector, source_ref) of those recorded now and as many
+/// case number sequence values, in ascending order.
 async fn insert_sources(
     tx: &mut Tx,
     rows: &[SourceRow<'_>],
-) -> Result<HashSet<(String, String)>, StoreError> {
+) -> Result<(HashSet<(String, String)>, Vec<i64>), StoreError> {
     if rows.is_empty() {
-        return Ok(HashSet::new());
+        return Ok((HashSet::new(), Vec::new()));
     }
     match tx {
         Tx::Pg(tx) => {
-            let inserted: Vec<(String, String)> = sqlx::query_as(
-                "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
-                 ON CONFLICT DO NOTHING
-                 RETURNING connector, source_ref",
+            // The numbers are drawn in the same round trip, one per row
+            // inserted.
+            let inserted: Vec<(String, String, i64)> = sqlx::query_as(
+                "WITH s AS (
+                   INSERT INTO case_sources (connector, source_ref, case_id, message_id)
+                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
+                   ON CONFLICT DO NOTHING
+                   RETURNING connector, source_ref)
+                 SELECT connector, source_ref, nextval('case_no_seq') FROM s",
             )
             .bind(rows.iter().map(|r| r.connector).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.source_ref).collect::<Vec<_>>())
@@ -171,7 +177,13 @@ async fn insert_sources(
             .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
             .fetch_all(&mut **tx)
             .await?;
-            Ok(inserted.into_iter().collect())
+            let mut seqs: Vec<i64> = inserted.iter().map(|(_, _, seq)| *seq).collect();
+            seqs.sort_unstable();
+            let refs = inserted
+                .into_iter()
+                .map(|(connector, source_ref, _)| (connector, source_ref))
+                .collect();
+            Ok((refs, seqs))
         }
         Tx::Lite(tx) => {
             let mut inserted = HashSet::new();
@@ -190,33 +202,19 @@ async fn insert_sources(
                 .await?;
                 inserted.extend(row);
             }
-            Ok(inserted)
-        }
-    }
-}
-
-/// The next `n` case number sequence values, in order.
-async fn next_case_numbers(tx: &mut Tx, n: usize) -> Result<Vec<i64>, StoreError> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    match tx {
-        Tx::Pg(tx) => Ok(sqlx::query_scalar(
-            "SELECT nextval('case_no_seq') FROM generate_series(1, $1)",
-        )
-        .bind(n as i64)
-        .fetch_all(&mut **tx)
-        .await?),
-        Tx::Lite(tx) => {
+            if inserted.is_empty() {
+                return Ok((inserted, Vec::new()));
+            }
             // A counter row stands in for the sequence; the write lock makes
             // the range this transaction's own.
+            let n = inserted.len() as i64;
             let last: i64 = sqlx::query_scalar(
                 "UPDATE counters SET value = value + $1 WHERE name = 'case_no' RETURNING value",
             )
-            .bind(n as i64)
+            .bind(n)
             .fetch_one(&mut **tx)
             .await?;
-            Ok((last - n as i64 + 1..=last).collect())
+            Ok((inserted, (last - n + 1..=last).collect()))
         }
     }
 }
@@ -341,19 +339,14 @@ async fn open_candidates(
 ) -> Result<Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)>, StoreError> {
     match tx {
         Tx::Pg(tx) => {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gridhub.duplicates.' || c)) FROM unnest($1::text[]) AS c ORDER BY c")
-                .bind(categories)
-                .execute(&mut **tx)
-                .await?;
-            Ok(sqlx::query_as(
-                "SELECT id, case_no, category, lon, lat, received_at FROM cases
-                 WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
-                   AND category = ANY($1) AND received_at >= $2 AND lon IS NOT NULL AND lat IS NOT NULL",
+            // The locks and the read in one round trip (migration 0006).
+            Ok(
+                sqlx::query_as("SELECT * FROM gridhub_duplicate_candidates($1, $2)")
+                    .bind(categories)
+                    .bind(earliest)
+                    .fetch_all(&mut **tx)
+                    .await?,
             )
-            .bind(categories)
-            .bind(earliest)
-            .fetch_all(&mut **tx)
-            .await?)
         }
         Tx::Lite(tx) => {
             // No lock to take: the transaction already holds SQLite's one
@@ -462,13 +455,10 @@ async fn insert(
             }
         })
         .collect();
-    insert_cases(tx, &rows).await?;
-
     let reporters: Vec<(Uuid, &str, &Reporter)> = cases
         .iter()
         .filter_map(|c| c.open.reporter.as_ref().map(|r| (c.id, c.connector, r)))
         .collect();
-    insert_reporters(tx, &reporters).await?;
 
     // Events: opened, then dispatched / merged / answered.
     let mut case_events = Vec::new();
@@ -506,7 +496,6 @@ async fn insert(
             });
         }
     }
-    insert_events(tx, &case_events).await?;
 
     let mut events = Events::new(&rules.centre, &rules.registry);
     for (case, v) in cases.iter().zip(&views) {
@@ -543,7 +532,24 @@ async fn insert(
             _ => {}
         }
     }
-    outbox::insert(tx, &events.out).await
+
+    match tx {
+        // Cases, reporters, case events and outbox rows in one round trip.
+        Tx::Pg(tx) => {
+            let mut inserts = PgInserts::new();
+            add_cases(&mut inserts, &rows);
+            add_reporters(&mut inserts, &reporters);
+            add_events(&mut inserts, &case_events);
+            outbox::add(&mut inserts, &events.out);
+            inserts.execute(tx).await
+        }
+        Tx::Lite(lite) => {
+            insert_cases_lite(lite, &rows).await?;
+            insert_reporters_lite(lite, &reporters).await?;
+            insert_events(tx, &case_events).await?;
+            outbox::insert(tx, &events.out).await
+        }
+    }
 }
 
 /// A case row to insert: the case as events see it, and the rest.
@@ -562,166 +568,212 @@ struct CaseInsert<'a> {
     closed_at: Option<DateTime<Utc>>,
 }
 
-async fn insert_cases(tx: &mut Tx, rows: &[CaseInsert<'_>]) -> Result<(), StoreError> {
+/// Case rows as one insert of a PostgreSQL statement; none if there are none.
+fn add_cases(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
     if rows.is_empty() {
-        return Ok(());
+        return;
     }
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
-                                    attributes, media, address, street_given, community_given, lon, lat, received_at,
-                                    grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                                    assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
-                                    parent_case_id, callback_wanted, closed_at)
-                 SELECT id, case_no, status, channel, nature, category, priority, title, description,
-                        attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at,
-                        grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                        ARRAY(SELECT jsonb_array_elements_text(assisting::jsonb)), dispatch_level, routing_rule, due_at,
-                        dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at
-                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[],
-                             $16::float8[], $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::text[],
-                             $22::bool[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
-                             $28::timestamptz[], $29::timestamptz[], $30::timestamptz[], $31::uuid[], $32::bool[],
-                             $33::timestamptz[])
-                   AS n(id, case_no, status, channel, nature, category, priority, title, description, attributes, media,
-                        address, street_given, community_given, lon, lat, received_at, grid_id, community, street,
-                        located_by, unplaced, lead_unit, lead_connector, assisting, dispatch_level, routing_rule, due_at,
-                        dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at)",
-            )
-            .bind(rows.iter().map(|r| r.view.id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.case_no.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.status.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.channel.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.nature.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.category.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.priority.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.title.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.description.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.attributes.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.media.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.place.address.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.place.street.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.place.community.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.place.lon).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.place.lat).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.received_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.grid_id.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.community.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.street.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.located_by.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.unplaced).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.lead_unit.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.lead_connector.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.assisting.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.dispatch_level.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.routing_rule.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.view.due_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.dispatched_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.accept_due_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.parent_case_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.callback_wanted).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        Tx::Lite(tx) => {
-            for r in rows {
-                let v = r.view;
-                sqlx::query(
-                    "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
-                                        attributes, media, address, street_given, community_given, lon, lat, received_at,
-                                        grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                                        assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
-                                        parent_case_id, callback_wanted, closed_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, json($10), json($11), $12, $13, $14, $15, $16, $17,
-                             $18, $19, $20, $21, $22, $23, $24, json($25), $26, $27, $28, $29, $30, $31, $32, $33)",
-                )
-                .bind(lite_uuid(v.id))
-                .bind(&v.case_no)
-                .bind(&v.status)
-                .bind(&v.channel)
-                .bind(&v.nature)
-                .bind(v.category.as_deref())
-                .bind(&v.priority)
-                .bind(&v.title)
-                .bind(&v.description)
-                .bind(&r.attributes)
-                .bind(&r.media)
-                .bind(v.place.address.as_deref())
-                .bind(v.place.street.as_deref())
-                .bind(v.place.community.as_deref())
-                .bind(v.place.lon)
-                .bind(v.place.lat)
-                .bind(lite_time(v.received_at))
-                .bind(v.grid_id.as_deref())
-                .bind(v.community.as_deref())
-                .bind(v.street.as_deref())
-                .bind(v.located_by.as_deref())
-                .bind(v.unplaced)
-                .bind(v.lead_unit.as_deref())
-                .bind(v.lead_connector.as_deref())
-                .bind(&r.assisting)
-                .bind(v.dispatch_level.as_deref())
-                .bind(v.routing_rule.as_deref())
-                .bind(v.due_at.map(lite_time))
-                .bind(r.dispatched_at.map(lite_time))
-                .bind(r.accept_due_at.map(lite_time))
-                .bind(r.parent_case_id.map(lite_uuid))
-                .bind(r.callback_wanted)
-                .bind(r.closed_at.map(lite_time))
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+    let views = || rows.iter().map(|r| r.view);
+    let columns = [
+        inserts.column(views().map(|v| v.id).collect(), "uuid"),
+        inserts.column(views().map(|v| v.case_no.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.status.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.channel.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.nature.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.category.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.priority.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.title.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.description.as_str()).collect(), "text"),
+        inserts.column(rows.iter().map(|r| r.attributes.as_str()).collect(), "text"),
+        inserts.column(rows.iter().map(|r| r.media.as_str()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.place.address.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(views().map(|v| v.place.street.as_deref()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.place.community.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(views().map(|v| v.place.lon).collect(), "float8"),
+        inserts.column(views().map(|v| v.place.lat).collect(), "float8"),
+        inserts.column(views().map(|v| v.received_at).collect(), "timestamptz"),
+        inserts.column(views().map(|v| v.grid_id.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.community.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.street.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.located_by.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.unplaced).collect(), "bool"),
+        inserts.column(views().map(|v| v.lead_unit.as_deref()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.lead_connector.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(rows.iter().map(|r| r.assisting.as_str()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.dispatch_level.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(views().map(|v| v.routing_rule.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.due_at).collect(), "timestamptz"),
+        inserts.column(
+            rows.iter().map(|r| r.dispatched_at).collect(),
+            "timestamptz",
+        ),
+        inserts.column(
+            rows.iter().map(|r| r.accept_due_at).collect(),
+            "timestamptz",
+        ),
+        inserts.column(rows.iter().map(|r| r.parent_case_id).collect(), "uuid"),
+        inserts.column(rows.iter().map(|r| r.callback_wanted).collect(), "bool"),
+        inserts.column(rows.iter().map(|r| r.closed_at).collect(), "timestamptz"),
+    ];
+    inserts.insert(format!(
+        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                            attributes, media, address, street_given, community_given, lon, lat, received_at,
+                            grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                            assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
+                            parent_case_id, callback_wanted, closed_at)
+         SELECT id, case_no, status, channel, nature, category, priority, title, description,
+                attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at,
+                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                ARRAY(SELECT jsonb_array_elements_text(assisting::jsonb)), dispatch_level, routing_rule, due_at,
+                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at
+         FROM UNNEST({})
+           AS n(id, case_no, status, channel, nature, category, priority, title, description, attributes, media,
+                address, street_given, community_given, lon, lat, received_at, grid_id, community, street,
+                located_by, unplaced, lead_unit, lead_connector, assisting, dispatch_level, routing_rule, due_at,
+                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at)",
+        columns.join(", ")
+    ));
+}
+
+async fn insert_cases_lite(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: &[CaseInsert<'_>],
+) -> Result<(), StoreError> {
+    for r in rows {
+        let v = r.view;
+        sqlx::query(
+            "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                                attributes, media, address, street_given, community_given, lon, lat, received_at,
+                                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                                assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
+                                parent_case_id, callback_wanted, closed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, json($10), json($11), $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21, $22, $23, $24, json($25), $26, $27, $28, $29, $30, $31, $32, $33)",
+        )
+        .bind(lite_uuid(v.id))
+        .bind(&v.case_no)
+        .bind(&v.status)
+        .bind(&v.channel)
+        .bind(&v.nature)
+        .bind(v.category.as_deref())
+        .bind(&v.priority)
+        .bind(&v.title)
+        .bind(&v.description)
+        .bind(&r.attributes)
+        .bind(&r.media)
+        .bind(v.place.address.as_deref())
+        .bind(v.place.street.as_deref())
+        .bind(v.place.community.as_deref())
+        .bind(v.place.lon)
+        .bind(v.place.lat)
+        .bind(lite_time(v.received_at))
+        .bind(v.grid_id.as_deref())
+        .bind(v.community.as_deref())
+        .bind(v.street.as_deref())
+        .bind(v.located_by.as_deref())
+        .bind(v.unplaced)
+        .bind(v.lead_unit.as_deref())
+        .bind(v.lead_connector.as_deref())
+        .bind(&r.assisting)
+        .bind(v.dispatch_level.as_deref())
+        .bind(v.routing_rule.as_deref())
+        .bind(v.due_at.map(lite_time))
+        .bind(r.dispatched_at.map(lite_time))
+        .bind(r.accept_due_at.map(lite_time))
+        .bind(r.parent_case_id.map(lite_uuid))
+        .bind(r.callback_wanted)
+        .bind(r.closed_at.map(lite_time))
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
 
+/// Reporters, kept apart from their cases: (case id, connector, reporter),
+/// as one insert of a PostgreSQL statement; none if there are none.
+fn add_reporters(inserts: &mut PgInserts, reporters: &[(Uuid, &str, &Reporter)]) {
+    if reporters.is_empty() {
+        return;
+    }
+    let columns = [
+        inserts.column(reporters.iter().map(|(id, _, _)| *id).collect(), "uuid"),
+        inserts.column(reporters.iter().map(|(_, c, _)| *c).collect(), "text"),
+        inserts.column(
+            reporters
+                .iter()
+                .map(|(_, _, r)| r.name.as_deref())
+                .collect(),
+            "text",
+        ),
+        inserts.column(
+            reporters
+                .iter()
+                .map(|(_, _, r)| r.phone.as_deref())
+                .collect(),
+            "text",
+        ),
+        inserts.column(
+            reporters
+                .iter()
+                .map(|(_, _, r)| r.id_number.as_deref())
+                .collect(),
+            "text",
+        ),
+        inserts.column(
+            reporters.iter().map(|(_, _, r)| r.anonymous).collect(),
+            "bool",
+        ),
+        inserts.column(
+            reporters.iter().map(|(_, _, r)| r.confidential).collect(),
+            "bool",
+        ),
+        inserts.column(
+            reporters
+                .iter()
+                .map(|(_, _, r)| r.callback_consent)
+                .collect(),
+            "bool",
+        ),
+    ];
+    inserts.insert(format!(
+        "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
+         SELECT * FROM UNNEST({})",
+        columns.join(", ")
+    ));
+}
+
 /// Reporters, kept apart from their cases: (case id, connector, reporter).
-async fn insert_reporters(
-    tx: &mut Tx,
+async fn insert_reporters_lite(
+    tx: &mut Transaction<'static, Sqlite>,
     reporters: &[(Uuid, &str, &Reporter)],
 ) -> Result<(), StoreError> {
-    if reporters.is_empty() {
-        return Ok(());
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[], $8::bool[])",
-            )
-            .bind(reporters.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, c, _)| *c).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, _, r)| r.name.as_deref()).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, _, r)| r.phone.as_deref()).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, _, r)| r.id_number.as_deref()).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, _, r)| r.anonymous).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, _, r)| r.confidential).collect::<Vec<_>>())
-            .bind(reporters.iter().map(|(_, _, r)| r.callback_consent).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        Tx::Lite(tx) => {
-            for (id, connector, r) in reporters {
-                sqlx::query(
-                    "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(lite_uuid(*id))
-                .bind(*connector)
-                .bind(r.name.as_deref())
-                .bind(r.phone.as_deref())
-                .bind(r.id_number.as_deref())
-                .bind(r.anonymous)
-                .bind(r.confidential)
-                .bind(r.callback_consent)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+    for (id, connector, r) in reporters {
+        sqlx::query(
+            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(lite_uuid(*id))
+        .bind(*connector)
+        .bind(r.name.as_deref())
+        .bind(r.phone.as_deref())
+        .bind(r.id_number.as_deref())
+        .bind(r.anonymous)
+        .bind(r.confidential)
+        .bind(r.callback_consent)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use sqlx::{Postgres, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::backend::{lite_now, lite_time, lite_uuid};
+use super::inserts::PgInserts;
 use super::{Pool, Store, StoreError, Tx};
 
 /// An event bound for one destination.
@@ -36,22 +37,11 @@ impl OutboxEvent {
 }
 
 pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
     match tx {
         Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO outbox (event_id, destination, routing_key, payload)
-                 SELECT event_id, destination, routing_key, payload::jsonb
-                 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]) AS o(event_id, destination, routing_key, payload)",
-            )
-            .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.destination.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.routing_key.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.payload.to_string()).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
+            let mut inserts = PgInserts::new();
+            add(&mut inserts, events);
+            inserts.execute(tx).await?;
         }
         Tx::Lite(tx) => {
             for e in events {
@@ -68,6 +58,34 @@ pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// Outbox rows as one insert of a PostgreSQL statement; none if there are none.
+pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent]) {
+    if events.is_empty() {
+        return;
+    }
+    let columns = [
+        inserts.column(events.iter().map(|e| e.event_id).collect(), "uuid"),
+        inserts.column(
+            events.iter().map(|e| e.destination.as_str()).collect(),
+            "text",
+        ),
+        inserts.column(
+            events.iter().map(|e| e.routing_key.as_str()).collect(),
+            "text",
+        ),
+        inserts.column(
+            events.iter().map(|e| e.payload.to_string()).collect(),
+            "text",
+        ),
+    ];
+    inserts.insert(format!(
+        "INSERT INTO outbox (event_id, destination, routing_key, payload)
+         SELECT event_id, destination, routing_key, payload::jsonb
+         FROM UNNEST({}) AS o(event_id, destination, routing_key, payload)",
+        columns.join(", ")
+    ));
 }
 
 /// An unsent outbox row, claimed by one relay.

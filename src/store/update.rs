@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::backend::{either, lite_now, lite_uuid};
 use super::events::{CaseView, Events, Sources};
+use super::inserts::PgInserts;
 use super::{Applied, Rules, StoreError, Tx, outbox};
 use crate::connector::Kind;
 use crate::intent::{Action, Place, Reporter, UpdateCase};
@@ -255,26 +256,11 @@ pub(super) struct CaseEvent<'a> {
 
 /// Appends case events in one statement (on SQLite, one per row).
 pub(super) async fn insert_events(tx: &mut Tx, events: &[CaseEvent<'_>]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
     match tx {
         Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                      $7::text[], $8::text[])",
-            )
-            .bind(events.iter().map(|e| e.case_id).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.kind).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.from_status).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.to_status).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.actor).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.note.as_deref()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.connector).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.message_id).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
+            let mut inserts = PgInserts::new();
+            add_events(&mut inserts, events);
+            inserts.execute(tx).await?;
         }
         Tx::Lite(_) => {
             for event in events {
@@ -283,6 +269,28 @@ pub(super) async fn insert_events(tx: &mut Tx, events: &[CaseEvent<'_>]) -> Resu
         }
     }
     Ok(())
+}
+
+/// Case events as one insert of a PostgreSQL statement; none if there are none.
+pub(super) fn add_events(inserts: &mut PgInserts, events: &[CaseEvent<'_>]) {
+    if events.is_empty() {
+        return;
+    }
+    let columns = [
+        inserts.column(events.iter().map(|e| e.case_id).collect(), "uuid"),
+        inserts.column(events.iter().map(|e| e.kind).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.from_status).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.to_status).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.actor).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.note.as_deref()).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.connector).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.message_id).collect(), "text"),
+    ];
+    inserts.insert(format!(
+        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
+         SELECT * FROM UNNEST({})",
+        columns.join(", ")
+    ));
 }
 
 /// Appends one case event.
