@@ -842,7 +842,7 @@ async fn check(
     checks.records_forwarded = sqlx::query_scalar::<_, Option<i64>>(
         "SELECT sum(n)::int8 FROM (
              SELECT DISTINCT ON (payload->>'source_message_id')
-                    jsonb_array_length(payload->'records') AS n
+                    json_array_length(payload->'records') AS n
              FROM outbox WHERE routing_key LIKE '%.records.shared'
              ORDER BY payload->>'source_message_id'
          ) forwarded",

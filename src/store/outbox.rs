@@ -82,7 +82,7 @@ pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent]) {
     ];
     inserts.insert(format!(
         "INSERT INTO outbox (event_id, destination, routing_key, payload)
-         SELECT event_id, destination, routing_key, payload::jsonb
+         SELECT event_id, destination, routing_key, payload::json
          FROM UNNEST({}) AS o(event_id, destination, routing_key, payload)",
         columns.join(", ")
     ));
