@@ -19,8 +19,6 @@ def statuses: {
   "死亡": "deceased"
 };
 
-def compact: map_values(select(. != null));
-
 . as $m
 | if $m.page.no > $m.page.total then error("page number is greater than the number of pages") else . end
 # column name -> position
@@ -33,24 +31,24 @@ def compact: map_values(select(. != null));
     records: ($m.rows | map(
       . as $row
       | def cell($name): $row[$ix[$name]];
+      # Cells that may be empty are added only when they are not (cheaper
+      # in jq than building every key and dropping the nulls).
+      def opt($key; $name): cell($name) as $v | if $v == null then {} else {($key): $v} end;
       {
         record_id: cell("rkbm"),
         name: cell("xm"),
-        id_number: cell("zjhm"),
-        phone: cell("lxdh"),
         gender: (genders[cell("xb")] // error("unknown sex label")),
         birth_date: cell("csrq"),
         address: cell("jzdz"),
         street: cell("jdmc"),
-        community: cell("sqmc"),
-        registered_at: cell("djrq"),
         status: (statuses[cell("rkzt")] // error("unknown population status")),
-        attributes: ({
-          household_type: cell("hjxz"),
-          household_no: cell("hh"),
-          relation_to_head: cell("yhzgx"),
-          export_id: $m.export_id
-        } | compact)
+        attributes: ({export_id: $m.export_id}
+          + opt("household_type"; "hjxz")
+          + opt("household_no"; "hh")
+          + opt("relation_to_head"; "yhzgx"))
       }
-      | compact))
+      + opt("id_number"; "zjhm")
+      + opt("phone"; "lxdh")
+      + opt("community"; "sqmc")
+      + opt("registered_at"; "djrq")))
   }

@@ -18,8 +18,6 @@ def statuses: {"1": "active", "2": "left", "3": "cancelled"};
 # 居住事由 JZSY -> label kept as an attribute.
 def reasons: {"01": "务工", "02": "经商", "03": "就学", "04": "投靠亲属", "05": "婚嫁", "99": "其他"};
 
-def compact: map_values(select(. != null));
-
 # "YYYYMMDD" -> "YYYY-MM-DD".
 def iso_date: .[0:4] + "-" + .[4:6] + "-" + .[6:8];
 
@@ -30,26 +28,26 @@ def iso_date: .[0:4] + "-" + .[4:6] + "-" + .[6:8];
     dataset: "floating-population",
     records: ($m.SJ | map(
       . as $r
+      # Optional fields are added only when the record has them (cheaper in
+      # jq than building every key and dropping the nulls).
       | {
           record_id: $r.RYBH,
           name: $r.XM,
           id_number: $r.GMSFHM,
-          phone: $r.LXDH,
           gender: (genders[$r.XB] // error("unknown sex code")),
           birth_date: ($r.CSRQ | iso_date),
           address: $r.XZZ,
           street: $r.SSJD,
-          community: $r.SSSQ,
           registered_at: ($r.DJRQ | iso_date),
           status: (statuses[$r.RYZT] // error("unknown person status")),
-          attributes: ({
-            household_address: $r.HJDZ,
-            ethnicity_code: $r.MZ,
-            residence_reason: (if $r.JZSY then reasons[$r.JZSY] // error("unknown residence reason") else null end),
-            residence_permit_no: $r.JZZBH,
-            police_station: $r.SSPCS,
-            batch_no: $m.PCH
-          } | compact)
+          attributes: ({batch_no: $m.PCH}
+            + (if $r.HJDZ == null then {} else {household_address: $r.HJDZ} end)
+            + (if $r.MZ == null then {} else {ethnicity_code: $r.MZ} end)
+            + (if $r.JZSY == null then {}
+               else {residence_reason: (reasons[$r.JZSY] // error("unknown residence reason"))} end)
+            + (if $r.JZZBH == null then {} else {residence_permit_no: $r.JZZBH} end)
+            + (if $r.SSPCS == null then {} else {police_station: $r.SSPCS} end))
         }
-      | compact))
+        + (if $r.LXDH == null then {} else {phone: $r.LXDH} end)
+        + (if $r.SSSQ == null then {} else {community: $r.SSSQ} end)))
   }

@@ -64,8 +64,6 @@ def street_codes: {
 };
 
 # Drop keys whose value is null, so absent source fields stay absent.
-def compact: map_values(select(. != null));
-
 # "yyyy/MM/dd HH:mm:ss" Beijing time -> RFC 3339 with +08:00.
 def rfc3339: (.[0:10] | gsub("/"; "-")) + "T" + .[11:19] + "+08:00";
 
@@ -76,25 +74,21 @@ def rfc3339: (.[0:10] | gsub("/"; "-")) + "T" + .[11:19] + "+08:00";
 | if street_codes[$r.GRID_CODE | split("-") | .[0]] != $r.STREET_NAME
   then error("grid code street code does not match STREET_NAME")
   else . end
-| ({
-    address: $r.ADDRESS,
-    street: $r.STREET_NAME,
-    community: $r.COMMUNITY_NAME,
-    lon: $r.LONGITUDE,
-    lat: $r.LATITUDE,
-    grid_id: $r.GRID_CODE
-  } | compact) as $place
-| ({name: $r.WORKER_NAME, phone: $r.WORKER_PHONE} | compact) as $reporter
-| ({
-    worker_id: $r.WORKER_ID,
-    terminal_id: $r.TERMINAL_ID,
-    event_type_code: $r.EVENT_TYPE,
-    event_type_name: $r.EVENT_TYPE_NAME,
-    report_kind: $r.REPORT_KIND,
-    urgent_level: $r.URGENT_LEVEL,
-    self_handled: $r.SELF_HANDLED,
-    gps_accuracy_m: $r.GPS_ACCURACY_M
-  } | compact) as $attributes
+# Optional keys are added only when the report has them (cheaper in jq than
+# building every key and dropping the nulls).
+| ({street: $r.STREET_NAME, community: $r.COMMUNITY_NAME, lon: $r.LONGITUDE,
+    lat: $r.LATITUDE, grid_id: $r.GRID_CODE}
+   + (if $r.ADDRESS == null then {} else {address: $r.ADDRESS} end)
+  ) as $place
+| ({}
+   + (if $r.WORKER_NAME == null then {} else {name: $r.WORKER_NAME} end)
+   + (if $r.WORKER_PHONE == null then {} else {phone: $r.WORKER_PHONE} end)
+  ) as $reporter
+| ({worker_id: $r.WORKER_ID, terminal_id: $r.TERMINAL_ID, event_type_code: $r.EVENT_TYPE,
+    event_type_name: $r.EVENT_TYPE_NAME, report_kind: $r.REPORT_KIND,
+    urgent_level: $r.URGENT_LEVEL, self_handled: $r.SELF_HANDLED}
+   + (if $r.GPS_ACCURACY_M == null then {} else {gps_accuracy_m: $r.GPS_ACCURACY_M} end)
+  ) as $attributes
 | ($r.PHOTOS // [] | map({url: ., kind: "photo"})) as $media
 | {
     kind: "open_case",

@@ -63,38 +63,29 @@ def media_kinds: {
   "file": "document"
 };
 
-# Drop keys whose value is null, so absent source fields stay absent.
-def compact: map_values(select(. != null));
 
 . as $t
 | (natures[$t.appealType] // error("unknown appeal type")) as $nature
 | (priorities[$t.urgency] // error("unknown urgency")) as $priority
 | (categories[$t.category.code] // error("unknown category code")) as $category
 # Place: whatever the ticket has; left out entirely when it has nothing.
-| ({
-    address: $t.address,
-    street: $t.street,
-    community: $t.community,
-    lon: $t.location.lng,
-    lat: $t.location.lat
-  } | compact) as $place
+| ({}
+   + (if $t.address == null then {} else {address: $t.address} end)
+   + (if $t.street == null then {} else {street: $t.street} end)
+   + (if $t.community == null then {} else {community: $t.community} end)
+   + (if $t.location == null then {} else {lon: $t.location.lng, lat: $t.location.lat} end)
+  ) as $place
 # Reporter: an anonymous caller's name and ID number are not passed on even
 # when the platform filled them in; the number stays for the callback.
-| ({
-    name: (if $t.anonymous then null else $t.callerName end),
-    phone: $t.callerPhone,
-    id_number: (if $t.anonymous then null else $t.callerIdNo end),
-    anonymous: $t.anonymous,
-    confidential: $t.confidential,
-    callback_consent: $t.callbackRequired
-  } | compact) as $reporter
-| ({
-    source_category_code: $t.category.code,
-    source_category_name: $t.category.name,
-    appeal_type: $t.appealType,
-    urgency: $t.urgency,
-    accept_channel: $t.acceptChannel
-  } | compact) as $attributes
+| ({anonymous: $t.anonymous, confidential: $t.confidential, callback_consent: $t.callbackRequired}
+   + (if $t.anonymous or $t.callerName == null then {} else {name: $t.callerName} end)
+   + (if $t.callerPhone == null then {} else {phone: $t.callerPhone} end)
+   + (if $t.anonymous or $t.callerIdNo == null then {} else {id_number: $t.callerIdNo} end)
+  ) as $reporter
+| ({source_category_code: $t.category.code, source_category_name: $t.category.name,
+    appeal_type: $t.appealType, urgency: $t.urgency}
+   + (if $t.acceptChannel == null then {} else {accept_channel: $t.acceptChannel} end)
+  ) as $attributes
 | ($t.attachments // []
    | map({url: .url, kind: (media_kinds[.type] // error("unknown attachment type"))})) as $media
 | {

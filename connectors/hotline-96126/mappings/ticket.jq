@@ -56,8 +56,6 @@ def categories: {
 };
 
 # Drop keys whose value is null, so absent source fields stay absent.
-def compact: map_values(select(. != null));
-
 . as $t
 | (natures[$t.nature] // error("unknown nature code")) as $nature
 | (priorities[$t.priority] // error("unknown priority code")) as $priority
@@ -68,32 +66,29 @@ def compact: map_values(select(. != null));
 | ($t.call_time
    | .[0:4] + "-" + .[4:6] + "-" + .[6:8] + "T"
      + .[8:10] + ":" + .[10:12] + ":" + .[12:14] + "+08:00") as $received_at
-| ({
-    address: $t.addr,
-    street: $t.town,
-    community: $t.community,
-    lon: $t.position.longitude,
-    lat: $t.position.latitude
-  } | compact) as $place
+# Optional keys are added only when the ticket has them (cheaper in jq than
+# building every key and dropping the nulls).
+| ({}
+   + (if $t.addr == null then {} else {address: $t.addr} end)
+   + (if $t.town == null then {} else {street: $t.town} end)
+   + (if $t.community == null then {} else {community: $t.community} end)
+   + (if $t.position == null then {}
+      else {lon: $t.position.longitude, lat: $t.position.latitude} end)
+  ) as $place
 # Reporter: an anonymous caller's name and ID number are not passed on even
 # when the system filled them in; the number stays for the callback.
 | $t.reporter as $r
-| ({
-    name: (if $r.anonymous then null else $r.name end),
-    phone: $r.mobile,
-    id_number: (if $r.anonymous then null else $r.id_card end),
-    anonymous: $r.anonymous,
-    confidential: $r.keep_secret,
-    callback_consent: $r.accept_callback
-  } | compact) as $reporter
-| ({
-    source_nature: $t.nature,
-    source_priority: $t.priority,
-    source_category_code: $t.biz_code,
-    source_category_name: $t.biz_name,
-    operator_id: $t.operator_id,
-    tags: (if ($t.tags // []) == [] then null else $t.tags | join(",") end)
-  } | compact) as $attributes
+| ({anonymous: $r.anonymous, confidential: $r.keep_secret, callback_consent: $r.accept_callback}
+   + (if $r.anonymous or $r.name == null then {} else {name: $r.name} end)
+   + (if $r.mobile == null then {} else {phone: $r.mobile} end)
+   + (if $r.anonymous or $r.id_card == null then {} else {id_number: $r.id_card} end)
+  ) as $reporter
+| ({source_nature: $t.nature, source_priority: $t.priority}
+   + (if $t.biz_code == null then {} else {source_category_code: $t.biz_code} end)
+   + (if $t.biz_name == null then {} else {source_category_name: $t.biz_name} end)
+   + (if $t.operator_id == null then {} else {operator_id: $t.operator_id} end)
+   + (if ($t.tags // []) == [] then {} else {tags: ($t.tags | join(","))} end)
+  ) as $attributes
 | {
     kind: "open_case",
     source_ref: $t.case_id,

@@ -58,8 +58,6 @@ def categories: {
 };
 
 # Drop keys whose value is null, so absent source fields stay absent.
-def compact: map_values(select(. != null));
-
 . as $t
 | (pick(natures; $t.sqlx) // error("unknown nature code")) as $nature
 | (pick(priorities; $t.jjcd) // error("unknown urgency code")) as $priority
@@ -67,28 +65,23 @@ def compact: map_values(select(. != null));
 # ldsj "YYYY-MM-DD HH:MM:SS" is Beijing time: put the T in and the offset on.
 | ($t.ldsj[0:10] + "T" + $t.ldsj[11:19] + "+08:00") as $received_at
 | ($t.lxr.nm == 1) as $anonymous
-| ({
-    address: $t.dz.xxdz,
-    street: $t.dz.jd,
-    community: $t.dz.sq
-  } | compact) as $place
+# Optional keys are added only when the ticket has them (cheaper in jq than
+# building every key and dropping the nulls).
+| ({street: $t.dz.jd}
+   + (if $t.dz.xxdz == null then {} else {address: $t.dz.xxdz} end)
+   + (if $t.dz.sq == null then {} else {community: $t.dz.sq} end)
+  ) as $place
 # Reporter: an anonymous caller's name and ID number are not passed on even
 # when the system filled them in; the number stays for the callback.
-| ({
-    name: (if $anonymous then null else $t.lxr.xm end),
-    phone: $t.lxr.dh,
-    id_number: (if $anonymous then null else $t.lxr.sfzh end),
-    anonymous: $anonymous,
-    confidential: ($t.lxr.bm == 1),
-    callback_consent: ($t.lxr.hf == 1)
-  } | compact) as $reporter
-| ({
-    source_category_code: $t.ywlb,
-    source_category_name: $t.ywlbmc,
-    appeal_type_code: $t.sqlx,
-    urgency_code: $t.jjcd,
-    operator_no: $t.zxgh
-  } | compact) as $attributes
+| ({phone: $t.lxr.dh, anonymous: $anonymous, confidential: ($t.lxr.bm == 1),
+    callback_consent: ($t.lxr.hf == 1)}
+   + (if $anonymous or $t.lxr.xm == null then {} else {name: $t.lxr.xm} end)
+   + (if $anonymous or $t.lxr.sfzh == null then {} else {id_number: $t.lxr.sfzh} end)
+  ) as $reporter
+| ({source_category_code: $t.ywlb, appeal_type_code: $t.sqlx, urgency_code: $t.jjcd}
+   + (if $t.ywlbmc == null then {} else {source_category_name: $t.ywlbmc} end)
+   + (if $t.zxgh == null then {} else {operator_no: $t.zxgh} end)
+  ) as $attributes
 | {
     kind: "open_case",
     source_ref: $t.gdbh,
