@@ -730,6 +730,17 @@ fn normalised(cases: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
+/// Locks the noise.construction category and reads its open cases, as
+/// duplicate detection does; their ids.
+async fn lock_and_read_candidates(tx: &mut sqlx::PgConnection) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar("SELECT id FROM gridhub_duplicate_candidates($1, $2)")
+        .bind(["noise.construction"])
+        .bind(Utc::now() - Duration::hours(1))
+        .fetch_all(tx)
+        .await
+        .unwrap()
+}
+
 /// Two hubs opening cases of one category at once: the second waits for the
 /// first's lock, and its read then sees the case the first committed (a read
 /// with a snapshot from before the wait would miss it and open a duplicate).
@@ -737,29 +748,15 @@ fn normalised(cases: Vec<Value>) -> Vec<Value> {
 async fn duplicate_detection_waits_and_then_sees_what_the_lock_holder_committed() {
     let db = crate::helpers::TestDb::new().await;
     let pool = db.store.pg_pool().expect("PostgreSQL").clone();
-    let candidates = "SELECT id FROM gridhub_duplicate_candidates($1, $2)";
-    let category = vec!["noise.construction".to_owned()];
-    let earliest = Utc::now() - Duration::hours(1);
 
     let mut first = pool.begin().await.unwrap();
-    let seen: Vec<uuid::Uuid> = sqlx::query_scalar(candidates)
-        .bind(&category)
-        .bind(earliest)
-        .fetch_all(&mut *first)
-        .await
-        .unwrap();
-    assert!(seen.is_empty());
+    assert!(lock_and_read_candidates(&mut first).await.is_empty());
 
     let second = tokio::spawn({
-        let (pool, category) = (pool.clone(), category.clone());
+        let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            let seen: Vec<uuid::Uuid> = sqlx::query_scalar(candidates)
-                .bind(&category)
-                .bind(earliest)
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap();
+            let seen = lock_and_read_candidates(&mut tx).await;
             tx.commit().await.unwrap();
             seen
         }
@@ -773,10 +770,10 @@ async fn duplicate_detection_waits_and_then_sees_what_the_lock_holder_committed(
     let id = uuid::Uuid::new_v4();
     sqlx::query(
         "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, lon, lat, received_at)
-         VALUES ($1, 'TZ2611280000001', 'dispatched', '12345', 'complaint', $2, 'general', 't', 116.6762, 39.8935, now())",
+         VALUES ($1, 'TZ2611280000001', 'dispatched', '12345', 'complaint', 'noise.construction', 'general', 't',
+                 116.6762, 39.8935, now())",
     )
     .bind(id)
-    .bind(&category[0])
     .execute(&mut *first)
     .await
     .unwrap();
