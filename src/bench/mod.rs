@@ -350,6 +350,18 @@ impl HubProcess {
         Some(kib * 1024)
     }
 
+    /// CPU time the hub has used so far (user and system), in seconds.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+        // SAFETY: sysconf only reads a configuration value.
+        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let used = ticks(14)? + ticks(15)?;
+        (per_sec > 0).then(|| used as f64 / per_sec as f64)
+    }
+
     /// SIGTERM, then waits for the hub to finish what it holds.
     async fn stop(mut self) -> anyhow::Result<()> {
         // SAFETY: kill(2) on our own child's pid, which we have not reaped.
@@ -552,6 +564,7 @@ async fn measure_hub(
     let positions = generator.positions();
     let records: u64 = messages.iter().map(|m| m.records).sum();
     let population_only = messages.iter().all(|m| !m.valid || m.records > 0);
+    let cpu_before = hub.cpu_seconds();
     let (sent, done) = tokio::join!(
         broker::publish(
             &publisher,
@@ -574,19 +587,19 @@ async fn measure_hub(
     .bind("bench-%-t-%")
     .fetch_one(pool)
     .await?;
-    report.throughput = Some(Throughput::new(
-        args.messages,
-        &sent,
-        last_commit,
-        records,
-        population_only,
-    ));
+    let mut throughput =
+        Throughput::new(args.messages, &sent, last_commit, records, population_only);
+    // The hub's CPU for the run includes relaying its events.
+    wait_outbox_drained(pool, args.stall_secs, hub).await?;
+    if let (Some(before), Some(after)) = (cpu_before, hub.cpu_seconds()) {
+        throughput.set_hub_cpu(after - before);
+    }
+    report.throughput = Some(throughput);
 
     // Latency: a fixed offered load, on a hub that has finished the
     // throughput run (its events relayed), so that the figure is the
     // steady state at that load and not the tail of the run before.
     if args.latency_messages > 0 {
-        wait_outbox_drained(pool, args.stall_secs, hub).await?;
         eprintln!(
             "latency: {} messages offered at {}/s",
             args.latency_messages, args.rate

@@ -81,9 +81,19 @@ pub struct Throughput {
     /// it was a population sync, else at its message rate (one record a
     /// message, the cheapest a department could send them).
     pub projected_population_secs: f64,
+    /// CPU time of the hub process (user and system) from the first publish
+    /// until its events were relayed, in seconds, and per message in
+    /// milliseconds: what the hub itself costs, whatever the machine's load.
+    pub hub_cpu_seconds: Option<f64>,
+    pub hub_cpu_ms_per_message: Option<f64>,
 }
 
 impl Throughput {
+    pub fn set_hub_cpu(&mut self, seconds: f64) {
+        self.hub_cpu_seconds = Some(seconds);
+        self.hub_cpu_ms_per_message = Some(seconds * 1000.0 / self.messages.max(1) as f64);
+    }
+
     pub fn new(
         messages: u64,
         sent: &Published,
@@ -109,6 +119,8 @@ impl Throughput {
             records_per_sec,
             population_only,
             projected_population_secs: GOAL_POPULATION as f64 / per_sec.max(f64::MIN_POSITIVE),
+            hub_cpu_seconds: None,
+            hub_cpu_ms_per_message: None,
         }
     }
 }
@@ -400,6 +412,15 @@ impl Report {
         }
         if let Some(rss) = self.hub_peak_rss_bytes {
             println!("hub peak RSS: {:.1} MB", rss as f64 / 1_048_576.0);
+        }
+        if let Some((seconds, per_message)) = self
+            .throughput
+            .as_ref()
+            .and_then(|t| Some((t.hub_cpu_seconds?, t.hub_cpu_ms_per_message?)))
+        {
+            println!(
+                "hub CPU in the throughput run (its events relayed): {seconds:.1} s, {per_message:.3} ms a message"
+            );
         }
         println!();
         let c = &self.checks;

@@ -67,6 +67,8 @@ fn bench_smoke_run_loses_and_doubles_nothing() {
     ] {
         assert!(!report[key].is_null(), "{key} missing");
     }
+    let cpu = report["throughput"]["hub_cpu_seconds"].as_f64().unwrap();
+    assert!(cpu > 0.0, "the hub's CPU for the run is measured");
 }
 
 /// A population sync in pages: every record reaches the grid platform's
