@@ -9,6 +9,8 @@
 //! statement must not read each other's rows (a row referencing one
 //! inserted beside it is fine).
 
+use std::fmt::Write;
+
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Encode, Postgres, Transaction, Type};
 
@@ -19,7 +21,6 @@ use super::StoreError;
 pub(super) struct PgInserts {
     inserts: Vec<String>,
     args: PgArguments,
-    count: usize,
     error: Option<sqlx::error::BoxDynError>,
 }
 
@@ -37,10 +38,10 @@ impl PgInserts {
         if let Err(error) = self.args.add(values)
             && self.error.is_none()
         {
+            // Reported by `execute`, which then sends nothing.
             self.error = Some(error);
         }
-        self.count += 1;
-        format!("${}::{sql_type}[]", self.count)
+        format!("${}::{sql_type}[]", self.args.len())
     }
 
     /// Adds an insert written with the placeholders [`PgInserts::column`]
@@ -52,10 +53,10 @@ impl PgInserts {
     /// The one statement: every insert but the last as a `WITH` query.
     fn statement(&self) -> Option<String> {
         let (last, first) = self.inserts.split_last()?;
-        let mut sql = String::new();
+        let mut sql = String::with_capacity(self.inserts.iter().map(|i| i.len() + 16).sum());
         for (n, insert) in first.iter().enumerate() {
-            sql.push_str(if n == 0 { "WITH " } else { ", " });
-            sql.push_str(&format!("i{n} AS ({insert})"));
+            let lead = if n == 0 { "WITH" } else { "," };
+            let _ = write!(sql, "{lead} i{n} AS ({insert})");
         }
         if !first.is_empty() {
             sql.push(' ');

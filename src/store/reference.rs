@@ -14,8 +14,8 @@ use crate::store::OutboxEvent;
 /// Forwards shared records to each destination the sender's connector.toml
 /// names for the dataset, disclosed as each destination's `privacy.records`
 /// allows. The hub keeps them only in the outbox rows that carry them, which
-/// are deleted once sent and past `outbox_retention_hours`. The events join `out`, which the
-/// batch writes to the outbox in one statement.
+/// are deleted once sent and past `outbox_retention_hours`. The events join
+/// `out`, which the batch writes to the outbox in one statement.
 pub(super) fn share(
     connector: &str,
     message_id: &str,
