@@ -38,9 +38,9 @@ pub struct Settings {
     pub prefetch: u16,
     /// Most deliveries recorded in one database transaction. Default 256.
     pub batch_size: usize,
-    /// Most message body bytes in one batch, about (a batch always takes
-    /// one delivery): pages of records are hundreds of KiB each, and what
-    /// the pipeline makes of them ten times that. Default 256 KiB.
+    /// Most message body bytes in one batch (a larger message makes a batch
+    /// of its own): pages of records are hundreds of KiB each, and what the
+    /// pipeline makes of them many times that. Default 256 KiB.
     pub batch_bytes: usize,
     /// How long a consumer waits for more deliveries to fill a batch, in
     /// milliseconds. Default 5.

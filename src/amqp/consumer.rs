@@ -291,19 +291,36 @@ async fn collect(
     source: &mut Source<'_>,
     batches: &mpsc::Sender<Vec<Entry>>,
 ) -> Result<(), ConsumerError> {
+    // A delivery that would have taken the last batch over its byte bound
+    // starts the next one.
+    let mut carried: Option<Incoming> = None;
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = ctx.stop.cancelled() => return Ok(()),
-            next = source.next() => next,
+        if ctx.stop.is_cancelled() {
+            // A carried delivery goes back to the queue with the channel.
+            return Ok(());
+        }
+        let first = match carried.take() {
+            Some(delivery) => delivery,
+            None => {
+                let next = tokio::select! {
+                    biased;
+                    _ = ctx.stop.cancelled() => return Ok(()),
+                    next = source.next() => next,
+                };
+                next.ok_or(ConsumerError::StreamEnded)??
+            }
         };
-        let mut deliveries = vec![first.ok_or(ConsumerError::StreamEnded)??];
-        let mut bytes = deliveries[0].body.len();
+        let mut bytes = first.body.len();
+        let mut deliveries = vec![first];
         let deadline = tokio::time::Instant::now() + ctx.batch_linger;
         let mut failure = None;
         while deliveries.len() < ctx.batch_size && bytes < ctx.batch_bytes {
             match tokio::time::timeout_at(deadline, source.next()).await {
                 Ok(Some(Ok(delivery))) => {
+                    if bytes + delivery.body.len() > ctx.batch_bytes {
+                        carried = Some(delivery);
+                        break;
+                    }
                     bytes += delivery.body.len();
                     deliveries.push(delivery);
                 }

@@ -297,3 +297,43 @@ async fn a_replay_may_redo_a_refused_message_once() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_never_holds_more_than_its_bytes() {
+    let env = TestEnv::new().await;
+    let tickets: Vec<_> = (1..=4)
+        .map(|n| outgoing("hotline-12345", "ticket", ticket(n)))
+        .collect();
+    let size = tickets[0].body.len();
+    assert!(tickets.iter().all(|t| t.body.len() == size));
+    // Waiting in the queue before the hub starts, so that every batch
+    // could take them all; a second ticket would take a batch over its
+    // bytes, so each starts a batch of its own.
+    env.publish(&tickets).await;
+    let hub = env
+        .start_hub(gridhub::settings::Settings {
+            batch_bytes: size * 3 / 2,
+            batch_linger_ms: 300,
+            ..env.settings.clone()
+        })
+        .await;
+    wait_until(Duration::from_secs(20), "four tickets recorded", || async {
+        env.count("SELECT count(*) FROM inbox").await == 4
+    })
+    .await;
+    let (_, metrics) = hub.call("GET", "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    let key = "gridhub_batch_step_seconds_count{step=\"record\"} ";
+    let batches: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in\n{metrics}"));
+    assert_eq!(batches, 4, "one batch per ticket");
+    hub.stop().await;
+    assert_eq!(
+        env.depth(&env.names.dead_letter_queue("hotline-12345"))
+            .await,
+        0
+    );
+}
