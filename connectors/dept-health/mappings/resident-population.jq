@@ -21,34 +21,36 @@ def statuses: {
 
 . as $m
 | if $m.page.no > $m.page.total then error("page number is greater than the number of pages") else . end
-# column name -> position
 # Column name -> position (a reduce: to_entries | from_entries costs jaq
-# several times as much).
+# several times as much), then each column's position as a variable, once a
+# page: a row's cells are read by position, which costs jaq about a fifth
+# less than a lookup by name (a function call) for every cell of every row.
 | (reduce range($m.columns | length) as $i ({}; . + {($m.columns[$i]): $i})) as $ix
+| $ix.rkbm as $rkbm | $ix.xm as $xm | $ix.zjhm as $zjhm | $ix.xb as $xb
+| $ix.csrq as $csrq | $ix.lxdh as $lxdh | $ix.jzdz as $jzdz | $ix.jdmc as $jdmc
+| $ix.sqmc as $sqmc | $ix.djrq as $djrq | $ix.rkzt as $rkzt | $ix.hjxz as $hjxz
+| $ix.hh as $hh | $ix.yhzgx as $yhzgx
 | {
     kind: "share_records",
     dataset: "resident-population",
     records: ($m.rows | map(
-      . as $row
-      | def cell($name): $row[$ix[$name]];
       # Cells that may be empty are added only when they are not (cheaper
       # in jq than building every key and dropping the nulls).
-      def opt($key; $name): cell($name) as $v | if $v == null then {} else {($key): $v} end;
       {
-        record_id: cell("rkbm"),
-        name: cell("xm"),
-        gender: (genders[cell("xb")] // error("unknown sex label")),
-        birth_date: cell("csrq"),
-        address: cell("jzdz"),
-        street: cell("jdmc"),
-        status: (statuses[cell("rkzt")] // error("unknown population status")),
+        record_id: .[$rkbm],
+        name: .[$xm],
+        gender: (genders[.[$xb]] // error("unknown sex label")),
+        birth_date: .[$csrq],
+        address: .[$jzdz],
+        street: .[$jdmc],
+        status: (statuses[.[$rkzt]] // error("unknown population status")),
         attributes: ({export_id: $m.export_id}
-          + opt("household_type"; "hjxz")
-          + opt("household_no"; "hh")
-          + opt("relation_to_head"; "yhzgx"))
+          + (if .[$hjxz] == null then {} else {household_type: .[$hjxz]} end)
+          + (if .[$hh] == null then {} else {household_no: .[$hh]} end)
+          + (if .[$yhzgx] == null then {} else {relation_to_head: .[$yhzgx]} end))
       }
-      + opt("id_number"; "zjhm")
-      + opt("phone"; "lxdh")
-      + opt("community"; "sqmc")
-      + opt("registered_at"; "djrq")))
+      + (if .[$zjhm] == null then {} else {id_number: .[$zjhm]} end)
+      + (if .[$lxdh] == null then {} else {phone: .[$lxdh]} end)
+      + (if .[$sqmc] == null then {} else {community: .[$sqmc]} end)
+      + (if .[$djrq] == null then {} else {registered_at: .[$djrq]} end)))
   }
