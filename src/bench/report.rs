@@ -15,6 +15,10 @@ pub const GOAL_P99_MS: f64 = 50.0;
 pub const GOAL_RSS_MB: f64 = 150.0;
 pub const GOAL_POPULATION: u64 = 1_800_000;
 pub const GOAL_POPULATION_SECS: f64 = 300.0;
+/// Offered load, as a share of the hub's full speed, past which a latency
+/// run measures a queue: a message arriving while the hub is busy waits
+/// for the messages before it.
+const NEAR_FULL_SPEED: f64 = 0.7;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -29,6 +33,9 @@ pub struct Report {
     /// Hub throughput over the ceiling's, both measured in this run.
     pub ratio: Option<f64>,
     pub latency: Option<Latency>,
+    /// The latency run's offered load over the hub's full speed measured in
+    /// the throughput run of the same mix.
+    pub latency_load_of_full_speed: Option<f64>,
     pub hub_peak_rss_bytes: Option<u64>,
     pub checks: Checks,
     pub goals: Vec<Goal>,
@@ -287,6 +294,7 @@ impl Report {
             throughput: None,
             ratio: None,
             latency: None,
+            latency_load_of_full_speed: None,
             hub_peak_rss_bytes: None,
             checks: Checks::default(),
             goals: Vec::new(),
@@ -355,6 +363,23 @@ impl Report {
                 .map(|t| t.projected_population_secs <= GOAL_POPULATION_SECS),
         });
         self.goals = goals;
+        self.latency_load_of_full_speed = match (&self.latency, &self.throughput) {
+            (Some(l), Some(t)) if t.messages_per_sec > 0.0 => {
+                Some(l.offered_per_sec / t.messages_per_sec)
+            }
+            _ => None,
+        };
+        if let Some(load) = self
+            .latency_load_of_full_speed
+            .filter(|load| *load > NEAR_FULL_SPEED)
+        {
+            self.notes.push(format!(
+                "the latency run offered {:.0}% of the hub's full speed in this run: \
+                 at that load messages queue, and the percentiles measure the queue \
+                 more than the hub (this machine is too busy or too slow for the load)",
+                load * 100.0
+            ));
+        }
     }
 
     pub fn print(&self) {
@@ -461,6 +486,55 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn report_with(full_speed: f64, offered: f64) -> Report {
+        use clap::Parser as _;
+        let args = Cli::parse_from(["bench"]).bench;
+        let mut report = Report::new(&args, "mix".into(), &BTreeMap::new());
+        report.throughput = Some(Throughput {
+            messages: 30_000,
+            seconds: 30_000.0 / full_speed,
+            messages_per_sec: full_speed,
+            publish_messages_per_sec: full_speed,
+            records: 0,
+            records_per_sec: 0.0,
+            population_only: false,
+            projected_population_secs: 1e9,
+            hub_cpu_seconds: None,
+            hub_cpu_ms_per_message: None,
+        });
+        report.latency = Some(Latency {
+            offered_per_sec: offered,
+            achieved_per_sec: offered,
+            messages: 10_000,
+            p50_ms: 600.0,
+            p95_ms: 1100.0,
+            p99_ms: 1300.0,
+            max_ms: 1400.0,
+        });
+        report.evaluate_goals();
+        report
+    }
+
+    #[test]
+    fn a_latency_run_near_the_hubs_full_speed_is_called_out() {
+        let slow = report_with(1163.0, 1000.0);
+        let load = slow.latency_load_of_full_speed.unwrap();
+        assert!((load - 0.86).abs() < 0.01, "{load}");
+        assert_eq!(slow.notes.len(), 1);
+        assert!(slow.notes[0].contains("86% of the hub's full speed"));
+        // Still judged: the goal is the p99 at 1,000/s on this machine.
+        assert_eq!(slow.goals[1].met, Some(false));
+
+        let fast = report_with(2700.0, 1000.0);
+        assert!(fast.notes.is_empty());
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

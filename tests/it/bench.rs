@@ -62,6 +62,7 @@ fn bench_smoke_run_loses_and_doubles_nothing() {
         "ceiling",
         "throughput",
         "latency",
+        "latency_load_of_full_speed",
         "ratio",
         "hub_peak_rss_bytes",
     ] {
