@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::cli::{copy_dir, gridhub, tempdir};
 use crate::helpers::{
-    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, outgoing, root, sample, ticket_12345, wait_until,
+    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, outgoing, root, sample,
+    ticket_12345, wait_until,
 };
 
 const HOTLINE: &str = "hotline-12345";
@@ -335,14 +336,7 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
     // Every step of every batch is timed: as many of each as there were batches.
-    let batches = |step: &str| -> u64 {
-        let key = format!("gridhub_batch_step_seconds_count{{step=\"{step}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(key.as_str()))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in\n{metrics}"))
-    };
+    let batches = |step: &str| batches_through(&metrics, step);
     let record = batches("record");
     assert!(
         (1..=3).contains(&record),

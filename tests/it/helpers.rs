@@ -311,6 +311,17 @@ impl RunningHub {
     }
 }
 
+/// How many batches went through a step, read off the hub's `/metrics` text
+/// (`gridhub_batch_step_seconds_count{step="..."}`).
+pub fn batches_through(metrics: &str, step: &str) -> u64 {
+    let key = format!("gridhub_batch_step_seconds_count{{step=\"{step}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in\n{metrics}"))
+}
+
 /// Polls `check` until it returns true, failing the test after `limit`.
 pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
 where

@@ -6,7 +6,7 @@ use std::time::Duration;
 use gridhub::amqp::publish::Published;
 use gridhub::dlq;
 
-use crate::helpers::{TestEnv, outgoing, ticket_12345, wait_until};
+use crate::helpers::{TestEnv, batches_through, outgoing, ticket_12345, wait_until};
 use crate::proxy::Proxy;
 
 fn ticket(n: usize) -> Vec<u8> {
@@ -322,13 +322,7 @@ async fn a_batch_never_holds_more_than_its_bytes() {
     })
     .await;
     let (_, metrics) = hub.call("GET", "/metrics", None, None).await;
-    let metrics = metrics.as_str().unwrap().to_owned();
-    let key = "gridhub_batch_step_seconds_count{step=\"record\"} ";
-    let batches: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in\n{metrics}"));
+    let batches = batches_through(metrics.as_str().unwrap(), "record");
     assert_eq!(batches, 4, "one batch per ticket");
     hub.stop().await;
     assert_eq!(
