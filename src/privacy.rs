@@ -1,12 +1,12 @@
 //! Personal data kept to those entitled to it: masking for destinations
 //! that may see only part of it.
 
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::connector::Disclosure;
-
-/// Keys of a record or reporter that hold personal data.
-pub const PERSONAL: [&str; 3] = ["name", "id_number", "phone"];
 
 /// `110101199001011234` → `110101********1234`.
 pub fn mask_id_number(text: &str) -> String {
@@ -43,27 +43,49 @@ fn mask_middle(text: &str, keep_start: usize, keep_end: usize) -> String {
 
 /// Applies a disclosure level to the personal keys of a JSON object.
 pub fn disclose(record: &Map<String, Value>, level: Disclosure) -> Map<String, Value> {
-    let mut out = record.clone();
-    for key in PERSONAL {
-        let Some(Value::String(text)) = record.get(key) else {
-            continue;
-        };
-        match level {
-            Disclosure::Full => {}
-            Disclosure::None => {
-                out.remove(key);
-            }
-            Disclosure::Masked => {
-                let masked = match key {
-                    "name" => mask_name(text),
-                    "id_number" => mask_id_number(text),
-                    _ => mask_phone(text),
-                };
-                out.insert(key.to_owned(), Value::String(masked));
+    record
+        .iter()
+        .filter_map(|(key, value)| Some((key.clone(), shown(key, value, level)?.into_owned())))
+        .collect()
+}
+
+/// A JSON object as a destination may see it ([`disclose`]), written as
+/// JSON without a disclosed copy being built.
+pub struct Disclosed<'a> {
+    pub record: &'a Map<String, Value>,
+    pub level: Disclosure,
+}
+
+impl Serialize for Disclosed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.record {
+            if let Some(value) = shown(key, value, self.level) {
+                map.serialize_entry(key, &value)?;
             }
         }
+        map.end()
     }
-    out
+}
+
+/// An entry of an object at a disclosure level: the text of a key that
+/// holds personal data (`name`, `id_number`, `phone`) in full, masked or
+/// left out; anything else as it is.
+fn shown<'v>(key: &str, value: &'v Value, level: Disclosure) -> Option<Cow<'v, Value>> {
+    let Value::String(text) = value else {
+        return Some(Cow::Borrowed(value));
+    };
+    let masked = match key {
+        "name" => mask_name,
+        "id_number" => mask_id_number,
+        "phone" => mask_phone,
+        _ => return Some(Cow::Borrowed(value)),
+    };
+    match level {
+        Disclosure::Full => Some(Cow::Borrowed(value)),
+        Disclosure::None => None,
+        Disclosure::Masked => Some(Cow::Owned(Value::String(masked(text)))),
+    }
 }
 
 #[cfg(test)]
@@ -95,5 +117,20 @@ mod tests {
         assert_eq!(masked["id_number"], "110101********1234");
         assert_eq!(masked["phone"], "138****5678");
         assert_eq!(masked["name"], "王**");
+    }
+
+    #[test]
+    fn a_disclosed_record_is_written_as_disclose_makes_it() {
+        let record = json!({"record_id": "r1", "name": "王某某", "id_number": null,
+                            "phone": "13812345678", "age": 40, "tags": ["a"]});
+        let record = record.as_object().unwrap();
+        for level in [Disclosure::Full, Disclosure::Masked, Disclosure::None] {
+            let written = serde_json::to_value(Disclosed { record, level }).unwrap();
+            assert_eq!(written, Value::Object(disclose(record, level)), "{level:?}");
+        }
+        let none = disclose(record, Disclosure::None);
+        // Only text is personal data: a null ID number stays null.
+        assert_eq!(none.get("id_number"), Some(&Value::Null));
+        assert_eq!(none["age"], 40);
     }
 }

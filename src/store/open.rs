@@ -500,16 +500,16 @@ async fn insert(
     let mut events = Events::new(&rules.centre, &rules.registry);
     for (case, v) in cases.iter().zip(&views) {
         let sources = vec![(case.connector.to_owned(), case.open.source_ref.clone())];
-        let mut opened = v.clone();
-        opened.status = Status::Registered.as_str().to_owned();
-        events.status(&opened, "opened", &sources, json!({}));
+        let registered = Status::Registered.as_str();
+        events.status(v, registered, "opened", &sources, json!({}));
         match case.status {
-            Status::Merged => events.status(v, "merged", &sources, json!({})),
+            Status::Merged => events.status(v, &v.status, "merged", &sources, json!({})),
             Status::Answered => {
-                events.status(v, "closed", &sources, json!({"resolution": "answered"}))
+                let answered = json!({"resolution": "answered"});
+                events.status(v, &v.status, "closed", &sources, answered)
             }
             Status::Dispatched => {
-                events.status(v, "dispatched", &sources, json!({}));
+                events.status(v, &v.status, "dispatched", &sources, json!({}));
                 if let Some(Route::Dispatch { lead, assist, .. }) = &case.route {
                     events.send_to_unit(
                         &lead.connector,

@@ -2,7 +2,8 @@
 //! by the relay afterwards.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::{Postgres, SqlitePool, Transaction};
 use uuid::Uuid;
 
@@ -17,23 +18,80 @@ pub struct OutboxEvent {
     pub destination: String,
     /// `<destination>.<event>`.
     pub routing_key: String,
-    pub payload: Value,
+    /// The payload as JSON text: an object with the event's name and id.
+    pub payload: String,
 }
 
 impl OutboxEvent {
-    pub fn new(destination: &str, event: &str, mut payload: Value) -> OutboxEvent {
+    /// An event whose payload is `payload` (which serializes to a JSON
+    /// object) with the event's name and id.
+    pub fn new(destination: &str, event: &str, payload: &impl Serialize) -> OutboxEvent {
+        OutboxEvent::appended(destination, event, &json_text(payload, 1024), None)
+    }
+
+    /// An event whose payload is `body`, a JSON object's text, with `entry`
+    /// (a key that needs no escaping and its value's JSON text) and the
+    /// event's name and id appended. `body` is copied, not parsed: one
+    /// event's body serves all its destinations.
+    pub(super) fn appended(
+        destination: &str,
+        event: &str,
+        body: &str,
+        entry: Option<(&str, &str)>,
+    ) -> OutboxEvent {
         let event_id = Uuid::new_v4();
-        if let Value::Object(map) = &mut payload {
-            map.insert("event".into(), json!(event));
-            map.insert("event_id".into(), json!(event_id));
+        let routing_key = format!("{destination}.{event}");
+        let destination = destination.to_owned();
+        let Some(open) = body.strip_suffix('}').filter(|_| body.starts_with('{')) else {
+            // Not an object: nothing to add the name and id to.
+            return OutboxEvent {
+                event_id,
+                destination,
+                routing_key,
+                payload: body.to_owned(),
+            };
+        };
+        let event = json_text(&event, event.len() + 2);
+        let mut id = [b'"'; uuid::fmt::Hyphenated::LENGTH + 2];
+        event_id.hyphenated().encode_lower(&mut id[1..]);
+        let id = std::str::from_utf8(&id).unwrap_or_default();
+        let entries = [
+            entry,
+            Some(("event", event.as_str())),
+            Some(("event_id", id)),
+        ];
+        let entries = entries.into_iter().flatten();
+        let added: usize = entries.clone().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let mut payload = String::with_capacity(open.len() + added + 1);
+        payload.push_str(open);
+        for (key, value) in entries {
+            debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            if payload.len() > 1 {
+                payload.push(',');
+            }
+            payload.push('"');
+            payload.push_str(key);
+            payload.push_str("\":");
+            payload.push_str(value);
         }
+        payload.push('}');
         OutboxEvent {
             event_id,
-            destination: destination.to_owned(),
-            routing_key: format!("{destination}.{event}"),
+            destination,
+            routing_key,
             payload,
         }
     }
+}
+
+/// JSON text of a value the hub built itself: its own types and JSON
+/// values, whose keys are strings, written to memory; that cannot fail.
+/// `capacity` is the bytes it is expected to take (it grows past it).
+pub(super) fn json_text(value: &(impl Serialize + ?Sized), capacity: usize) -> String {
+    let mut text = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut text, value).expect("the hub's own values serialize");
+    // serde_json writes UTF-8 only.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), StoreError> {
@@ -51,7 +109,7 @@ pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), St
                 .bind(lite_uuid(e.event_id))
                 .bind(&e.destination)
                 .bind(&e.routing_key)
-                .bind(e.payload.to_string())
+                .bind(&e.payload)
                 .execute(&mut **tx)
                 .await?;
             }
@@ -75,10 +133,7 @@ pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent]) {
             events.iter().map(|e| e.routing_key.as_str()).collect(),
             "text",
         ),
-        inserts.column(
-            events.iter().map(|e| e.payload.to_string()).collect(),
-            "text",
-        ),
+        inserts.column(events.iter().map(|e| e.payload.as_str()).collect(), "text"),
     ];
     inserts.insert(format!(
         "INSERT INTO outbox (event_id, destination, routing_key, payload)

@@ -72,7 +72,8 @@ impl Store {
             .await?;
             let view = row.view();
             let sources = sources(&mut tx, id).await?;
-            events.status(&view, kind, &sources, json!({"escalation": kind}));
+            let escalation = json!({"escalation": kind});
+            events.status(&view, &view.status, kind, &sources, escalation);
             if let Some(lead) = &row.lead_connector
                 && lead != &rules.centre
             {

@@ -1,15 +1,27 @@
 //! Reference data: records shared onward (masked for each destination), and
 //! the district's grid division.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::backend::{either, lite_now};
 use super::{Applied, Rules, Store, StoreError, Tx};
+use crate::connector::Disclosure;
 use crate::district::GridShape;
 use crate::intent::{ShareRecords, UpdateGrids};
 use crate::pipeline::{Refusal, Stage};
 use crate::privacy;
 use crate::store::OutboxEvent;
+
+/// A `records.shared` event's payload, written straight from the records
+/// received.
+#[derive(serde::Serialize)]
+struct Shared<'a> {
+    dataset: &'a str,
+    from: &'a str,
+    source_message_id: &'a str,
+    disclosure: Disclosure,
+    records: Vec<privacy::Disclosed<'a>>,
+}
 
 /// Forwards shared records to each destination the sender's connector.toml
 /// names for the dataset, disclosed as each destination's `privacy.records`
@@ -49,21 +61,21 @@ pub(super) fn share(
             .get(destination)
             .map(|c| c.config.privacy.records)
             .unwrap_or_default();
-        let records: Vec<Value> = share
+        let records: Vec<_> = share
             .records
             .iter()
-            .map(|record| Value::Object(privacy::disclose(record, level)))
+            .map(|record| privacy::Disclosed { record, level })
             .collect();
         out.push(OutboxEvent::new(
             destination,
             "records.shared",
-            json!({
-                "dataset": share.dataset,
-                "from": connector,
-                "source_message_id": message_id,
-                "disclosure": level,
-                "records": records,
-            }),
+            &Shared {
+                dataset: &share.dataset,
+                from: connector,
+                source_message_id: message_id,
+                disclosure: level,
+                records,
+            },
         ));
     }
     Applied::RecordsShared {

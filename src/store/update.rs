@@ -536,9 +536,7 @@ pub(super) async fn update_case(
             Status::Closed => json!({"satisfaction": next.satisfaction}),
             _ => json!({}),
         };
-        let mut at_step = view.clone();
-        at_step.status = step.as_str().to_owned();
-        events.status(&at_step, announced(*step), &all_sources, extra);
+        events.status(&view, step.as_str(), announced(*step), &all_sources, extra);
     }
     if let Some(unit) = &redispatch_to {
         let reporter = reporter(tx, row.id).await?;
