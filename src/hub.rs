@@ -287,6 +287,7 @@ impl Hub {
         }
         let topology = self.topology();
         let url = self.settings.amqp_url.clone();
+        let bound = self.settings.broker_connect_timeout();
         let mut delays = self.settings.retry.delays();
         loop {
             if shutdown.is_cancelled() {
@@ -294,7 +295,11 @@ impl Hub {
             }
             let connection = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                connection = connect_and_declare(&url, &topology) => connection,
+                connection = tokio::time::timeout(bound, connect_and_declare(&url, &topology)) => {
+                    connection.unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("no answer within {} ms", bound.as_millis()))
+                    })
+                }
             };
             let connection = match connection {
                 Ok(connection) => {
@@ -313,12 +318,15 @@ impl Hub {
             };
             match self.run_connection(&connection, &context, &relay).await {
                 Ended::Stopped => {
-                    let _ = connection.close(200, "gridhub stopping".into()).await;
+                    let closing = connection.close(200, "gridhub stopping".into());
+                    let _ = tokio::time::timeout(bound, closing).await;
                     tracing::info!("stopped");
                     return Ok(());
                 }
                 Ended::Failed(error) => {
-                    let _ = connection.close(200, "gridhub reconnecting".into()).await;
+                    // A connection that died may never answer a close.
+                    let closing = connection.close(200, "gridhub reconnecting".into());
+                    let _ = tokio::time::timeout(bound, closing).await;
                     if shutdown.is_cancelled() {
                         return Ok(());
                     }

@@ -62,6 +62,14 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// Backoff for transient failures (database or broker unavailable).
     pub retry: RetrySettings,
+    /// How long one attempt to connect to the broker may take, in
+    /// milliseconds: the AMQP handshake and the topology's declaration (and,
+    /// the same bound, closing a failed connection). A broker or network
+    /// path that accepts the TCP connection and then says nothing would
+    /// otherwise hold the hub in that attempt; past the bound it is a failed
+    /// attempt, retried after the backoff. Default 15000 (RabbitMQ gives a
+    /// client 10 s for its side of the handshake).
+    pub broker_connect_timeout_ms: u64,
     /// How often the outbox relay looks for unsent events when nothing woke
     /// it, in milliseconds. Default 1000.
     pub outbox_poll_ms: u64,
@@ -176,6 +184,7 @@ impl Default for Settings {
             centre_destination: "command-centre".to_owned(),
             database_pool_size: 8,
             retry: RetrySettings::default(),
+            broker_connect_timeout_ms: 15_000,
             outbox_poll_ms: 1000,
             outbox_retention_hours: 24,
             shutdown_grace_secs: 30,
@@ -280,6 +289,9 @@ impl Settings {
 
     /// Problems that stop the start: tokens too short or used twice.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.broker_connect_timeout_ms == 0 {
+            anyhow::bail!("broker_connect_timeout_ms: must be more than 0");
+        }
         let mut seen = std::collections::HashSet::new();
         for token in &self.tokens {
             if token.token.chars().count() < 16 {
@@ -294,6 +306,10 @@ impl Settings {
 
     pub fn batch_linger(&self) -> Duration {
         Duration::from_millis(self.batch_linger_ms)
+    }
+
+    pub fn broker_connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.broker_connect_timeout_ms)
     }
 }
 
@@ -330,6 +346,18 @@ mod tests {
             toml::from_str("[[tokens]]\nname = \"x\"\ntoken = \"short\"\nrole = \"viewer\"\n")
                 .unwrap();
         assert!(short.validate().is_err());
+    }
+
+    #[test]
+    fn a_broker_connect_attempt_needs_time() {
+        let settings: Settings = toml::from_str("broker_connect_timeout_ms = 2500").unwrap();
+        assert_eq!(
+            settings.broker_connect_timeout(),
+            Duration::from_millis(2500)
+        );
+        settings.validate().unwrap();
+        let none: Settings = toml::from_str("broker_connect_timeout_ms = 0").unwrap();
+        assert!(none.validate().is_err());
     }
 
     #[test]

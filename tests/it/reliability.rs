@@ -256,6 +256,32 @@ async fn broker_connections_cut_mid_stream_lose_nothing_and_double_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_accepts_and_never_answers_is_given_up_on_and_retried() {
+    let env = TestEnv::new().await;
+    let broker = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    // The TCP connection succeeds; the AMQP handshake never does.
+    broker.mute();
+    let mut settings = env.settings.clone();
+    settings.amqp_url = format!("amqp://guest:guest@{}/%2f", broker.addr);
+    settings.broker_connect_timeout_ms = 1000;
+    let hub = env.start_hub(settings).await;
+    env.publish(&[outgoing("hotline-12345", "ticket", ticket(7000))])
+        .await;
+    // Past the bound the first attempt is given up; the next ones reach
+    // the broker. Without the bound the hub would wait on the first one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(env.count("SELECT count(*) FROM inbox").await, 0);
+    broker.restore();
+    wait_until(
+        Duration::from_secs(30),
+        "the ticket once the broker answers",
+        || async { env.count("SELECT count(*) FROM cases").await == 1 },
+    )
+    .await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_may_redo_a_refused_message_once() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
