@@ -318,15 +318,12 @@ impl Hub {
             };
             match self.run_connection(&connection, &context, &relay).await {
                 Ended::Stopped => {
-                    let closing = connection.close(200, "gridhub stopping".into());
-                    let _ = tokio::time::timeout(bound, closing).await;
+                    close_within(bound, &connection, "gridhub stopping").await;
                     tracing::info!("stopped");
                     return Ok(());
                 }
                 Ended::Failed(error) => {
-                    // A connection that died may never answer a close.
-                    let closing = connection.close(200, "gridhub reconnecting".into());
-                    let _ = tokio::time::timeout(bound, closing).await;
+                    close_within(bound, &connection, "gridhub reconnecting").await;
                     if shutdown.is_cancelled() {
                         return Ok(());
                     }
@@ -422,6 +419,12 @@ impl Hub {
         }
         Ended::Stopped
     }
+}
+
+/// Closes a connection, waiting at most `bound`: one that died may never
+/// answer a close.
+async fn close_within(bound: Duration, connection: &Connection, reason: &str) {
+    let _ = tokio::time::timeout(bound, connection.close(200, reason.into())).await;
 }
 
 async fn connect_and_declare(url: &str, topology: &Topology) -> anyhow::Result<Connection> {

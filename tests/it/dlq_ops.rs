@@ -631,7 +631,7 @@ async fn a_replay_cut_half_way_loses_nothing() {
         Registry::load(&env.settings.connectors_dir, &env.settings.schemas_dir()).unwrap();
     let store = gridhub::store::Store::from_pool(env.pool.clone());
     let ops = Arc::new(DeadLetters::new(
-        &format!("amqp://guest:guest@{}/%2f", proxy.addr),
+        &proxy.amqp_url(),
         Names::new(&env.settings.namespace),
         store,
         Arc::new(registry),

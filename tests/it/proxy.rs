@@ -71,6 +71,11 @@ impl Proxy {
         }
     }
 
+    /// The broker's URL through this proxy (when it forwards to RabbitMQ).
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
     /// Drops every open connection and refuses new ones until [`Proxy::restore`].
     pub fn cut(&self) {
         self.mode.store(REFUSE, Ordering::SeqCst);

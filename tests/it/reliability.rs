@@ -192,7 +192,7 @@ async fn broker_connections_cut_mid_stream_lose_nothing_and_double_nothing() {
     let env = TestEnv::new().await;
     let broker = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let mut settings = env.settings.clone();
-    settings.amqp_url = format!("amqp://guest:guest@{}/%2f", broker.addr);
+    settings.amqp_url = broker.amqp_url();
     settings.batch_size = 10;
     settings.prefetch = 20;
     let hub = env.start_hub(settings).await;
@@ -262,7 +262,7 @@ async fn a_broker_that_accepts_and_never_answers_is_given_up_on_and_retried() {
     // The TCP connection succeeds; the AMQP handshake never does.
     broker.mute();
     let mut settings = env.settings.clone();
-    settings.amqp_url = format!("amqp://guest:guest@{}/%2f", broker.addr);
+    settings.amqp_url = broker.amqp_url();
     settings.broker_connect_timeout_ms = 1000;
     let hub = env.start_hub(settings).await;
     env.publish(&[outgoing("hotline-12345", "ticket", ticket(7000))])
