@@ -17,7 +17,9 @@ use gridhub::ops::{Broker, DeadLetters, Filter};
 use gridhub::settings::Settings;
 use serde_json::Value;
 
-use crate::helpers::{AMQP, RunningHub, TestEnv, root, sample_messages, wait_until};
+use crate::helpers::{
+    AMQP, RunningHub, TestEnv, number_cases_past, root, sample_messages, wait_until,
+};
 
 /// What one carrier made of the samples, in terms both can be compared in.
 #[derive(Debug, PartialEq)]
@@ -152,6 +154,7 @@ async fn run_samples(local: bool) -> Outcome {
     let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
     let user = if local { LOCAL_HUB_USER } else { "guest" };
     let (messages, expected) = sample_messages(&registry, user);
+    number_cases_past(&running.hub.store, &messages).await;
     let kind_of = |s: &check::Sample| match &s.expect {
         Expectation::Intent(intent) => intent["kind"].as_str().unwrap_or_default().to_owned(),
         Expectation::Refusal(_) => "refusal".to_owned(),

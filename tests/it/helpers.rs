@@ -454,6 +454,47 @@ pub fn sample(connector: &str, path: &str) -> Vec<u8> {
 }
 
 /// Every sample of every connector, as published, with its expectation.
+/// Numbers the cases a test opens past every case number its messages name.
+///
+/// Sample updates name cases by number (TZ, a date, a sequence): numbers the
+/// district could have issued on the days the samples were written. Without
+/// this, a case opened from a sample received on such a day takes one of
+/// those numbers whenever the sequence reaches it, and the update naming it
+/// applies to that case instead of being refused as naming none; whether it
+/// does depends on the order the hub takes the messages in.
+pub async fn number_cases_past(store: &gridhub::store::Store, messages: &[Outgoing]) {
+    let last_named = messages
+        .iter()
+        .flat_map(|m| named_case_sequences(&m.body))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    if let Some(pool) = store.pg_pool() {
+        sqlx::query("SELECT setval('case_no_seq', $1)")
+            .bind(last_named)
+            .execute(pool)
+            .await
+            .unwrap();
+    } else if let Some(pool) = store.sqlite_pool() {
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'case_no'")
+            .bind(last_named)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// The sequences of the case numbers (`TZ` + yymmdd + 7 digits) in a body.
+fn named_case_sequences(body: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    const DIGITS: usize = 13;
+    body.windows(2 + DIGITS).filter_map(|w| {
+        let (prefix, digits) = w.split_at(2);
+        (prefix == b"TZ" && digits.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(&digits[6..]).ok()?.parse().ok())
+            .flatten()
+    })
+}
+
 pub fn sample_messages(
     registry: &Registry,
     user: &str,
@@ -477,4 +518,10 @@ pub fn sample_messages(
         }
     }
     (messages, expected)
+}
+
+#[test]
+fn case_numbers_named_in_a_body_are_found() {
+    let body = br#"{"case":"TZ2611280000042","parent":"TZ2611300000250","ticket":"TZ26113","n":"TZ26112800000x1"}"#;
+    assert_eq!(named_case_sequences(body).collect::<Vec<_>>(), [42, 250]);
 }

@@ -10,7 +10,7 @@ use gridhub::connector::Registry;
 use gridhub::dlq;
 use serde_json::Value;
 
-use crate::helpers::{TestEnv, root, sample_messages, wait_until};
+use crate::helpers::{TestEnv, number_cases_past, root, sample_messages, wait_until};
 
 #[test]
 fn every_sample_meets_its_expectation() {
@@ -50,6 +50,11 @@ async fn samples_become_cases_or_dead_letters() {
     let env = TestEnv::new().await;
     let registry = Registry::load(&root().join("connectors"), &root().join("schemas")).unwrap();
     let (messages, expected) = sample_messages(&registry, "guest");
+    number_cases_past(
+        &gridhub::store::Store::from_pool(env.pool.clone()),
+        &messages,
+    )
+    .await;
     let hub = env.start_hub(env.settings.clone()).await;
     let results = env.publish(&messages).await;
     assert!(
