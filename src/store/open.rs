@@ -11,6 +11,7 @@ use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::backend::{lite_time, lite_uuid};
+use super::duplicates::LockPlan;
 use super::events::{CaseView, Events};
 use super::inserts::PgInserts;
 use super::update::{CaseEvent, add_events, insert_events};
@@ -266,21 +267,20 @@ type Candidate = (Uuid, String, String, (f64, f64), DateTime<Utc>);
 
 /// Marks each new case that duplicates an open case (same category, within
 /// the radius and the time window) as merged into the nearest one. Open
-/// cases of the same categories are locked first (an advisory lock per
-/// category), so two hubs opening duplicates at once cannot both miss each other.
+/// cases near the new ones are locked first (`duplicates::LockPlan`), so
+/// two hubs opening duplicates at once cannot both miss each other.
 async fn find_duplicates(
     tx: &mut Tx,
     cases: &mut [NewCase<'_>],
     rules: &Rules,
 ) -> Result<(), StoreError> {
-    let mut categories: Vec<&str> = cases
-        .iter()
-        .filter(|c| c.open.place.lon.is_some())
-        .filter_map(|c| c.open.category.as_deref())
-        .collect();
-    categories.sort_unstable();
-    categories.dedup();
-    if categories.is_empty() {
+    let radius = rules.routing.file.duplicates.radius_m;
+    let located = cases.iter().filter_map(|c| {
+        let place = &c.open.place;
+        Some((c.open.category.as_deref()?, place.lon?, place.lat?))
+    });
+    let locks = LockPlan::new(located, radius);
+    if locks.categories.is_empty() {
         return Ok(());
     }
     let window = chrono::Duration::from_std(rules.routing.duplicate_window).unwrap_or_default();
@@ -290,8 +290,7 @@ async fn find_duplicates(
         .min()
         .unwrap_or_default()
         - window;
-    let open = open_candidates(tx, &categories, earliest).await?;
-    let radius = rules.routing.file.duplicates.radius_m;
+    let open = open_candidates(tx, &locks, earliest).await?;
     let mut candidates: Vec<Candidate> = open
         .into_iter()
         .map(|(id, no, category, lon, lat, at)| (id, no, category, (lon, lat), at))
@@ -329,20 +328,23 @@ async fn find_duplicates(
     Ok(())
 }
 
-/// Locks the open cases of these categories against concurrent duplicate
-/// detection and loads those received since `earliest`: (id, case number,
-/// category, lon, lat, received).
+/// Takes the batch's duplicate locks and loads the open cases of its
+/// categories received since `earliest`: (id, case number, category, lon,
+/// lat, received).
 async fn open_candidates(
     tx: &mut Tx,
-    categories: &[&str],
+    locks: &LockPlan,
     earliest: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)>, StoreError> {
     match tx {
         Tx::Pg(tx) => {
-            // The locks and the read in one round trip (migration 0006).
+            // The locks and the read in one round trip (migration 0007).
             Ok(
-                sqlx::query_as("SELECT * FROM gridhub_duplicate_candidates($1, $2)")
-                    .bind(categories)
+                sqlx::query_as("SELECT * FROM gridhub_duplicate_candidates($1, $2, $3, $4, $5)")
+                    .bind(&locks.categories)
+                    .bind(&locks.whole)
+                    .bind(&locks.cell_categories)
+                    .bind(&locks.cells)
                     .bind(earliest)
                     .fetch_all(&mut **tx)
                     .await?,
@@ -358,7 +360,7 @@ async fn open_candidates(
                        AND category IN (SELECT value FROM json_each($1)) AND received_at >= $2
                        AND lon IS NOT NULL AND lat IS NOT NULL",
                 )
-                .bind(json!(categories).to_string())
+                .bind(json!(locks.categories).to_string())
                 .bind(lite_time(earliest))
                 .fetch_all(&mut **tx)
                 .await?;

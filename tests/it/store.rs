@@ -10,6 +10,7 @@ use gridhub::intent::Intent;
 use gridhub::pipeline::{Refusal, Stage};
 use gridhub::routing::Routing;
 use gridhub::store::audit::AuditRecord;
+use gridhub::store::duplicates::LockPlan;
 use gridhub::store::{Applied, Item, Rules, Store, Work};
 use serde_json::{Value, json};
 
@@ -739,6 +740,120 @@ async fn lock_and_read_candidates(tx: &mut sqlx::PgConnection) -> Vec<uuid::Uuid
         .fetch_all(tx)
         .await
         .unwrap()
+}
+
+/// The duplicate locks a batch takes, as a hub of this version or of the
+/// version before the cell locks (category only).
+enum Locks {
+    Plan(LockPlan),
+    CategoryOnly(&'static str),
+}
+
+impl Locks {
+    fn near(cases: &[(&'static str, f64, f64)]) -> Locks {
+        Locks::Plan(LockPlan::new(cases.iter().copied(), 50.0))
+    }
+
+    fn whole(category: &str) -> Locks {
+        Locks::Plan(LockPlan {
+            categories: vec![category.to_owned()],
+            whole: vec![category.to_owned()],
+            ..LockPlan::default()
+        })
+    }
+
+    async fn take(&self, tx: &mut sqlx::PgConnection) -> Vec<uuid::Uuid> {
+        let since = Utc::now() - Duration::hours(1);
+        match self {
+            Locks::Plan(plan) => sqlx::query_scalar(
+                "SELECT id FROM gridhub_duplicate_candidates($1, $2, $3, $4, $5)",
+            )
+            .bind(&plan.categories)
+            .bind(&plan.whole)
+            .bind(&plan.cell_categories)
+            .bind(&plan.cells)
+            .bind(since),
+            Locks::CategoryOnly(category) => {
+                sqlx::query_scalar("SELECT id FROM gridhub_duplicate_candidates($1, $2)")
+                    .bind([*category])
+                    .bind(since)
+            }
+        }
+        .fetch_all(tx)
+        .await
+        .unwrap()
+    }
+}
+
+/// Whether a transaction taking `second` waits for one holding `first`; if
+/// it waits, it must then see the case the first committed.
+async fn second_waits(pool: &sqlx::PgPool, first: Locks, second: Locks) -> bool {
+    let mut holder = pool.begin().await.unwrap();
+    first.take(&mut holder).await;
+    let waiter = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let seen = second.take(&mut tx).await;
+            tx.commit().await.unwrap();
+            seen
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let waited = !waiter.is_finished();
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, lon, lat, received_at)
+         VALUES ($1, $2, 'dispatched', '12345', 'complaint', 'noise.construction', 'general', 't',
+                 116.6762, 39.8935, now())",
+    )
+    .bind(id)
+    .bind(format!("TZ261128{:07}", id.as_u128() % 10_000_000))
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    holder.commit().await.unwrap();
+    let seen = waiter.await.unwrap();
+    if waited {
+        assert!(seen.contains(&id), "the waiter read before the commit");
+    }
+    waited
+}
+
+/// Duplicate locks are per category and place: a batch near another's cases
+/// waits for it (across a cell boundary too), one elsewhere does not; a
+/// category locked whole, or by a hub that locks only categories, holds
+/// every batch of that category.
+#[tokio::test]
+async fn duplicate_locks_hold_batches_nearby_and_let_others_through() {
+    let db = crate::helpers::TestDb::new().await;
+    let pool = db.store.pg_pool().expect("PostgreSQL").clone();
+    const NOISE: &str = "noise.construction";
+    let metres = |m: f64| m / (6_371_000.0 * std::f64::consts::PI / 180.0);
+    // A latitude on a boundary of the grid (cells four radii a side).
+    let boundary = (39.9 / metres(200.0)).round() * metres(200.0);
+    let south = (NOISE, 116.6762, boundary - metres(10.0));
+    let north = (NOISE, 116.6762, boundary + metres(20.0));
+    let far = (NOISE, 116.7262, boundary + metres(20.0));
+    let row = |lat: f64| (lat / metres(200.0)).floor();
+    assert_ne!(row(south.2), row(north.2), "the two lie across a boundary");
+
+    assert!(second_waits(&pool, Locks::near(&[south]), Locks::near(&[north])).await);
+    assert!(second_waits(&pool, Locks::near(&[north]), Locks::near(&[south])).await);
+    assert!(!second_waits(&pool, Locks::near(&[south]), Locks::near(&[far])).await);
+    assert!(
+        !second_waits(
+            &pool,
+            Locks::near(&[south]),
+            Locks::near(&[("road.damage", south.1, south.2)])
+        )
+        .await
+    );
+    assert!(second_waits(&pool, Locks::whole(NOISE), Locks::near(&[far])).await);
+    assert!(second_waits(&pool, Locks::near(&[far]), Locks::whole(NOISE)).await);
+    // A rolling upgrade: hubs of both kinds exclude each other.
+    assert!(second_waits(&pool, Locks::CategoryOnly(NOISE), Locks::near(&[far])).await);
+    assert!(second_waits(&pool, Locks::near(&[far]), Locks::CategoryOnly(NOISE)).await);
 }
 
 /// Two hubs opening cases of one category at once: the second waits for the
