@@ -8,10 +8,16 @@
 //! each other:
 //!
 //! - every category the batch opens located cases in is locked *shared*,
-//!   and then every cell of a fixed grid that the radius around each case
-//!   touches is locked exclusively, per category. Two cases within the
-//!   radius of each other both lock the cell of the later one, so their
-//!   transactions take turns.
+//!   and then every cell of a fixed grid ([`CELL_SIDE_M`]) that the radius
+//!   around each case touches is locked exclusively, per category. Two
+//!   cases within the radius of each other both lock the cell of the later
+//!   one, so their transactions take turns. The grid does not depend on the
+//!   radius, so hubs with different radii (during a change of
+//!   `routing.toml`) still meet: the later case's radius covers the earlier
+//!   case's cell.
+//! - a case whose radius touches more than three cells a side (a radius
+//!   of the order of the grid, or a place near a pole) has its category
+//!   locked whole.
 //! - a category whose cells would take the batch past [`CELL_LOCKS`] (a full
 //!   batch of tickets spread over the district) is locked *whole*,
 //!   exclusively, and its cells are not locked: that excludes every other
@@ -22,7 +28,11 @@
 //! The lock keys are PostgreSQL's `hashtext` of these texts, so that every
 //! hub computes the same ones (migrations 0006 and 0007):
 //! `gridhub.duplicates.<category>` for a category, and the pair of it and
-//! `<column>,<row>` for a cell.
+//! `<column>,<row>` for a cell. The grid is part of that protocol: hubs
+//! with different grids must not run at once.
+//!
+//! The grid does not wrap at the antimeridian: two cases on either side of
+//! longitude 180 would not meet. A district does not straddle it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,11 +40,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// on (`open::distance_m`, radius 6,371 km).
 const METRES_PER_DEGREE: f64 = 6_371_000.0 * std::f64::consts::PI / 180.0;
 
+/// The side of a cell, in metres of latitude (a degree of longitude is
+/// shorter away from the equator, so cells are narrower in metres than
+/// tall).
+pub const CELL_SIDE_M: f64 = 1000.0;
+
 /// At most this many cell locks a batch; past it, categories are locked whole.
 pub const CELL_LOCKS: usize = 128;
 
 /// A case whose radius touches more cells than this per axis (a radius
-/// wider than the grid near a pole, or not a number) locks its category whole.
+/// of the order of the grid, or infinite) locks its category whole.
 const MAX_CELLS_PER_AXIS: i64 = 3;
 
 /// The locks one batch takes: categories shared or whole, and cells.
@@ -85,7 +100,7 @@ impl LockPlan {
     }
 }
 
-/// A square grid in degrees, its side four times the radius in latitude.
+/// A square grid in degrees, [`CELL_SIDE_M`] a side, and the radius.
 struct Grid {
     radius_m: f64,
     side_deg: f64,
@@ -94,20 +109,24 @@ struct Grid {
 impl Grid {
     fn new(radius_m: f64) -> Self {
         let radius_m = radius_m.max(0.0);
-        // Not below 100 m a side, so that a radius of 0 still has cells.
-        let side_deg = (4.0 * radius_m).max(100.0) / METRES_PER_DEGREE;
+        let side_deg = CELL_SIDE_M / METRES_PER_DEGREE;
         Grid { radius_m, side_deg }
     }
 
     /// Every cell holding a point within the radius of (lon, lat), or None
-    /// when that is more than [`MAX_CELLS_PER_AXIS`] a side.
+    /// when that is more than [`MAX_CELLS_PER_AXIS`] a side or the radius
+    /// reaches within a degree of a pole.
     fn cells_near(&self, lon: f64, lat: f64) -> Option<Vec<(i64, i64)>> {
         // Bounds of the radius in degrees, widened by 1% for the sphere's
         // curvature within it: a point within the radius differs by at
         // most `dlat` in latitude, and, at most `dlon` in longitude at the
         // highest latitude either point can have.
         let dlat = 1.01 * self.radius_m / METRES_PER_DEGREE;
-        let highest = (lat.abs() + dlat).min(89.0).to_radians();
+        let highest = lat.abs() + dlat;
+        if !highest.is_finite() || highest >= 89.0 {
+            return None;
+        }
+        let highest = highest.to_radians();
         let dlon = dlat / highest.cos();
         let span = |low: f64, high: f64| {
             let (first, last) = (
@@ -172,9 +191,31 @@ mod tests {
         let (lon, lat) = (116.6562, 39.9097);
         let near = grid.cells_near(lon, lat).unwrap();
         assert!(near.contains(&grid.cell_of(lon, lat)));
-        // The cell's side is four radii in latitude: the radius spans at
-        // most two cells on each axis at this latitude.
+        // A radius much smaller than a cell spans at most two cells a side.
         assert!(near.len() <= 4, "{near:?}");
+    }
+
+    #[test]
+    fn hubs_with_different_radii_lock_cells_of_one_grid() {
+        // Case a opened by a hub with a 50 m radius; case b, 150 m north,
+        // by one with 200 m: b's locks cover a's own cell.
+        let (a, b) = (
+            (116.6562, 39.9097),
+            (116.6562, 39.9097 + 150.0 / METRES_PER_DEGREE),
+        );
+        let (narrow, wide) = (Grid::new(50.0), Grid::new(200.0));
+        assert_eq!(narrow.cell_of(a.0, a.1), wide.cell_of(a.0, a.1));
+        assert!(
+            wide.cells_near(b.0, b.1)
+                .unwrap()
+                .contains(&narrow.cell_of(a.0, a.1))
+        );
+    }
+
+    #[test]
+    fn near_a_pole_the_category_is_locked_whole() {
+        let plan = LockPlan::new([("noise.construction", 0.0, 89.5)], 50.0);
+        assert_eq!(plan.whole, ["noise.construction"]);
     }
 
     #[test]

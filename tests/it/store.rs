@@ -762,7 +762,7 @@ impl Locks {
         })
     }
 
-    async fn take(&self, tx: &mut sqlx::PgConnection) -> Vec<uuid::Uuid> {
+    async fn take(&self, tx: &mut sqlx::PgConnection) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
         let since = Utc::now() - Duration::hours(1);
         match self {
             Locks::Plan(plan) => sqlx::query_scalar(
@@ -781,26 +781,43 @@ impl Locks {
         }
         .fetch_all(tx)
         .await
-        .unwrap()
     }
 }
 
-/// Whether a transaction taking `second` waits for one holding `first`; if
-/// it waits, it must then see the case the first committed.
+/// Whether a transaction taking `second` has to wait for one holding
+/// `first`: asked with a lock timeout, so that a slow machine cannot pass
+/// for a wait, nor a wait for a slow machine. If it has to, it then waits
+/// for real and must see the case the first committed.
 async fn second_waits(pool: &sqlx::PgPool, first: Locks, second: Locks) -> bool {
     let mut holder = pool.begin().await.unwrap();
-    first.take(&mut holder).await;
+    first.take(&mut holder).await.unwrap();
+
+    let mut probe = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL lock_timeout = '200ms'")
+        .execute(&mut *probe)
+        .await
+        .unwrap();
+    let waits = match second.take(&mut probe).await {
+        Ok(_) => false,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => true,
+        Err(e) => panic!("{e}"),
+    };
+    probe.rollback().await.unwrap();
+    if !waits {
+        holder.rollback().await.unwrap();
+        return false;
+    }
+
     let waiter = tokio::spawn({
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            let seen = second.take(&mut tx).await;
+            let seen = second.take(&mut tx).await.unwrap();
             tx.commit().await.unwrap();
             seen
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let waited = !waiter.is_finished();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let id = uuid::Uuid::new_v4();
     sqlx::query(
         "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, lon, lat, received_at)
@@ -813,11 +830,11 @@ async fn second_waits(pool: &sqlx::PgPool, first: Locks, second: Locks) -> bool 
     .await
     .unwrap();
     holder.commit().await.unwrap();
-    let seen = waiter.await.unwrap();
-    if waited {
-        assert!(seen.contains(&id), "the waiter read before the commit");
-    }
-    waited
+    assert!(
+        waiter.await.unwrap().contains(&id),
+        "the waiter read before the commit"
+    );
+    true
 }
 
 /// Duplicate locks are per category and place: a batch near another's cases
@@ -830,12 +847,13 @@ async fn duplicate_locks_hold_batches_nearby_and_let_others_through() {
     let pool = db.store.pg_pool().expect("PostgreSQL").clone();
     const NOISE: &str = "noise.construction";
     let metres = |m: f64| m / (6_371_000.0 * std::f64::consts::PI / 180.0);
-    // A latitude on a boundary of the grid (cells four radii a side).
-    let boundary = (39.9 / metres(200.0)).round() * metres(200.0);
+    // A latitude on a boundary of the grid.
+    let side = metres(gridhub::store::duplicates::CELL_SIDE_M);
+    let boundary = (39.9 / side).round() * side;
     let south = (NOISE, 116.6762, boundary - metres(10.0));
     let north = (NOISE, 116.6762, boundary + metres(20.0));
     let far = (NOISE, 116.7262, boundary + metres(20.0));
-    let row = |lat: f64| (lat / metres(200.0)).floor();
+    let row = |lat: f64| (lat / side).floor();
     assert_ne!(row(south.2), row(north.2), "the two lie across a boundary");
 
     assert!(second_waits(&pool, Locks::near(&[south]), Locks::near(&[north])).await);
