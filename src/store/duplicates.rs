@@ -48,6 +48,9 @@ pub const CELL_SIDE_M: f64 = 1000.0;
 /// At most this many cell locks a batch; past it, categories are locked whole.
 pub const CELL_LOCKS: usize = 128;
 
+/// [`CELL_SIDE_M`] in degrees (of latitude, and of longitude alike).
+const SIDE_DEG: f64 = CELL_SIDE_M / METRES_PER_DEGREE;
+
 /// A case whose radius touches more cells than this per axis (a radius
 /// of the order of the grid, or infinite) locks its category whole.
 const MAX_CELLS_PER_AXIS: i64 = 3;
@@ -100,17 +103,16 @@ impl LockPlan {
     }
 }
 
-/// A square grid in degrees, [`CELL_SIDE_M`] a side, and the radius.
+/// The radius around a case, on the grid of [`SIDE_DEG`] degrees a side.
 struct Grid {
     radius_m: f64,
-    side_deg: f64,
 }
 
 impl Grid {
     fn new(radius_m: f64) -> Self {
-        let radius_m = radius_m.max(0.0);
-        let side_deg = CELL_SIDE_M / METRES_PER_DEGREE;
-        Grid { radius_m, side_deg }
+        Grid {
+            radius_m: radius_m.max(0.0),
+        }
     }
 
     /// Every cell holding a point within the radius of (lon, lat), or None
@@ -129,10 +131,7 @@ impl Grid {
         let highest = highest.to_radians();
         let dlon = dlat / highest.cos();
         let span = |low: f64, high: f64| {
-            let (first, last) = (
-                (low / self.side_deg).floor(),
-                (high / self.side_deg).floor(),
-            );
+            let (first, last) = ((low / SIDE_DEG).floor(), (high / SIDE_DEG).floor());
             (first.is_finite() && last.is_finite() && last - first < MAX_CELLS_PER_AXIS as f64)
                 .then_some((first as i64, last as i64))
         };
@@ -144,20 +143,20 @@ impl Grid {
                 .collect(),
         )
     }
-
-    #[cfg(test)]
-    fn cell_of(&self, lon: f64, lat: f64) -> (i64, i64) {
-        (
-            (lon / self.side_deg).floor() as i64,
-            (lat / self.side_deg).floor() as i64,
-        )
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::open::distance_m;
+
+    /// The cell a point lies in.
+    fn cell_of(lon: f64, lat: f64) -> (i64, i64) {
+        (
+            (lon / SIDE_DEG).floor() as i64,
+            (lat / SIDE_DEG).floor() as i64,
+        )
+    }
 
     #[test]
     fn every_point_within_the_radius_lies_in_a_locked_cell() {
@@ -175,7 +174,7 @@ mod tests {
                     let (plon, plat) = (lon + dlon, lat + dlat);
                     if distance_m((lon, lat), (plon, plat)) <= 50.0 {
                         assert!(
-                            near.contains(&grid.cell_of(plon, plat)),
+                            near.contains(&cell_of(plon, plat)),
                             "({plon}, {plat}) is {} m away and not covered",
                             distance_m((lon, lat), (plon, plat))
                         );
@@ -190,7 +189,7 @@ mod tests {
         let grid = Grid::new(50.0);
         let (lon, lat) = (116.6562, 39.9097);
         let near = grid.cells_near(lon, lat).unwrap();
-        assert!(near.contains(&grid.cell_of(lon, lat)));
+        assert!(near.contains(&cell_of(lon, lat)));
         // A radius much smaller than a cell spans at most two cells a side.
         assert!(near.len() <= 4, "{near:?}");
     }
@@ -203,12 +202,12 @@ mod tests {
             (116.6562, 39.9097),
             (116.6562, 39.9097 + 150.0 / METRES_PER_DEGREE),
         );
-        let (narrow, wide) = (Grid::new(50.0), Grid::new(200.0));
-        assert_eq!(narrow.cell_of(a.0, a.1), wide.cell_of(a.0, a.1));
+        // a's cell is one whatever a's hub's radius: no radius goes into it.
+        let wide = Grid::new(200.0);
         assert!(
             wide.cells_near(b.0, b.1)
                 .unwrap()
-                .contains(&narrow.cell_of(a.0, a.1))
+                .contains(&cell_of(a.0, a.1))
         );
     }
 

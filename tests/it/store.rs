@@ -731,17 +731,6 @@ fn normalised(cases: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
-/// Locks the noise.construction category and reads its open cases, as
-/// duplicate detection does; their ids.
-async fn lock_and_read_candidates(tx: &mut sqlx::PgConnection) -> Vec<uuid::Uuid> {
-    sqlx::query_scalar("SELECT id FROM gridhub_duplicate_candidates($1, $2)")
-        .bind(["noise.construction"])
-        .bind(Utc::now() - Duration::hours(1))
-        .fetch_all(tx)
-        .await
-        .unwrap()
-}
-
 /// The duplicate locks a batch takes, as a hub of this version or of the
 /// version before the cell locks (category only).
 enum Locks {
@@ -784,6 +773,22 @@ impl Locks {
     }
 }
 
+/// Opens a dispatched noise.construction case in a transaction; its id.
+async fn open_noise_case(tx: &mut sqlx::PgConnection) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, lon, lat, received_at)
+         VALUES ($1, $2, 'dispatched', '12345', 'complaint', 'noise.construction', 'general', 't',
+                 116.6762, 39.8935, now())",
+    )
+    .bind(id)
+    .bind(format!("TZ261128{:07}", id.as_u128() % 10_000_000))
+    .execute(tx)
+    .await
+    .unwrap();
+    id
+}
+
 /// Whether a transaction taking `second` has to wait for one holding
 /// `first`: asked with a lock timeout, so that a slow machine cannot pass
 /// for a wait, nor a wait for a slow machine. If it has to, it then waits
@@ -818,17 +823,7 @@ async fn second_waits(pool: &sqlx::PgPool, first: Locks, second: Locks) -> bool 
         }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let id = uuid::Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, lon, lat, received_at)
-         VALUES ($1, $2, 'dispatched', '12345', 'complaint', 'noise.construction', 'general', 't',
-                 116.6762, 39.8935, now())",
-    )
-    .bind(id)
-    .bind(format!("TZ261128{:07}", id.as_u128() % 10_000_000))
-    .execute(&mut *holder)
-    .await
-    .unwrap();
+    let id = open_noise_case(&mut holder).await;
     holder.commit().await.unwrap();
     assert!(
         waiter.await.unwrap().contains(&id),
@@ -882,14 +877,15 @@ async fn duplicate_detection_waits_and_then_sees_what_the_lock_holder_committed(
     let db = crate::helpers::TestDb::new().await;
     let pool = db.store.pg_pool().expect("PostgreSQL").clone();
 
+    let category_lock = || Locks::CategoryOnly("noise.construction");
     let mut first = pool.begin().await.unwrap();
-    assert!(lock_and_read_candidates(&mut first).await.is_empty());
+    assert!(category_lock().take(&mut first).await.unwrap().is_empty());
 
     let second = tokio::spawn({
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            let seen = lock_and_read_candidates(&mut tx).await;
+            let seen = category_lock().take(&mut tx).await.unwrap();
             tx.commit().await.unwrap();
             seen
         }
@@ -900,16 +896,7 @@ async fn duplicate_detection_waits_and_then_sees_what_the_lock_holder_committed(
         "the second waits for the category's lock"
     );
 
-    let id = uuid::Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, lon, lat, received_at)
-         VALUES ($1, 'TZ2611280000001', 'dispatched', '12345', 'complaint', 'noise.construction', 'general', 't',
-                 116.6762, 39.8935, now())",
-    )
-    .bind(id)
-    .execute(&mut *first)
-    .await
-    .unwrap();
+    let id = open_noise_case(&mut first).await;
     first.commit().await.unwrap();
 
     assert_eq!(second.await.unwrap(), [id]);
