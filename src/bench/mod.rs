@@ -12,9 +12,11 @@
 //! 3. **latency**: once the hub has relayed the throughput run's events,
 //!    the mix offered at a fixed rate; publish time to the inbox row's time
 //!    (written by the recording transaction);
-//! 4. **checks**: nothing lost or doubled; the hub's peak RSS.
+//! 4. **checks**: nothing lost or doubled; the hub's peak RSS; and for each
+//!    run, the machine's CPU by process (`cpu.rs`).
 
 mod broker;
+mod cpu;
 pub mod mix;
 mod report;
 
@@ -37,6 +39,7 @@ use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
 use crate::connector::Registry;
 use crate::settings::Settings;
+use cpu::Snapshot;
 use mix::{Generator, Planned};
 use report::{Ceiling, Checks, Latency, Report, Throughput};
 
@@ -132,6 +135,8 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<ExitCode
         work.clean(failed).await;
     }
     let mut report = outcome?;
+    // The generator's notes first, then what the run's figures call for.
+    notes.append(&mut report.notes);
     report.notes = notes;
     report.print();
     if let Some(path) = &args.json {
@@ -350,18 +355,6 @@ impl HubProcess {
         Some(kib * 1024)
     }
 
-    /// CPU time the hub has used so far (user and system), in seconds.
-    fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        // After the command name in parentheses: state is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
-        // SAFETY: sysconf only reads a configuration value.
-        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let used = ticks(14)? + ticks(15)?;
-        (per_sec > 0).then(|| used as f64 / per_sec as f64)
-    }
-
     /// SIGTERM, then waits for the hub to finish what it holds.
     async fn stop(mut self) -> anyhow::Result<()> {
         // SAFETY: kill(2) on our own child's pid, which we have not reaped.
@@ -478,6 +471,7 @@ async fn run_phases(
         let messages: Vec<_> = (0..args.messages)
             .map(|seq| generator.message("c", seq))
             .collect();
+        let cpu_before = Snapshot::take(None);
         let (sent, last) = tokio::join!(
             broker::publish(
                 &publisher,
@@ -497,11 +491,14 @@ async fn run_phases(
             ),
         );
         let (sent, last) = (sent?, last?);
+        let cpu = Snapshot::take(None).since(&cpu_before, args.messages, report.machine.cpus);
         published.finish();
         consumed.finish();
         let _ = publisher.close(200, "done".into()).await;
         let _ = consumer.close(200, "done".into()).await;
-        report.ceiling = Some(Ceiling::new(args.messages, &sent, last));
+        let mut ceiling = Ceiling::new(args.messages, &sent, last);
+        ceiling.cpu = Some(cpu);
+        report.ceiling = Some(ceiling);
     }
 
     // 2. The hub, in its own process and database.
@@ -564,7 +561,7 @@ async fn measure_hub(
     let positions = generator.positions();
     let records: u64 = messages.iter().map(|m| m.records).sum();
     let population_only = messages.iter().all(|m| !m.valid || m.records > 0);
-    let cpu_before = hub.cpu_seconds();
+    let cpu_before = Snapshot::take(Some(hub.pid));
     let (sent, done) = tokio::join!(
         broker::publish(
             &publisher,
@@ -591,9 +588,11 @@ async fn measure_hub(
         Throughput::new(args.messages, &sent, last_commit, records, population_only);
     // The hub's CPU for the run includes relaying its events.
     wait_outbox_drained(pool, args.stall_secs, hub).await?;
-    if let (Some(before), Some(after)) = (cpu_before, hub.cpu_seconds()) {
-        throughput.set_hub_cpu(after - before);
-    }
+    throughput.set_cpu(Snapshot::take(Some(hub.pid)).since(
+        &cpu_before,
+        args.messages,
+        report.machine.cpus,
+    ));
     report.throughput = Some(throughput);
 
     // Latency: a fixed offered load, on a hub that has finished the
@@ -612,6 +611,7 @@ async fn measure_hub(
         let from = args.messages;
         let to = args.messages + args.latency_messages;
         let messages: Vec<_> = (from..to).map(|seq| generator.message("l", seq)).collect();
+        let cpu_before = Snapshot::take(Some(hub.pid));
         let (sent, done) = tokio::join!(
             broker::publish(
                 &publisher,
@@ -626,6 +626,11 @@ async fn measure_hub(
         );
         let sent = sent?;
         done?;
+        let cpu = Snapshot::take(Some(hub.pid)).since(
+            &cpu_before,
+            args.latency_messages,
+            report.machine.cpus,
+        );
         published.finish();
         recorded.finish();
         let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -645,7 +650,9 @@ async fn measure_hub(
                 latencies.push(at - published);
             }
         }
-        report.latency = Some(Latency::new(args.rate, &sent, latencies));
+        let mut latency = Latency::new(args.rate, &sent, latencies);
+        latency.cpu = Some(cpu);
+        report.latency = Some(latency);
     }
     let _ = publisher.close(200, "done".into()).await;
 

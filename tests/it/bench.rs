@@ -70,6 +70,16 @@ fn bench_smoke_run_loses_and_doubles_nothing() {
     }
     let cpu = report["throughput"]["hub_cpu_seconds"].as_f64().unwrap();
     assert!(cpu > 0.0, "the hub's CPU for the run is measured");
+    // RabbitMQ and PostgreSQL run on this machine: their CPU is told apart.
+    let ms = |run: &str, part: &str| report[run]["cpu"]["ms_per_message"][part].as_f64();
+    for run in ["ceiling", "throughput", "latency"] {
+        assert!(ms(run, "broker").unwrap() > 0.0, "{run}: the broker's CPU");
+        assert!(ms(run, "bench").is_some(), "{run}: the bench's CPU");
+    }
+    assert!(ms("throughput", "database").unwrap() > 0.0);
+    assert!(ms("throughput", "hub").unwrap() > 0.0);
+    assert_eq!(ms("ceiling", "hub"), None, "no hub runs during the ceiling");
+    assert!(report["cpu_bound"]["ratio"].as_f64().unwrap() > 0.0);
 }
 
 /// A population sync in pages: every record reaches the grid platform's
