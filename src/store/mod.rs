@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use sqlx::Connection as _;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -202,6 +203,16 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection keeps its buffers at the size of the largest
+            // statement or result it carried (a page of shared records, a
+            // relay page): give that back when it returns to the pool, so
+            // that a pool of connections does not hold a page each.
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    connection.shrink_buffers();
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
