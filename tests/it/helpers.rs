@@ -453,7 +453,6 @@ pub fn sample(connector: &str, path: &str) -> Vec<u8> {
     std::fs::read(root().join(format!("connectors/{connector}/samples/{path}"))).unwrap()
 }
 
-/// Every sample of every connector, as published, with its expectation.
 /// Numbers the cases a test opens past every case number its messages name.
 ///
 /// Sample updates name cases by number (TZ, a date, a sequence): numbers the
@@ -495,6 +494,7 @@ fn named_case_sequences(body: &[u8]) -> impl Iterator<Item = i64> + '_ {
     })
 }
 
+/// Every sample of every connector, as published, with its expectation.
 pub fn sample_messages(
     registry: &Registry,
     user: &str,
