@@ -83,6 +83,11 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// One case, at the district centre's desk.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
     /// Dead-letter queues.
     Dlq {
         #[command(subcommand)]
@@ -252,6 +257,28 @@ pub enum DlqCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Record a response (办结反馈) for a unit with no system of its own, on
+    /// a case led inside the grid system; the unit is named and you are
+    /// recorded as the actor.
+    Respond {
+        #[command(flatten)]
+        common: Common,
+        /// The case number (TZ...).
+        case_no: String,
+        /// The unit that did the work, by name (e.g. 区水务局).
+        #[arg(long)]
+        unit: String,
+        /// What was done.
+        #[arg(long)]
+        note: String,
+        /// A photo's https address; repeat for more.
+        #[arg(long = "photo")]
+        photos: Vec<String>,
+    },
+}
+
 fn settings(common: &Common) -> anyhow::Result<Settings> {
     let mut settings = Settings::load(common.config.as_deref())?;
     if let Some(dir) = &common.connectors {
@@ -310,6 +337,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             limit,
         } => cases(&settings(&common)?, json, limit).await,
+        Command::Case { command } => case(command).await,
         Command::Dlq { command } => dlq(command).await,
         Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
         Command::Demo { common, args } => crate::demo::run(settings(&common)?, args).await,
@@ -495,6 +523,42 @@ async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<Ex
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
+    let CaseCommand::Respond {
+        common,
+        case_no,
+        unit,
+        note,
+        photos,
+    } = command;
+    let settings = settings(&common)?;
+    let registry = Arc::new(registry(&settings)?);
+    let routing = crate::routing::Routing::load(&settings.routing_file()).map_err(|problems| {
+        anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
+    })?;
+    let rules = crate::store::Rules {
+        centre: settings.centre_destination.clone(),
+        registry: registry.clone(),
+        routing: Arc::new(routing),
+        places: Arc::new(crate::places::NoGrids),
+    };
+    let response = crate::desk::Response { unit, note, photos };
+    let update = crate::desk::response(&registry, &case_no, &response, chrono::Utc::now())
+        .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
+    let store = Store::connect(&settings.database_url, 2).await?;
+    match store.desk_update(&update, &cli_actor(), &rules).await? {
+        crate::store::Applied::CaseUpdated { case_no } => {
+            println!("{case_no}: response recorded for {}", response.unit.trim());
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::store::Applied::Refused(refusal) => {
+            eprintln!("gridhub: {}", refusal.reason);
+            Ok(ExitCode::FAILURE)
+        }
+        other => anyhow::bail!("unexpected outcome: {other:?}"),
+    }
 }
 
 /// Who runs the command, for the audit trail.

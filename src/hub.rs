@@ -202,12 +202,15 @@ impl Hub {
                     metrics,
                 ),
             });
-            let state = Arc::new(AppState::new(
-                ops.clone(),
-                self.metrics.clone(),
-                self.settings.tokens.clone(),
-                self.topology(),
-            ));
+            let state = Arc::new(
+                AppState::new(
+                    ops.clone(),
+                    self.metrics.clone(),
+                    self.settings.tokens.clone(),
+                    self.topology(),
+                )
+                .with_desk(self.rules()),
+            );
             // The console stays up until the hub has finished its in-flight work.
             let stopped = CancellationToken::new();
             let server = tokio::spawn(http::serve(listener, state, stopped.clone()));

@@ -43,6 +43,9 @@ pub struct UpdateCase {
     pub unit: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    /// Photos and files of what was done (progress, respond).
+    #[serde(default)]
+    pub media: Vec<Media>,
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]

@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod connector;
 pub mod demo;
+pub mod desk;
 pub mod district;
 pub mod dlq;
 pub mod http;

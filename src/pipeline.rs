@@ -95,7 +95,7 @@ impl Refusal {
         }
     }
 
-    fn from_violations(stage: Stage, schema: &str, violations: Vec<Violation>) -> Refusal {
+    pub fn from_violations(stage: Stage, schema: &str, violations: Vec<Violation>) -> Refusal {
         let first = &violations[0];
         let path = if first.instance_path.is_empty() {
             "/"

@@ -135,7 +135,10 @@ impl std::fmt::Debug for Token {
 pub enum Role {
     /// Read everything except message bodies.
     Viewer,
-    /// Everything: read bodies, replay, edit, purge.
+    /// A viewer who also records steps on cases at the district centre's
+    /// desk (a response for a unit with no system of its own).
+    Dispatcher,
+    /// Everything: read bodies, replay, edit, purge, and the desk.
     Ops,
 }
 
@@ -143,6 +146,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
+            Role::Dispatcher => "dispatcher",
             Role::Ops => "ops",
         }
     }

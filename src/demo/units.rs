@@ -41,19 +41,20 @@ const fn reply(
     }
 }
 
-/// Who answers what: (destination queue, event, replies). Grid-level cases
-/// are signed for by the grid platform; in this district only departments
-/// send a result (反馈), so the grid's own cases stay accepted.
+/// Who answers what: (destination queue, event, replies). The levels of
+/// the grid system (grid, community, street, the district centre for the
+/// departments not connected yet) sign for their cases, report progress and
+/// respond through the grid platform, as the departments do on their own
+/// queues.
 const SCRIPT: &[(&str, &str, &[Reply])] = &[
     (
         "grid-platform",
         "case.dispatched",
-        &[reply(
-            "grid-platform",
-            "acceptance",
-            "grid-yuqiao-with-remark",
-            4,
-        )],
+        &[
+            reply("grid-platform", "acceptance", "grid-yuqiao-with-remark", 4),
+            reply("grid-platform", "progress", "mediating-dispute-yuqiao", 9),
+            reply("grid-platform", "response", "solved-dispute-yuqiao", 15),
+        ],
     ),
     (
         "grid-platform",

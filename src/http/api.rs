@@ -18,6 +18,7 @@ use super::{ApiError, AppState, PURGE_CONFIRMATION, PendingPurge};
 use crate::metrics::{Metrics, StatusLabel};
 use crate::ops::{Broker, Edited, Filter};
 use crate::settings::Role;
+use crate::store::Applied;
 
 type Shared = State<Arc<AppState>>;
 type ApiResult = Result<Response, ApiError>;
@@ -434,6 +435,37 @@ pub async fn cases(
         })
         .collect();
     ok(json!(cases))
+}
+
+/// `POST /api/cases/{case_no}/respond`: the desk records a response for the
+/// unit named, on a case led inside the grid system (see [`crate::desk`]).
+/// 409 with the reason when the lifecycle or the desk's rule refuses it.
+pub async fn desk_response(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(case_no): Path<String>,
+    Json(response): Json<crate::desk::Response>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Dispatcher)?;
+    let rules = state
+        .desk
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the desk is off"))?;
+    let update = crate::desk::response(&rules.registry, &case_no, &response, chrono::Utc::now())
+        .map_err(|refusal| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.reason))?;
+    match state
+        .ops
+        .store()
+        .desk_update(&update, &caller.actor(), rules)
+        .await?
+    {
+        Applied::CaseUpdated { case_no } => ok(json!({"case_no": case_no, "recorded": "respond"})),
+        Applied::Refused(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.reason)),
+        _ => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected outcome",
+        )),
+    }
 }
 
 pub async fn audit(

@@ -2,7 +2,8 @@
 //! `/api`, `/metrics` (Prometheus), `/healthz` and `/readyz`.
 //!
 //! The console and the API need a bearer token from the settings; `viewer`
-//! tokens read, `ops` tokens also replay, edit and purge. `/metrics`,
+//! tokens read, `dispatcher` tokens also record steps at the desk, `ops`
+//! tokens also replay, edit and purge. `/metrics`,
 //! `/healthz` and `/readyz` are open: they carry counts and names, never
 //! message contents. No request line, header or body is logged.
 
@@ -25,6 +26,7 @@ use crate::amqp::topology::Topology;
 use crate::metrics::Metrics;
 use crate::ops::{DeadLetters, Filter};
 use crate::settings::Token;
+use crate::store::Rules;
 
 pub use auth::Caller;
 
@@ -41,6 +43,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Vec<Token>,
     pub topology: Topology,
+    /// What the desk's steps need to run through the lifecycle; `None`
+    /// turns the desk off.
+    pub desk: Option<Rules>,
     purges: Mutex<HashMap<String, PendingPurge>>,
 }
 
@@ -56,8 +61,16 @@ impl AppState {
             metrics,
             tokens,
             topology,
+            desk: None,
             purges: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Turns the desk on: its steps run with these rules (the routing, the
+    /// registry and the centre; places are not used by an update).
+    pub fn with_desk(mut self, rules: Rules) -> AppState {
+        self.desk = Some(rules);
+        self
     }
 }
 
@@ -79,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/dlq/{connector}/{id}", get(api::show))
         .route("/api/dlq/{connector}/{id}/edit", post(api::edit))
         .route("/api/cases", get(api::cases))
+        .route("/api/cases/{case_no}/respond", post(api::desk_response))
         .route("/api/audit", get(api::audit))
         .with_state(state)
 }

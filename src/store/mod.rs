@@ -40,7 +40,7 @@ use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::connector::Registry;
-use crate::intent::{Intent, OpenCase};
+use crate::intent::{Intent, OpenCase, UpdateCase};
 use crate::pipeline::{Refusal, Stage};
 use crate::places::Locate;
 use crate::routing::Routing;
@@ -360,6 +360,32 @@ impl Store {
         }
     }
 
+    /// Records a step the district centre's desk enters for the unit the
+    /// update names, on a case led inside the grid system (see
+    /// [`update::By::Desk`]), in one transaction with its events. A refusal
+    /// says why; nothing is then recorded.
+    pub async fn desk_update(
+        &self,
+        update: &UpdateCase,
+        actor: &str,
+        rules: &Rules,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let applied = update::update_case(
+            &mut tx,
+            update::By::Desk { actor },
+            update,
+            rules,
+            Utc::now(),
+        )
+        .await?;
+        // A refused update wrote nothing; dropping the transaction ends it.
+        if !matches!(applied, Applied::Refused(_)) {
+            tx.commit().await?;
+        }
+        Ok(applied)
+    }
+
     async fn apply_alone(&self, item: &Item<'_>, rules: &Rules) -> Result<Applied, StoreError> {
         match self.apply_in_one(std::slice::from_ref(item), rules).await {
             Ok(mut results) => Ok(results.remove(0)),
@@ -471,7 +497,11 @@ async fn apply_batch(
         let message_id = item.message_id.unwrap_or_default();
         let applied = match &item.work {
             Work::Apply(Intent::UpdateCase(update)) => {
-                update::update_case(tx, item.connector, message_id, update, rules, now).await?
+                let by = update::By::Message {
+                    connector: item.connector,
+                    message_id,
+                };
+                update::update_case(tx, by, update, rules, now).await?
             }
             Work::Apply(Intent::ShareRecords(share)) => {
                 reference::share(item.connector, message_id, share, rules, &mut shared)

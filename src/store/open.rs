@@ -474,6 +474,8 @@ async fn insert(
             note: None,
             connector: Some(case.connector),
             message_id: Some(case.message_id),
+            media: None,
+            on_behalf_of: None,
         });
         if case.status != Status::Registered {
             case_events.push(CaseEvent {
@@ -495,6 +497,8 @@ async fn insert(
                 },
                 connector: Some(case.connector),
                 message_id: Some(case.message_id),
+                media: None,
+                on_behalf_of: None,
             });
         }
     }

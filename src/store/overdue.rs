@@ -67,6 +67,8 @@ impl Store {
                     note: row.due_at.map(|d| format!("deadline {}", d.to_rfc3339())),
                     connector: None,
                     message_id: None,
+                    media: None,
+                    on_behalf_of: None,
                 },
             )
             .await?;

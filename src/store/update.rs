@@ -13,7 +13,7 @@ use super::events::{CaseView, Events, Sources};
 use super::inserts::PgInserts;
 use super::{Applied, Rules, StoreError, Tx, outbox};
 use crate::connector::Kind;
-use crate::intent::{Action, Place, Reporter, UpdateCase};
+use crate::intent::{Action, Media, Place, Reporter, UpdateCase};
 use crate::lifecycle::{self, CaseState, Effect, Outcome, Sender, Status};
 use crate::pipeline::{Refusal, Stage};
 use crate::routing::{Level, Unit};
@@ -252,6 +252,10 @@ pub(super) struct CaseEvent<'a> {
     pub note: Option<String>,
     pub connector: Option<&'a str>,
     pub message_id: Option<&'a str>,
+    /// Photos and files of the step.
+    pub media: Option<&'a [Media]>,
+    /// The unit the district centre's desk recorded the step for.
+    pub on_behalf_of: Option<&'a str>,
 }
 
 /// Appends case events in one statement (on SQLite, one per row).
@@ -276,6 +280,13 @@ pub(super) fn add_events(inserts: &mut PgInserts, events: &[CaseEvent<'_>]) {
     if events.is_empty() {
         return;
     }
+    // The batched path writes the events cases are opened with, which carry
+    // neither media nor a unit acted for.
+    debug_assert!(
+        events
+            .iter()
+            .all(|e| e.media.is_none() && e.on_behalf_of.is_none())
+    );
     let columns = [
         inserts.column(events.iter().map(|e| e.case_id).collect(), "uuid"),
         inserts.column(events.iter().map(|e| e.kind).collect(), "text"),
@@ -297,8 +308,9 @@ pub(super) fn add_events(inserts: &mut PgInserts, events: &[CaseEvent<'_>]) {
 pub(super) async fn insert_event(tx: &mut Tx, event: &CaseEvent<'_>) -> Result<(), StoreError> {
     either!(tx tx, |tx, uuid, _time| {
         sqlx::query(
-            "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id,
+                                      media, on_behalf_of)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(uuid(event.case_id))
         .bind(event.kind)
@@ -308,6 +320,8 @@ pub(super) async fn insert_event(tx: &mut Tx, event: &CaseEvent<'_>) -> Result<(
         .bind(event.note.as_deref())
         .bind(event.connector)
         .bind(event.message_id)
+        .bind(event.media.map(Json))
+        .bind(event.on_behalf_of)
         .execute(&mut **tx)
         .await?;
     });
@@ -326,15 +340,38 @@ fn announced(status: Status) -> &'static str {
     }
 }
 
+/// Who reports an update.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    /// A connector's message.
+    Message {
+        connector: &'a str,
+        message_id: &'a str,
+    },
+    /// The district centre's desk, for a case led inside the grid system: it
+    /// records the step for the unit the update names (a department whose
+    /// own system is not connected, which the centre coordinates offline).
+    /// `actor` is who acted at the desk.
+    Desk { actor: &'a str },
+}
+
 /// Applies one update to the case it names.
 pub(super) async fn update_case(
     tx: &mut Tx,
-    connector: &str,
-    message_id: &str,
+    by: By<'_>,
     update: &UpdateCase,
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
+    // A desk update names no connector of its own: it stands for the case's
+    // lead unit, checked below once the case is loaded.
+    let (connector, message_id) = match by {
+        By::Message {
+            connector,
+            message_id,
+        } => (connector, Some(message_id)),
+        By::Desk { .. } => ("", None),
+    };
     let (key, named) = match (&update.case.case_no, &update.case.source_ref) {
         (Some(case_no), _) => (CaseKey::Number(case_no), format!("case {case_no}")),
         (None, Some(source_ref)) => {
@@ -351,16 +388,39 @@ pub(super) async fn update_case(
         return Ok(refuse(format!("unknown case: no {named}")));
     };
     let current = Status::parse(&row.status).unwrap_or(Status::Registered);
-    let own_sources = own_sources(tx, row.id).await?;
-    let sender = Sender {
-        lead_unit: row.lead_connector.as_deref() == Some(connector),
-        grid_platform: rules
-            .registry
-            .get(connector)
-            .is_some_and(|c| c.config.kind == Kind::Grid),
-        source: own_sources.iter().any(|(c, _)| c == connector),
+    let (sender, unit, actor, on_behalf_of) = match by {
+        By::Message { .. } => {
+            let own_sources = own_sources(tx, row.id).await?;
+            let sender = Sender {
+                lead_unit: row.lead_connector.as_deref() == Some(connector),
+                grid_platform: is_grid(rules, connector),
+                source: own_sources.iter().any(|(c, _)| c == connector),
+            };
+            let unit = update.unit.as_deref().unwrap_or(connector);
+            (sender, unit, unit, None)
+        }
+        By::Desk { actor } => {
+            let led_in_grid = row
+                .lead_connector
+                .as_deref()
+                .is_some_and(|c| is_grid(rules, c));
+            if !led_in_grid {
+                return Ok(refuse(format!(
+                    "case {}: the desk records steps only for cases led inside the grid system; \
+                     lead unit {} reports on its own queue",
+                    row.case_no,
+                    row.lead_unit.as_deref().unwrap_or("(none)")
+                )));
+            }
+            let Some(unit) = update.unit.as_deref().filter(|u| !u.trim().is_empty()) else {
+                return Ok(refuse(format!(
+                    "case {}: a desk update names the unit it is recorded for",
+                    row.case_no
+                )));
+            };
+            (Sender::LEAD_UNIT, unit, actor, Some(unit))
+        }
     };
-    let unit = update.unit.as_deref().unwrap_or(connector);
 
     if current == Status::Merged {
         if update.action == Action::Callback && sender.source {
@@ -370,9 +430,8 @@ pub(super) async fn update_case(
                 &row,
                 current,
                 "callback",
+                by,
                 unit,
-                connector,
-                message_id,
                 update.note.as_deref(),
             )
             .await?;
@@ -410,9 +469,8 @@ pub(super) async fn update_case(
                 &row,
                 current,
                 &format!("late_{}", update.action.as_str()),
+                by,
                 unit,
-                connector,
-                message_id,
                 update.note.as_deref(),
             )
             .await?;
@@ -429,9 +487,8 @@ pub(super) async fn update_case(
                 &row,
                 current,
                 update.action.as_str(),
+                by,
                 unit,
-                connector,
-                message_id,
                 update.note.as_deref(),
             )
             .await?;
@@ -516,10 +573,12 @@ pub(super) async fn update_case(
                 kind,
                 from_status: Some(from.as_str()),
                 to_status: step.as_str(),
-                actor: if n == 0 { unit } else { "gridhub" },
+                actor: if n == 0 { actor } else { "gridhub" },
                 note,
-                connector: Some(connector),
-                message_id: Some(message_id),
+                connector: message_id.map(|_| connector),
+                message_id,
+                media: (n == 0 && !update.media.is_empty()).then_some(update.media.as_slice()),
+                on_behalf_of: if n == 0 { on_behalf_of } else { None },
             },
         )
         .await?;
@@ -534,6 +593,7 @@ pub(super) async fn update_case(
         let extra = match step {
             Status::Returned => json!({"reason": update.reason, "returned_by": unit}),
             Status::Closed => json!({"satisfaction": next.satisfaction}),
+            Status::Responded if !update.media.is_empty() => json!({"media": update.media}),
             _ => json!({}),
         };
         events.status(&view, step.as_str(), announced(*step), &all_sources, extra);
@@ -661,17 +721,31 @@ async fn record_callback(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Whether a connector is the grid platform's.
+fn is_grid(rules: &Rules, connector: &str) -> bool {
+    rules
+        .registry
+        .get(connector)
+        .is_some_and(|c| c.config.kind == Kind::Grid)
+}
+
+/// Records an update that changes no status.
 async fn note_event(
     tx: &mut Tx,
     row: &CaseRow,
     status: Status,
     kind: &str,
+    by: By<'_>,
     unit: &str,
-    connector: &str,
-    message_id: &str,
     note: Option<&str>,
 ) -> Result<(), StoreError> {
+    let (actor, connector, message_id, on_behalf_of) = match by {
+        By::Message {
+            connector,
+            message_id,
+        } => (unit, Some(connector), Some(message_id), None),
+        By::Desk { actor } => (actor, None, None, Some(unit)),
+    };
     insert_event(
         tx,
         &CaseEvent {
@@ -679,10 +753,12 @@ async fn note_event(
             kind,
             from_status: Some(status.as_str()),
             to_status: status.as_str(),
-            actor: unit,
+            actor,
             note: note.map(str::to_owned),
-            connector: Some(connector),
-            message_id: Some(message_id),
+            connector,
+            message_id,
+            media: None,
+            on_behalf_of,
         },
     )
     .await

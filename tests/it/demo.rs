@@ -108,6 +108,23 @@ async fn the_demo_runs_alone_and_serves_the_console() {
         },
     )
     .await;
+    // Cases led inside the grid system finish too: the grid platform
+    // reports progress and responds for its levels.
+    wait_until(
+        Duration::from_secs(90),
+        "a case led by a level of the grid system responded",
+        || async {
+            let (_, body) = http(address, "GET", "/api/cases?limit=1000", Some(&token), None).await;
+            let cases: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+            cases.iter().any(|c| {
+                ["grid", "community", "street", "district-centre"]
+                    .contains(&c["lead_unit"].as_str().unwrap_or_default())
+                    && ["responded", "verifying", "callback", "closed"]
+                        .contains(&c["status"].as_str().unwrap_or_default())
+            })
+        },
+    )
+    .await;
 
     // SIGTERM: it stops and exits 0.
     let sent = std::process::Command::new("kill")

@@ -6,6 +6,7 @@ mod carriers;
 mod cli;
 mod console;
 mod demo;
+mod desk;
 mod dlq_ops;
 mod helpers;
 mod lifecycle;
