@@ -294,7 +294,13 @@ fn registry(settings: &Settings) -> anyhow::Result<Registry> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Workers drop deliveries, whose header tables nest as deep as a frame
+    // allows (crate::amqp::limits).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::amqp::limits::THREAD_STACK)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("gridhub: cannot start the runtime: {error}");

@@ -28,6 +28,10 @@ pub const REPLAYS: &str = "x-gridhub-replays";
 
 /// Properties of the dead letter: the original's, less `user_id` and
 /// `expiration`, persistent, with the reason headers added.
+///
+/// No inbound `x-gridhub-*` header is kept: the hub writes its own, and
+/// records who the message speaks for (`identity`, see [`provenance`]) and
+/// how often it was replayed itself.
 pub fn properties(
     original: &BasicProperties,
     connector: &str,
@@ -35,7 +39,30 @@ pub fn properties(
     refusal: &Refusal,
     now: DateTime<Utc>,
 ) -> BasicProperties {
-    let mut headers = original.headers().clone().unwrap_or_default();
+    let trusted_as = Provenance {
+        user: original.user_id().as_ref().map(|u| u.as_str().to_owned()),
+        replays: 0,
+    };
+    refused_properties(original, connector, routing_key, refusal, now, &trusted_as)
+}
+
+/// [`properties`] for a message whose provenance the consumer worked out.
+pub fn refused_properties(
+    original: &BasicProperties,
+    connector: &str,
+    routing_key: &str,
+    refusal: &Refusal,
+    now: DateTime<Utc>,
+    provenance: &Provenance,
+) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Some(inbound) = original.headers() {
+        for (key, value) in inbound {
+            if !key.as_str().starts_with(HUB_HEADERS) {
+                headers.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let put = |headers: &mut FieldTable, key: &str, value: &str| {
         headers.insert(key.into(), AMQPValue::LongString(LongString::from(value)));
     };
@@ -52,8 +79,11 @@ pub fn properties(
     if let Some(schema) = &refusal.schema {
         put(&mut headers, SCHEMA, &format!("schemas/{schema}"));
     }
-    if let Some(user) = original.user_id() {
-        put(&mut headers, ORIGINAL_USER, user.as_str());
+    if let Some(user) = &provenance.user {
+        put(&mut headers, ORIGINAL_USER, user);
+    }
+    if provenance.replays > 0 {
+        headers.insert(REPLAYS.into(), AMQPValue::LongInt(provenance.replays));
     }
     copy_properties(
         original,
@@ -119,6 +149,44 @@ fn header_int(headers: &FieldTable, key: &str) -> Option<i64> {
         AMQPValue::ShortInt(n) => Some(i64::from(*n)),
         AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).parse().ok(),
         _ => None,
+    }
+}
+
+/// Every header the hub itself writes starts with this.
+pub const HUB_HEADERS: &str = "x-gridhub-";
+
+/// Who a delivery speaks for and how often ops replayed it, as far as the
+/// hub can trust it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Provenance {
+    /// The broker user the identity stage judges: the publisher's own
+    /// (checked by the broker), or for a replay the original publisher the
+    /// hub recorded when it refused the message (none if it sent none).
+    pub user: Option<String>,
+    /// Replays (0 unless the hub itself replayed it).
+    pub replays: i32,
+}
+
+/// Reads a delivery's provenance. The hub's headers (`x-gridhub-*`) count
+/// only when a trusted user (the hub's own) published the message: anyone
+/// else's are ignored, so that no publisher can claim replays, or another
+/// publisher's identity.
+pub fn provenance(props: &BasicProperties, trusted: &[String]) -> Provenance {
+    let user = props.user_id().as_ref().map(|u| u.as_str().to_owned());
+    let by_hub = user.as_ref().is_some_and(|u| trusted.contains(u));
+    if !by_hub {
+        return Provenance { user, replays: 0 };
+    }
+    match replays(props) {
+        0 => Provenance { user, replays: 0 },
+        // A replay: judged as its original publisher, as the hub recorded.
+        replayed => Provenance {
+            user: props
+                .headers()
+                .as_ref()
+                .and_then(|h| header_str(h, ORIGINAL_USER)),
+            replays: replayed,
+        },
     }
 }
 
@@ -243,6 +311,84 @@ mod tests {
             header_str(&headers, ORIGINAL_USER).as_deref(),
             Some("hotline-12345")
         );
+    }
+
+    fn with_headers(user: &str, pairs: &[(&str, AMQPValue)]) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        for (key, value) in pairs {
+            headers.insert((*key).into(), value.clone());
+        }
+        BasicProperties::default()
+            .with_user_id(user.into())
+            .with_headers(headers)
+    }
+
+    #[test]
+    fn publishers_cannot_forge_the_hubs_headers() {
+        let trusted = vec!["gridhub".to_owned()];
+        let forged = with_headers(
+            "dept-health",
+            &[
+                (REPLAYS, AMQPValue::LongInt(i32::MAX)),
+                (ORIGINAL_USER, AMQPValue::LongString("hotline-12345".into())),
+                (REASON, AMQPValue::LongString("forged".into())),
+                ("x-trace", AMQPValue::LongString("kept".into())),
+            ],
+        );
+        let seen = provenance(&forged, &trusted);
+        assert_eq!(
+            seen,
+            Provenance {
+                user: Some("dept-health".to_owned()),
+                replays: 0
+            }
+        );
+        // Refused: the forged headers are gone, the hub's own are written.
+        let refusal = Refusal::new(Stage::Schema, "bad");
+        let props = refused_properties(
+            &forged,
+            "dept-health",
+            "dept-health.x",
+            &refusal,
+            Utc::now(),
+            &seen,
+        );
+        let headers = props.headers().clone().unwrap();
+        assert_eq!(
+            header_str(&headers, ORIGINAL_USER).as_deref(),
+            Some("dept-health")
+        );
+        assert_eq!(header_str(&headers, REASON).as_deref(), Some("bad"));
+        assert_eq!(header_int(&headers, REPLAYS), None);
+        assert_eq!(header_str(&headers, "x-trace").as_deref(), Some("kept"));
+        // No user_id: a forged original user is not taken either.
+        let anonymous = BasicProperties::default().with_headers(forged.headers().clone().unwrap());
+        assert_eq!(provenance(&anonymous, &trusted), Provenance::default());
+    }
+
+    #[test]
+    fn a_replay_is_judged_as_its_original_publisher() {
+        let trusted = vec!["gridhub".to_owned()];
+        let replay = with_headers(
+            "gridhub",
+            &[
+                (REPLAYS, AMQPValue::LongInt(2)),
+                (ORIGINAL_USER, AMQPValue::LongString("hotline-12345".into())),
+            ],
+        );
+        assert_eq!(
+            provenance(&replay, &trusted),
+            Provenance {
+                user: Some("hotline-12345".to_owned()),
+                replays: 2
+            }
+        );
+        // Refused at identity for having no user_id: its replay has none either.
+        let no_user = with_headers("gridhub", &[(REPLAYS, AMQPValue::LongInt(1))]);
+        assert_eq!(provenance(&no_user, &trusted).user, None);
+        // The hub's own messages that are no replays speak for the hub.
+        let own = with_headers("gridhub", &[]);
+        assert_eq!(provenance(&own, &trusted).user.as_deref(), Some("gridhub"));
     }
 
     #[test]

@@ -432,6 +432,13 @@ async fn close_within(bound: Duration, connection: &Connection, reason: &str) {
 
 async fn connect_and_declare(url: &str, topology: &Topology) -> anyhow::Result<Connection> {
     let connection = amqp::connect(url, "hub").await?;
+    // A broker with a larger frame_max delivers header tables deeper than
+    // the client's threads can parse: one such message would end the process.
+    let frame_max = connection.configuration().frame_max();
+    if let Err(error) = amqp::limits::check_frame_max(frame_max) {
+        close_within(Duration::from_secs(5), &connection, "frame_max too large").await;
+        return Err(error);
+    }
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
     let _ = channel.close(200, "topology declared".into()).await;

@@ -29,7 +29,25 @@ fn set_purge_delay() {
     }
 }
 
+/// Sizes the stack of the threads the AMQP client starts for itself (one
+/// per connection, which parses every frame), unless the operator set
+/// `RUST_MIN_STACK`: a header table nests as deep as a frame allows, and
+/// the client parses it recursively (`gridhub::amqp::limits`).
+fn size_client_threads() {
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        // SAFETY: called first thing in main, before any other thread
+        // exists that could read the environment at the same time.
+        unsafe {
+            std::env::set_var(
+                "RUST_MIN_STACK",
+                gridhub::amqp::limits::THREAD_STACK.to_string(),
+            )
+        };
+    }
+}
+
 fn main() -> ExitCode {
+    size_client_threads();
     set_purge_delay();
     let cli = gridhub::cli::Cli::parse();
     gridhub::cli::run(cli)

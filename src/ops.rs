@@ -829,6 +829,15 @@ pub fn replay_properties(dead: &BasicProperties, hub_user: &str) -> BasicPropert
         }
     }
     headers.insert(dlq::REPLAYS.into(), AMQPValue::LongInt(replays));
+    // The identity the original was judged as goes with the replay, which
+    // is judged as that publisher again, not as the hub that republishes it.
+    if let Some(user) = dead
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(dlq::ORIGINAL_USER))
+    {
+        headers.insert(dlq::ORIGINAL_USER.into(), user.clone());
+    }
     dlq::copy_properties(
         dead,
         BasicProperties::default()
@@ -1232,14 +1241,23 @@ mod tests {
         assert_eq!(copy.user_id().as_ref().unwrap().as_str(), "hub");
         assert_eq!(dlq::replays(&copy), 1);
         let headers = copy.headers().clone().unwrap();
-        assert!(headers.inner().keys().all(|k| k.as_str() == dlq::REPLAYS));
+        assert!(
+            headers
+                .inner()
+                .keys()
+                .all(|k| [dlq::REPLAYS, dlq::ORIGINAL_USER].contains(&k.as_str()))
+        );
+        // Judged as the original publisher, not as the hub.
+        let seen = dlq::provenance(&copy, &["hub".to_owned()]);
+        assert_eq!(seen.user.as_deref(), Some("hotline-12345"));
         // Refused again: the dead letter keeps the count; the next replay is 2.
-        let again = dlq::properties(
+        let again = dlq::refused_properties(
             &copy,
             "hotline-12345",
             "hotline-12345.ticket",
             &refusal,
             Utc::now(),
+            &seen,
         );
         assert_eq!(dlq::replays(&again), 1);
         assert_eq!(dlq::replays(&replay_properties(&again, "hub")), 2);

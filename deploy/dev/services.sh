@@ -33,6 +33,13 @@ if ! port_open 5672; then
 fi
 wait_for RabbitMQ 5672 120
 
+# The broker settings the hub relies on (deploy/rabbitmq/rabbitmq.conf), set
+# on the running node for the connections opened from now on. A production
+# node reads them from its rabbitmq.conf.
+rabbitmqctl eval '
+  application:set_env(rabbit, frame_max, 8192),
+  application:set_env(rabbit, max_message_size, 262144).' >/dev/null
+
 # Test runs that were killed leave their per-test namespaces behind (queues
 # named t<12 hex digits>.*). Quorum queues hold file handles in the broker,
 # and enough of them stop it from accepting connections: remove them first.

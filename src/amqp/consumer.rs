@@ -343,6 +343,7 @@ async fn collect(
         let batch: Vec<Entry> = deliveries
             .into_iter()
             .map(|delivery| {
+                let provenance = crate::dlq::provenance(&delivery.properties, &ctx.trusted);
                 let message = Inbound {
                     routing_key: delivery.routing_key,
                     message_id: delivery
@@ -355,13 +356,9 @@ async fn collect(
                         .content_type()
                         .as_ref()
                         .map(|c| c.as_str().to_owned()),
-                    user_id: delivery
-                        .properties
-                        .user_id()
-                        .as_ref()
-                        .map(|u| u.as_str().to_owned()),
+                    user_id: provenance.user,
                     body: delivery.body,
-                    replays: crate::dlq::replays(&delivery.properties),
+                    replays: provenance.replays,
                 };
                 let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
                 if delivery.redelivered {
@@ -648,12 +645,17 @@ async fn dead_letter(
     let exchange = ctx.names.dead_letter_exchange();
     let now = Utc::now();
     let letters = refused.iter().map(|(entry, refusal)| {
-        let properties = crate::dlq::properties(
+        let provenance = crate::dlq::Provenance {
+            user: entry.message.user_id.clone(),
+            replays: entry.message.replays,
+        };
+        let properties = crate::dlq::refused_properties(
             &entry.properties,
             connector,
             &entry.message.routing_key,
             refusal,
             now,
+            &provenance,
         );
         // Route by the connector so that any routing key lands in this connector's DLQ.
         let routing_key = format!(

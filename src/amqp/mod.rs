@@ -2,6 +2,7 @@
 //! the publisher used by the CLI.
 
 pub mod consumer;
+pub mod limits;
 pub mod publish;
 pub mod relay;
 pub mod topology;

@@ -60,11 +60,19 @@ pub async fn publish_all(
             properties = properties.with_user_id(user.as_str().into());
         }
         if message.replays > 0 {
+            // A replay as the hub publishes one: it names the original
+            // publisher, here the user publishing it.
             let mut headers = lapin::types::FieldTable::default();
             headers.insert(
                 crate::dlq::REPLAYS.into(),
                 lapin::types::AMQPValue::LongInt(message.replays),
             );
+            if let Some(user) = &message.user_id {
+                headers.insert(
+                    crate::dlq::ORIGINAL_USER.into(),
+                    lapin::types::AMQPValue::LongString(user.as_str().into()),
+                );
+            }
             properties = properties.with_headers(headers);
         }
         let confirm = channel

@@ -598,8 +598,10 @@ async fn a_replay_cut_half_way_loses_nothing() {
     let refusal = Refusal::new(Stage::Mapping, "mapping under repair");
     let mut confirms = Vec::new();
     for n in 0..total {
+        // Published by the hotline's own user, as the refusal records.
         let original = lapin::BasicProperties::default()
             .with_message_id(format!("cut-{n}").into())
+            .with_user_id(HOTLINE.into())
             .with_content_type("application/json".into());
         let properties = gridhub::dlq::properties(
             &original,

@@ -9,6 +9,7 @@ mod demo;
 mod desk;
 mod dlq_ops;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod proxy;
 mod reliability;
