@@ -79,28 +79,17 @@ async fn cases_led_inside_the_grid_system_finish() {
 
     // The grid platform signs for the case, reports progress and responds,
     // with photos, for the level that leads it.
-    env.publish(&[outgoing(
-        "grid-platform",
-        "acceptance",
-        grid_sample("acceptance", "community-majuqiao-minimal", &water_case),
-    )])
-    .await;
-    wait_status(&env, water, "accepted").await;
-    env.publish(&[outgoing(
-        "grid-platform",
-        "progress",
-        grid_sample("progress", "mediating-dispute-yuqiao", &water_case),
-    )])
-    .await;
-    wait_status(&env, water, "in_progress").await;
-    env.publish(&[outgoing(
-        "grid-platform",
-        "response",
-        grid_sample("response", "solved-dispute-yuqiao", &water_case),
-    )])
-    .await;
-    // Not placed in a grid and no callback wanted: a response closes it.
-    wait_status(&env, water, "closed").await;
+    for (message_type, sample, status) in [
+        ("acceptance", "community-majuqiao-minimal", "accepted"),
+        ("progress", "mediating-dispute-yuqiao", "in_progress"),
+        // Not placed in a grid and no callback wanted: a response closes it.
+        ("response", "solved-dispute-yuqiao", "closed"),
+    ] {
+        let body = grid_sample(message_type, sample, &water_case);
+        env.publish(&[outgoing("grid-platform", message_type, body)])
+            .await;
+        wait_status(&env, water, status).await;
+    }
     let photos: Option<Value> = sqlx::query_scalar(
         "SELECT e.media FROM case_events e JOIN cases c ON c.id = e.case_id
          WHERE c.case_no = $1 AND e.kind = 'respond'",

@@ -69,43 +69,32 @@ async fn a_header_nested_as_deep_as_a_frame_allows_costs_only_itself() {
     let mut hub = serve(&env);
     let body = String::from_utf8(ticket_12345("BJ12345-20261202-000001")).unwrap();
     let routing_key = format!("{HOTLINE}.ticket");
+    let deep = |message_id: &str, depth: &str| {
+        hostile(
+            &env,
+            &[
+                "--routing-key",
+                &routing_key,
+                "--user-id",
+                "guest",
+                "--message-id",
+                message_id,
+                "--body",
+                &body,
+                "--nested-depth",
+                depth,
+            ],
+        )
+    };
     // 10,000 levels do not fit the broker's frame (deploy/rabbitmq): it
     // refuses them at the door.
-    let (_, confirmed) = hostile(
-        &env,
-        &[
-            "--routing-key",
-            &routing_key,
-            "--user-id",
-            "guest",
-            "--message-id",
-            "deep-10000",
-            "--body",
-            &body,
-            "--nested-depth",
-            "10000",
-        ],
-    );
+    let (_, confirmed) = deep("deep-10000", "10000");
     assert!(
         !confirmed,
         "the broker refuses a header larger than its frame"
     );
     // As deep as fits in one frame: the broker takes it and delivers it.
-    let (summary, confirmed) = hostile(
-        &env,
-        &[
-            "--routing-key",
-            &routing_key,
-            "--user-id",
-            "guest",
-            "--message-id",
-            "deep-1100",
-            "--body",
-            &body,
-            "--nested-depth",
-            "1100",
-        ],
-    );
+    let (summary, confirmed) = deep("deep-1100", "1100");
     assert!(confirmed, "{summary}");
     // Tickets published after it.
     let tickets: Vec<_> = (2..=21)
