@@ -202,8 +202,9 @@ impl LocalBus {
     }
 
     /// Gives back, in their order, every message `holder` took from the
-    /// queue and did not settle.
-    pub fn release(&self, queue: &str, holder: u64) {
+    /// queue and did not settle, up to `through` (all when `None`): a
+    /// `basic.nack` with `multiple` and requeue.
+    pub fn release_through(&self, queue: &str, holder: u64, through: Option<u64>) {
         let mut queues = self.queues();
         let Some(queue) = queues.get_mut(queue) else {
             return;
@@ -211,7 +212,7 @@ impl LocalBus {
         let held: Vec<u64> = queue
             .unacked
             .iter()
-            .filter(|(_, (h, _))| *h == holder)
+            .filter(|(t, (h, _))| *h == holder && through.is_none_or(|last| **t <= last))
             .map(|(t, _)| *t)
             .collect();
         for tag in held.into_iter().rev() {
@@ -221,6 +222,12 @@ impl LocalBus {
             }
         }
         queue.arrived.notify_one();
+    }
+
+    /// Gives back, in their order, every message `holder` took from the
+    /// queue and did not settle.
+    pub fn release(&self, queue: &str, holder: u64) {
+        self.release_through(queue, holder, None);
     }
 
     /// Messages ready in a queue (what a passive declare reports), or
@@ -275,6 +282,12 @@ impl LocalConsumer {
 
     pub fn ack(&self, tag: u64, multiple: bool) {
         self.bus.ack(&self.queue, self.holder, tag, multiple);
+    }
+
+    /// Gives back every delivery up to `tag` (nack, multiple, requeue).
+    pub fn release_through(&self, tag: u64) {
+        self.bus
+            .release_through(&self.queue, self.holder, Some(tag));
     }
 
     pub fn bus(&self) -> &Arc<LocalBus> {

@@ -271,10 +271,12 @@ impl Hub {
             batch_bytes: self.settings.batch_bytes.max(1),
             batch_linger: self.settings.batch_linger(),
             retry: self.settings.retry.clone(),
+            store_hold: Duration::from_secs(self.settings.store_hold_secs.max(1)),
             outbox_ready: outbox_ready.clone(),
             stop: shutdown.clone(),
             abandon: abandon.clone(),
             metrics: self.metrics.clone(),
+            topology: Arc::new(self.topology()),
         });
         let relay = Arc::new(Relay {
             store: self.store.clone(),
@@ -282,6 +284,12 @@ impl Hub {
             ready: outbox_ready,
             poll: Duration::from_millis(self.settings.outbox_poll_ms),
             stop: shutdown.clone(),
+            metrics: self.metrics.clone(),
+            topology: context.topology.clone(),
+            user: match &self.local {
+                Some(_) => LOCAL_HUB_USER.to_owned(),
+                None => amqp::url_user(&self.settings.amqp_url),
+            },
         });
         if let Some(bus) = &self.local {
             self.run_local(bus, &context, &relay).await;

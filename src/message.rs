@@ -28,6 +28,25 @@ impl std::fmt::Debug for Inbound {
     }
 }
 
+/// A name taken from a message (a routing key, a message type), with every
+/// control character escaped (`\u{0}`, `\u{1b}`): what is stored, shown and
+/// logged never carries a NUL, which PostgreSQL text refuses, or a
+/// terminal's escape sequence.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_unicode());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 /// The content type a file is published with, from its extension.
 pub fn content_type_for(path: &std::path::Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()) {

@@ -66,6 +66,10 @@ pub struct Metrics {
     pub batch_steps: StepFamily,
     pub replayed: Family<ConnectorLabel, Counter>,
     pub purged: Family<ConnectorLabel, Counter>,
+    /// Dead letters and events the broker returned: no queue for them.
+    pub unroutable: Family<ConnectorLabel, Counter>,
+    /// Batches released after the case store stayed unavailable too long.
+    pub stalled: Family<ConnectorLabel, Counter>,
     pub inbound_depth: Family<ConnectorLabel, Gauge>,
     pub dlq_depth: Family<ConnectorLabel, Gauge>,
     pub outbox_backlog: Gauge,
@@ -102,6 +106,8 @@ impl Metrics {
             batch_steps: Family::new_with_constructor(step_histogram),
             replayed: Family::default(),
             purged: Family::default(),
+            unroutable: Family::default(),
+            stalled: Family::default(),
             inbound_depth: Family::default(),
             dlq_depth: Family::default(),
             outbox_backlog: Gauge::default(),
@@ -154,6 +160,16 @@ impl Metrics {
             "dlq_purged",
             "Dead letters purged by operators",
             metrics.purged.clone(),
+        );
+        registry.register(
+            "unroutable",
+            "Dead letters (by connector) and events (by destination) the broker returned because no queue took them; retried after the topology is declared again",
+            metrics.unroutable.clone(),
+        );
+        registry.register(
+            "store_stalls",
+            "Batches given back to the broker because the case store stayed unavailable past store_hold_secs",
+            metrics.stalled.clone(),
         );
         registry.register(
             "inbound_queue_depth",

@@ -262,8 +262,11 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
+/// At most `max` characters of a name taken from a message, for a reason,
+/// with control characters escaped (`message::printable`).
 fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    let end = text.char_indices().nth(max).map_or(text.len(), |(i, _)| i);
+    crate::message::printable(&text[..end]).into_owned()
 }
 
 /// Checks the content type and size, parses JSON and bounds its depth.
@@ -319,6 +322,18 @@ fn nesting_depth(bytes: &[u8]) -> usize {
         }
     }
     max
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::clip;
+
+    #[test]
+    fn names_from_a_message_are_clipped_and_escaped() {
+        assert_eq!(clip("ticket", 64), "ticket");
+        assert_eq!(clip("tick\0et\u{1b}[31m", 64), "tick\\u{0}et\\u{1b}[31m");
+        assert_eq!(clip("票据类型", 2), "票据");
+    }
 }
 
 #[cfg(test)]

@@ -87,9 +87,33 @@ impl Schema {
             .map(|error| Violation {
                 instance_path: error.instance_path().as_str().to_owned(),
                 schema_path: error.schema_path().as_str().to_owned(),
-                message: error.masked().to_string(),
+                message: masked_message(&error),
             })
             .collect()
+    }
+}
+
+/// The error's message with no value from the message in it. jsonschema
+/// masks values, but not the key names it reports for unexpected
+/// properties, and a key can be personal data (a phone number used as a
+/// key): those are counted, not quoted.
+fn masked_message(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let unexpected = |n: usize, keyword: &str| {
+        format!(
+            "{n} propert{} not allowed here ({keyword})",
+            if n == 1 { "y" } else { "ies" }
+        )
+    };
+    match error.kind() {
+        Kind::AdditionalProperties { unexpected: keys } => {
+            unexpected(keys.len(), "additionalProperties")
+        }
+        Kind::UnevaluatedProperties { unexpected: keys } => {
+            unexpected(keys.len(), "unevaluatedProperties")
+        }
+        Kind::PropertyNames { .. } => "a property name does not fit propertyNames".to_owned(),
+        _ => error.masked().to_string(),
     }
 }
 
@@ -146,6 +170,37 @@ mod tests {
             .find(|v| v.instance_path == "/phone")
             .unwrap();
         assert_eq!(phone.keyword(), "pattern");
+    }
+
+    #[test]
+    fn unexpected_keys_are_counted_not_quoted() {
+        let closed = Schema::compile(
+            "closed.json",
+            &json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "properties": {"a": {"type": "string"}},
+                "additionalProperties": false,
+                "propertyNames": {"maxLength": 12}
+            }),
+        )
+        .unwrap();
+        let violations = closed.violations(&json!({"13800138000": 1, "110101199001011234": 2}));
+        assert!(!violations.is_empty());
+        for violation in &violations {
+            assert!(
+                !violation.message.contains("13800138000")
+                    && !violation.message.contains("110101199001011234"),
+                "{}",
+                violation.message
+            );
+        }
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.message == "2 properties not allowed here (additionalProperties)"),
+            "{violations:?}"
+        );
     }
 
     #[test]

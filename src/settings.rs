@@ -81,6 +81,12 @@ pub struct Settings {
     /// How long `serve` waits for in-flight work after SIGTERM, in seconds.
     /// Default 30.
     pub shutdown_grace_secs: u64,
+    /// How long a consumer holds a batch while the case store keeps failing
+    /// with transient errors (down, or a statement timeout every time), in
+    /// seconds. Then it gives the batch back to the broker, which
+    /// redelivers it (each time counting against `delivery_limit`), and
+    /// counts a stall (`gridhub_store_stalls`). Default 300.
+    pub store_hold_secs: u64,
     /// Log format: `text` or `json`. Overridden by `GRIDHUB_LOG_FORMAT`.
     pub log_format: LogFormat,
     /// Routing rules file. Default: `deploy/routing.toml` beside the
@@ -192,6 +198,7 @@ impl Default for Settings {
             outbox_poll_ms: 1000,
             outbox_retention_hours: 24,
             shutdown_grace_secs: 30,
+            store_hold_secs: 300,
             log_format: LogFormat::Text,
             routing_file: None,
             overdue_scan_secs: 30,

@@ -20,8 +20,8 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
@@ -53,6 +53,8 @@ pub struct Context {
     pub batch_bytes: usize,
     pub batch_linger: Duration,
     pub retry: RetrySettings,
+    /// How long a batch is held while the store keeps failing transiently.
+    pub store_hold: Duration,
     /// Wakes the outbox relay after a commit.
     pub outbox_ready: Arc<Notify>,
     /// Stop taking deliveries; finish the ones in hand.
@@ -60,6 +62,8 @@ pub struct Context {
     /// Give up on the ones in hand too (after the grace period).
     pub abandon: CancellationToken,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Declared again when a dead letter finds no queue (one was deleted).
+    pub topology: Arc<super::topology::Topology>,
 }
 
 impl Context {
@@ -96,8 +100,12 @@ pub enum ConsumerError {
     StreamEnded,
     #[error("the broker refused a dead letter (nack)")]
     DeadLetterNacked,
+    #[error("a dead letter found no queue, even after the topology was declared again")]
+    DeadLetterUnroutable,
     #[error("abandoned in-flight deliveries at shutdown")]
     Abandoned,
+    #[error("the case store stayed unavailable past the hold bound")]
+    Stalled,
 }
 
 /// Consumes one connector's queue until stopped or until the connection fails.
@@ -244,6 +252,25 @@ enum Outlet<'a> {
 }
 
 impl Outlet<'_> {
+    /// Gives every delivery up to `tag` back to the queue (nack, requeue).
+    async fn release_through(&self, tag: u64) -> Result<(), ConsumerError> {
+        match self {
+            Outlet::Broker { channel, .. } => Ok(channel
+                .basic_nack(
+                    tag,
+                    BasicNackOptions {
+                        multiple: true,
+                        requeue: true,
+                    },
+                )
+                .await?),
+            Outlet::Local(consumer) => {
+                consumer.release_through(tag);
+                Ok(())
+            }
+        }
+    }
+
     /// Acknowledges every delivery up to `tag`.
     async fn ack_through(&self, tag: u64) -> Result<(), ConsumerError> {
         match self {
@@ -276,7 +303,27 @@ async fn consume(
     };
     let finisher = async {
         while let Some(batch) = ready.recv().await {
-            finish(ctx, connector, &outlet, batch).await?;
+            let last_tag = batch.last().map(|e| e.delivery_tag);
+            match finish(ctx, connector, &outlet, batch).await {
+                Err(ConsumerError::Stalled) => {
+                    // The store kept failing: the batch goes back to the
+                    // broker, which redelivers it, counting each time
+                    // against the delivery limit. What was dead-lettered
+                    // before the store failed may be dead-lettered again.
+                    ctx.metrics
+                        .stalled
+                        .get_or_create(&Metrics::label(connector))
+                        .inc();
+                    tracing::error!(
+                        held_secs = ctx.store_hold.as_secs(),
+                        "case store unavailable too long; batch given back to the broker"
+                    );
+                    if let Some(tag) = last_tag {
+                        outlet.release_through(tag).await?;
+                    }
+                }
+                other => other?,
+            }
         }
         Ok::<(), ConsumerError>(())
     };
@@ -550,12 +597,15 @@ fn log_applied(batch: &[Entry], results: &[Applied]) {
     }
 }
 
+/// The routing key's message type, as the inbox records it; empty when it
+/// holds a control character (a NUL would fail the whole statement).
 fn message_type(entry: &Entry) -> &str {
     entry
         .message
         .routing_key
         .split_once('.')
         .map(|(_, t)| t)
+        .filter(|t| !t.chars().any(char::is_control))
         .unwrap_or_default()
 }
 
@@ -601,9 +651,13 @@ where
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
     let mut delays = ctx.retry.delays();
+    let held_since = tokio::time::Instant::now();
     loop {
         match operation().await {
             Ok(value) => return Ok(value),
+            Err(StoreError::Transient(_)) if held_since.elapsed() >= ctx.store_hold => {
+                return Err(ConsumerError::Stalled);
+            }
             Err(StoreError::Transient(error)) => {
                 ctx.metrics
                     .retried
@@ -666,24 +720,50 @@ async fn dead_letter(
     });
     match outlet {
         Outlet::Broker { dead_letters, .. } => {
-            let mut confirms = Vec::with_capacity(refused.len());
-            for (routing_key, properties, body) in letters {
-                let confirm = dead_letters
-                    .basic_publish(
-                        exchange.as_str().into(),
-                        routing_key.as_str().into(),
-                        BasicPublishOptions::default(),
-                        body,
-                        properties,
-                    )
-                    .await?;
-                confirms.push(confirm);
-            }
-            for confirm in confirms {
-                match confirm.await? {
-                    Confirmation::Ack(_) | Confirmation::NotRequested => {}
-                    Confirmation::Nack(_) => return Err(ConsumerError::DeadLetterNacked),
+            // Mandatory: a dead letter that reaches no queue (its DLQ was
+            // deleted) comes back, and is not taken for done.
+            let mut pending: Vec<_> = letters.collect();
+            for attempt in 0.. {
+                let mut confirms = Vec::with_capacity(pending.len());
+                for (routing_key, properties, body) in &pending {
+                    let confirm = dead_letters
+                        .basic_publish(
+                            exchange.as_str().into(),
+                            routing_key.as_str().into(),
+                            BasicPublishOptions {
+                                mandatory: true,
+                                ..BasicPublishOptions::default()
+                            },
+                            body.as_slice(),
+                            properties.clone(),
+                        )
+                        .await?;
+                    confirms.push(confirm);
                 }
+                let mut returned = Vec::new();
+                for (letter, confirm) in pending.into_iter().zip(confirms) {
+                    match confirm.await? {
+                        Confirmation::Ack(Some(_)) => returned.push(letter),
+                        Confirmation::Ack(None) | Confirmation::NotRequested => {}
+                        Confirmation::Nack(_) => return Err(ConsumerError::DeadLetterNacked),
+                    }
+                }
+                if returned.is_empty() {
+                    break;
+                }
+                ctx.metrics
+                    .unroutable
+                    .get_or_create(&Metrics::label(connector))
+                    .inc_by(returned.len() as u64);
+                tracing::warn!(
+                    dead_letters = returned.len(),
+                    "dead letters found no queue; declaring the topology again"
+                );
+                if attempt == 2 {
+                    return Err(ConsumerError::DeadLetterUnroutable);
+                }
+                ctx.topology.declare(dead_letters).await?;
+                pending = returned;
             }
         }
         Outlet::Local(consumer) => {

@@ -14,7 +14,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Names;
+use super::topology::Topology;
 use crate::bus::LocalBus;
+use crate::metrics::Metrics;
 use crate::store::outbox::Pending;
 use crate::store::{Store, StoreError};
 
@@ -30,6 +32,13 @@ pub struct Relay {
     pub ready: Arc<Notify>,
     pub poll: Duration,
     pub stop: CancellationToken,
+    pub metrics: Arc<Metrics>,
+    /// Declared again when an event finds no queue (one was deleted).
+    pub topology: Arc<Topology>,
+    /// The hub's broker user: every event carries it as `user_id`, which
+    /// the broker checks, so a consumer can tell the hub's events from
+    /// anything else in its queue.
+    pub user: String,
 }
 
 /// Where the relay publishes.
@@ -75,7 +84,11 @@ impl Relay {
                 if claim.events.is_empty() {
                     break;
                 }
-                let sent = publish(&outlet, &exchange, &claim.events).await?;
+                let (sent, returned) =
+                    publish(&outlet, &exchange, &self.user, &claim.events).await?;
+                if !returned.is_empty() {
+                    self.unroutable(&outlet, &returned).await?;
+                }
                 let more = claim.more;
                 let count = sent.len();
                 if let Err(error) = claim.mark_sent(&sent).await {
@@ -97,12 +110,38 @@ impl Relay {
     }
 }
 
-/// Publishes a page of events; returns the outbox ids of those now safe.
-async fn publish(
+impl Relay {
+    /// Events the broker returned (no queue for their destination): they
+    /// stay unsent, counted, and the topology is declared again so that the
+    /// next round finds their queue.
+    async fn unroutable(&self, outlet: &Outlet<'_>, returned: &[&str]) -> lapin::Result<()> {
+        for routing_key in returned {
+            let destination = routing_key.split_once('.').map_or(*routing_key, |(d, _)| d);
+            self.metrics
+                .unroutable
+                .get_or_create(&Metrics::label(destination))
+                .inc();
+        }
+        tracing::warn!(
+            events = returned.len(),
+            "events found no queue; declaring the topology again, they go out next round"
+        );
+        if let Outlet::Broker(channel) = outlet {
+            self.topology.declare(channel).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Publishes a page of events; returns the outbox ids of those now safe,
+/// and the routing keys of those the broker returned (mandatory: no queue
+/// took them).
+async fn publish<'e>(
     outlet: &Outlet<'_>,
     exchange: &str,
-    events: &[Pending],
-) -> lapin::Result<Vec<i64>> {
+    user: &str,
+    events: &'e [Pending],
+) -> lapin::Result<(Vec<i64>, Vec<&'e str>)> {
     let messages = events.iter().map(|event| {
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
@@ -112,10 +151,12 @@ async fn publish(
                 event.routing_key.split_once('.').map_or("", |(_, e)| e),
             ))
             .with_timestamp(event.created_at.timestamp().max(0) as u64)
-            .with_app_id("gridhub".into());
+            .with_app_id("gridhub".into())
+            .with_user_id(user.into());
         (event, properties, event.payload.as_bytes())
     });
     let mut sent = Vec::with_capacity(events.len());
+    let mut returned = Vec::new();
     match outlet {
         Outlet::Broker(channel) => {
             let mut confirms = Vec::with_capacity(events.len());
@@ -124,16 +165,21 @@ async fn publish(
                     .basic_publish(
                         exchange.into(),
                         event.routing_key.as_str().into(),
-                        BasicPublishOptions::default(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
                         body,
                         properties,
                     )
                     .await?;
-                confirms.push((event.id, confirm));
+                confirms.push((event, confirm));
             }
-            for (id, confirm) in confirms {
-                if let Confirmation::Ack(_) = confirm.await? {
-                    sent.push(id);
+            for (event, confirm) in confirms {
+                match confirm.await? {
+                    Confirmation::Ack(None) => sent.push(event.id),
+                    Confirmation::Ack(Some(_)) => returned.push(event.routing_key.as_str()),
+                    Confirmation::Nack(_) | Confirmation::NotRequested => {}
                 }
             }
         }
@@ -145,5 +191,5 @@ async fn publish(
             }
         }
     }
-    Ok(sent)
+    Ok((sent, returned))
 }

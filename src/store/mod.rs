@@ -652,7 +652,7 @@ async fn record_refusals(
         };
         connector.push(item.connector);
         message_id.push(item.message_id);
-        routing_key.push(clean(key));
+        routing_key.push(crate::message::printable(key).into_owned());
         stage.push(refusal.stage.as_str());
         reason.push(clean(&refusal.reason));
         schema.push(refusal.schema.as_deref());

@@ -68,7 +68,11 @@ def parse_args(argv):
     p.add_argument("--url", required=True,
                    help="AMQP URL, e.g. amqp://guest:guest@127.0.0.1:5672/%%2f")
     p.add_argument("--exchange", required=True, help="exchange ('' for the default exchange)")
-    p.add_argument("--routing-key", required=True)
+    rk = p.add_mutually_exclusive_group(required=True)
+    rk.add_argument("--routing-key")
+    rk.add_argument("--routing-key-hex", metavar="HEX",
+                    type=lambda v: _hex(v, "--routing-key-hex"),
+                    help="routing key as raw bytes (ASCII and control characters, e.g. a NUL)")
     body = p.add_mutually_exclusive_group()
     body.add_argument("--body-file", metavar="PATH", help="body read from this file")
     body.add_argument("--body-size", metavar="BYTES", type=int,
@@ -184,9 +188,12 @@ def publish(args, stats):
             else:
                 message_id = None
             props = build_properties(args, headers, message_id)
+            # pika takes the routing key as text: bytes of one octet each.
+            routing_key = (args.routing_key if args.routing_key is not None
+                           else args.routing_key_hex.decode("latin-1"))
             stats["published"] += 1
             try:
-                channel.basic_publish(exchange=args.exchange, routing_key=args.routing_key,
+                channel.basic_publish(exchange=args.exchange, routing_key=routing_key,
                                       body=body, properties=props,
                                       mandatory=args.mandatory)
                 stats["confirmed"] += 1

@@ -185,3 +185,232 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     assert_eq!(env.depth(&dlq).await, 1);
     hub.stop().await;
 }
+
+/// A counter's value on the hub's `/metrics` page (0 when absent).
+async fn counter(hub: &crate::helpers::RunningHub, line_start: &str) -> u64 {
+    let (_, metrics) = hub.call("GET", "/metrics", None, None).await;
+    metrics
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn delete_queue(env: &TestEnv, queue: &str) {
+    let channel = env.broker.create_channel().await.unwrap();
+    channel
+        .queue_delete(queue.into(), Default::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    // A NUL in the routing key's message type, and one in a message_id.
+    let (summary, confirmed) = hostile(
+        &env,
+        &[
+            "--routing-key-hex",
+            &hex(b"hotline-12345.tic\0ket\x1b[31m"),
+            "--user-id",
+            "guest",
+            "--message-id",
+            "nul-in-key",
+            "--body",
+            "{}",
+        ],
+    );
+    assert!(confirmed, "{summary}");
+    let body = String::from_utf8(ticket_12345("BJ12345-20261203-000001")).unwrap();
+    let (summary, confirmed) = hostile(
+        &env,
+        &[
+            "--routing-key",
+            &format!("{HOTLINE}.ticket"),
+            "--user-id",
+            "guest",
+            "--message-id-hex",
+            &hex(b"nul\0id"),
+            "--body",
+            &body,
+        ],
+    );
+    assert!(confirmed, "{summary}");
+    // A key that is a phone number.
+    let mut keyed: Value =
+        serde_json::from_slice(&ticket_12345("BJ12345-20261203-000002")).unwrap();
+    keyed["13800138000"] = json!("x");
+    let mut tickets = vec![outgoing(
+        HOTLINE,
+        "ticket",
+        serde_json::to_vec(&keyed).unwrap(),
+    )];
+    tickets.extend((3..=12).map(|n| {
+        outgoing(
+            HOTLINE,
+            "ticket",
+            ticket_12345(&format!("BJ12345-20261203-{n:06}")),
+        )
+    }));
+    env.publish(&tickets).await;
+    wait_until(Duration::from_secs(20), "10 cases, 3 refusals", || async {
+        env.count("SELECT count(*) FROM cases").await == 10
+            && env.count("SELECT count(*) FROM dead_letters").await == 3
+    })
+    .await;
+    let dlq = env.names.dead_letter_queue(HOTLINE);
+    wait_until(Duration::from_secs(10), "3 dead letters", || async {
+        env.depth(&dlq).await == 3
+    })
+    .await;
+    let reasons: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT routing_key, reason, violations::text FROM dead_letters ORDER BY id",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    for (routing_key, reason, violations) in &reasons {
+        for text in [routing_key, reason, violations] {
+            assert!(!text.contains('\0') && !text.contains('\u{1b}'), "{text:?}");
+            assert!(!text.contains("13800138000"), "a key is quoted: {text}");
+        }
+    }
+    assert!(
+        reasons.iter().any(|(_, r, _)| r.contains("tic\\u{0}ket")),
+        "{reasons:?}"
+    );
+    hub.stop().await;
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    // The hub is up and has declared its topology.
+    env.publish(&[outgoing(
+        HOTLINE,
+        "ticket",
+        ticket_12345("BJ12345-20261204-000002"),
+    )])
+    .await;
+    wait_until(Duration::from_secs(20), "the hub at work", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    // A refusal into a deleted DLQ.
+    let dlq = env.names.dead_letter_queue(HOTLINE);
+    delete_queue(&env, &dlq).await;
+    let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
+    bad.message_id = Some("refused-into-a-deleted-dlq".into());
+    env.publish(&[bad]).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the dead letter in its DLQ",
+        || async { env.depth_if_any(&dlq).await == Some(1) },
+    )
+    .await;
+    assert!(
+        counter(
+            &hub,
+            "gridhub_unroutable_total{connector=\"hotline-12345\"} "
+        )
+        .await
+            >= 1,
+        "the returned dead letter is counted"
+    );
+    // Events into a deleted out queue.
+    let centre = env.names.outbound_queue(&env.settings.centre_destination);
+    delete_queue(&env, &centre).await;
+    env.publish(&[outgoing(
+        HOTLINE,
+        "ticket",
+        ticket_12345("BJ12345-20261204-000001"),
+    )])
+    .await;
+    wait_until(Duration::from_secs(20), "every event sent", || async {
+        env.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .await
+            == 0
+            && env.depth_if_any(&centre).await.unwrap_or(0) > 0
+    })
+    .await;
+    let centre_label = format!(
+        "gridhub_unroutable_total{{connector=\"{}\"}} ",
+        env.settings.centre_destination
+    );
+    assert!(
+        counter(&hub, &centre_label).await >= 1,
+        "the returned event is counted"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 2);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_keeps_timing_out_releases_the_batch() {
+    let env = TestEnv::new().await;
+    let database = env.database_url.rsplit('/').next().unwrap().to_owned();
+    // Statements about the test's database, from another one.
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let timeout_then_reconnect = |value: &'static str| {
+        let (admin, database) = (admin.clone(), database.clone());
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE \"{database}\" SET statement_timeout = {value}"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+            // Sessions take the setting when they start.
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(&database)
+            .execute(&admin)
+            .await
+            .unwrap();
+        }
+    };
+    let hub = env
+        .start_hub(gridhub::settings::Settings {
+            store_hold_secs: 1,
+            ..env.settings.clone()
+        })
+        .await;
+    // Every statement of every new session times out (SQLSTATE 57014).
+    timeout_then_reconnect("'1ms'").await;
+    env.publish(&[outgoing(
+        HOTLINE,
+        "ticket",
+        ticket_12345("BJ12345-20261205-000001"),
+    )])
+    .await;
+    wait_until(Duration::from_secs(20), "a stall counted", || async {
+        counter(
+            &hub,
+            "gridhub_store_stalls_total{connector=\"hotline-12345\"} ",
+        )
+        .await
+            >= 1
+    })
+    .await;
+    // The database recovers: the released message is recorded once.
+    timeout_then_reconnect("0").await;
+    wait_until(Duration::from_secs(30), "the case recorded", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM case_sources").await, 1);
+    assert_eq!(env.depth(&env.names.dead_letter_queue(HOTLINE)).await, 0);
+    hub.stop().await;
+}
