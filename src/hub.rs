@@ -45,7 +45,221 @@ pub const LOCAL_HUB_USER: &str = "gridhub";
 /// What one connection's tasks ended with.
 enum Ended {
     Stopped,
-    Failed(String),
+    Failed {
+        error: String,
+        /// The client could not parse what the broker sent (a message's
+        /// properties that are not UTF-8): see `amqp::unreadable`.
+        unreadable: bool,
+    },
+}
+
+/// What one broker connection carries.
+#[derive(Debug, Clone)]
+enum Part {
+    /// The consumers of one connector's inbound queue.
+    Connector(String),
+    /// The outbox relay.
+    Relay,
+}
+
+/// How long a connector stays in quarantine (prefetch 1) after a message
+/// ended its connection.
+const QUARANTINE: Duration = Duration::from_secs(60);
+
+/// Keeps one part of the hub connected: connects (declaring the topology),
+/// runs the part until it stops or its connection fails, and starts over.
+struct Supervisor {
+    url: String,
+    topology: Arc<Topology>,
+    bound: Duration,
+    retry: crate::settings::RetrySettings,
+    consumers_per_queue: usize,
+    context: Arc<Context>,
+    relay: Arc<Relay>,
+}
+
+impl Supervisor {
+    async fn run(self: Arc<Self>, part: Part) {
+        let stop = self.context.stop.clone();
+        let mut delays = self.retry.delays();
+        // After a connection ended on a message the client cannot read: the
+        // connector consumes one message at a time until then, so that the
+        // next such failure holds the culprit alone.
+        let mut quarantine_until: Option<std::time::Instant> = None;
+        // The last failure happened in quarantine: the culprit is at the head.
+        let mut evict = false;
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let connection = tokio::select! {
+                _ = stop.cancelled() => return,
+                connection = tokio::time::timeout(self.bound, connect_and_declare(&self.url, &self.topology)) => {
+                    connection.unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("no answer within {} ms", self.bound.as_millis()))
+                    })
+                }
+            };
+            let connection = match connection {
+                Ok(connection) => Arc::new(connection),
+                Err(error) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(part = ?part, error = %error, retry_in_ms = delay.as_millis() as u64, "broker unavailable");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            let quarantined = quarantine_until.is_some_and(|t| std::time::Instant::now() < t);
+            if !quarantined {
+                quarantine_until = None;
+            }
+            if let (Part::Connector(connector), true) = (&part, evict) {
+                self.evict(&connection, connector).await;
+            }
+            let ended = self.run_part(&connection, &part, quarantined).await;
+            close_within(self.bound, &connection, "gridhub reconnecting").await;
+            match ended {
+                Ended::Stopped => return,
+                Ended::Failed { error, unreadable } => {
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                    if let (Part::Connector(connector), true) = (&part, unreadable) {
+                        self.context
+                            .metrics
+                            .unreadable
+                            .get_or_create(&crate::metrics::Metrics::label(connector))
+                            .inc();
+                        tracing::warn!(
+                            connector = %connector,
+                            quarantined,
+                            "the AMQP client could not read a delivery; \
+                             the connector consumes one message at a time for a while"
+                        );
+                        evict = quarantined;
+                        quarantine_until = Some(std::time::Instant::now() + QUARANTINE);
+                        // Straight back: only this connector waits.
+                        delays = self.retry.delays();
+                        continue;
+                    }
+                    evict = false;
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::warn!(part = ?part, error = %error, retry_in_ms = delay.as_millis() as u64, "broker connection lost; reconnecting");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            if quarantine_until.is_none() {
+                delays = self.retry.delays();
+            }
+        }
+    }
+
+    /// Takes the unreadable messages at the head of the connector's queue
+    /// off it (see `amqp::unreadable`).
+    async fn evict(&self, connection: &Connection, connector: &str) {
+        let evicted = async {
+            let channel = connection.create_channel().await?;
+            channel
+                .confirm_select(lapin::options::ConfirmSelectOptions::default())
+                .await?;
+            let evicted =
+                amqp::unreadable::evict(&self.url, &channel, &self.context, connector).await;
+            let _ = channel.close(200, "evicted".into()).await;
+            Ok::<_, anyhow::Error>(evicted?)
+        };
+        match evicted.await {
+            Ok(0) => {}
+            Ok(count) => tracing::warn!(
+                connector,
+                messages = count,
+                "unreadable messages dead-lettered"
+            ),
+            Err(error) => {
+                tracing::warn!(connector, error = %error, "cannot take unreadable messages off the queue; the delivery limit will")
+            }
+        }
+    }
+
+    /// Runs one part on one connection until it stops (shutdown) or fails
+    /// (then its other tasks are dropped: what they held unacknowledged is
+    /// redelivered, and the inbox makes that harmless).
+    async fn run_part(
+        &self,
+        connection: &Arc<Connection>,
+        part: &Part,
+        quarantined: bool,
+    ) -> Ended {
+        let context = &self.context;
+        let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
+        match part {
+            Part::Connector(connector) => {
+                let (consumers, prefetch) = match quarantined {
+                    true => (1, Some(1)),
+                    false => (self.consumers_per_queue, None),
+                };
+                for index in 0..consumers {
+                    let (connection, context, id) =
+                        (connection.clone(), context.clone(), connector.clone());
+                    tasks.spawn(async move {
+                        consumer::run(&connection, context, id, index, prefetch)
+                            .await
+                            .map_err(|e| e.to_string())
+                    });
+                }
+            }
+            Part::Relay => {
+                let (connection, relay) = (connection.clone(), self.relay.clone());
+                tasks.spawn(async move { relay.run(&connection).await.map_err(|e| e.to_string()) });
+            }
+        }
+        // What ended the connection, if it was the client's parser.
+        let unreadable = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            // Idle consumers notice a dead connection late; watch it directly.
+            let (connection, stop, unreadable) =
+                (connection.clone(), context.stop.clone(), unreadable.clone());
+            tasks.spawn(async move {
+                let mut events = std::pin::pin!(connection.events_listener());
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return Ok(()),
+                        event = futures_util::StreamExt::next(&mut events) => {
+                            if let Some(lapin::Event::Error(error)) = event {
+                                if amqp::unparseable(&error) {
+                                    unreadable.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                return Err(error.to_string());
+                            }
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                            if !connection.status().connected() {
+                                return Err("connection closed".to_owned());
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let failure = match joined {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error,
+                Err(error) => format!("task failed: {error}"),
+            };
+            if context.stop.is_cancelled() && failure.contains("abandoned") {
+                continue;
+            }
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            return Ended::Failed {
+                error: failure,
+                unreadable: unreadable.load(std::sync::atomic::Ordering::Relaxed),
+            };
+        }
+        Ended::Stopped
+    }
 }
 
 impl Hub {
@@ -296,54 +510,26 @@ impl Hub {
             tracing::info!("stopped");
             return Ok(());
         }
-        let topology = self.topology();
-        let url = self.settings.amqp_url.clone();
-        let bound = self.settings.broker_connect_timeout();
-        let mut delays = self.settings.retry.delays();
-        loop {
-            if shutdown.is_cancelled() {
-                return Ok(());
-            }
-            let connection = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                connection = tokio::time::timeout(bound, connect_and_declare(&url, &topology)) => {
-                    connection.unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!("no answer within {} ms", bound.as_millis()))
-                    })
-                }
-            };
-            let connection = match connection {
-                Ok(connection) => {
-                    delays = self.settings.retry.delays();
-                    tracing::info!(broker = %amqp::redact_url(&url), "connected");
-                    Arc::new(connection)
-                }
-                Err(error) => {
-                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "broker unavailable");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(delay) => continue,
-                    }
-                }
-            };
-            match self.run_connection(&connection, &context, &relay).await {
-                Ended::Stopped => {
-                    close_within(bound, &connection, "gridhub stopping").await;
-                    tracing::info!("stopped");
-                    return Ok(());
-                }
-                Ended::Failed(error) => {
-                    close_within(bound, &connection, "gridhub reconnecting").await;
-                    if shutdown.is_cancelled() {
-                        return Ok(());
-                    }
-                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "broker connection lost; reconnecting");
-                    tokio::time::sleep(delay).await;
-                }
-            }
+        // One connection per connector and one for the relay: a message
+        // that ends a connection (one the client cannot parse) costs its
+        // own connector a reconnect, and nothing else.
+        let supervisor = Arc::new(Supervisor {
+            url: self.settings.amqp_url.clone(),
+            topology: context.topology.clone(),
+            bound: self.settings.broker_connect_timeout(),
+            retry: self.settings.retry.clone(),
+            consumers_per_queue: self.settings.consumers_per_queue.max(1),
+            context: context.clone(),
+            relay: relay.clone(),
+        });
+        let mut parts: JoinSet<()> = JoinSet::new();
+        for connector in self.consumed() {
+            parts.spawn(supervisor.clone().run(Part::Connector(connector)));
         }
+        parts.spawn(supervisor.clone().run(Part::Relay));
+        while parts.join_next().await.is_some() {}
+        tracing::info!("stopped");
+        Ok(())
     }
 
     /// Runs every consumer and the relay on the in-process bus until they stop.
@@ -373,62 +559,6 @@ impl Hub {
             .filter(|c| !c.messages.is_empty())
             .map(|c| c.id().to_owned())
             .collect()
-    }
-
-    /// Runs every consumer and the relay on one connection until all stop
-    /// (shutdown) or one fails (then the others are dropped: what they held
-    /// unacknowledged is redelivered, and the inbox makes that harmless).
-    async fn run_connection(
-        &self,
-        connection: &Arc<Connection>,
-        context: &Arc<Context>,
-        relay: &Arc<Relay>,
-    ) -> Ended {
-        let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
-        for connector in self.consumed() {
-            for index in 0..self.settings.consumers_per_queue.max(1) {
-                let (connection, context, id) =
-                    (connection.clone(), context.clone(), connector.clone());
-                tasks.spawn(async move {
-                    consumer::run(&connection, context, id, index)
-                        .await
-                        .map_err(|e| e.to_string())
-                });
-            }
-        }
-        {
-            let (connection, relay) = (connection.clone(), relay.clone());
-            tasks.spawn(async move { relay.run(&connection).await.map_err(|e| e.to_string()) });
-        }
-        {
-            // Idle consumers notice a dead connection late; watch it directly.
-            let (connection, stop) = (connection.clone(), context.stop.clone());
-            tasks.spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                    if !connection.status().connected() {
-                        return Err("connection closed".to_owned());
-                    }
-                }
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let failure = match joined {
-                Ok(Ok(())) => continue,
-                Ok(Err(error)) => error,
-                Err(error) => format!("task failed: {error}"),
-            };
-            if context.stop.is_cancelled() && failure.contains("abandoned") {
-                continue;
-            }
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-            return Ended::Failed(failure);
-        }
-        Ended::Stopped
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Metrics {
     pub unroutable: Family<ConnectorLabel, Counter>,
     /// Batches released after the case store stayed unavailable too long.
     pub stalled: Family<ConnectorLabel, Counter>,
+    /// Connections that ended on a delivery the client could not parse.
+    pub unreadable: Family<ConnectorLabel, Counter>,
     pub inbound_depth: Family<ConnectorLabel, Gauge>,
     pub dlq_depth: Family<ConnectorLabel, Gauge>,
     pub outbox_backlog: Gauge,
@@ -108,6 +110,7 @@ impl Metrics {
             purged: Family::default(),
             unroutable: Family::default(),
             stalled: Family::default(),
+            unreadable: Family::default(),
             inbound_depth: Family::default(),
             dlq_depth: Family::default(),
             outbox_backlog: Gauge::default(),
@@ -170,6 +173,11 @@ impl Metrics {
             "store_stalls",
             "Batches given back to the broker because the case store stayed unavailable past store_hold_secs",
             metrics.stalled.clone(),
+        );
+        registry.register(
+            "unreadable_deliveries",
+            "Connections of a connector that ended on a delivery the AMQP client could not parse (a property that is not UTF-8); the connector is then quarantined and the message dead-lettered",
+            metrics.unreadable.clone(),
         );
         registry.register(
             "inbound_queue_depth",

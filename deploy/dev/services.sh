@@ -38,7 +38,7 @@ wait_for RabbitMQ 5672 120
 # node reads them from its rabbitmq.conf.
 rabbitmqctl eval '
   application:set_env(rabbit, frame_max, 8192),
-  application:set_env(rabbit, max_message_size, 262144).' >/dev/null
+  application:set_env(rabbit, max_message_size, 1048576).' >/dev/null
 
 # Test runs that were killed leave their per-test namespaces behind (queues
 # named t<12 hex digits>.*). Quorum queues hold file handles in the broker,

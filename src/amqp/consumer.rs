@@ -115,12 +115,14 @@ pub async fn run(
     ctx: Arc<Context>,
     connector: String,
     index: usize,
+    quarantine_prefetch: Option<u16>,
 ) -> Result<(), ConsumerError> {
     let prefetch = ctx
         .registry
         .get(&connector)
         .and_then(|c| c.config.prefetch)
         .map_or(ctx.prefetch, |own| own.get().min(ctx.prefetch));
+    let prefetch = quarantine_prefetch.map_or(prefetch, |q| q.min(prefetch));
     let channel = connection.create_channel().await?;
     channel
         .basic_qos(prefetch, BasicQosOptions::default())

@@ -4,8 +4,10 @@
 pub mod consumer;
 pub mod limits;
 pub mod publish;
+pub mod raw;
 pub mod relay;
 pub mod topology;
+pub mod unreadable;
 
 use lapin::{Connection, ConnectionProperties};
 
@@ -49,6 +51,21 @@ pub async fn connect(url: &str, role: &str) -> lapin::Result<Connection> {
     let properties =
         ConnectionProperties::default().with_connection_name(format!("gridhub {role}").into());
     Connection::connect(url, properties).await
+}
+
+/// Whether an error is the client failing to parse what the broker sent:
+/// a frame whose short strings are not UTF-8 (amq-protocol reads them so),
+/// or a frame larger than the negotiated size. Such an error comes back
+/// with the message that caused it (`amqp::unreadable`).
+pub fn unparseable(error: &lapin::Error) -> bool {
+    match error.kind() {
+        lapin::ErrorKind::ParsingError(_) => true,
+        lapin::ErrorKind::ProtocolError(error) => {
+            error.kind()
+                == &lapin::protocol::AMQPErrorKind::Hard(lapin::protocol::AMQPHardError::FRAMEERROR)
+        }
+        _ => false,
+    }
 }
 
 /// The broker user in an AMQP URL: the identity the hub publishes with.

@@ -414,3 +414,123 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
     assert_eq!(env.depth(&env.names.dead_letter_queue(HOTLINE)).await, 0);
     hub.stop().await;
 }
+
+/// A 96156 ticket with its own ticket number.
+fn ticket_96156(n: u32) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&crate::helpers::sample(
+        "hotline-96156",
+        "ticket/valid/elderly-unreachable-yuqiao-emergency.json",
+    ))
+    .unwrap();
+    body["gdbh"] = json!(format!("GD20261206{n:06}"));
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_message_costs_only_itself() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let other = "hotline-96156";
+    let routing_key = format!("{HOTLINE}.ticket");
+    let tickets = |from: u32| -> Vec<_> {
+        (from..from + 10)
+            .map(|n| {
+                outgoing(
+                    HOTLINE,
+                    "ticket",
+                    ticket_12345(&format!("BJ12345-20261206-{n:06}")),
+                )
+            })
+            .chain((from..from + 10).map(|n| outgoing(other, "ticket", ticket_96156(n))))
+            .collect()
+    };
+    let started = Instant::now();
+    env.publish(&tickets(1)).await;
+    // What another team's client may send: a message_id, a type and a
+    // header key that are not UTF-8 (legal octets in AMQP 0-9-1).
+    let body = String::from_utf8(ticket_12345("BJ12345-20261206-900001")).unwrap();
+    for culprit in [
+        ["--message-id-hex", "fffe"],
+        ["--type-hex", "c328"],
+        ["--header-key-hex", "fffe80"],
+    ] {
+        let (summary, confirmed) = hostile(
+            &env,
+            &[
+                "--routing-key",
+                &routing_key,
+                "--user-id",
+                "guest",
+                "--body",
+                &body,
+                culprit[0],
+                culprit[1],
+            ],
+        );
+        assert!(confirmed, "{summary}");
+    }
+    env.publish(&tickets(11)).await;
+    // The other connector does not notice.
+    wait_until(
+        Duration::from_secs(15),
+        "the other hotline's 20 cases",
+        || async {
+            env.count("SELECT count(*) FROM case_sources WHERE connector = 'hotline-96156'")
+                .await
+                == 20
+        },
+    )
+    .await;
+    let others_done = started.elapsed();
+    // The culprits' connector resumes: its 20 tickets, and the three
+    // culprits dead-lettered with their reason.
+    wait_until(Duration::from_secs(60), "20 cases, 3 unreadable refused", || async {
+        env.count("SELECT count(*) FROM case_sources WHERE connector = 'hotline-12345'")
+            .await
+            == 20
+            && env
+                .count("SELECT count(*) FROM dead_letters WHERE reason LIKE 'unreadable properties%'")
+                .await
+                == 3
+    })
+    .await;
+    let own_done = started.elapsed();
+    let dlq = env.names.dead_letter_queue(HOTLINE);
+    wait_until(Duration::from_secs(10), "3 dead letters", || async {
+        env.depth(&dlq).await == 3
+    })
+    .await;
+    // Lost: none. Doubled: none. Wrongly dead-lettered: none.
+    assert_eq!(env.count("SELECT count(*) FROM cases").await, 40);
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 3);
+    assert_eq!(env.depth(&env.names.dead_letter_queue(other)).await, 0);
+    // Ops read them, with their stage and reason, and the tools survive it.
+    let (status, listing) = hub
+        .call(
+            "GET",
+            "/api/dlq?connector=hotline-12345",
+            Some(OPS_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listing}");
+    let letters = listing["letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 3, "{listing}");
+    assert!(letters.iter().all(|l| {
+        l["stage"] == "decode"
+            && l["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("unreadable properties")
+    }));
+    assert!(
+        counter(
+            &hub,
+            "gridhub_unreadable_deliveries_total{connector=\"hotline-12345\"} "
+        )
+        .await
+            >= 1
+    );
+    eprintln!("other connector done after {others_done:?}, the culprits' after {own_done:?}");
+    hub.stop().await;
+}
