@@ -25,6 +25,39 @@ pub const REFUSED_AT: &str = "x-gridhub-refused-at";
 pub const ORIGINAL_USER: &str = "x-gridhub-original-user-id";
 /// How often ops replayed the message; kept by the hub, not read from x-death.
 pub const REPLAYS: &str = "x-gridhub-replays";
+/// A body over the hub's limit is not copied whole into the DLQ: these
+/// headers give its size and SHA-256 (hex), and the copy carries only its
+/// first [`KEPT_PREFIX`] bytes, enough to tell what it was.
+pub const BODY_SIZE: &str = "x-gridhub-body-size";
+pub const BODY_SHA256: &str = "x-gridhub-body-sha256";
+pub const BODY_TRUNCATED: &str = "x-gridhub-body-truncated";
+/// How much of an oversized body its dead letter keeps.
+pub const KEPT_PREFIX: usize = 4096;
+
+/// The body a dead letter carries, and the headers that describe what was
+/// cut: the whole body when within the hub's limit; else its first
+/// [`KEPT_PREFIX`] bytes, with its size and SHA-256.
+pub fn kept_body<'b>(body: &'b [u8], headers: &mut FieldTable) -> &'b [u8] {
+    if body.len() <= crate::pipeline::MAX_BODY {
+        return body;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    headers.insert(BODY_SIZE.into(), AMQPValue::LongLongInt(body.len() as i64));
+    headers.insert(BODY_SHA256.into(), AMQPValue::LongString(hex.into()));
+    headers.insert(BODY_TRUNCATED.into(), AMQPValue::Boolean(true));
+    &body[..KEPT_PREFIX]
+}
+
+/// Whether a dead letter carries only the first bytes of its body.
+pub fn truncated(props: &BasicProperties) -> bool {
+    props
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(BODY_TRUNCATED).cloned())
+        .is_some_and(|v| matches!(v, AMQPValue::Boolean(true)))
+}
 
 /// Properties of the dead letter: the original's, less `user_id` and
 /// `expiration`, persistent, with the reason headers added.
@@ -132,6 +165,9 @@ pub struct DeadLetter {
     pub replays: i64,
     pub content_type: Option<String>,
     pub size: usize,
+    /// Only the first bytes of the body were kept (it was over the limit);
+    /// `size` is then the original's.
+    pub truncated: bool,
 }
 
 fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
@@ -238,7 +274,10 @@ impl DeadLetter {
             refused_at: header_str(&headers, REFUSED_AT),
             replays: header_int(&headers, REPLAYS).unwrap_or(0),
             content_type: props.content_type().as_ref().map(|c| c.as_str().to_owned()),
-            size,
+            size: header_int(&headers, BODY_SIZE)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(size),
+            truncated: truncated(props),
         }
     }
 }

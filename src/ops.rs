@@ -691,6 +691,13 @@ impl DeadLetters {
                         continue;
                     }
                     report.matched += 1;
+                    if new_body.is_none() && dlq::truncated(&taken.properties) {
+                        // Only the body's first bytes were kept: replaying
+                        // them would be a different message. Edit it instead.
+                        scan.keep(taken.tag);
+                        report.failed += 1;
+                        continue;
+                    }
                     let properties = replay_properties(&taken.properties, &self.hub_user);
                     let body = new_body.as_deref().unwrap_or(&taken.body);
                     let confirm = publisher
@@ -1135,6 +1142,7 @@ mod tests {
                 replays: 0,
                 content_type: None,
                 size: 3,
+                truncated: false,
             },
             at.as_bytes(),
         )

@@ -713,12 +713,15 @@ async fn dead_letter(
             now,
             &provenance,
         );
+        let mut headers = properties.headers().clone().unwrap_or_default();
+        let body = crate::dlq::kept_body(&entry.message.body, &mut headers);
+        let properties = properties.with_headers(headers);
         // Route by the connector so that any routing key lands in this connector's DLQ.
         let routing_key = format!(
             "{connector}.{}",
             dead_letter_suffix(&entry.message.routing_key, connector)
         );
-        (routing_key, properties, &entry.message.body)
+        (routing_key, properties, body)
     });
     match outlet {
         Outlet::Broker { dead_letters, .. } => {
@@ -736,7 +739,7 @@ async fn dead_letter(
                                 mandatory: true,
                                 ..BasicPublishOptions::default()
                             },
-                            body.as_slice(),
+                            body,
                             properties.clone(),
                         )
                         .await?;

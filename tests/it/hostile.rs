@@ -534,3 +534,65 @@ async fn an_unreadable_message_costs_only_itself() {
     eprintln!("other connector done after {others_done:?}, the culprits' after {own_done:?}");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_at_the_door_or_kept_as_a_prefix() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let routing_key = format!("{HOTLINE}.ticket");
+    let publish = |size: &str, id: &str| {
+        hostile(
+            &env,
+            &[
+                "--routing-key",
+                &routing_key,
+                "--user-id",
+                "guest",
+                "--message-id",
+                id,
+                "--body-size",
+                size,
+            ],
+        )
+    };
+    // 32 MiB: over the broker's max_message_size (deploy/rabbitmq).
+    let (_, confirmed) = publish("33554432", "huge");
+    assert!(!confirmed, "the broker refuses it at the door");
+    // 600 KiB: the broker takes it, the hub refuses it, and its dead
+    // letter keeps the first 4 KiB with the size and the SHA-256.
+    let (summary, confirmed) = publish("614400", "large");
+    assert!(confirmed, "{summary}");
+    env.publish(&[outgoing(
+        HOTLINE,
+        "ticket",
+        ticket_12345("BJ12345-20261207-000001"),
+    )])
+    .await;
+    let dlq = env.names.dead_letter_queue(HOTLINE);
+    wait_until(Duration::from_secs(20), "refused and recorded", || async {
+        env.depth(&dlq).await == 1 && env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    let channel = env.broker.create_channel().await.unwrap();
+    let letter = channel
+        .basic_get(
+            dlq.as_str().into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+        .expect("the dead letter");
+    assert_eq!(letter.delivery.data.len(), gridhub::dlq::KEPT_PREFIX);
+    let headers = letter.delivery.properties.headers().clone().unwrap();
+    let header = |key: &str| headers.inner().get(key).cloned();
+    assert_eq!(
+        header(gridhub::dlq::BODY_SIZE),
+        Some(lapin::types::AMQPValue::LongLongInt(614400))
+    );
+    assert!(matches!(
+        header(gridhub::dlq::BODY_SHA256),
+        Some(lapin::types::AMQPValue::LongString(s)) if s.as_bytes().len() == 64
+    ));
+    assert!(gridhub::dlq::truncated(&letter.delivery.properties));
+    hub.stop().await;
+}
