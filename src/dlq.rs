@@ -168,6 +168,9 @@ pub struct DeadLetter {
     /// Only the first bytes of the body were kept (it was over the limit);
     /// `size` is then the original's.
     pub truncated: bool,
+    /// The broker user that published the original, as the hub recorded it
+    /// (none if it sent no user_id): a replay is judged as this publisher.
+    pub original_user: Option<String>,
 }
 
 fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
@@ -278,6 +281,7 @@ impl DeadLetter {
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(size),
             truncated: truncated(props),
+            original_user: header_str(&headers, ORIGINAL_USER),
         }
     }
 }

@@ -592,7 +592,8 @@ impl DeadLetters {
                 routing_key: detail.letter.letter.routing_key.clone(),
                 message_id: detail.letter.letter.message_id.clone(),
                 content_type: detail.letter.letter.content_type.clone(),
-                user_id: Some(self.hub_user.clone()),
+                // Judged as the replay will be: as its original publisher.
+                user_id: detail.letter.letter.original_user.clone(),
                 body: body.clone(),
                 replays: i32::try_from(detail.letter.letter.replays + 1).unwrap_or(i32::MAX),
             };
@@ -1143,6 +1144,7 @@ mod tests {
                 content_type: None,
                 size: 3,
                 truncated: false,
+                original_user: None,
             },
             at.as_bytes(),
         )

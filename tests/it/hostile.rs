@@ -183,6 +183,28 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     .await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 0);
     assert_eq!(env.depth(&dlq).await, 1);
+    // Nor does an edit pass as the hub: the fixed body is checked as its
+    // original publisher's, and would be refused at identity.
+    let (_, letters) = hub
+        .call(
+            "GET",
+            "/api/dlq?connector=hotline-12345",
+            Some(OPS_TOKEN),
+            None,
+        )
+        .await;
+    let id = letters["letters"][0]["id"].as_str().unwrap().to_owned();
+    let fixed: Value = serde_json::from_str(&body).unwrap();
+    let (status, answer) = hub
+        .call(
+            "POST",
+            &format!("/api/dlq/{HOTLINE}/{id}/edit"),
+            Some(OPS_TOKEN),
+            Some(&json!({ "body": fixed })),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("identity"), "{answer}");
     hub.stop().await;
 }
 
