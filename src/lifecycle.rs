@@ -348,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn the_case_schema_lists_every_status() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schemas/hub/case.v1.json")).unwrap();
+        let listed: Vec<&str> = schema["properties"]["status"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s.as_str())
+            .collect();
+        for status in ALL {
+            assert!(
+                listed.contains(&status.as_str()),
+                "{} missing",
+                status.as_str()
+            );
+        }
+    }
+
+    #[test]
     fn statuses_round_trip() {
         for status in ALL {
             assert_eq!(Status::parse(status.as_str()), Some(status));

@@ -311,6 +311,14 @@ impl Settings {
             if !seen.insert(token.token.as_str()) {
                 anyhow::bail!("token {}: the same secret is given twice", token.name);
             }
+            let lower = token.token.to_lowercase();
+            if EXAMPLE_TOKENS.iter().any(|example| lower.contains(example)) {
+                anyhow::bail!(
+                    "token {}: an example from the documentation; make a secret of your own \
+                     (e.g. openssl rand -hex 24)",
+                    token.name
+                );
+            }
         }
         Ok(())
     }
@@ -324,6 +332,10 @@ impl Settings {
     }
 }
 
+/// Texts of the documentation's example tokens: a token containing one is
+/// refused, so that a copied example never guards a real hub.
+const EXAMPLE_TOKENS: [&str; 3] = ["change-me", "long random secret", "example-token"];
+
 /// `schemas` beside a connectors folder: `./connectors` gives `./schemas`.
 pub fn schemas_beside(connectors_dir: &Path) -> PathBuf {
     let parent = connectors_dir
@@ -336,6 +348,30 @@ pub fn schemas_beside(connectors_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documentations_example_tokens_are_refused() {
+        let docs = include_str!("../docs/CONFIGURATION.md");
+        let example: Settings = toml::from_str(
+            docs.split("```toml")
+                .nth(1)
+                .and_then(|block| block.split("```").next())
+                .expect("a toml block"),
+        )
+        .unwrap();
+        assert!(!example.tokens.is_empty());
+        let error = example.validate().unwrap_err().to_string();
+        assert!(error.contains("example"), "{error}");
+        let own = Settings {
+            tokens: vec![Token {
+                name: "ops".into(),
+                token: "7f3a9c0e51b24d86a1e0c4f2".into(),
+                role: Role::Ops,
+            }],
+            ..Settings::default()
+        };
+        own.validate().unwrap();
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

@@ -405,7 +405,7 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
     };
     let hub = env
         .start_hub(gridhub::settings::Settings {
-            store_hold_secs: 1,
+            store_hold_secs: 2,
             ..env.settings.clone()
         })
         .await;
@@ -417,23 +417,26 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
         ticket_12345("BJ12345-20261205-000001"),
     )])
     .await;
-    wait_until(Duration::from_secs(20), "a stall counted", || async {
-        counter(
-            &hub,
-            "gridhub_store_stalls_total{connector=\"hotline-12345\"} ",
-        )
-        .await
-            >= 1
-    })
-    .await;
+    // Two holds' worth of failing statements: the batch is given back at
+    // least once (counted below, once the database answers /metrics again).
+    tokio::time::sleep(Duration::from_secs(5)).await;
     // The database recovers: the released message is recorded once.
     timeout_then_reconnect("0").await;
-    wait_until(Duration::from_secs(30), "the case recorded", || async {
+    wait_until(Duration::from_secs(60), "the case recorded", || async {
         env.count("SELECT count(*) FROM cases").await == 1
     })
     .await;
     assert_eq!(env.count("SELECT count(*) FROM case_sources").await, 1);
     assert_eq!(env.depth(&env.names.dead_letter_queue(HOTLINE)).await, 0);
+    assert!(
+        counter(
+            &hub,
+            "gridhub_store_stalls_total{connector=\"hotline-12345\"} "
+        )
+        .await
+            >= 1,
+        "the stall is counted"
+    );
     hub.stop().await;
 }
 
