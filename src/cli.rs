@@ -83,6 +83,11 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// API and console tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// One case, at the district centre's desk.
     Case {
         #[command(subcommand)]
@@ -258,6 +263,20 @@ pub enum DlqCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new token: prints the secret (once: give it to its holder)
+    /// and the `[[tokens]]` entry for the settings, which holds only its
+    /// SHA-256.
+    New {
+        /// Who holds it, for the audit trail (e.g. night-shift).
+        name: String,
+        /// viewer, dispatcher or ops.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CaseCommand {
     /// Record a response (办结反馈) for a unit with no system of its own, on
     /// a case led inside the grid system; the unit is named and you are
@@ -343,6 +362,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             limit,
         } => cases(&settings(&common)?, json, limit).await,
+        Command::Token {
+            command: TokenCommand::New { name, role },
+        } => new_token(&name, &role),
         Command::Case { command } => case(command).await,
         Command::Dlq { command } => dlq(command).await,
         Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
@@ -528,6 +550,23 @@ async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<Ex
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_token(name: &str, role: &str) -> anyhow::Result<ExitCode> {
+    let role: crate::settings::Role = toml::Value::String(role.to_owned())
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("role {role}: viewer, dispatcher or ops"))?;
+    let (secret, token) = crate::settings::Token::generate(name, role);
+    eprintln!("The secret, for {name} only (it is not kept anywhere):");
+    println!("{secret}");
+    eprintln!("\nAdd to the settings (it holds only the secret's SHA-256):");
+    eprintln!(
+        "[[tokens]]\nname = {:?}\ntoken = {:?}\nrole = {:?}",
+        token.name,
+        token.token,
+        role.as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

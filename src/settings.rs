@@ -112,17 +112,63 @@ pub struct Settings {
     pub dlq_scan_limit: usize,
 }
 
+/// How a stored token's hash is written: `sha256:` and 64 hex digits.
+pub const HASHED: &str = "sha256:";
+
 /// One API token. Its value never appears in `Debug` output or logs.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Token {
     /// Who holds it, for the audit trail, e.g. `night-shift`.
     pub name: String,
-    /// The secret, sent as `Authorization: Bearer <token>`. At least 16
-    /// characters.
+    /// The secret sent as `Authorization: Bearer <token>`, or better its
+    /// SHA-256 as `sha256:<64 hex digits>` (what `gridhub token new`
+    /// prints), so that the file holds no secret. A secret itself is at
+    /// least 16 characters.
     pub token: String,
     /// `ops` or `viewer`.
     pub role: Role,
+}
+
+impl Token {
+    /// The SHA-256 a presented secret must have: the stored hash, or the
+    /// hash of the stored secret.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        if let Some(hex) = self.token.strip_prefix(HASHED)
+            && hex.len() == 64
+        {
+            let mut digest = [0u8; 32];
+            for (n, byte) in digest.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&hex[2 * n..2 * n + 2], 16).unwrap_or(0);
+            }
+            return digest;
+        }
+        Sha256::digest(self.token.as_bytes()).into()
+    }
+
+    /// A new secret (two random UUIDs as hex: 244 bits from the operating
+    /// system's generator) and its entry for the settings, holding only its
+    /// hash.
+    pub fn generate(name: &str, role: Role) -> (String, Token) {
+        use sha2::{Digest, Sha256};
+        // uuid v4 draws its 122 random bits from the OS (getrandom).
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let hex: String = Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let token = Token {
+            name: name.to_owned(),
+            token: format!("{HASHED}{hex}"),
+            role,
+        };
+        (secret, token)
+    }
 }
 
 impl std::fmt::Debug for Token {
@@ -305,7 +351,11 @@ impl Settings {
         }
         let mut seen = std::collections::HashSet::new();
         for token in &self.tokens {
-            if token.token.chars().count() < 16 {
+            if let Some(hex) = token.token.strip_prefix(HASHED) {
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    anyhow::bail!("token {}: {HASHED} needs 64 hex digits", token.name);
+                }
+            } else if token.token.chars().count() < 16 {
                 anyhow::bail!("token {}: shorter than 16 characters", token.name);
             }
             if !seen.insert(token.token.as_str()) {
@@ -314,8 +364,8 @@ impl Settings {
             let lower = token.token.to_lowercase();
             if EXAMPLE_TOKENS.iter().any(|example| lower.contains(example)) {
                 anyhow::bail!(
-                    "token {}: an example from the documentation; make a secret of your own \
-                     (e.g. openssl rand -hex 24)",
+                    "token {}: an example from the documentation; make one of your own \
+                     with `gridhub token new`",
                     token.name
                 );
             }
@@ -371,6 +421,29 @@ mod tests {
             ..Settings::default()
         };
         own.validate().unwrap();
+    }
+
+    #[test]
+    fn a_token_may_be_stored_as_its_hash() {
+        let (secret, token) = Token::generate("night-shift", Role::Ops);
+        assert!(token.token.starts_with(HASHED) && !token.token.contains(&secret));
+        use sha2::{Digest, Sha256};
+        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        assert_eq!(token.digest(), presented);
+        let settings = Settings {
+            tokens: vec![token],
+            ..Settings::default()
+        };
+        settings.validate().unwrap();
+        let broken = Settings {
+            tokens: vec![Token {
+                name: "x".into(),
+                token: "sha256:abc".into(),
+                role: Role::Viewer,
+            }],
+            ..Settings::default()
+        };
+        assert!(broken.validate().is_err());
     }
 
     #[test]

@@ -156,7 +156,13 @@ fn demo_settings(mut settings: Settings, args: &DemoArgs) -> (Settings, String) 
     // Small batches: at a few messages a second, a case appears at once.
     settings.batch_linger_ms = settings.batch_linger_ms.min(20);
     settings.places_refresh_ms = settings.places_refresh_ms.min(500);
-    let token = match settings.tokens.iter().find(|t| t.role == Role::Ops) {
+    // An ops token of the settings, unless it is stored as a hash (then
+    // there is no secret to print).
+    let own = settings
+        .tokens
+        .iter()
+        .find(|t| t.role == Role::Ops && !t.token.starts_with(crate::settings::HASHED));
+    let token = match own {
         Some(token) => token.token.clone(),
         None => {
             let token = format!("demo-{}", uuid::Uuid::new_v4().simple());

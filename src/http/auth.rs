@@ -39,7 +39,7 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Role) -> Result<Ca
     let digest = Sha256::digest(presented.as_bytes());
     let mut found = None;
     for token in &state.tokens {
-        let expected = Sha256::digest(token.token.as_bytes());
+        let expected = token.digest();
         let same = digest
             .iter()
             .zip(expected.iter())

@@ -314,3 +314,30 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_token_is_kept_as_its_hash_and_opens_the_api() {
+    let output = gridhub()
+        .args(["token", "new", "night-shift", "--role", "ops"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let secret = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let entry = String::from_utf8(output.stderr).unwrap();
+    let start = entry.find("[[tokens]]").expect("an entry for the settings");
+    assert!(!entry.contains(&secret), "the entry holds no secret");
+    let settings: gridhub::settings::Settings = toml::from_str(&entry[start..]).unwrap();
+    let env = TestEnv::new().await;
+    let hub = env
+        .start_hub(gridhub::settings::Settings {
+            tokens: settings.tokens.clone(),
+            ..env.settings.clone()
+        })
+        .await;
+    let (status, _) = hub.call("GET", "/api/overview", Some(&secret), None).await;
+    assert_eq!(status, 200);
+    let stored = settings.tokens[0].token.clone();
+    let (status, _) = hub.call("GET", "/api/overview", Some(&stored), None).await;
+    assert_eq!(status, 401, "the stored hash is no token");
+    hub.stop().await;
+}
