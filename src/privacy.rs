@@ -8,9 +8,25 @@ use serde_json::{Map, Value};
 
 use crate::connector::Disclosure;
 
-/// `110101199001011234` → `110101********1234`.
+/// `110101199001011234` → `110101***********4`: the region and the check
+/// digit. The hidden digits are the birth date and the sequence number; with
+/// the birth year beside it (a masked record keeps only the year, see
+/// [`birth_year`]) some 33,000 numbers still fit, so no masked record can be
+/// turned back into an ID number. (Keeping the last four, as before, left
+/// about 33 with the year and one with the whole birth date, which records
+/// carried in clear.)
 pub fn mask_id_number(text: &str) -> String {
-    mask_middle(text, 6, 4)
+    mask_middle(text, 6, 1)
+}
+
+/// `1990-01-01` → `1990`: the year of a birth date, which is what a masked
+/// record keeps of it (a whole date would give back the middle of a masked
+/// ID number).
+pub fn birth_year(text: &str) -> String {
+    text.chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(4)
+        .collect()
 }
 
 /// `13812345678` → `138****5678`.
@@ -69,8 +85,8 @@ impl Serialize for Disclosed<'_> {
 }
 
 /// An entry of an object at a disclosure level: the text of a key that
-/// holds personal data (`name`, `id_number`, `phone`) in full, masked or
-/// left out; anything else as it is.
+/// holds personal data (`name`, `id_number`, `phone`, `birth_date`) in
+/// full, masked or left out; anything else as it is.
 fn shown<'v>(key: &str, value: &'v Value, level: Disclosure) -> Option<Cow<'v, Value>> {
     let Value::String(text) = value else {
         return Some(Cow::Borrowed(value));
@@ -79,6 +95,7 @@ fn shown<'v>(key: &str, value: &'v Value, level: Disclosure) -> Option<Cow<'v, V
         "name" => mask_name,
         "id_number" => mask_id_number,
         "phone" => mask_phone,
+        "birth_date" => birth_year,
         _ => return Some(Cow::Borrowed(value)),
     };
     match level {
@@ -95,7 +112,7 @@ mod tests {
 
     #[test]
     fn masks_keep_only_the_ends() {
-        assert_eq!(mask_id_number("110101199001011234"), "110101********1234");
+        assert_eq!(mask_id_number("110101199001011234"), "110101***********4");
         assert_eq!(mask_phone("13812345678"), "138****5678");
         assert_eq!(mask_name("张三丰"), "张**");
         assert_eq!(mask_phone("12"), "**");
@@ -103,7 +120,8 @@ mod tests {
 
     #[test]
     fn disclosure_levels() {
-        let record = json!({"record_id": "r1", "name": "王某某", "id_number": "110101199001011234", "phone": "13812345678"});
+        let record = json!({"record_id": "r1", "name": "王某某", "id_number": "110101199001011234",
+                            "phone": "13812345678", "birth_date": "1990-01-01"});
         let record = record.as_object().unwrap();
         assert_eq!(&disclose(record, Disclosure::Full), record);
         let none = disclose(record, Disclosure::None);
@@ -111,10 +129,12 @@ mod tests {
             none.get("name").is_none()
                 && none.get("phone").is_none()
                 && none.get("id_number").is_none()
+                && none.get("birth_date").is_none()
         );
         assert_eq!(none["record_id"], "r1");
         let masked = disclose(record, Disclosure::Masked);
-        assert_eq!(masked["id_number"], "110101********1234");
+        assert_eq!(masked["id_number"], "110101***********4");
+        assert_eq!(masked["birth_date"], "1990");
         assert_eq!(masked["phone"], "138****5678");
         assert_eq!(masked["name"], "王**");
     }

@@ -540,6 +540,14 @@ async fn population_records_reach_the_grid_platform_masked() {
             if let Some(id) = record["id_number"].as_str() {
                 assert!(id_pattern(id), "{id} is not masked");
             }
+            // Nothing beside it gives the hidden digits back: the birth
+            // date is reduced to its year.
+            if let Some(birth) = record["birth_date"].as_str() {
+                assert!(
+                    birth.len() == 4 && birth.bytes().all(|b| b.is_ascii_digit()),
+                    "{birth} unmasks the ID number"
+                );
+            }
             if let Some(phone) = record["phone"].as_str() {
                 assert!(phone.contains("****"), "{phone} is not masked");
             }
@@ -548,9 +556,10 @@ async fn population_records_reach_the_grid_platform_masked() {
     hub.stop().await;
 }
 
+/// Region and check digit only: the birth date and sequence are hidden.
 fn regex_lite_masked_id(id: &str) -> bool {
     let chars: Vec<char> = id.chars().collect();
-    chars.len() > 10 && chars[6..chars.len() - 4].iter().all(|c| *c == '*')
+    chars.len() > 10 && chars[6..chars.len() - 1].iter().all(|c| *c == '*')
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
