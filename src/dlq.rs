@@ -7,9 +7,8 @@
 //! `user_id` equal to the publishing connection's user.
 
 use chrono::{DateTime, Utc};
-use lapin::options::{BasicGetOptions, BasicRejectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel};
+use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde::Serialize;
 
 use crate::pipeline::{Refusal, Stage};
@@ -229,6 +228,22 @@ pub fn provenance(props: &BasicProperties, trusted: &[String]) -> Provenance {
     }
 }
 
+/// The AMQP encoding of a message's properties (flags and list), as the
+/// dead-letter store keeps them.
+pub fn encode_properties(props: &BasicProperties) -> Vec<u8> {
+    lapin::protocol::basic::gen_properties(props)(Vec::new().into())
+        .map(|written| written.write)
+        .unwrap_or_default()
+}
+
+/// Properties back from [`encode_properties`]; `None` if they do not parse.
+pub fn decode_properties(bytes: &[u8]) -> Option<BasicProperties> {
+    match lapin::protocol::basic::parse_properties(bytes) {
+        Ok(([], props)) => Some(props),
+        _ => None,
+    }
+}
+
 /// The replay count a message carries (0 for one never replayed).
 pub fn replays(props: &BasicProperties) -> i32 {
     props
@@ -284,42 +299,6 @@ impl DeadLetter {
             original_user: header_str(&headers, ORIGINAL_USER),
         }
     }
-}
-
-/// Reads up to `limit` messages of a DLQ without removing them: each is
-/// fetched unacknowledged and returned to the queue when done. Messages are
-/// returned in queue order; redelivery marks them, nothing else changes.
-pub async fn browse(
-    channel: &Channel,
-    queue: &str,
-    connector: &str,
-    limit: usize,
-) -> lapin::Result<Vec<DeadLetter>> {
-    let mut letters = Vec::new();
-    let mut tags = Vec::new();
-    while letters.len() < limit {
-        let Some(message) = channel
-            .basic_get(ShortString::from(queue), BasicGetOptions { no_ack: false })
-            .await?
-        else {
-            break;
-        };
-        let delivery = &message.delivery;
-        letters.push(DeadLetter::from_message(
-            connector,
-            delivery.routing_key.as_str(),
-            &delivery.properties,
-            delivery.data.len(),
-        ));
-        tags.push(delivery.delivery_tag);
-    }
-    // Give them all back, in order.
-    for tag in tags.into_iter().rev() {
-        channel
-            .basic_reject(tag, BasicRejectOptions { requeue: true })
-            .await?;
-    }
-    Ok(letters)
 }
 
 #[cfg(test)]

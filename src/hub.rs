@@ -208,6 +208,13 @@ impl Supervisor {
                             .map_err(|e| e.to_string())
                     });
                 }
+                let (connection, context, id) =
+                    (connection.clone(), context.clone(), connector.clone());
+                tasks.spawn(async move {
+                    consumer::record(&connection, context, id)
+                        .await
+                        .map_err(|e| e.to_string())
+                });
             }
             Part::Relay => {
                 let (connection, relay) = (connection.clone(), self.relay.clone());
@@ -536,11 +543,18 @@ impl Hub {
     async fn run_local(&self, bus: &Arc<LocalBus>, context: &Arc<Context>, relay: &Arc<Relay>) {
         let mut tasks: JoinSet<()> = JoinSet::new();
         for id in self.consumed() {
-            let (bus, context) = (bus.clone(), context.clone());
+            let connector = id.clone();
+            let (local, shared) = (bus.clone(), context.clone());
             tasks.spawn(async move {
                 // On the bus a consumer only ends when stopped or abandoned.
-                if let Err(error) = consumer::run_local(&bus, context, id).await {
+                if let Err(error) = consumer::run_local(&local, shared, id).await {
                     tracing::warn!(error = %error, "consumer ended");
+                }
+            });
+            let (bus, context) = (bus.clone(), context.clone());
+            tasks.spawn(async move {
+                if let Err(error) = consumer::record_local(&bus, context, connector).await {
+                    tracing::warn!(error = %error, "dead-letter recorder ended");
                 }
             });
         }

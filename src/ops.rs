@@ -26,7 +26,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, BasicRejectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::amqp::{self, Names};
-use crate::bus::{LocalBus, Message};
+use crate::bus::LocalBus;
 use crate::connector::Registry;
 use crate::dlq::{self, DeadLetter};
 use crate::message::Inbound;
@@ -135,7 +135,7 @@ pub struct Letter {
 }
 
 impl Letter {
-    fn new(letter: DeadLetter, body: &[u8]) -> Letter {
+    pub(crate) fn new(letter: DeadLetter, body: &[u8]) -> Letter {
         let mut hash = Sha256::new();
         for part in [
             letter.connector.as_str(),
@@ -329,6 +329,8 @@ pub enum OpsError {
     Broker(#[from] lapin::Error),
     #[error("unknown connector {0}")]
     UnknownConnector(String),
+    #[error("case store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Where the queues are.
@@ -461,23 +463,23 @@ impl DeadLetters {
         }
     }
 
-    async fn scan(&self, broker: &Broker, connector: &str) -> lapin::Result<Scan> {
-        let reader = match broker {
-            Broker::Amqp(connection) => Reader::Broker(connection.create_channel().await?),
-            Broker::Local(bus) => Reader::Local {
-                holder: bus.holder(),
-                bus: bus.clone(),
-            },
-        };
+    /// The connector's waiting dead letters, up to the scan limit.
+    async fn scan(&self, connector: &str, settle_as: &'static str) -> Result<Scan, OpsError> {
+        let limit = i64::try_from(self.scan_limit).unwrap_or(i64::MAX - 1);
+        let mut rows: std::collections::VecDeque<_> = self
+            .store
+            .waiting_dead_letters(connector, limit + 1)
+            .await?
+            .into();
+        let more = rows.len() > self.scan_limit;
+        rows.truncate(self.scan_limit);
         Ok(Scan {
-            reader,
-            queue: self.names.dead_letter_queue(connector),
+            store: self.store.clone(),
             connector: connector.to_owned(),
-            budget: None,
-            limit: self.scan_limit,
+            rows,
             taken: 0,
-            kept: Vec::new(),
-            more: false,
+            more,
+            settle_as,
         })
     }
 
@@ -492,14 +494,13 @@ impl DeadLetters {
     /// Dead letters matching the filter, in queue order, connector by connector.
     pub async fn list(&self, filter: &Filter) -> Result<Listing, OpsError> {
         let _scan = self.scans.read().await;
-        let broker = self.broker().await?;
         let mut listing = Listing {
             letters: Vec::new(),
             scanned: 0,
             truncated: false,
         };
         for connector in self.connectors(filter)? {
-            let mut scan = self.scan(&broker, &connector).await?;
+            let mut scan = self.scan(&connector, "kept").await?;
             let result = async {
                 while let Some(taken) = scan.next().await? {
                     scan.keep(taken.tag);
@@ -537,10 +538,9 @@ impl DeadLetters {
             id: Some(id.to_owned()),
             ..Filter::default()
         };
-        let broker = self.broker().await?;
         let mut found = None;
         for connector in self.connectors(&filter)? {
-            let mut scan = self.scan(&broker, &connector).await?;
+            let mut scan = self.scan(&connector, "kept").await?;
             let result = async {
                 while let Some(taken) = scan.next().await? {
                     scan.keep(taken.tag);
@@ -628,10 +628,9 @@ impl DeadLetters {
         actor: &str,
     ) -> Result<Report, OpsError> {
         let _scan = self.scans.read().await;
-        let broker = self.broker().await?;
         let mut report = Report::default();
         for connector in self.connectors(filter)? {
-            let mut scan = self.scan(&broker, &connector).await?;
+            let mut scan = self.scan(&connector, "purged").await?;
             let result = async {
                 while let Some(taken) = scan.next().await? {
                     let chosen = filter.matches(&taken.letter)
@@ -683,7 +682,7 @@ impl DeadLetters {
         let mut report = Report::default();
         let only_one = filter.id.is_some();
         for connector in self.connectors(filter)? {
-            let mut scan = self.scan(&broker, &connector).await?;
+            let mut scan = self.scan(&connector, "replayed").await?;
             let result = async {
                 let mut pending: Vec<(u64, Option<String>, Confirm)> = Vec::new();
                 while let Some(taken) = scan.next().await? {
@@ -986,135 +985,64 @@ impl Publisher {
     }
 }
 
-/// How a scan reads its DLQ.
-enum Reader {
-    Broker(Channel),
-    Local { bus: Arc<LocalBus>, holder: u64 },
-}
-
-/// Reads one DLQ with manual acknowledgement, holding what it read.
+/// Reads one connector's recorded dead letters (`dlq_messages`): the hub
+/// consumes every DLQ into the store, so a scan never touches the broker
+/// and no read is a delivery the broker counts.
 struct Scan {
-    reader: Reader,
-    queue: String,
+    store: Store,
     connector: String,
-    /// How many it may still read: the queue's depth when it started, capped.
-    budget: Option<usize>,
-    limit: usize,
+    /// Read from the store, not yet taken.
+    rows: std::collections::VecDeque<crate::store::dead_letters::StoredDeadLetter>,
     taken: usize,
-    /// Read and to be given back at the end.
-    kept: Vec<u64>,
+    /// More were waiting than the scan limit.
     more: bool,
+    /// What settling one means for this operation: `replayed` or `purged`.
+    settle_as: &'static str,
 }
 
 impl Scan {
-    /// The next message and its tag, with how many are left behind it.
-    async fn get(&self) -> lapin::Result<Option<(u64, Message, usize)>> {
-        Ok(match &self.reader {
-            Reader::Broker(channel) => channel
-                .basic_get(
-                    self.queue.as_str().into(),
-                    BasicGetOptions { no_ack: false },
-                )
-                .await?
-                .map(|message| {
-                    let left = message.message_count as usize;
-                    let delivery = message.delivery;
-                    let message = Message {
-                        routing_key: delivery.routing_key.as_str().to_owned(),
-                        properties: delivery.properties,
-                        body: delivery.data,
-                        redelivered: delivery.redelivered,
-                    };
-                    (delivery.delivery_tag, message, left)
-                }),
-            Reader::Local { bus, holder } => bus
-                .get(&self.queue, *holder)
-                .map(|(delivery, left)| (delivery.tag, delivery.message, left)),
-        })
+    async fn next(&mut self) -> Result<Option<Taken>, OpsError> {
+        while let Some(row) = self.rows.pop_front() {
+            let Some(properties) = dlq::decode_properties(&row.properties) else {
+                tracing::warn!(connector = %self.connector, id = row.id, "a recorded dead letter's properties do not parse; skipped");
+                continue;
+            };
+            self.taken += 1;
+            let letter = DeadLetter::from_message(
+                &self.connector,
+                &row.routing_key,
+                &properties,
+                row.body.len(),
+            );
+            return Ok(Some(Taken {
+                tag: u64::try_from(row.id).unwrap_or_default(),
+                letter: Letter::new(letter, &row.body),
+                body: row.body,
+                properties,
+                delivery_routing_key: row.routing_key,
+            }));
+        }
+        Ok(None)
     }
 
-    async fn next(&mut self) -> lapin::Result<Option<Taken>> {
-        if self.budget == Some(0) {
-            return Ok(None);
-        }
-        if self.taken >= self.limit {
-            self.more = true;
-            return Ok(None);
-        }
-        let Some((tag, message, remaining)) = self.get().await? else {
-            self.budget = Some(0);
-            return Ok(None);
-        };
-        self.budget = Some(match self.budget {
-            None => remaining,
-            Some(left) => left.saturating_sub(1).min(remaining),
-        });
-        self.taken += 1;
-        if self.taken >= self.limit && remaining > 0 {
-            self.more = true;
-        }
-        let letter = DeadLetter::from_message(
-            &self.connector,
-            &message.routing_key,
-            &message.properties,
-            message.body.len(),
-        );
-        Ok(Some(Taken {
-            tag,
-            letter: Letter::new(letter, &message.body),
-            body: message.body,
-            properties: message.properties,
-            delivery_routing_key: message.routing_key,
-        }))
-    }
+    /// Leaves a dead letter as it is.
+    fn keep(&mut self, _tag: u64) {}
 
-    fn keep(&mut self, tag: u64) {
-        self.kept.push(tag);
-    }
-
-    async fn ack(&self, tag: u64) -> lapin::Result<()> {
-        match &self.reader {
-            Reader::Broker(channel) => {
-                channel
-                    .basic_ack(tag, BasicAckOptions { multiple: false })
-                    .await
-            }
-            Reader::Local { bus, holder } => {
-                bus.ack(&self.queue, *holder, tag, false);
-                Ok(())
-            }
-        }
+    /// Settles a dead letter: replayed (after the broker confirmed its copy)
+    /// or purged.
+    async fn ack(&self, tag: u64) -> Result<(), OpsError> {
+        let id = i64::try_from(tag).unwrap_or_default();
+        self.store.settle_dead_letter(id, self.settle_as).await?;
+        Ok(())
     }
 
     fn truncated(&self) -> bool {
         self.more
     }
 
-    /// Gives back what was kept, in order, and closes the channel (which
-    /// would give back anything still unacknowledged anyway).
-    async fn close(self) {
-        match &self.reader {
-            Reader::Broker(channel) => {
-                for tag in self.kept.iter().rev() {
-                    if channel
-                        .basic_reject(*tag, BasicRejectOptions { requeue: true })
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                let _ = channel.close(200, "dead letters read".into()).await;
-            }
-            Reader::Local { bus, holder } => {
-                for tag in self.kept.iter().rev() {
-                    bus.reject(&self.queue, *holder, *tag, true);
-                }
-                bus.release(&self.queue, *holder);
-            }
-        }
-    }
+    async fn close(self) {}
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

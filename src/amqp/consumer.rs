@@ -106,6 +106,8 @@ pub enum ConsumerError {
     Abandoned,
     #[error("the case store stayed unavailable past the hold bound")]
     Stalled,
+    #[error("a deleted dead-letter queue was declared again; reconnecting to consume it")]
+    QueueRestored,
 }
 
 /// Consumes one connector's queue until stopped or until the connection fails.
@@ -123,10 +125,6 @@ pub async fn run(
         .and_then(|c| c.config.prefetch)
         .map_or(ctx.prefetch, |own| own.get().min(ctx.prefetch));
     let prefetch = quarantine_prefetch.map_or(prefetch, |q| q.min(prefetch));
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
     let dead_letters = connection.create_channel().await?;
     dead_letters
         .confirm_select(ConfirmSelectOptions::default())
@@ -136,14 +134,7 @@ pub async fn run(
         "gridhub-{connector}-{index}-{}",
         uuid::Uuid::new_v4().simple()
     );
-    let mut consumer = channel
-        .basic_consume(
-            queue.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (channel, mut consumer) = subscribe(connection, &queue, &tag, prefetch).await?;
     tracing::info!(queue = %queue, prefetch, "consuming");
 
     let result = consume(
@@ -163,6 +154,126 @@ pub async fn run(
     let _ = channel.close(200, "consumer stopped".into()).await;
     let _ = dead_letters.close(200, "consumer stopped".into()).await;
     result
+}
+
+/// A channel with its prefetch, consuming `queue` (manual acknowledgement).
+async fn subscribe(
+    connection: &Connection,
+    queue: &str,
+    tag: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer), ConsumerError> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            tag.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
+/// How many dead letters the recorder holds at once.
+const RECORD_PREFETCH: u16 = 64;
+
+/// Records a connector's DLQ in the case store until stopped or until the
+/// connection fails: each batch of dead letters is recorded in one
+/// transaction, then acknowledged. Ops read the store (`ops`), so that no
+/// read of a dead letter is a delivery the broker counts.
+#[tracing::instrument(name = "dlq_recorder", skip_all, fields(connector = %connector))]
+pub async fn record(
+    connection: &Connection,
+    ctx: Arc<Context>,
+    connector: String,
+) -> Result<(), ConsumerError> {
+    let queue = ctx.names.dead_letter_queue(&connector);
+    let tag = format!("gridhub-dlq-{connector}-{}", uuid::Uuid::new_v4().simple());
+    let (channel, mut consumer) = subscribe(connection, &queue, &tag, RECORD_PREFETCH).await?;
+    let result = record_from(
+        &ctx,
+        &connector,
+        Source::Broker {
+            consumer: &mut consumer,
+            channel: &channel,
+            tag: &tag,
+        },
+        Outlet::Broker {
+            channel: &channel,
+            dead_letters: &channel,
+        },
+    )
+    .await;
+    let _ = channel.close(200, "recorder stopped".into()).await;
+    result
+}
+
+/// Records a connector's DLQ on the in-process bus until stopped.
+pub async fn record_local(
+    bus: &Arc<LocalBus>,
+    ctx: Arc<Context>,
+    connector: String,
+) -> Result<(), ConsumerError> {
+    let queue = ctx.names.dead_letter_queue(&connector);
+    let consumer = bus.consume(&queue).ok_or(ConsumerError::StreamEnded)?;
+    record_from(
+        &ctx,
+        &connector,
+        Source::Local(&consumer),
+        Outlet::Local(&consumer),
+    )
+    .await
+}
+
+async fn record_from(
+    ctx: &Context,
+    connector: &str,
+    mut source: Source<'_>,
+    outlet: Outlet<'_>,
+) -> Result<(), ConsumerError> {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Ok(()),
+            next = source.next() => next.ok_or(ConsumerError::StreamEnded)??,
+        };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
+        while batch.len() < usize::from(RECORD_PREFETCH) {
+            match tokio::time::timeout_at(deadline, source.next()).await {
+                Ok(Some(Ok(delivery))) => batch.push(delivery),
+                Ok(Some(Err(error))) => return Err(error),
+                Ok(None) => return Err(ConsumerError::StreamEnded),
+                Err(_) => break,
+            }
+        }
+        let letters: Vec<crate::store::dead_letters::NewDeadLetter<'_>> = batch
+            .iter()
+            .map(|delivery| {
+                let letter = crate::dlq::DeadLetter::from_message(
+                    connector,
+                    &delivery.routing_key,
+                    &delivery.properties,
+                    delivery.body.len(),
+                );
+                crate::store::dead_letters::NewDeadLetter {
+                    letter_id: crate::ops::Letter::new(letter, &delivery.body).id,
+                    connector,
+                    routing_key: crate::message::printable(&delivery.routing_key),
+                    properties: crate::dlq::encode_properties(&delivery.properties),
+                    body: &delivery.body,
+                }
+            })
+            .collect();
+        with_retry(ctx, connector, || ctx.store.record_dead_letters(&letters)).await?;
+        let last = batch.last().map_or(0, |d| d.delivery_tag);
+        outlet.ack_through(last).await?;
+        tracing::debug!(dead_letters = batch.len(), "dead letters recorded");
+    }
 }
 
 /// Consumes one connector's queue on the in-process bus until stopped.
@@ -329,9 +440,21 @@ async fn consume(
         }
         Ok::<(), ConsumerError>(())
     };
-    let (collected, finished) = tokio::join!(collector, finisher);
-    finished?;
-    collected
+    // A finisher that fails ends the consumer at once: the collector may be
+    // waiting for deliveries that never come.
+    tokio::pin!(collector);
+    tokio::pin!(finisher);
+    tokio::select! {
+        finished = &mut finisher => {
+            // Ended: failed, or drained after the collector dropped its sender.
+            finished?;
+            collector.await
+        }
+        collected = &mut collector => {
+            finisher.await?;
+            collected
+        }
+    }
 }
 
 async fn collect(
@@ -470,7 +593,7 @@ async fn finish(
     for (entry, refusal) in &refused {
         log_refusal(entry, refusal);
     }
-    dead_letter(ctx, connector, outlet, &refused).await?;
+    let mut redeclared = dead_letter(ctx, connector, outlet, &refused).await?;
     lap("dead_letter");
 
     // 2. One transaction records everything, refusals included.
@@ -491,7 +614,7 @@ async fn finish(
         for (entry, refusal) in &pairs {
             log_refusal(entry, refusal);
         }
-        dead_letter(ctx, connector, outlet, &pairs).await?;
+        redeclared |= dead_letter(ctx, connector, outlet, &pairs).await?;
         let items: Vec<Item<'_>> = pairs
             .iter()
             .map(|(entry, refusal)| Item {
@@ -525,6 +648,12 @@ async fn finish(
         refused = refused.len() + late.len(),
         "batch done"
     );
+    if redeclared {
+        // A DLQ had been deleted: its recorder's consumer went with it.
+        // The batch is done; the connection starts over and the recorder
+        // consumes the declared queue again.
+        return Err(ConsumerError::QueueRestored);
+    }
     Ok(())
 }
 
@@ -689,14 +818,16 @@ where
 
 /// Publishes refused messages to the DLX and waits until every one is safe:
 /// confirmed by the broker, or queued on the in-process bus.
+/// Returns whether the topology had to be declared again (a DLQ was gone).
 async fn dead_letter(
     ctx: &Context,
     connector: &str,
     outlet: &Outlet<'_>,
     refused: &[(&Entry, &Refusal)],
-) -> Result<(), ConsumerError> {
+) -> Result<bool, ConsumerError> {
+    let mut redeclared = false;
     if refused.is_empty() {
-        return Ok(());
+        return Ok(redeclared);
     }
     let exchange = ctx.names.dead_letter_exchange();
     let now = Utc::now();
@@ -768,6 +899,7 @@ async fn dead_letter(
                     return Err(ConsumerError::DeadLetterUnroutable);
                 }
                 ctx.topology.declare(dead_letters).await?;
+                redeclared = true;
                 pending = returned;
             }
         }
@@ -783,14 +915,21 @@ async fn dead_letter(
             }
         }
     }
-    Ok(())
+    Ok(redeclared)
 }
 
 /// The message type part of a routing key, or `unrouted` when the key does
 /// not start with the connector (so the DLQ binding `<connector>.#` matches).
 fn dead_letter_suffix<'a>(routing_key: &'a str, connector: &str) -> &'a str {
     match routing_key.split_once('.') {
-        Some((prefix, rest)) if prefix == connector && !rest.is_empty() && rest.len() < 200 => rest,
+        Some((prefix, rest))
+            if prefix == connector
+                && !rest.is_empty()
+                && rest.len() < 200
+                && !rest.chars().any(char::is_control) =>
+        {
+            rest
+        }
         _ => "unrouted",
     }
 }

@@ -877,12 +877,30 @@ async fn check(
         .fetch_one(pool)
         .await? as u64;
     let channel = connection.create_channel().await?;
-    for id in generator.connectors() {
-        checks.dlq_messages += u64::from(
-            passive(&channel, &work.names.dead_letter_queue(&id))
-                .await?
-                .message_count(),
-        );
+    // Dead letters: those the hub recorded in the store, and those still in
+    // a DLQ, not yet recorded; wait (bounded) for the recorders to settle.
+    let start = Instant::now();
+    loop {
+        let recorded = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM dlq_messages WHERE settled_at IS NULL",
+        )
+        .fetch_one(pool)
+        .await? as u64;
+        let mut queued = 0u64;
+        for id in generator.connectors() {
+            queued += u64::from(
+                passive(&channel, &work.names.dead_letter_queue(&id))
+                    .await?
+                    .message_count(),
+            );
+        }
+        checks.dlq_messages = recorded + queued;
+        if checks.dlq_messages == checks.expected_refused
+            || start.elapsed() > Duration::from_secs(10)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Events: wait (bounded) for the relay to publish every outbox row once.
     let start = Instant::now();

@@ -61,14 +61,16 @@ async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)
         .await
         .ok();
     let names = state.ops.names();
+    // Dead letters wait in the store (the hub records every DLQ there).
+    let waiting = state.ops.store().waiting_dead_letter_counts().await.ok();
     for id in state.ops.registry().connectors.keys() {
-        let (inbound, dead) = match &broker {
-            Some(broker) => (
-                queue_depth(broker, &names.inbound_queue(id)).await,
-                queue_depth(broker, &names.dead_letter_queue(id)).await,
-            ),
-            None => (None, None),
+        let inbound = match &broker {
+            Some(broker) => queue_depth(broker, &names.inbound_queue(id)).await,
+            None => None,
         };
+        let dead = waiting
+            .as_ref()
+            .map(|counts| counts.get(id).copied().unwrap_or(0));
         depths.insert(id.clone(), (inbound, dead));
     }
     depths

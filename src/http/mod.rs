@@ -158,7 +158,7 @@ impl From<crate::ops::OpsError> for ApiError {
             crate::ops::OpsError::UnknownConnector(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, error.to_string())
             }
-            crate::ops::OpsError::Broker(_) => {
+            crate::ops::OpsError::Broker(_) | crate::ops::OpsError::Store(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
             }
         }

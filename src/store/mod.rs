@@ -15,6 +15,7 @@
 
 pub mod audit;
 mod backend;
+pub mod dead_letters;
 pub mod duplicates;
 mod events;
 mod inserts;

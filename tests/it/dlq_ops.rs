@@ -585,47 +585,51 @@ async fn a_replay_cut_half_way_loses_nothing() {
     use gridhub::connector::Registry;
     use gridhub::ops::{DeadLetters, Filter};
     use gridhub::pipeline::{Refusal, Stage};
-    use lapin::options::BasicPublishOptions;
     use std::collections::HashSet;
     use std::sync::Arc;
 
     let env = TestEnv::new().await;
-    // Dead letters as the hub writes them, straight into the DLQ; no hub
+    // Dead letters as the hub's recorder writes them into the store; no hub
     // runs, so replayed copies wait in the inbound queue.
     let total = 400;
-    let channel = env.broker.create_channel().await.unwrap();
-    gridhub::amqp::publish::confirming(&channel).await.unwrap();
     let refusal = Refusal::new(Stage::Mapping, "mapping under repair");
-    let mut confirms = Vec::new();
-    for n in 0..total {
-        // Published by the hotline's own user, as the refusal records.
-        let original = lapin::BasicProperties::default()
-            .with_message_id(format!("cut-{n}").into())
-            .with_user_id(HOTLINE.into())
-            .with_content_type("application/json".into());
-        let properties = gridhub::dlq::properties(
-            &original,
-            HOTLINE,
-            "hotline-12345.ticket",
-            &refusal,
-            chrono::Utc::now(),
-        );
-        confirms.push(
-            channel
-                .basic_publish(
-                    env.names.dead_letter_exchange().as_str().into(),
-                    "hotline-12345.ticket".into(),
-                    BasicPublishOptions::default(),
-                    &ticket_12345(&format!("BJ12345-20261128-{:06}", 700_000 + n)),
-                    properties,
-                )
-                .await
-                .unwrap(),
-        );
-    }
-    for confirm in confirms {
-        confirm.await.unwrap();
-    }
+    let letters: Vec<_> = (0..total)
+        .map(|n| {
+            // Published by the hotline's own user, as the refusal records.
+            let original = lapin::BasicProperties::default()
+                .with_message_id(format!("cut-{n}").into())
+                .with_user_id(HOTLINE.into())
+                .with_content_type("application/json".into());
+            let properties = gridhub::dlq::properties(
+                &original,
+                HOTLINE,
+                "hotline-12345.ticket",
+                &refusal,
+                chrono::Utc::now(),
+            );
+            (
+                format!("cut-{n}"),
+                gridhub::dlq::encode_properties(&properties),
+                ticket_12345(&format!("BJ12345-20261128-{:06}", 700_000 + n)),
+            )
+        })
+        .collect();
+    let rows: Vec<_> = letters
+        .iter()
+        .map(
+            |(id, properties, body)| gridhub::store::dead_letters::NewDeadLetter {
+                letter_id: id.clone(),
+                connector: HOTLINE,
+                routing_key: "hotline-12345.ticket".into(),
+                properties: properties.clone(),
+                body,
+            },
+        )
+        .collect();
+    gridhub::store::Store::from_pool(env.pool.clone())
+        .record_dead_letters(&rows)
+        .await
+        .unwrap();
     wait_dlq(&env, total).await;
 
     let proxy = crate::proxy::Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
@@ -669,10 +673,11 @@ async fn a_replay_cut_half_way_loses_nothing() {
         || async { env.depth(&queue).await + env.depth(&inbound).await >= total },
     )
     .await;
-    let dead = env.drain(&queue).await;
+    let dead = env.dead_letters(HOTLINE).await;
     let replayed = env.drain(&inbound).await;
     assert!(!replayed.is_empty(), "the cut came after some replays");
-    for (properties, _) in dead.iter().chain(&replayed) {
+    seen.extend(dead.iter().filter_map(|letter| letter.message_id.clone()));
+    for (properties, _) in &replayed {
         seen.insert(
             properties
                 .message_id()
@@ -686,4 +691,64 @@ async fn a_replay_cut_half_way_loses_nothing() {
     for (properties, _) in &replayed {
         assert_eq!(gridhub::dlq::replays(properties), 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let broken: Vec<_> = (1..=2)
+        .map(|n| {
+            let mut m = outgoing(HOTLINE, "ticket", b"{}".to_vec());
+            m.message_id = Some(format!("read-{n}"));
+            m
+        })
+        .collect();
+    env.publish(&broken).await;
+    wait_until(Duration::from_secs(20), "two recorded", || async {
+        env.dead_letters(HOTLINE).await.len() == 2
+    })
+    .await;
+    // The hub took them off the DLQ once, recorded: the queue is empty, and
+    // a read is a read of the store.
+    let queue = env.names.dead_letter_queue(HOTLINE);
+    assert_eq!(env.depth_if_any(&queue).await, Some(0));
+    for _ in 0..100 {
+        let (status, listing) = hub
+            .call(
+                "GET",
+                "/api/dlq?connector=hotline-12345",
+                Some(VIEWER_TOKEN),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(listing["letters"].as_array().unwrap().len(), 2);
+    }
+    let (_, groups) = hub
+        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
+        .await;
+    assert_eq!(groups["groups"][0]["count"], 2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM dlq_messages WHERE settled_at IS NULL")
+            .await,
+        2
+    );
+    // Replayed, they are settled once each and refused again (still `{}`).
+    let (status, report) = hub
+        .call(
+            "POST",
+            "/api/dlq/replay",
+            Some(OPS_TOKEN),
+            Some(&json!({"connector": HOTLINE})),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["done"], 2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM dlq_messages WHERE settled_as = 'replayed'")
+            .await,
+        2
+    );
+    hub.stop().await;
 }

@@ -143,9 +143,36 @@ impl TestEnv {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }
 
-    /// Messages ready in a queue.
+    /// Messages ready in a queue. For a DLQ, the dead letters waiting for
+    /// ops: those the hub recorded in the store and has not settled, and
+    /// those still in the queue, not yet recorded.
     pub async fn depth(&self, queue: &str) -> u32 {
-        self.depth_if_any(queue).await.expect("the queue exists")
+        let ready = self.depth_if_any(queue).await.expect("the queue exists");
+        match queue.strip_prefix(&format!("{}.dlq.", self.names.namespace)) {
+            Some(connector) => ready + self.dead_letters(connector).await.len() as u32,
+            None => ready,
+        }
+    }
+
+    /// The dead letters the hub recorded for a connector and has not
+    /// settled (replayed or purged), oldest first.
+    pub async fn dead_letters(&self, connector: &str) -> Vec<gridhub::dlq::DeadLetter> {
+        let store = gridhub::store::Store::from_pool(self.pool.clone());
+        store
+            .waiting_dead_letters(connector, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| {
+                let properties = gridhub::dlq::decode_properties(&row.properties).unwrap();
+                gridhub::dlq::DeadLetter::from_message(
+                    connector,
+                    &row.routing_key,
+                    &properties,
+                    row.body.len(),
+                )
+            })
+            .collect()
     }
 
     /// Messages ready in a queue, or `None` if there is no such queue.

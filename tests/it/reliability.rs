@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use gridhub::amqp::publish::Published;
-use gridhub::dlq;
 
 use crate::helpers::{TestEnv, batches_through, outgoing, ticket_12345, wait_until};
 use crate::proxy::Proxy;
@@ -73,10 +72,7 @@ async fn message_without_id_is_refused_with_that_reason() {
         env.depth(&queue).await == 1
     })
     .await;
-    let channel = env.broker.create_channel().await.unwrap();
-    let letters = dlq::browse(&channel, &queue, "hotline-12345", 10)
-        .await
-        .unwrap();
+    let letters = env.dead_letters("hotline-12345").await;
     assert_eq!(letters[0].stage, "decode");
     assert_eq!(letters[0].reason, "message has no message_id");
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 0);
@@ -107,10 +103,7 @@ async fn data_the_database_refuses_is_dead_lettered_alone() {
         env.depth(&queue).await == 1
     })
     .await;
-    let channel = env.broker.create_channel().await.unwrap();
-    let letters = dlq::browse(&channel, &queue, "hotline-12345", 10)
-        .await
-        .unwrap();
+    let letters = env.dead_letters("hotline-12345").await;
     assert_eq!(letters[0].stage, "apply");
     assert!(
         letters[0].reason.contains("SQLSTATE"),

@@ -7,7 +7,6 @@ use std::time::Duration;
 use gridhub::amqp::publish::Published;
 use gridhub::check::{self, Expectation};
 use gridhub::connector::Registry;
-use gridhub::dlq;
 use serde_json::Value;
 
 use crate::helpers::{TestEnv, number_cases_past, root, sample_messages, wait_until};
@@ -180,18 +179,21 @@ async fn samples_become_cases_or_dead_letters() {
     }
 
     // Every invalid sample is in its connector's DLQ, with the expected stage and path.
-    let channel = env.broker.create_channel().await.unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "every refusal recorded",
+        || async {
+            let mut recorded = 0;
+            for connector in registry.connectors.keys() {
+                recorded += env.dead_letters(connector).await.len() as i64;
+            }
+            recorded == invalid + updates
+        },
+    )
+    .await;
     let mut letters = HashMap::new();
     for connector in registry.connectors.keys() {
-        for letter in dlq::browse(
-            &channel,
-            &env.names.dead_letter_queue(connector),
-            connector,
-            1000,
-        )
-        .await
-        .unwrap()
-        {
+        for letter in env.dead_letters(connector).await {
             letters.insert(letter.message_id.clone().unwrap(), letter);
         }
     }
@@ -233,7 +235,7 @@ async fn samples_become_cases_or_dead_letters() {
             );
         }
     }
-    // Browsing left them where they were.
+    // Reading them left them where they were.
     for connector in registry.connectors.keys() {
         let queue = env.names.dead_letter_queue(connector);
         let in_queue = letters
@@ -242,7 +244,7 @@ async fn samples_become_cases_or_dead_letters() {
             .count() as u32;
         wait_until(
             Duration::from_secs(5),
-            "dead letters back in their queue",
+            "dead letters still waiting",
             || async { env.depth(&queue).await == in_queue },
         )
         .await;
