@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp::publish::{self, Outgoing, Published};
 use crate::amqp::{self, Names};
 use crate::connector::Registry;
+use crate::dlq::{Edited, Filter, Office};
 use crate::hub::Hub;
 use crate::message::content_type_for;
-use crate::ops::{DeadLetters, Edited, Filter};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -614,13 +614,13 @@ fn cli_actor() -> String {
     format!("cli:{user}")
 }
 
-async fn dead_letters(common: &Common) -> anyhow::Result<DeadLetters> {
+async fn dead_letters(common: &Common) -> anyhow::Result<Office> {
     let settings = settings(common)?;
     let registry = registry(&settings)?;
     let store = Store::connect(&settings.database_url, 2).await?;
     let mut trusted = settings.trusted_users.clone();
     trusted.push(amqp::url_user(&settings.amqp_url));
-    Ok(DeadLetters::new(
+    Ok(Office::new(
         &settings.amqp_url,
         Names::new(&settings.namespace),
         store,
@@ -664,12 +664,12 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "{:<16} {:<16} {:<12} {:<14} {:<25} {:<3} {}",
                         l.id,
-                        l.letter.connector,
+                        l.connector,
                         l.group,
-                        l.letter.stage,
-                        l.letter.refused_at.as_deref().unwrap_or("-"),
-                        l.letter.replays,
-                        l.letter.reason
+                        l.stage,
+                        l.refused_at.as_deref().unwrap_or("-"),
+                        l.replays,
+                        l.reason
                     );
                 }
                 eprintln!("{} dead letters", listing.letters.len());
@@ -736,9 +736,9 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&detail)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            let l = &detail.letter.letter;
-            println!("id:          {}", detail.letter.id);
-            println!("group:       {}", detail.letter.group);
+            let l = &detail.letter;
+            println!("id:          {}", l.id);
+            println!("group:       {}", l.group);
             println!("connector:   {}", l.connector);
             println!("routing key: {}", l.routing_key);
             println!("message_id:  {}", l.message_id.as_deref().unwrap_or("-"));
@@ -882,7 +882,7 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Shows how many dead letters would go, asks, then removes exactly those.
-async fn purge(ops: &DeadLetters, filter: &Filter, yes: bool) -> anyhow::Result<ExitCode> {
+async fn purge(ops: &Office, filter: &Filter, yes: bool) -> anyhow::Result<ExitCode> {
     let listing = ops.list(filter).await?;
     let count = listing.letters.len();
     if count == 0 {
@@ -892,7 +892,7 @@ async fn purge(ops: &DeadLetters, filter: &Filter, yes: bool) -> anyhow::Result<
     let ids: HashSet<String> = listing.letters.iter().map(|l| l.id.clone()).collect();
     if !yes {
         ops.audit_request(&cli_actor(), filter, count).await;
-        for g in crate::ops::group(&listing.letters) {
+        for g in crate::dlq::group(&listing.letters) {
             println!("{:>6}  {} {} {}", g.count, g.connector, g.stage, g.reason);
         }
         println!("{count} dead letters will be removed for good. Type `purge {count}` to confirm:");

@@ -17,10 +17,11 @@ use crate::amqp::relay::Relay;
 use crate::amqp::topology::Topology;
 use crate::amqp::{self, Names};
 use crate::bus::LocalBus;
+use crate::carrier::Carrier;
 use crate::connector::Registry;
+use crate::dlq::Office;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::ops::DeadLetters;
 use crate::places::{self, Locate};
 use crate::routing::{self, Routing};
 use crate::settings::Settings;
@@ -203,7 +204,7 @@ impl Supervisor {
                     let (connection, context, id) =
                         (connection.clone(), context.clone(), connector.clone());
                     tasks.spawn(async move {
-                        consumer::run(&connection, context, id, index, prefetch)
+                        consumer::run(&Carrier::Broker(connection), context, id, index, prefetch)
                             .await
                             .map_err(|e| e.to_string())
                     });
@@ -211,14 +212,19 @@ impl Supervisor {
                 let (connection, context, id) =
                     (connection.clone(), context.clone(), connector.clone());
                 tasks.spawn(async move {
-                    consumer::record(&connection, context, id)
+                    consumer::record(&Carrier::Broker(connection), context, id)
                         .await
                         .map_err(|e| e.to_string())
                 });
             }
             Part::Relay => {
                 let (connection, relay) = (connection.clone(), self.relay.clone());
-                tasks.spawn(async move { relay.run(&connection).await.map_err(|e| e.to_string()) });
+                tasks.spawn(async move {
+                    relay
+                        .run(&Carrier::Broker(connection))
+                        .await
+                        .map_err(|e| e.to_string())
+                });
             }
         }
         // What ended the connection, if it was the client's parser.
@@ -404,7 +410,7 @@ impl Hub {
             let names = Names::new(&self.settings.namespace);
             let metrics = Some(self.metrics.clone());
             let ops = Arc::new(match &self.local {
-                Some(bus) => DeadLetters::local(
+                Some(bus) => Office::local(
                     bus.clone(),
                     LOCAL_HUB_USER,
                     names,
@@ -413,7 +419,7 @@ impl Hub {
                     self.settings.dlq_scan_limit,
                     metrics,
                 ),
-                None => DeadLetters::new(
+                None => Office::new(
                     &self.settings.amqp_url,
                     names,
                     self.store.clone(),
@@ -542,25 +548,29 @@ impl Hub {
     /// Runs every consumer and the relay on the in-process bus until they stop.
     async fn run_local(&self, bus: &Arc<LocalBus>, context: &Arc<Context>, relay: &Arc<Relay>) {
         let mut tasks: JoinSet<()> = JoinSet::new();
+        let carrier = Carrier::Local(bus.clone());
         for id in self.consumed() {
             let connector = id.clone();
-            let (local, shared) = (bus.clone(), context.clone());
+            let (local, shared) = (carrier.clone(), context.clone());
             tasks.spawn(async move {
                 // On the bus a consumer only ends when stopped or abandoned.
-                if let Err(error) = consumer::run_local(&local, shared, id).await {
+                if let Err(error) = consumer::run(&local, shared, id, 0, None).await {
                     tracing::warn!(error = %error, "consumer ended");
                 }
             });
-            let (bus, context) = (bus.clone(), context.clone());
+            let (local, context) = (carrier.clone(), context.clone());
             tasks.spawn(async move {
-                if let Err(error) = consumer::record_local(&bus, context, connector).await {
+                if let Err(error) = consumer::record(&local, context, connector).await {
                     tracing::warn!(error = %error, "dead-letter recorder ended");
                 }
             });
         }
         {
-            let (bus, relay) = (bus.clone(), relay.clone());
-            tasks.spawn(async move { relay.run_local(&bus).await });
+            let (local, relay) = (carrier.clone(), relay.clone());
+            tasks.spawn(async move {
+                // Publishing on the bus cannot fail.
+                let _ = relay.run(&local).await;
+            });
         }
         while tasks.join_next().await.is_some() {}
     }

@@ -9,6 +9,7 @@
 pub mod amqp;
 pub mod bench;
 pub mod bus;
+pub mod carrier;
 pub mod check;
 pub mod cli;
 pub mod connector;
@@ -23,7 +24,6 @@ pub mod lifecycle;
 pub mod mapping;
 pub mod message;
 pub mod metrics;
-pub mod ops;
 pub mod pipeline;
 pub mod places;
 pub mod privacy;

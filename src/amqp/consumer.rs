@@ -1,10 +1,8 @@
 //! The inbound consumer: deliveries in, batches through the pipeline and the
 //! store, acknowledgements out.
 //!
-//! The same consumer runs on RabbitMQ ([`run`]) and on the in-process bus
-//! of `gridhub demo` ([`run_local`]); only where deliveries come from
-//! ([`Source`]) and where dead letters and acknowledgements go ([`Outlet`])
-//! differ.
+//! The same consumer runs on RabbitMQ and on the in-process bus of
+//! `gridhub demo`: it works through the [`Carrier`] and never asks which.
 //!
 //! Two halves run together on one channel: the collector takes
 //! deliveries into batches and runs the pure stages; the finisher
@@ -18,18 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::BasicProperties;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Names;
-use crate::bus::{LocalBus, LocalConsumer};
+use crate::carrier::{Acks, Carrier, Deliveries, Incoming, Outcome, Publisher};
 use crate::connector::Registry;
 use crate::message::Inbound;
 use crate::metrics::Metrics;
@@ -67,6 +59,15 @@ pub struct Context {
 }
 
 impl Context {
+    /// The prefetch of a connector's consumers: the hub's, or the
+    /// connector's own where smaller.
+    pub fn prefetch_of(&self, connector: &str) -> u16 {
+        self.registry
+            .get(connector)
+            .and_then(|c| c.config.prefetch)
+            .map_or(self.prefetch, |own| own.get().min(self.prefetch))
+    }
+
     /// The rules with the places as they are now.
     pub fn current_rules(&self) -> Rules {
         let places = self
@@ -79,6 +80,13 @@ impl Context {
             ..self.rules.clone()
         }
     }
+}
+
+/// Where a batch's dead letters and its acknowledgement go.
+struct Outlet<'a> {
+    acks: &'a Acks,
+    /// Publishes to the dead-letter exchange.
+    dead_letters: &'a Publisher,
 }
 
 /// A delivery and what the pure stages made of it.
@@ -113,69 +121,26 @@ pub enum ConsumerError {
 /// Consumes one connector's queue until stopped or until the connection fails.
 #[tracing::instrument(name = "consumer", skip_all, fields(connector = %connector, consumer = index))]
 pub async fn run(
-    connection: &Connection,
+    carrier: &Carrier,
     ctx: Arc<Context>,
     connector: String,
     index: usize,
     quarantine_prefetch: Option<u16>,
 ) -> Result<(), ConsumerError> {
-    let prefetch = ctx
-        .registry
-        .get(&connector)
-        .and_then(|c| c.config.prefetch)
-        .map_or(ctx.prefetch, |own| own.get().min(ctx.prefetch));
+    let prefetch = ctx.prefetch_of(&connector);
     let prefetch = quarantine_prefetch.map_or(prefetch, |q| q.min(prefetch));
-    let dead_letters = connection.create_channel().await?;
-    dead_letters
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let dead_letters = carrier.publisher().await?;
     let queue = ctx.names.inbound_queue(&connector);
     let tag = format!(
         "gridhub-{connector}-{index}-{}",
         uuid::Uuid::new_v4().simple()
     );
-    let (channel, mut consumer) = subscribe(connection, &queue, &tag, prefetch).await?;
+    let (mut deliveries, acks) = carrier.subscribe(&queue, &tag, prefetch).await?.split();
     tracing::info!(queue = %queue, prefetch, "consuming");
-
-    let result = consume(
-        &ctx,
-        &connector,
-        Source::Broker {
-            consumer: &mut consumer,
-            channel: &channel,
-            tag: &tag,
-        },
-        Outlet::Broker {
-            channel: &channel,
-            dead_letters: &dead_letters,
-        },
-    )
-    .await;
-    let _ = channel.close(200, "consumer stopped".into()).await;
-    let _ = dead_letters.close(200, "consumer stopped".into()).await;
+    let result = consume(&ctx, &connector, &mut deliveries, &acks, &dead_letters).await;
+    acks.close("consumer stopped").await;
+    dead_letters.close("consumer stopped").await;
     result
-}
-
-/// A channel with its prefetch, consuming `queue` (manual acknowledgement).
-async fn subscribe(
-    connection: &Connection,
-    queue: &str,
-    tag: &str,
-    prefetch: u16,
-) -> Result<(Channel, lapin::Consumer), ConsumerError> {
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
-    let consumer = channel
-        .basic_consume(
-            queue.into(),
-            tag.into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok((channel, consumer))
 }
 
 /// How many dead letters the recorder holds at once.
@@ -183,70 +148,43 @@ const RECORD_PREFETCH: u16 = 64;
 
 /// Records a connector's DLQ in the case store until stopped or until the
 /// connection fails: each batch of dead letters is recorded in one
-/// transaction, then acknowledged. Ops read the store (`ops`), so that no
-/// read of a dead letter is a delivery the broker counts.
+/// transaction, then acknowledged. Ops read the store (`dlq::Office`), so
+/// that no read of a dead letter is a delivery the broker counts.
 #[tracing::instrument(name = "dlq_recorder", skip_all, fields(connector = %connector))]
 pub async fn record(
-    connection: &Connection,
+    carrier: &Carrier,
     ctx: Arc<Context>,
     connector: String,
 ) -> Result<(), ConsumerError> {
     let queue = ctx.names.dead_letter_queue(&connector);
     let tag = format!("gridhub-dlq-{connector}-{}", uuid::Uuid::new_v4().simple());
-    let (channel, mut consumer) = subscribe(connection, &queue, &tag, RECORD_PREFETCH).await?;
-    let result = record_from(
-        &ctx,
-        &connector,
-        Source::Broker {
-            consumer: &mut consumer,
-            channel: &channel,
-            tag: &tag,
-        },
-        Outlet::Broker {
-            channel: &channel,
-            dead_letters: &channel,
-        },
-    )
-    .await;
-    let _ = channel.close(200, "recorder stopped".into()).await;
+    let (mut deliveries, acks) = carrier
+        .subscribe(&queue, &tag, RECORD_PREFETCH)
+        .await?
+        .split();
+    let result = record_from(&ctx, &connector, &mut deliveries, &acks).await;
+    acks.close("recorder stopped").await;
     result
-}
-
-/// Records a connector's DLQ on the in-process bus until stopped.
-pub async fn record_local(
-    bus: &Arc<LocalBus>,
-    ctx: Arc<Context>,
-    connector: String,
-) -> Result<(), ConsumerError> {
-    let queue = ctx.names.dead_letter_queue(&connector);
-    let consumer = bus.consume(&queue).ok_or(ConsumerError::StreamEnded)?;
-    record_from(
-        &ctx,
-        &connector,
-        Source::Local(&consumer),
-        Outlet::Local(&consumer),
-    )
-    .await
 }
 
 async fn record_from(
     ctx: &Context,
     connector: &str,
-    mut source: Source<'_>,
-    outlet: Outlet<'_>,
+    deliveries: &mut Deliveries,
+    acks: &Acks,
 ) -> Result<(), ConsumerError> {
     loop {
         let first = tokio::select! {
             biased;
             _ = ctx.stop.cancelled() => return Ok(()),
-            next = source.next() => next.ok_or(ConsumerError::StreamEnded)??,
+            next = deliveries.next() => next.ok_or(ConsumerError::StreamEnded)??,
         };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
         while batch.len() < usize::from(RECORD_PREFETCH) {
-            match tokio::time::timeout_at(deadline, source.next()).await {
+            match tokio::time::timeout_at(deadline, deliveries.next()).await {
                 Ok(Some(Ok(delivery))) => batch.push(delivery),
-                Ok(Some(Err(error))) => return Err(error),
+                Ok(Some(Err(error))) => return Err(error.into()),
                 Ok(None) => return Err(ConsumerError::StreamEnded),
                 Err(_) => break,
             }
@@ -258,10 +196,10 @@ async fn record_from(
                     connector,
                     &delivery.routing_key,
                     &delivery.properties,
-                    delivery.body.len(),
+                    &delivery.body,
                 );
                 crate::store::dead_letters::NewDeadLetter {
-                    letter_id: crate::ops::Letter::new(letter, &delivery.body).id,
+                    letter_id: letter.id,
                     connector,
                     routing_key: crate::message::printable(&delivery.routing_key),
                     properties: crate::dlq::encode_properties(&delivery.properties),
@@ -271,130 +209,8 @@ async fn record_from(
             .collect();
         with_retry(ctx, connector, || ctx.store.record_dead_letters(&letters)).await?;
         let last = batch.last().map_or(0, |d| d.delivery_tag);
-        outlet.ack_through(last).await?;
+        acks.ack_through(last).await?;
         tracing::debug!(dead_letters = batch.len(), "dead letters recorded");
-    }
-}
-
-/// Consumes one connector's queue on the in-process bus until stopped.
-#[tracing::instrument(name = "consumer", skip_all, fields(connector = %connector))]
-pub async fn run_local(
-    bus: &Arc<LocalBus>,
-    ctx: Arc<Context>,
-    connector: String,
-) -> Result<(), ConsumerError> {
-    let queue = ctx.names.inbound_queue(&connector);
-    let consumer = bus.consume(&queue).ok_or(ConsumerError::StreamEnded)?;
-    tracing::debug!(queue = %queue, "consuming");
-    consume(
-        &ctx,
-        &connector,
-        Source::Local(&consumer),
-        Outlet::Local(&consumer),
-    )
-    .await
-}
-
-/// A delivery, whatever carried it.
-struct Incoming {
-    delivery_tag: u64,
-    routing_key: String,
-    properties: BasicProperties,
-    body: Vec<u8>,
-    redelivered: bool,
-}
-
-/// Where deliveries come from.
-enum Source<'a> {
-    Broker {
-        consumer: &'a mut lapin::Consumer,
-        channel: &'a Channel,
-        tag: &'a str,
-    },
-    Local(&'a LocalConsumer),
-}
-
-impl Source<'_> {
-    /// The next delivery; `None` when the broker ended the stream.
-    async fn next(&mut self) -> Option<Result<Incoming, ConsumerError>> {
-        match self {
-            Source::Broker { consumer, .. } => Some(consumer.next().await?.map_or_else(
-                |error| Err(ConsumerError::Broker(error)),
-                |delivery| {
-                    Ok(Incoming {
-                        delivery_tag: delivery.delivery_tag,
-                        routing_key: delivery.routing_key.as_str().to_owned(),
-                        properties: delivery.properties,
-                        body: delivery.data,
-                        redelivered: delivery.redelivered,
-                    })
-                },
-            )),
-            Source::Local(consumer) => {
-                let delivery = consumer.next().await;
-                Some(Ok(Incoming {
-                    delivery_tag: delivery.tag,
-                    routing_key: delivery.message.routing_key,
-                    properties: delivery.message.properties,
-                    body: delivery.message.body,
-                    redelivered: delivery.message.redelivered,
-                }))
-            }
-        }
-    }
-
-    /// Asks for no more deliveries; what was sent and not taken goes back
-    /// to the queue when the channel closes.
-    async fn cancel(&self) {
-        if let Source::Broker { channel, tag, .. } = self {
-            let _ = channel
-                .basic_cancel((*tag).into(), BasicCancelOptions::default())
-                .await;
-        }
-    }
-}
-
-/// Where a batch's dead letters and its acknowledgement go.
-enum Outlet<'a> {
-    Broker {
-        channel: &'a Channel,
-        /// In confirm mode.
-        dead_letters: &'a Channel,
-    },
-    Local(&'a LocalConsumer),
-}
-
-impl Outlet<'_> {
-    /// Gives every delivery up to `tag` back to the queue (nack, requeue).
-    async fn release_through(&self, tag: u64) -> Result<(), ConsumerError> {
-        match self {
-            Outlet::Broker { channel, .. } => Ok(channel
-                .basic_nack(
-                    tag,
-                    BasicNackOptions {
-                        multiple: true,
-                        requeue: true,
-                    },
-                )
-                .await?),
-            Outlet::Local(consumer) => {
-                consumer.release_through(tag);
-                Ok(())
-            }
-        }
-    }
-
-    /// Acknowledges every delivery up to `tag`.
-    async fn ack_through(&self, tag: u64) -> Result<(), ConsumerError> {
-        match self {
-            Outlet::Broker { channel, .. } => Ok(channel
-                .basic_ack(tag, BasicAckOptions { multiple: true })
-                .await?),
-            Outlet::Local(consumer) => {
-                consumer.ack(tag, true);
-                Ok(())
-            }
-        }
     }
 }
 
@@ -402,14 +218,15 @@ impl Outlet<'_> {
 async fn consume(
     ctx: &Context,
     connector: &str,
-    mut source: Source<'_>,
-    outlet: Outlet<'_>,
+    deliveries: &mut Deliveries,
+    acks: &Acks,
+    dead_letters: &Publisher,
 ) -> Result<(), ConsumerError> {
     let (batches, mut ready) = mpsc::channel::<Vec<Entry>>(1);
     let collector = async {
-        let result = collect(ctx, connector, &mut source, &batches).await;
+        let result = collect(ctx, connector, deliveries, &batches).await;
         if ctx.stop.is_cancelled() {
-            source.cancel().await;
+            deliveries.cancel().await;
         }
         drop(batches);
         result
@@ -417,6 +234,7 @@ async fn consume(
     let finisher = async {
         while let Some(batch) = ready.recv().await {
             let last_tag = batch.last().map(|e| e.delivery_tag);
+            let outlet = Outlet { acks, dead_letters };
             match finish(ctx, connector, &outlet, batch).await {
                 Err(ConsumerError::Stalled) => {
                     // The store kept failing: the batch goes back to the
@@ -432,7 +250,7 @@ async fn consume(
                         "case store unavailable too long; batch given back to the broker"
                     );
                     if let Some(tag) = last_tag {
-                        outlet.release_through(tag).await?;
+                        acks.release_through(tag).await?;
                     }
                 }
                 other => other?,
@@ -460,7 +278,7 @@ async fn consume(
 async fn collect(
     ctx: &Context,
     connector: &str,
-    source: &mut Source<'_>,
+    source: &mut Deliveries,
     batches: &mpsc::Sender<Vec<Entry>>,
 ) -> Result<(), ConsumerError> {
     // A delivery that would have taken the last batch over its byte bound
@@ -497,7 +315,7 @@ async fn collect(
                     deliveries.push(delivery);
                 }
                 Ok(Some(Err(error))) => {
-                    failure = Some(error);
+                    failure = Some(error.into());
                     break;
                 }
                 Ok(None) => {
@@ -635,11 +453,11 @@ async fn finish(
     ctx.outbox_ready.notify_one();
 
     // 4. Everything up to the last delivery of the batch is done.
-    let acked = outlet.ack_through(last_tag).await;
+    let acked = outlet.acks.ack_through(last_tag).await;
     if let Err(error) = acked {
         // Recorded but not acknowledged: the broker redelivers, the inbox recognises them.
         tracing::warn!(error = %error, "acknowledgement failed after commit; the batch will be redelivered and skipped");
-        return Err(error);
+        return Err(error.into());
     }
     lap("ack");
     count(ctx, connector, &batch, &refused, &late, &results);
@@ -854,66 +672,44 @@ async fn dead_letter(
         );
         (routing_key, properties, body)
     });
-    match outlet {
-        Outlet::Broker { dead_letters, .. } => {
-            // Mandatory: a dead letter that reaches no queue (its DLQ was
-            // deleted) comes back, and is not taken for done.
-            let mut pending: Vec<_> = letters.collect();
-            for attempt in 0.. {
-                let mut confirms = Vec::with_capacity(pending.len());
-                for (routing_key, properties, body) in &pending {
-                    let confirm = dead_letters
-                        .basic_publish(
-                            exchange.as_str().into(),
-                            routing_key.as_str().into(),
-                            BasicPublishOptions {
-                                mandatory: true,
-                                ..BasicPublishOptions::default()
-                            },
-                            body,
-                            properties.clone(),
-                        )
-                        .await?;
-                    confirms.push(confirm);
-                }
-                let mut returned = Vec::new();
-                for (letter, confirm) in pending.into_iter().zip(confirms) {
-                    match confirm.await? {
-                        Confirmation::Ack(Some(_)) => returned.push(letter),
-                        Confirmation::Ack(None) | Confirmation::NotRequested => {}
-                        Confirmation::Nack(_) => return Err(ConsumerError::DeadLetterNacked),
-                    }
-                }
-                if returned.is_empty() {
-                    break;
-                }
-                ctx.metrics
-                    .unroutable
-                    .get_or_create(&Metrics::label(connector))
-                    .inc_by(returned.len() as u64);
-                tracing::warn!(
-                    dead_letters = returned.len(),
-                    "dead letters found no queue; declaring the topology again"
-                );
-                if attempt == 2 {
-                    return Err(ConsumerError::DeadLetterUnroutable);
-                }
-                ctx.topology.declare(dead_letters).await?;
-                redeclared = true;
-                pending = returned;
+    // Mandatory: a dead letter that reaches no queue (its DLQ was deleted)
+    // comes back, and is not taken for done.
+    let publisher = outlet.dead_letters;
+    let mut pending: Vec<_> = letters.collect();
+    for attempt in 0.. {
+        let mut sent = Vec::with_capacity(pending.len());
+        for (routing_key, properties, body) in &pending {
+            sent.push(
+                publisher
+                    .publish(&exchange, routing_key, properties.clone(), body)
+                    .await?,
+            );
+        }
+        let mut returned = Vec::new();
+        for (letter, sent) in pending.into_iter().zip(sent) {
+            match sent.outcome().await? {
+                Outcome::Taken => {}
+                Outcome::Returned => returned.push(letter),
+                Outcome::Refused => return Err(ConsumerError::DeadLetterNacked),
             }
         }
-        Outlet::Local(consumer) => {
-            for (routing_key, properties, body) in letters {
-                if consumer
-                    .bus()
-                    .publish(&exchange, &routing_key, properties, body)
-                    == 0
-                {
-                    return Err(ConsumerError::DeadLetterNacked);
-                }
-            }
+        if returned.is_empty() {
+            break;
         }
+        ctx.metrics
+            .unroutable
+            .get_or_create(&Metrics::label(connector))
+            .inc_by(returned.len() as u64);
+        tracing::warn!(
+            dead_letters = returned.len(),
+            "dead letters found no queue; declaring the topology again"
+        );
+        if attempt == 2 {
+            return Err(ConsumerError::DeadLetterUnroutable);
+        }
+        publisher.declare(&ctx.topology).await?;
+        redeclared = true;
+        pending = returned;
     }
     Ok(redeclared)
 }

@@ -2,20 +2,20 @@
 //! publisher confirms, and marks a row sent only after the broker's ack.
 //! Several hubs may relay at once: rows are claimed with SKIP LOCKED.
 //! On the in-process bus of `gridhub demo`, an event is sent once the bus
-//! has queued it.
+//! has queued it. Publishes are mandatory: an event no queue took stays
+//! unsent and the topology is declared again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::BasicProperties;
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Names;
 use super::topology::Topology;
-use crate::bus::LocalBus;
+use crate::carrier::{Carrier, Outcome, Publisher};
 use crate::metrics::Metrics;
 use crate::store::outbox::Pending;
 use crate::store::{Store, StoreError};
@@ -41,31 +41,17 @@ pub struct Relay {
     pub user: String,
 }
 
-/// Where the relay publishes.
-enum Outlet<'a> {
-    Broker(&'a Channel),
-    Local(&'a LocalBus),
-}
-
 impl Relay {
-    /// Relays on a broker connection until stopped or the connection fails.
+    /// Relays until stopped or the connection fails.
     #[tracing::instrument(name = "relay", skip_all)]
-    pub async fn run(&self, connection: &Connection) -> lapin::Result<()> {
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        self.relay(Outlet::Broker(&channel)).await
+    pub async fn run(&self, carrier: &Carrier) -> lapin::Result<()> {
+        let publisher = carrier.publisher().await?;
+        let result = self.relay(&publisher).await;
+        publisher.close("relay stopped").await;
+        result
     }
 
-    /// Relays onto the in-process bus until stopped.
-    #[tracing::instrument(name = "relay", skip_all)]
-    pub async fn run_local(&self, bus: &LocalBus) {
-        // Publishing on the bus cannot fail.
-        let _ = self.relay(Outlet::Local(bus)).await;
-    }
-
-    async fn relay(&self, outlet: Outlet<'_>) -> lapin::Result<()> {
+    async fn relay(&self, outlet: &Publisher) -> lapin::Result<()> {
         let exchange = self.names.outbound_exchange();
         loop {
             // Drain everything unsent, a page at a time.
@@ -85,9 +71,9 @@ impl Relay {
                     break;
                 }
                 let (sent, returned) =
-                    publish(&outlet, &exchange, &self.user, &claim.events).await?;
+                    publish(outlet, &exchange, &self.user, &claim.events).await?;
                 if !returned.is_empty() {
-                    self.unroutable(&outlet, &returned).await?;
+                    self.unroutable(outlet, &returned).await?;
                 }
                 let more = claim.more;
                 let count = sent.len();
@@ -114,7 +100,7 @@ impl Relay {
     /// Events the broker returned (no queue for their destination): they
     /// stay unsent, counted, and the topology is declared again so that the
     /// next round finds their queue.
-    async fn unroutable(&self, outlet: &Outlet<'_>, returned: &[&str]) -> lapin::Result<()> {
+    async fn unroutable(&self, outlet: &Publisher, returned: &[&str]) -> lapin::Result<()> {
         for routing_key in returned {
             let destination = routing_key.split_once('.').map_or(*routing_key, |(d, _)| d);
             self.metrics
@@ -126,10 +112,7 @@ impl Relay {
             events = returned.len(),
             "events found no queue; declaring the topology again, they go out next round"
         );
-        if let Outlet::Broker(channel) = outlet {
-            self.topology.declare(channel).await?;
-        }
-        Ok(())
+        outlet.declare(&self.topology).await
     }
 }
 
@@ -137,7 +120,7 @@ impl Relay {
 /// and the routing keys of those the broker returned (mandatory: no queue
 /// took them).
 async fn publish<'e>(
-    outlet: &Outlet<'_>,
+    outlet: &Publisher,
     exchange: &str,
     user: &str,
     events: &'e [Pending],
@@ -155,40 +138,21 @@ async fn publish<'e>(
             .with_user_id(user.into());
         (event, properties, event.payload.as_bytes())
     });
+    let mut pending = Vec::with_capacity(events.len());
+    for (event, properties, body) in messages {
+        let published = outlet
+            .publish(exchange, &event.routing_key, properties, body)
+            .await?;
+        pending.push((event, published));
+    }
     let mut sent = Vec::with_capacity(events.len());
     let mut returned = Vec::new();
-    match outlet {
-        Outlet::Broker(channel) => {
-            let mut confirms = Vec::with_capacity(events.len());
-            for (event, properties, body) in messages {
-                let confirm = channel
-                    .basic_publish(
-                        exchange.into(),
-                        event.routing_key.as_str().into(),
-                        BasicPublishOptions {
-                            mandatory: true,
-                            ..BasicPublishOptions::default()
-                        },
-                        body,
-                        properties,
-                    )
-                    .await?;
-                confirms.push((event, confirm));
-            }
-            for (event, confirm) in confirms {
-                match confirm.await? {
-                    Confirmation::Ack(None) => sent.push(event.id),
-                    Confirmation::Ack(Some(_)) => returned.push(event.routing_key.as_str()),
-                    Confirmation::Nack(_) | Confirmation::NotRequested => {}
-                }
-            }
-        }
-        Outlet::Local(bus) => {
-            for (event, properties, body) in messages {
-                // As on the broker, an event no queue is bound for is sent.
-                bus.publish(exchange, &event.routing_key, properties, body);
-                sent.push(event.id);
-            }
+    for (event, published) in pending {
+        match published.outcome().await? {
+            Outcome::Taken => sent.push(event.id),
+            Outcome::Returned => returned.push(event.routing_key.as_str()),
+            // Stays unsent: published again next round.
+            Outcome::Refused => {}
         }
     }
     Ok((sent, returned))

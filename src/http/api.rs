@@ -8,15 +8,14 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lapin::Connection;
-use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::authorize;
 use super::{ApiError, AppState, PURGE_CONFIRMATION, PendingPurge};
+use crate::carrier::Carrier;
+use crate::dlq::{Edited, Filter};
 use crate::metrics::{Metrics, StatusLabel};
-use crate::ops::{Broker, Edited, Filter};
 use crate::settings::Role;
 use crate::store::Applied;
 
@@ -27,34 +26,10 @@ fn ok(value: Value) -> ApiResult {
     Ok(Json(value).into_response())
 }
 
-/// Messages ready in a queue, or `None` if it does not exist.
-async fn queue_depth(broker: &Broker, queue: &str) -> Option<u32> {
-    match broker {
-        Broker::Amqp(connection) => broker_queue_depth(connection, queue).await,
-        Broker::Local(bus) => bus.depth(queue),
-    }
-}
-
-async fn broker_queue_depth(connection: &Connection, queue: &str) -> Option<u32> {
-    let channel = connection.create_channel().await.ok()?;
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            Default::default(),
-        )
-        .await;
-    let _ = channel.close(200, "depth read".into()).await;
-    declared.ok().map(|q| q.message_count())
-}
-
 /// Per connector: (inbound depth, DLQ depth), where the broker answers.
 async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)> {
     let mut depths = BTreeMap::new();
-    let broker = state.ops.broker().await.ok();
+    let carrier = state.ops.carrier().await.ok();
     // Dead letters a scan holds are not counted as ready: wait for scans to
     // finish, but not so long that a scrape times out during a big replay.
     let _quiet = tokio::time::timeout(Duration::from_secs(2), state.ops.quiet())
@@ -64,8 +39,8 @@ async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)
     // Dead letters wait in the store (the hub records every DLQ there).
     let waiting = state.ops.store().waiting_dead_letter_counts().await.ok();
     for id in state.ops.registry().connectors.keys() {
-        let inbound = match &broker {
-            Some(broker) => queue_depth(broker, &names.inbound_queue(id)).await,
+        let inbound = match &carrier {
+            Some(carrier) => carrier.depth(&names.inbound_queue(id)).await,
             None => None,
         };
         let dead = waiting
@@ -122,9 +97,9 @@ pub async fn readyz(State(state): Shared) -> Response {
             Ok(()) => "ok".to_owned(),
             Err(error) => error.to_string(),
         };
-        let (broker, topology) = match state.ops.broker().await {
+        let (broker, topology) = match state.ops.carrier().await {
             Err(error) => (format!("unreachable: {error}"), "unknown".to_owned()),
-            Ok(broker) => ("ok".to_owned(), topology_missing(&state, &broker).await),
+            Ok(carrier) => ("ok".to_owned(), topology_missing(&state, &carrier).await),
         };
         (database, broker, topology)
     };
@@ -150,40 +125,18 @@ pub async fn readyz(State(state): Shared) -> Response {
         .into_response()
 }
 
-/// Whether the broker has this exchange (a passive declare); `None` if no
-/// channel could be opened to ask.
-async fn exchange_exists(connection: &Connection, exchange: &str) -> Option<bool> {
-    let channel = connection.create_channel().await.ok()?;
-    let declared = channel
-        .exchange_declare(
-            exchange.into(),
-            lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            Default::default(),
-        )
-        .await;
-    let _ = channel.close(200, "checked".into()).await;
-    Some(declared.is_ok())
-}
-
 /// "ok", or what is missing.
-async fn topology_missing(state: &AppState, broker: &Broker) -> String {
+async fn topology_missing(state: &AppState, carrier: &Carrier) -> String {
     let mut missing = Vec::new();
-    // The in-process bus is declared from the topology: only its queues can be looked up.
-    if let Broker::Amqp(connection) = broker {
-        for exchange in &state.topology.exchanges {
-            match exchange_exists(connection, exchange).await {
-                None => return "cannot open a channel".to_owned(),
-                Some(false) => missing.push(format!("exchange {exchange}")),
-                Some(true) => {}
-            }
+    for exchange in &state.topology.exchanges {
+        match carrier.has_exchange(exchange).await {
+            None => return "cannot open a channel".to_owned(),
+            Some(false) => missing.push(format!("exchange {exchange}")),
+            Some(true) => {}
         }
     }
     for queue in &state.topology.queues {
-        if queue_depth(broker, &queue.name).await.is_none() {
+        if carrier.depth(&queue.name).await.is_none() {
             missing.push(format!("queue {}", queue.name));
         }
     }

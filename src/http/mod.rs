@@ -23,8 +23,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::topology::Topology;
+use crate::dlq::{Filter, Office};
 use crate::metrics::Metrics;
-use crate::ops::{DeadLetters, Filter};
 use crate::settings::Token;
 use crate::store::Rules;
 
@@ -39,7 +39,7 @@ struct PendingPurge {
 
 /// Everything the handlers share.
 pub struct AppState {
-    pub ops: Arc<DeadLetters>,
+    pub ops: Arc<Office>,
     pub metrics: Arc<Metrics>,
     pub tokens: Vec<Token>,
     pub topology: Topology,
@@ -51,7 +51,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        ops: Arc<DeadLetters>,
+        ops: Arc<Office>,
         metrics: Arc<Metrics>,
         tokens: Vec<Token>,
         topology: Topology,
@@ -152,13 +152,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::ops::OpsError> for ApiError {
-    fn from(error: crate::ops::OpsError) -> Self {
+impl From<crate::dlq::OfficeError> for ApiError {
+    fn from(error: crate::dlq::OfficeError) -> Self {
         match error {
-            crate::ops::OpsError::UnknownConnector(_) => {
+            crate::dlq::OfficeError::UnknownConnector(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, error.to_string())
             }
-            crate::ops::OpsError::Broker(_) | crate::ops::OpsError::Store(_) => {
+            crate::dlq::OfficeError::Broker(_) | crate::dlq::OfficeError::Store(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
             }
         }

@@ -9,7 +9,7 @@ use super::{Pool, Store, StoreError};
 
 /// A dead letter as the recorder takes it off its DLQ.
 pub struct NewDeadLetter<'a> {
-    /// `ops::Letter`'s id: a second delivery of the same letter is not
+    /// `dlq::DeadLetter`'s id: a second delivery of the same letter is not
     /// recorded again.
     pub letter_id: String,
     pub connector: &'a str,

@@ -12,8 +12,8 @@ use gridhub::amqp::publish::{Outgoing, Published};
 use gridhub::bus::LocalBus;
 use gridhub::check::{self, Expectation};
 use gridhub::connector::Registry;
+use gridhub::dlq::{Filter, Office};
 use gridhub::hub::{Hub, LOCAL_HUB_USER};
-use gridhub::ops::{Broker, DeadLetters, Filter};
 use gridhub::settings::Settings;
 use serde_json::Value;
 
@@ -40,7 +40,7 @@ enum Carrier {
 struct Running {
     carrier: Carrier,
     hub: RunningHub,
-    ops: DeadLetters,
+    ops: Office,
 }
 
 async fn start(local: bool) -> Running {
@@ -72,7 +72,7 @@ async fn start(local: bool) -> Running {
     let (hub, carrier, ops) = match carrier {
         None => {
             let (hub, bus) = hub.on_local_bus();
-            let ops = DeadLetters::local(
+            let ops = Office::local(
                 bus.clone(),
                 LOCAL_HUB_USER,
                 names,
@@ -84,7 +84,7 @@ async fn start(local: bool) -> Running {
             (hub, Carrier::Local(bus), ops)
         }
         Some(env) => {
-            let ops = DeadLetters::new(
+            let ops = Office::new(
                 AMQP,
                 names,
                 store.clone(),
@@ -134,12 +134,16 @@ impl Running {
     }
 
     async fn depth(&self, queue: &str) -> u32 {
-        match self.ops.broker().await.unwrap() {
-            Broker::Local(bus) => bus.depth(queue).unwrap(),
-            Broker::Amqp(_) => match &self.carrier {
-                Carrier::Broker(env) => env.depth(queue).await,
-                Carrier::Local(_) => unreachable!(),
-            },
+        match &self.carrier {
+            Carrier::Broker(env) => env.depth(queue).await,
+            Carrier::Local(_) => self
+                .ops
+                .carrier()
+                .await
+                .unwrap()
+                .depth(queue)
+                .await
+                .unwrap(),
         }
     }
 
@@ -209,8 +213,8 @@ async fn run_samples(local: bool) -> Outcome {
     }
     for letter in running.ops.list(&Filter::default()).await.unwrap().letters {
         outcome.dead.insert((
-            letter.letter.message_id.clone().unwrap_or_default(),
-            letter.letter.stage.clone(),
+            letter.message_id.clone().unwrap_or_default(),
+            letter.stage.clone(),
         ));
     }
     // Every refused sample is dead-lettered at the stage it expects.
@@ -253,7 +257,7 @@ async fn run_samples(local: bool) -> Outcome {
     assert_eq!(report.done, group.count);
     wait_until(Duration::from_secs(20), "replays refused again", || async {
         let letters = running.ops.list(&filter).await.unwrap().letters;
-        letters.len() == group.count && letters.iter().all(|l| l.letter.replays == 1)
+        letters.len() == group.count && letters.iter().all(|l| l.replays == 1)
     })
     .await;
     running.stop().await;

@@ -583,7 +583,7 @@ async fn readyz_says_what_is_missing() {
 async fn a_replay_cut_half_way_loses_nothing() {
     use gridhub::amqp::Names;
     use gridhub::connector::Registry;
-    use gridhub::ops::{DeadLetters, Filter};
+    use gridhub::dlq::{Filter, Office};
     use gridhub::pipeline::{Refusal, Stage};
     use std::collections::HashSet;
     use std::sync::Arc;
@@ -636,7 +636,7 @@ async fn a_replay_cut_half_way_loses_nothing() {
     let registry =
         Registry::load(&env.settings.connectors_dir, &env.settings.schemas_dir()).unwrap();
     let store = gridhub::store::Store::from_pool(env.pool.clone());
-    let ops = Arc::new(DeadLetters::new(
+    let ops = Arc::new(Office::new(
         &proxy.amqp_url(),
         Names::new(&env.settings.namespace),
         store,

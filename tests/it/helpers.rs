@@ -169,7 +169,7 @@ impl TestEnv {
                     connector,
                     &row.routing_key,
                     &properties,
-                    row.body.len(),
+                    &row.body,
                 )
             })
             .collect()

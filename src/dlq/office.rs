@@ -1,40 +1,38 @@
-//! Dead-letter operations for ops: list with filters, group by failure
-//! signature, show one, replay (one, a group, all matching a filter), edit
-//! and replay, purge. The CLI and the HTTP API both call these.
+//! The dead-letter office: list with filters, group by failure signature,
+//! show one, replay (one, a group, all matching a filter), edit and replay,
+//! purge. The CLI and the HTTP API both call these.
 //!
-//! The DLQ itself is the truth for what waits, on RabbitMQ or on the
-//! in-process bus of `gridhub demo`. Every operation reads a DLQ with
-//! `basic.get` and manual acknowledgement, holding the messages it read
-//! unacknowledged until it is done:
+//! Each connector's part of the hub consumes its DLQ into the case store
+//! (`dlq_messages`), on RabbitMQ or on the in-process bus of `gridhub demo`;
+//! the office reads that record and never the queue, so reading a dead
+//! letter is no delivery the broker counts. Settling one marks its row:
 //!
-//! - a message it does not act on is given back (`basic.reject`, requeue);
-//! - a replayed message is acknowledged only after the broker confirmed its
-//!   copy on the inbound exchange (and routed it to a queue);
-//! - a purged message is acknowledged, nothing else.
+//! - a replayed dead letter is marked `replayed` only after the carrier
+//!   confirmed its copy on the inbound exchange and routed it to a queue;
+//! - a purged one is marked `purged`, nothing else.
 //!
-//! If the process dies half-way, the broker returns every unacknowledged
-//! message to the DLQ: each message is then in the DLQ, or republished, or
-//! both (crash between the confirm and the ack). Both is harmless: the replay
-//! copy and a second replay of the DLQ copy carry the same replay count, and
-//! the inbox lets only one of them take effect.
+//! If the process dies half-way, each dead letter is then waiting, or
+//! republished, or both (crash between the confirm and the mark). Both is
+//! harmless: the replay copy and a second replay of the waiting one carry
+//! the same replay count, and the inbox lets only one of them take effect.
 //!
-//! An operation reads at most the messages that were in the queue when it
-//! started (and at most the scan limit), so that a replayed message that is
-//! refused again and comes back is not replayed twice by the same operation.
+//! An operation reads at most the dead letters waiting when it started (and
+//! at most the scan limit), so that a replayed message that is refused again
+//! and comes back is not replayed twice by the same operation.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lapin::options::BasicPublishOptions;
+use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::amqp::{self, Names};
 use crate::bus::LocalBus;
+use crate::carrier::{Carrier, Outcome, Sent};
 use crate::connector::Registry;
 use crate::dlq::{self, DeadLetter};
 use crate::message::Inbound;
@@ -78,8 +76,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn matches(&self, letter: &Letter) -> bool {
-        let dead = &letter.letter;
+    pub fn matches(&self, letter: &DeadLetter) -> bool {
+        let dead = letter;
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         if !eq(&self.connector, &dead.connector)
             || !eq(&self.stage, &dead.stage)
@@ -120,49 +118,6 @@ impl Filter {
     pub fn is_empty(&self) -> bool {
         *self == Filter::default()
     }
-}
-
-/// A dead letter with the ids ops use to point at it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Letter {
-    /// Stable id of this dead letter: a hash of its connector, message_id,
-    /// refusal time, replay count and body.
-    pub id: String,
-    /// Its failure signature's id.
-    pub group: String,
-    #[serde(flatten)]
-    pub letter: DeadLetter,
-}
-
-impl Letter {
-    pub(crate) fn new(letter: DeadLetter, body: &[u8]) -> Letter {
-        let mut hash = Sha256::new();
-        for part in [
-            letter.connector.as_str(),
-            letter.message_id.as_deref().unwrap_or(""),
-            letter.refused_at.as_deref().unwrap_or(""),
-            &letter.replays.to_string(),
-        ] {
-            hash.update(part.as_bytes());
-            hash.update([0]);
-        }
-        hash.update(body);
-        let id = hex(&hash.finalize())[..16].to_owned();
-        let group = Signature::of(&letter).id();
-        Letter { id, group, letter }
-    }
-
-    pub fn refused_at(&self) -> Option<DateTime<Utc>> {
-        self.letter
-            .refused_at
-            .as_deref()
-            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-            .map(|at| at.with_timezone(&Utc))
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What makes two failures the same: connector, stage, schema file, and the
@@ -214,7 +169,7 @@ impl Signature {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
-        hex(&hash.finalize())[..12].to_owned()
+        super::hex(&hash.finalize()[..6])
     }
 }
 
@@ -236,12 +191,12 @@ pub struct Group {
 }
 
 /// Groups letters by signature, largest group first.
-pub fn group(letters: &[Letter]) -> Vec<Group> {
+pub fn group(letters: &[DeadLetter]) -> Vec<Group> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     for letter in letters {
         let at = letter.refused_at();
         let entry = groups.entry(letter.group.clone()).or_insert_with(|| {
-            let signature = Signature::of(&letter.letter);
+            let signature = Signature::of(letter);
             Group {
                 id: letter.group.clone(),
                 connector: signature.connector,
@@ -249,7 +204,7 @@ pub fn group(letters: &[Letter]) -> Vec<Group> {
                 schema: signature.schema,
                 schema_paths: signature.schema_paths,
                 kinds: signature.kinds,
-                reason: letter.letter.reason.clone(),
+                reason: letter.reason.clone(),
                 count: 0,
                 first_seen: at,
                 last_seen: at,
@@ -261,7 +216,7 @@ pub fn group(letters: &[Letter]) -> Vec<Group> {
         }
         if at > entry.last_seen {
             entry.last_seen = at;
-            entry.reason = letter.letter.reason.clone();
+            entry.reason = letter.reason.clone();
         }
     }
     let mut groups: Vec<Group> = groups.into_values().collect();
@@ -277,7 +232,7 @@ pub fn group(letters: &[Letter]) -> Vec<Group> {
 /// Dead letters matching a filter.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listing {
-    pub letters: Vec<Letter>,
+    pub letters: Vec<DeadLetter>,
     /// Messages read, matching or not.
     pub scanned: usize,
     /// Some DLQ held more than the scan limit: not everything was read.
@@ -288,7 +243,7 @@ pub struct Listing {
 #[derive(Debug, Clone, Serialize)]
 pub struct Detail {
     #[serde(flatten)]
-    pub letter: Letter,
+    pub letter: DeadLetter,
     /// AMQP properties and headers as received.
     pub properties: Value,
     /// The payload, pretty-printed when it is JSON; `None` when the caller
@@ -324,7 +279,7 @@ pub enum Edited {
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum OpsError {
+pub enum OfficeError {
     #[error("broker: {0}")]
     Broker(#[from] lapin::Error),
     #[error("unknown connector {0}")]
@@ -333,25 +288,13 @@ pub enum OpsError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Where the queues are.
-enum Queues {
-    /// RabbitMQ, through a connection opened (again) when needed.
-    Broker {
-        url: String,
-        connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
-    },
-    Local(Arc<LocalBus>),
-}
-
-/// A handle on the queues, to read depths and check the topology.
-pub enum Broker {
-    Amqp(Arc<Connection>),
-    Local(Arc<LocalBus>),
-}
-
 /// The dead-letter operations of one hub.
-pub struct DeadLetters {
-    queues: Queues,
+pub struct Office {
+    /// Where the broker is; `None` on the in-process bus.
+    url: Option<String>,
+    /// The carrier: the bus, or the broker connection once opened (and
+    /// opened again when it closed).
+    carrier: tokio::sync::Mutex<Option<Carrier>>,
     names: Names,
     store: Store,
     registry: Arc<Registry>,
@@ -365,7 +308,7 @@ pub struct DeadLetters {
     scans: tokio::sync::RwLock<()>,
 }
 
-impl DeadLetters {
+impl Office {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         amqp_url: &str,
@@ -375,12 +318,10 @@ impl DeadLetters {
         trusted: Vec<String>,
         scan_limit: usize,
         metrics: Option<Arc<Metrics>>,
-    ) -> DeadLetters {
-        DeadLetters {
-            queues: Queues::Broker {
-                url: amqp_url.to_owned(),
-                connection: tokio::sync::Mutex::new(None),
-            },
+    ) -> Office {
+        Office {
+            url: Some(amqp_url.to_owned()),
+            carrier: tokio::sync::Mutex::new(None),
             hub_user: amqp::url_user(amqp_url),
             names,
             store,
@@ -402,9 +343,10 @@ impl DeadLetters {
         registry: Arc<Registry>,
         scan_limit: usize,
         metrics: Option<Arc<Metrics>>,
-    ) -> DeadLetters {
-        DeadLetters {
-            queues: Queues::Local(bus),
+    ) -> Office {
+        Office {
+            url: None,
+            carrier: tokio::sync::Mutex::new(Some(Carrier::Local(bus))),
             hub_user: hub_user.to_owned(),
             names,
             store,
@@ -435,36 +377,30 @@ impl DeadLetters {
         self.scans.write().await
     }
 
-    /// The queues: the broker connection, opened (again) when needed, or
+    /// The carrier: the broker connection, opened (again) when needed, or
     /// the in-process bus.
-    pub async fn broker(&self) -> lapin::Result<Broker> {
-        match &self.queues {
-            Queues::Broker { url, connection } => {
-                let mut held = connection.lock().await;
-                if let Some(connection) = held.as_ref()
-                    && connection.status().connected()
-                {
-                    return Ok(Broker::Amqp(connection.clone()));
-                }
-                let connection = Arc::new(amqp::connect(url, "ops").await?);
-                *held = Some(connection.clone());
-                Ok(Broker::Amqp(connection))
-            }
-            Queues::Local(bus) => Ok(Broker::Local(bus.clone())),
+    pub async fn carrier(&self) -> lapin::Result<Carrier> {
+        let mut held = self.carrier.lock().await;
+        if let Some(carrier) = held.as_ref()
+            && carrier.is_open()
+        {
+            return Ok(carrier.clone());
         }
+        let url = self.url.as_deref().unwrap_or_default();
+        let carrier = Carrier::Broker(Arc::new(amqp::connect(url, "ops").await?));
+        *held = Some(carrier.clone());
+        Ok(carrier)
     }
 
     /// Closes the broker connection, if open.
     pub async fn close(&self) {
-        if let Queues::Broker { connection, .. } = &self.queues
-            && let Some(connection) = connection.lock().await.take()
-        {
-            let _ = connection.close(200, "done".into()).await;
+        if let Some(carrier) = self.carrier.lock().await.take() {
+            carrier.close("done").await;
         }
     }
 
     /// The connector's waiting dead letters, up to the scan limit.
-    async fn scan(&self, connector: &str, settle_as: &'static str) -> Result<Scan, OpsError> {
+    async fn scan(&self, connector: &str, settle_as: &'static str) -> Result<Scan, OfficeError> {
         let limit = i64::try_from(self.scan_limit).unwrap_or(i64::MAX - 1);
         let mut rows: std::collections::VecDeque<_> = self
             .store
@@ -483,16 +419,16 @@ impl DeadLetters {
         })
     }
 
-    fn connectors(&self, filter: &Filter) -> Result<Vec<String>, OpsError> {
+    fn connectors(&self, filter: &Filter) -> Result<Vec<String>, OfficeError> {
         match &filter.connector {
             Some(id) if self.registry.get(id).is_some() => Ok(vec![id.clone()]),
-            Some(id) => Err(OpsError::UnknownConnector(id.clone())),
+            Some(id) => Err(OfficeError::UnknownConnector(id.clone())),
             None => Ok(self.registry.connectors.keys().cloned().collect()),
         }
     }
 
     /// Dead letters matching the filter, in queue order, connector by connector.
-    pub async fn list(&self, filter: &Filter) -> Result<Listing, OpsError> {
+    pub async fn list(&self, filter: &Filter) -> Result<Listing, OfficeError> {
         let _scan = self.scans.read().await;
         let mut listing = Listing {
             letters: Vec::new(),
@@ -508,7 +444,7 @@ impl DeadLetters {
                         listing.letters.push(taken.letter);
                     }
                 }
-                Ok::<(), OpsError>(())
+                Ok::<(), OfficeError>(())
             }
             .await;
             listing.scanned += scan.taken;
@@ -520,7 +456,7 @@ impl DeadLetters {
     }
 
     /// Dead letters matching the filter, grouped by failure signature.
-    pub async fn groups(&self, filter: &Filter) -> Result<(Vec<Group>, bool), OpsError> {
+    pub async fn groups(&self, filter: &Filter) -> Result<(Vec<Group>, bool), OfficeError> {
         let listing = self.list(filter).await?;
         Ok((group(&listing.letters), listing.truncated))
     }
@@ -531,7 +467,7 @@ impl DeadLetters {
         connector: &str,
         id: &str,
         with_body: bool,
-    ) -> Result<Option<Detail>, OpsError> {
+    ) -> Result<Option<Detail>, OfficeError> {
         let _scan = self.scans.read().await;
         let filter = Filter {
             connector: Some(connector.to_owned()),
@@ -549,7 +485,7 @@ impl DeadLetters {
                         break;
                     }
                 }
-                Ok::<(), OpsError>(())
+                Ok::<(), OfficeError>(())
             }
             .await;
             scan.close().await;
@@ -562,7 +498,7 @@ impl DeadLetters {
     /// exchange (original routing key and message_id, replay count + 1,
     /// published as the hub's own user) and removes each from its DLQ once
     /// the broker confirmed the copy. With `filter.id`, at most one.
-    pub async fn replay(&self, filter: &Filter, actor: &str) -> Result<Report, OpsError> {
+    pub async fn replay(&self, filter: &Filter, actor: &str) -> Result<Report, OfficeError> {
         let report = self.replay_with(filter, None).await?;
         self.audit(actor, "replay", filter, &report, None).await;
         Ok(report)
@@ -578,7 +514,7 @@ impl DeadLetters {
         body: Vec<u8>,
         force: bool,
         actor: &str,
-    ) -> Result<Edited, OpsError> {
+    ) -> Result<Edited, OfficeError> {
         let filter = Filter {
             connector: Some(connector.to_owned()),
             id: Some(id.to_owned()),
@@ -589,13 +525,13 @@ impl DeadLetters {
                 return Ok(Edited::NotFound);
             };
             let message = Inbound {
-                routing_key: detail.letter.letter.routing_key.clone(),
-                message_id: detail.letter.letter.message_id.clone(),
-                content_type: detail.letter.letter.content_type.clone(),
+                routing_key: detail.letter.routing_key.clone(),
+                message_id: detail.letter.message_id.clone(),
+                content_type: detail.letter.content_type.clone(),
                 // Judged as the replay will be: as its original publisher.
-                user_id: detail.letter.letter.original_user.clone(),
+                user_id: detail.letter.original_user.clone(),
                 body: body.clone(),
-                replays: i32::try_from(detail.letter.letter.replays + 1).unwrap_or(i32::MAX),
+                replays: i32::try_from(detail.letter.replays + 1).unwrap_or(i32::MAX),
             };
             let mut trusted = self.trusted.clone();
             trusted.push(self.hub_user.clone());
@@ -626,7 +562,7 @@ impl DeadLetters {
         filter: &Filter,
         only: Option<&HashSet<String>>,
         actor: &str,
-    ) -> Result<Report, OpsError> {
+    ) -> Result<Report, OfficeError> {
         let _scan = self.scans.read().await;
         let mut report = Report::default();
         for connector in self.connectors(filter)? {
@@ -648,11 +584,11 @@ impl DeadLetters {
                             .get_or_create(&Metrics::label(&connector))
                             .inc();
                     }
-                    if let Some(id) = taken.letter.letter.message_id {
+                    if let Some(id) = taken.letter.message_id {
                         report.message_ids.push(id);
                     }
                 }
-                Ok::<(), OpsError>(())
+                Ok::<(), OfficeError>(())
             }
             .await;
             report.truncated |= scan.truncated();
@@ -667,24 +603,16 @@ impl DeadLetters {
         &self,
         filter: &Filter,
         new_body: Option<Vec<u8>>,
-    ) -> Result<Report, OpsError> {
+    ) -> Result<Report, OfficeError> {
         let _scan = self.scans.read().await;
-        let broker = self.broker().await?;
-        let publisher = match &broker {
-            Broker::Amqp(connection) => {
-                let channel = connection.create_channel().await?;
-                amqp::publish::confirming(&channel).await?;
-                Publisher::Broker(channel)
-            }
-            Broker::Local(bus) => Publisher::Local(bus.clone()),
-        };
+        let publisher = self.carrier().await?.publisher().await?;
         let exchange = self.names.inbound_exchange();
         let mut report = Report::default();
         let only_one = filter.id.is_some();
         for connector in self.connectors(filter)? {
             let mut scan = self.scan(&connector, "replayed").await?;
             let result = async {
-                let mut pending: Vec<(u64, Option<String>, Confirm)> = Vec::new();
+                let mut pending: Vec<(u64, Option<String>, Sent)> = Vec::new();
                 while let Some(taken) = scan.next().await? {
                     if !filter.matches(&taken.letter) {
                         scan.keep(taken.tag);
@@ -701,14 +629,9 @@ impl DeadLetters {
                     let properties = replay_properties(&taken.properties, &self.hub_user);
                     let body = new_body.as_deref().unwrap_or(&taken.body);
                     let confirm = publisher
-                        .publish(
-                            &exchange,
-                            &taken.letter.letter.routing_key,
-                            body,
-                            properties,
-                        )
+                        .publish(&exchange, &taken.letter.routing_key, properties, body)
                         .await?;
-                    pending.push((taken.tag, taken.letter.letter.message_id.clone(), confirm));
+                    pending.push((taken.tag, taken.letter.message_id.clone(), confirm));
                     if pending.len() >= CONFIRM_WINDOW {
                         self.settle(&connector, &mut scan, &mut pending, &mut report)
                             .await?;
@@ -728,9 +651,7 @@ impl DeadLetters {
                 break;
             }
         }
-        if let Publisher::Broker(channel) = publisher {
-            let _ = channel.close(200, "replayed".into()).await;
-        }
+        publisher.close("replayed").await;
         Ok(report)
     }
 
@@ -740,17 +661,12 @@ impl DeadLetters {
         &self,
         connector: &str,
         scan: &mut Scan,
-        pending: &mut Vec<(u64, Option<String>, Confirm)>,
+        pending: &mut Vec<(u64, Option<String>, Sent)>,
         report: &mut Report,
-    ) -> Result<(), OpsError> {
+    ) -> Result<(), OfficeError> {
         for (tag, message_id, confirm) in pending.drain(..) {
-            let confirmation = match confirm {
-                Confirm::Broker(confirm) => confirm.await?,
-                Confirm::Routed(true) => Confirmation::NotRequested,
-                Confirm::Routed(false) => Confirmation::Nack(None),
-            };
-            match confirmation {
-                Confirmation::Ack(None) | Confirmation::NotRequested => {
+            match confirm.outcome().await? {
+                Outcome::Taken => {
                     scan.ack(tag).await?;
                     report.done += 1;
                     if let Some(metrics) = &self.metrics {
@@ -763,7 +679,7 @@ impl DeadLetters {
                         report.message_ids.push(id);
                     }
                 }
-                Confirmation::Ack(Some(_)) | Confirmation::Nack(_) => {
+                Outcome::Returned | Outcome::Refused => {
                     tracing::warn!(connector = %connector, message_id = message_id.as_deref().unwrap_or("<none>"), "replay not confirmed or not routed; the dead letter stays");
                     scan.keep(tag);
                     report.failed += 1;
@@ -935,54 +851,10 @@ fn amqp_json(value: &AMQPValue) -> Value {
 /// One message read from a DLQ and not yet settled.
 struct Taken {
     tag: u64,
-    letter: Letter,
+    letter: DeadLetter,
     body: Vec<u8>,
     properties: BasicProperties,
     delivery_routing_key: String,
-}
-
-/// Republishes replayed copies to the inbound exchange.
-enum Publisher {
-    /// A channel in confirm mode.
-    Broker(Channel),
-    Local(Arc<LocalBus>),
-}
-
-/// A replayed copy's confirm: the broker's (mandatory publish: returned if
-/// unroutable), or whether the bus routed it.
-enum Confirm {
-    Broker(lapin::PublisherConfirm),
-    Routed(bool),
-}
-
-impl Publisher {
-    async fn publish(
-        &self,
-        exchange: &str,
-        routing_key: &str,
-        body: &[u8],
-        properties: BasicProperties,
-    ) -> lapin::Result<Confirm> {
-        match self {
-            Publisher::Broker(channel) => Ok(Confirm::Broker(
-                channel
-                    .basic_publish(
-                        exchange.into(),
-                        routing_key.into(),
-                        BasicPublishOptions {
-                            mandatory: true,
-                            ..BasicPublishOptions::default()
-                        },
-                        body,
-                        properties,
-                    )
-                    .await?,
-            )),
-            Publisher::Local(bus) => Ok(Confirm::Routed(
-                bus.publish(exchange, routing_key, properties, body) > 0,
-            )),
-        }
-    }
 }
 
 /// Reads one connector's recorded dead letters (`dlq_messages`): the hub
@@ -1001,22 +873,18 @@ struct Scan {
 }
 
 impl Scan {
-    async fn next(&mut self) -> Result<Option<Taken>, OpsError> {
+    async fn next(&mut self) -> Result<Option<Taken>, OfficeError> {
         while let Some(row) = self.rows.pop_front() {
             let Some(properties) = dlq::decode_properties(&row.properties) else {
                 tracing::warn!(connector = %self.connector, id = row.id, "a recorded dead letter's properties do not parse; skipped");
                 continue;
             };
             self.taken += 1;
-            let letter = DeadLetter::from_message(
-                &self.connector,
-                &row.routing_key,
-                &properties,
-                row.body.len(),
-            );
+            let letter =
+                DeadLetter::from_message(&self.connector, &row.routing_key, &properties, &row.body);
             return Ok(Some(Taken {
                 tag: u64::try_from(row.id).unwrap_or_default(),
-                letter: Letter::new(letter, &row.body),
+                letter,
                 body: row.body,
                 properties,
                 delivery_routing_key: row.routing_key,
@@ -1030,7 +898,7 @@ impl Scan {
 
     /// Settles a dead letter: replayed (after the broker confirmed its copy)
     /// or purged.
-    async fn ack(&self, tag: u64) -> Result<(), OpsError> {
+    async fn ack(&self, tag: u64) -> Result<(), OfficeError> {
         let id = i64::try_from(tag).unwrap_or_default();
         self.store.settle_dead_letter(id, self.settle_as).await?;
         Ok(())
@@ -1049,7 +917,7 @@ mod tests {
     use crate::pipeline::Stage;
     use crate::schema::Violation;
 
-    fn letter(stage: &str, paths: &[&str], reason: &str, at: &str) -> Letter {
+    fn letter(stage: &str, paths: &[&str], reason: &str, at: &str) -> DeadLetter {
         let violations = paths
             .iter()
             .map(|p| Violation {
@@ -1058,24 +926,26 @@ mod tests {
                 message: "is not valid".into(),
             })
             .collect();
-        Letter::new(
-            DeadLetter {
-                connector: "hotline-12345".into(),
-                stage: stage.into(),
-                reason: reason.into(),
-                message_id: Some(format!("m-{at}")),
-                routing_key: "hotline-12345.ticket".into(),
-                schema: Some("schemas/hotline-12345/ticket.v1.json".into()),
-                violations,
-                refused_at: Some(at.into()),
-                replays: 0,
-                content_type: None,
-                size: 3,
-                truncated: false,
-                original_user: None,
-            },
-            at.as_bytes(),
-        )
+        let mut letter = DeadLetter {
+            id: String::new(),
+            group: String::new(),
+            connector: "hotline-12345".into(),
+            stage: stage.into(),
+            reason: reason.into(),
+            message_id: Some(format!("m-{at}")),
+            routing_key: "hotline-12345.ticket".into(),
+            schema: Some("schemas/hotline-12345/ticket.v1.json".into()),
+            violations,
+            refused_at: Some(at.into()),
+            replays: 0,
+            content_type: None,
+            size: 3,
+            truncated: false,
+            original_user: None,
+        };
+        letter.id = letter.identity(at.as_bytes());
+        letter.group = Signature::of(&letter).id();
+        letter
     }
 
     #[test]

@@ -1,15 +1,33 @@
-//! Dead letters: how a refused message is written to its DLQ, and how ops
-//! read it back.
+//! Dead letters: a refused message, how it is written to its DLQ, recorded
+//! in the case store, and handled by ops.
 //!
-//! A dead letter is the original message (body and properties) with headers
-//! naming the stage, the connector, the schema and every violation. The
-//! original `user_id` moves to a header, because the broker only accepts a
-//! `user_id` equal to the publishing connection's user.
+//! One vocabulary runs through the module:
+//!
+//! - a **dead letter** ([`DeadLetter`]) is the original message (body and
+//!   properties) with headers naming the stage, the connector, the schema
+//!   and every violation. The original `user_id` moves to a header, because
+//!   the broker only accepts a `user_id` equal to the publishing
+//!   connection's user;
+//! - its **group** is its failure signature ([`Signature`], [`Group`]):
+//!   dead letters that failed the same way, whatever their values;
+//! - the **office** ([`Office`]) is where ops list, show, group, replay,
+//!   edit and purge them. Each connector's part of the hub consumes its DLQ
+//!   into the case store (`amqp::consumer::record`), so the office reads
+//!   the store, never the queue, and no read is a delivery the broker
+//!   counts.
+
+mod office;
+
+pub use office::{
+    Detail, Edited, Filter, Group, Listing, Office, OfficeError, Report, Signature, group,
+    replay_properties,
+};
 
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::pipeline::{Refusal, Stage};
 use crate::schema::Violation;
@@ -153,6 +171,11 @@ pub fn copy_properties(original: &BasicProperties, base: BasicProperties) -> Bas
 /// A dead letter as ops see it. No body: `dlq show` prints that on request.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {
+    /// Stable id of this dead letter: a hash of its connector, message_id,
+    /// refusal time, replay count and body.
+    pub id: String,
+    /// Its failure signature's id.
+    pub group: String,
     pub connector: String,
     pub stage: String,
     pub reason: String,
@@ -260,8 +283,9 @@ impl DeadLetter {
         queue_connector: &str,
         routing_key: &str,
         props: &BasicProperties,
-        size: usize,
+        body: &[u8],
     ) -> DeadLetter {
+        let size = body.len();
         let headers = props.headers().clone().unwrap_or_default();
         let stage = header_str(&headers, STAGE);
         let (stage, reason) = match stage {
@@ -277,7 +301,9 @@ impl DeadLetter {
                 )
             }
         };
-        DeadLetter {
+        let mut letter = DeadLetter {
+            id: String::new(),
+            group: String::new(),
             connector: header_str(&headers, CONNECTOR)
                 .unwrap_or_else(|| queue_connector.to_owned()),
             stage,
@@ -297,8 +323,41 @@ impl DeadLetter {
                 .unwrap_or(size),
             truncated: truncated(props),
             original_user: header_str(&headers, ORIGINAL_USER),
-        }
+        };
+        letter.id = letter.identity(body);
+        letter.group = Signature::of(&letter).id();
+        letter
     }
+}
+
+impl DeadLetter {
+    fn identity(&self, body: &[u8]) -> String {
+        let mut hash = Sha256::new();
+        for part in [
+            self.connector.as_str(),
+            self.message_id.as_deref().unwrap_or(""),
+            self.refused_at.as_deref().unwrap_or(""),
+            &self.replays.to_string(),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hash.update(body);
+        hex(&hash.finalize()[..8])
+    }
+
+    /// When the hub refused it, if it says.
+    pub fn refused_at(&self) -> Option<DateTime<Utc>> {
+        self.refused_at
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc))
+    }
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -323,7 +382,7 @@ mod tests {
         assert!(props.user_id().is_none());
         assert!(props.expiration().is_none());
         assert_eq!(props.message_id().as_ref().unwrap().as_str(), "m-1");
-        let letter = DeadLetter::from_message("x", "hotline-12345.ticket", &props, 0);
+        let letter = DeadLetter::from_message("x", "hotline-12345.ticket", &props, b"");
         assert_eq!(letter.connector, "hotline-12345");
         assert_eq!(letter.stage, "decode");
         assert_eq!(letter.reason, "empty body");
@@ -421,7 +480,12 @@ mod tests {
             AMQPValue::LongString("delivery_limit".into()),
         );
         let props = BasicProperties::default().with_headers(headers);
-        let letter = DeadLetter::from_message("hotline-96156", "hotline-96156.ticket", &props, 10);
+        let letter = DeadLetter::from_message(
+            "hotline-96156",
+            "hotline-96156.ticket",
+            &props,
+            b"0123456789",
+        );
         assert_eq!(letter.stage, "delivery-limit");
         assert!(letter.reason.contains("delivery_limit"));
         assert_eq!(letter.connector, "hotline-96156");
