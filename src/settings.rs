@@ -34,8 +34,18 @@ pub struct Settings {
     /// `gridhub.in`, `gridhub.in.<connector>`, `gridhub.dlx`, ...
     pub namespace: String,
     /// Unacknowledged deliveries the broker may push to one consumer
-    /// (AMQP prefetch). Bounds the hub's memory. Default 512.
+    /// (AMQP prefetch), at most: `held_bytes` may lower it. Default 512.
     pub prefetch: u16,
+    /// The broker's `max_message_size`, in bytes: the largest message it
+    /// takes (`deploy/rabbitmq/rabbitmq.conf` ships 1 MiB). The broker pushes
+    /// up to the prefetch of messages whatever their size, so this is what
+    /// one delivery can cost. Default 1 MiB.
+    pub max_message_size: u64,
+    /// Most bytes of messages one connector's deliveries may hold in the hub
+    /// at once, its DLQ recorder's included: each connector's prefetch is
+    /// lowered until its consumers' prefetch times `max_message_size` fits.
+    /// Default 256 MiB.
+    pub held_bytes: u64,
     /// Most deliveries recorded in one database transaction. Default 256.
     pub batch_size: usize,
     /// Most message body bytes in one batch (a larger message makes a batch
@@ -231,6 +241,8 @@ impl Default for Settings {
             schemas_dir: None,
             namespace: "gridhub".to_owned(),
             prefetch: 512,
+            max_message_size: 1024 * 1024,
+            held_bytes: 256 * 1024 * 1024,
             batch_size: 256,
             batch_bytes: 256 * 1024,
             batch_linger_ms: 5,
@@ -349,6 +361,13 @@ impl Settings {
         if self.broker_connect_timeout_ms == 0 {
             anyhow::bail!("broker_connect_timeout_ms: must be more than 0");
         }
+        if self.max_message_size == 0 || self.held_bytes < self.max_message_size {
+            anyhow::bail!(
+                "held_bytes ({}) must hold at least one message of max_message_size ({})",
+                self.held_bytes,
+                self.max_message_size
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for token in &self.tokens {
             if let Some(hex) = token.token.strip_prefix(HASHED) {
@@ -373,6 +392,24 @@ impl Settings {
         Ok(())
     }
 
+    /// What one connector may hold, in deliveries: its consumers' prefetch
+    /// (at most `wanted`, the hub's or the connector's own) and its DLQ
+    /// recorder's, such that the whole, at `max_message_size` each, fits in
+    /// `held_bytes`.
+    pub fn holding(&self, wanted: u16) -> Holding {
+        let deliveries = (self.held_bytes / self.max_message_size.max(1)).max(2);
+        // The recorder takes an eighth, up to 64: dead letters the hub
+        // writes keep 4 KiB of their body, but what the broker dead-letters
+        // after the delivery limit is whole.
+        let recorder = (deliveries / 8).clamp(1, 64);
+        let consumers = self.consumers_per_queue.max(1) as u64;
+        let each = ((deliveries - recorder) / consumers).max(1);
+        Holding {
+            prefetch: u16::try_from(each).unwrap_or(u16::MAX).min(wanted.max(1)),
+            recorder: u16::try_from(recorder).unwrap_or(64),
+        }
+    }
+
     pub fn batch_linger(&self) -> Duration {
         Duration::from_millis(self.batch_linger_ms)
     }
@@ -380,6 +417,16 @@ impl Settings {
     pub fn broker_connect_timeout(&self) -> Duration {
         Duration::from_millis(self.broker_connect_timeout_ms)
     }
+}
+
+/// What one connector holds at most, in deliveries (see
+/// [`Settings::holding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding {
+    /// Each inbound consumer's prefetch.
+    pub prefetch: u16,
+    /// The DLQ recorder's prefetch.
+    pub recorder: u16,
 }
 
 /// Texts of the documentation's example tokens: a token containing one is
@@ -398,6 +445,52 @@ pub fn schemas_beside(connectors_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_connector_holds_fits_in_its_bytes() {
+        let settings = Settings::default();
+        let held = |s: &Settings, wanted: u16| {
+            let h = s.holding(wanted);
+            (u64::from(h.prefetch) * s.consumers_per_queue as u64 + u64::from(h.recorder))
+                * s.max_message_size
+        };
+        // 256 MiB of 1 MiB messages: 32 for the recorder, 224 for the consumer.
+        assert_eq!(
+            settings.holding(512),
+            Holding {
+                prefetch: 224,
+                recorder: 32
+            }
+        );
+        assert!(held(&settings, 512) <= settings.held_bytes);
+        // A connector's own smaller prefetch stays.
+        assert_eq!(settings.holding(8).prefetch, 8);
+        // Shared among consumers; never below one delivery each.
+        let two = Settings {
+            consumers_per_queue: 2,
+            ..Settings::default()
+        };
+        assert_eq!(two.holding(512).prefetch, 112);
+        assert!(held(&two, 512) <= two.held_bytes);
+        let tiny = Settings {
+            held_bytes: 1,
+            ..Settings::default()
+        };
+        assert_eq!(
+            tiny.holding(512),
+            Holding {
+                prefetch: 1,
+                recorder: 1
+            }
+        );
+        // Small messages: the prefetch asked for is the bound.
+        let small = Settings {
+            max_message_size: 64 * 1024,
+            ..Settings::default()
+        };
+        assert_eq!(small.holding(512).prefetch, 512);
+        assert_eq!(small.holding(512).recorder, 64);
+    }
 
     #[test]
     fn the_documentations_example_tokens_are_refused() {

@@ -40,7 +40,13 @@ pub struct Context {
     /// The district's places, reloaded when grid data changes.
     pub places: Arc<std::sync::RwLock<Arc<dyn Locate>>>,
     pub trusted: Vec<String>,
-    pub prefetch: u16,
+    /// What each connector may hold, in deliveries (`Settings::holding`).
+    pub holding: crate::settings::Holding,
+    /// The broker's largest message, as the settings say; a larger
+    /// delivery means the broker is set otherwise and `holding` is no bound.
+    pub max_message_size: u64,
+    /// Set once a delivery was larger than `max_message_size`.
+    pub oversize_seen: std::sync::atomic::AtomicBool,
     pub batch_size: usize,
     pub batch_bytes: usize,
     pub batch_linger: Duration,
@@ -59,13 +65,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// The prefetch of a connector's consumers: the hub's, or the
-    /// connector's own where smaller.
+    /// The prefetch of a connector's consumers: the hub's, bounded by
+    /// `held_bytes`, or the connector's own where smaller.
     pub fn prefetch_of(&self, connector: &str) -> u16 {
+        let bound = self.holding.prefetch;
         self.registry
             .get(connector)
             .and_then(|c| c.config.prefetch)
-            .map_or(self.prefetch, |own| own.get().min(self.prefetch))
+            .map_or(bound, |own| own.get().min(bound))
     }
 
     /// The rules with the places as they are now.
@@ -143,9 +150,6 @@ pub async fn run(
     result
 }
 
-/// How many dead letters the recorder holds at once.
-const RECORD_PREFETCH: u16 = 64;
-
 /// Records a connector's DLQ in the case store until stopped or until the
 /// connection fails: each batch of dead letters is recorded in one
 /// transaction, then acknowledged. Ops read the store (`dlq::Office`), so
@@ -159,7 +163,7 @@ pub async fn record(
     let queue = ctx.names.dead_letter_queue(&connector);
     let tag = format!("gridhub-dlq-{connector}-{}", uuid::Uuid::new_v4().simple());
     let (mut deliveries, acks) = carrier
-        .subscribe(&queue, &tag, RECORD_PREFETCH)
+        .subscribe(&queue, &tag, ctx.holding.recorder)
         .await?
         .split();
     let result = record_from(&ctx, &connector, &mut deliveries, &acks).await;
@@ -181,7 +185,7 @@ async fn record_from(
         };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
-        while batch.len() < usize::from(RECORD_PREFETCH) {
+        while batch.len() < usize::from(ctx.holding.recorder) {
             match tokio::time::timeout_at(deadline, deliveries.next()).await {
                 Ok(Some(Ok(delivery))) => batch.push(delivery),
                 Ok(Some(Err(error))) => return Err(error.into()),
@@ -324,6 +328,19 @@ async fn collect(
                 }
                 Err(_) => break,
             }
+        }
+        if deliveries
+            .iter()
+            .any(|d| d.body.len() as u64 > ctx.max_message_size)
+            && !ctx
+                .oversize_seen
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::error!(
+                max_message_size = ctx.max_message_size,
+                "the broker delivered a message larger than max_message_size: its own \
+                 max_message_size is larger, and held_bytes is no bound; set them alike"
+            );
         }
         let (taken, label) = (std::time::Instant::now(), Metrics::label(connector));
         ctx.metrics

@@ -327,18 +327,25 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
         env.count("SELECT count(*) FROM cases").await == 1
     })
     .await;
-    // A refusal into a deleted DLQ.
+    // A refusal that no queue takes: the DLQ's binding is gone.
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    delete_queue(&env, &dlq).await;
+    let channel = env.broker.create_channel().await.unwrap();
+    channel
+        .queue_unbind(
+            dlq.as_str().into(),
+            env.names.dead_letter_exchange().as_str().into(),
+            format!("{HOTLINE}.#").as_str().into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-    bad.message_id = Some("refused-into-a-deleted-dlq".into());
+    bad.message_id = Some("refused-into-no-queue".into());
     env.publish(&[bad]).await;
     wait_until(
         Duration::from_secs(20),
         "the dead letter in its DLQ",
-        || async {
-            env.depth_if_any(&dlq).await.is_some() && env.dead_letters(HOTLINE).await.len() == 1
-        },
+        || async { env.dead_letters(HOTLINE).await.len() == 1 },
     )
     .await;
     assert!(
@@ -350,6 +357,21 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
             >= 1,
         "the returned dead letter is counted"
     );
+    // A refusal into a deleted DLQ: the publish comes back, or the
+    // recorder, whose consumer went with the queue, reconnects first and
+    // declares it again. Either way the dead letter is kept.
+    delete_queue(&env, &dlq).await;
+    let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
+    bad.message_id = Some("refused-into-a-deleted-dlq".into());
+    env.publish(&[bad]).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the dead letter in its DLQ",
+        || async {
+            env.depth_if_any(&dlq).await.is_some() && env.dead_letters(HOTLINE).await.len() == 2
+        },
+    )
+    .await;
     // Events into a deleted out queue.
     let centre = env.names.outbound_queue(&env.settings.centre_destination);
     delete_queue(&env, &centre).await;
@@ -378,33 +400,32 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     hub.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_that_keeps_timing_out_releases_the_batch() {
-    let env = TestEnv::new().await;
+/// Sets the test database's `statement_timeout` ("'1ms'": every statement
+/// of every new session fails with SQLSTATE 57014; "0": none) and ends its
+/// sessions, which take the setting when they start again.
+async fn statement_timeout(env: &TestEnv, value: &str) {
     let database = env.database_url.rsplit('/').next().unwrap().to_owned();
     // Statements about the test's database, from another one.
     let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
         .await
         .unwrap();
-    let timeout_then_reconnect = |value: &'static str| {
-        let (admin, database) = (admin.clone(), database.clone());
-        async move {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "ALTER DATABASE \"{database}\" SET statement_timeout = {value}"
-            )))
-            .execute(&admin)
-            .await
-            .unwrap();
-            // Sessions take the setting when they start.
-            sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            )
-            .bind(&database)
-            .execute(&admin)
-            .await
-            .unwrap();
-        }
-    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{database}\" SET statement_timeout = {value}"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&database)
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_keeps_timing_out_releases_the_batch() {
+    let env = TestEnv::new().await;
     let hub = env
         .start_hub(gridhub::settings::Settings {
             store_hold_secs: 2,
@@ -412,7 +433,7 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
         })
         .await;
     // Every statement of every new session times out (SQLSTATE 57014).
-    timeout_then_reconnect("'1ms'").await;
+    statement_timeout(&env, "'1ms'").await;
     env.publish(&[outgoing(
         HOTLINE,
         "ticket",
@@ -423,7 +444,7 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
     // least once (counted below, once the database answers /metrics again).
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The database recovers: the released message is recorded once.
-    timeout_then_reconnect("0").await;
+    statement_timeout(&env, "0").await;
     wait_until(Duration::from_secs(60), "the case recorded", || async {
         env.count("SELECT count(*) FROM cases").await == 1
     })
@@ -618,5 +639,70 @@ async fn an_oversized_body_is_refused_at_the_door_or_kept_as_a_prefix() {
         Some(lapin::types::AMQPValue::LongString(s)) if s.as_bytes().len() == 64
     ));
     assert!(gridhub::dlq::truncated(&properties));
+    hub.stop().await;
+}
+
+/// The broker pushes up to the prefetch whatever the bodies weigh: the hub
+/// sizes each connector's prefetch so that, at the broker's largest
+/// message, what it holds fits in `held_bytes`. Forty bodies of almost
+/// 1 MiB wait while the store is locked; the hub holds seven of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_connector_holds_is_bounded_in_bytes() {
+    let env = TestEnv::new().await;
+    let settings = gridhub::settings::Settings {
+        // 8 MiB of 1 MiB messages: 7 for the consumer, 1 for the recorder.
+        held_bytes: 8 * 1024 * 1024,
+        ..env.settings.clone()
+    };
+    assert_eq!(settings.holding(settings.prefetch).prefetch, 7);
+    let hub = env.start_hub(settings).await;
+    // The store waits on a lock: the hub records nothing and holds what it
+    // was pushed.
+    let mut lock = env.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE inbox, dead_letters IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let (summary, confirmed) = hostile(
+        &env,
+        &[
+            "--routing-key",
+            &format!("{HOTLINE}.ticket"),
+            "--user-id",
+            "guest",
+            "--body-size",
+            "1000000",
+            "--count",
+            "40",
+        ],
+    );
+    assert!(confirmed, "{summary}");
+    let inbound = env.names.inbound_queue(HOTLINE);
+    wait_until(
+        Duration::from_secs(20),
+        "the hub holds its prefetch",
+        || async { env.depth(&inbound).await == 33 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        env.depth(&inbound).await,
+        33,
+        "40 published, 7 in the hub (7 MB), never more"
+    );
+    // The store answers again: each is refused once (over the body
+    // limit), none lost.
+    lock.rollback().await.unwrap();
+    let dlq = env.names.dead_letter_queue(HOTLINE);
+    wait_until(Duration::from_secs(60), "all forty refused", || async {
+        env.depth(&dlq).await == 40
+    })
+    .await;
+    assert_eq!(env.depth(&inbound).await, 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM dead_letters").await,
+        40,
+        "each refused once"
+    );
     hub.stop().await;
 }
