@@ -98,10 +98,16 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
-    /// Print the broker topology as a RabbitMQ definitions file.
+    /// Print the broker topology as a RabbitMQ definitions file, with a
+    /// user per connector (least privilege), the centre's and the hub's.
     Topology {
         #[command(flatten)]
         common: Common,
+        /// Passwords file (`user password` lines, owner-only): read, given a
+        /// new password for each user without one, and hashed into the
+        /// definitions. Without it users have no password.
+        #[arg(long, value_name = "FILE")]
+        passwords: Option<std::path::PathBuf>,
     },
     /// The district's reference data.
     District {
@@ -168,6 +174,7 @@ impl FilterArgs {
             group: self.group.clone(),
             id: self.id.clone(),
             message_id: self.message_id.clone(),
+            within: None,
         }
     }
 }
@@ -273,6 +280,10 @@ pub enum TokenCommand {
         /// viewer, dispatcher or ops.
         #[arg(long, default_value = "viewer")]
         role: String,
+        /// A connector the token is for (repeat for several): a
+        /// department's token sees only its own dead letters and cases.
+        #[arg(long = "connector", value_name = "ID")]
+        connectors: Vec<String>,
     },
 }
 
@@ -363,23 +374,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
         } => cases(&settings(&common)?, json, limit).await,
         Command::Token {
-            command: TokenCommand::New { name, role },
-        } => new_token(&name, &role),
+            command:
+                TokenCommand::New {
+                    name,
+                    role,
+                    connectors,
+                },
+        } => new_token(&name, &role, connectors),
         Command::Case { command } => case(command).await,
         Command::Dlq { command } => dlq(command).await,
         Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
         Command::Demo { common, args } => crate::demo::run(settings(&common)?, args).await,
-        Command::Topology { common } => {
-            let settings = settings(&common)?;
-            let topology = amqp::topology::Topology::new(
-                &Names::new(&settings.namespace),
-                &registry(&settings)?,
-                settings.delivery_limit,
-                &settings.centre_destination,
-            );
-            println!("{}", serde_json::to_string_pretty(&topology.definitions())?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Topology { common, passwords } => topology(&common, passwords.as_deref()),
         Command::District { command } => district(command),
     }
 }
@@ -524,7 +530,7 @@ async fn publish(
 
 async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<ExitCode> {
     let store = Store::connect(&settings.database_url, 2).await?;
-    let cases = store.cases(limit).await?;
+    let cases = store.cases(limit, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&cases)?);
     } else {
@@ -553,11 +559,50 @@ async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn new_token(name: &str, role: &str) -> anyhow::Result<ExitCode> {
+fn topology(common: &Common, passwords: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let settings = settings(common)?;
+    let registry = registry(&settings)?;
+    let names = Names::new(&settings.namespace);
+    let topology = amqp::topology::Topology::new(
+        &names,
+        &registry,
+        settings.delivery_limit,
+        &settings.centre_destination,
+    );
+    let access = amqp::access::Access::new(
+        &names,
+        &registry,
+        &amqp::url_user(&settings.amqp_url),
+        &settings.centre_destination,
+        &amqp::url_vhost(&settings.amqp_url),
+    );
+    let passwords = match passwords {
+        Some(path) => {
+            let (passwords, created) =
+                amqp::access::Passwords::load_or_create(path, access.users())?;
+            if !created.is_empty() {
+                eprintln!(
+                    "{}: new passwords for {}",
+                    path.display(),
+                    created.join(", ")
+                );
+            }
+            Some(passwords)
+        }
+        None => None,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&topology.definitions(&access, passwords.as_ref()))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_token(name: &str, role: &str, connectors: Vec<String>) -> anyhow::Result<ExitCode> {
     let role: crate::settings::Role = toml::Value::String(role.to_owned())
         .try_into()
         .map_err(|_| anyhow::anyhow!("role {role}: viewer, dispatcher or ops"))?;
-    let (secret, token) = crate::settings::Token::generate(name, role);
+    let (secret, token) = crate::settings::Token::generate(name, role, connectors);
     eprintln!("The secret, for {name} only (it is not kept anywhere):");
     println!("{secret}");
     eprintln!("\nAdd to the settings (it holds only the secret's SHA-256):");
@@ -567,6 +612,9 @@ fn new_token(name: &str, role: &str) -> anyhow::Result<ExitCode> {
         token.token,
         role.as_str()
     );
+    if !token.connectors.is_empty() {
+        eprintln!("connectors = {:?}", token.connectors);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -284,6 +284,11 @@ impl Hub {
         let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(
             |problems| anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  ")),
         )?;
+        for token in &settings.tokens {
+            if let Some(unknown) = token.connectors.iter().find(|c| registry.get(c).is_none()) {
+                anyhow::bail!("token {}: no connector {unknown}", token.name);
+            }
+        }
         let routing = Routing::load(&settings.routing_file()).map_err(|problems| {
             anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
         })?;

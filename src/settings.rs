@@ -136,8 +136,14 @@ pub struct Token {
     /// prints), so that the file holds no secret. A secret itself is at
     /// least 16 characters.
     pub token: String,
-    /// `ops` or `viewer`.
+    /// `ops`, `dispatcher` or `viewer`.
     pub role: Role,
+    /// The connectors this token is for: a department's token sees only
+    /// their dead letters, their cases (as lead or assisting unit, or as
+    /// source) and their figures, and none of the district's audit trail
+    /// or desk. Empty: every connector.
+    #[serde(default)]
+    pub connectors: Vec<String>,
 }
 
 impl Token {
@@ -160,7 +166,7 @@ impl Token {
     /// A new secret (two random UUIDs as hex: 244 bits from the operating
     /// system's generator) and its entry for the settings, holding only its
     /// hash.
-    pub fn generate(name: &str, role: Role) -> (String, Token) {
+    pub fn generate(name: &str, role: Role, connectors: Vec<String>) -> (String, Token) {
         use sha2::{Digest, Sha256};
         // uuid v4 draws its 122 random bits from the OS (getrandom).
         let secret = format!(
@@ -176,6 +182,7 @@ impl Token {
             name: name.to_owned(),
             token: format!("{HASHED}{hex}"),
             role,
+            connectors,
         };
         (secret, token)
     }
@@ -187,6 +194,7 @@ impl std::fmt::Debug for Token {
             .field("name", &self.name)
             .field("token", &"<redacted>")
             .field("role", &self.role)
+            .field("connectors", &self.connectors)
             .finish()
     }
 }
@@ -328,6 +336,7 @@ impl Settings {
                     name: var.to_lowercase(),
                     token,
                     role,
+                    connectors: Vec::new(),
                 });
             }
         }
@@ -510,6 +519,7 @@ mod tests {
                 name: "ops".into(),
                 token: "7f3a9c0e51b24d86a1e0c4f2".into(),
                 role: Role::Ops,
+                connectors: Vec::new(),
             }],
             ..Settings::default()
         };
@@ -518,7 +528,7 @@ mod tests {
 
     #[test]
     fn a_token_may_be_stored_as_its_hash() {
-        let (secret, token) = Token::generate("night-shift", Role::Ops);
+        let (secret, token) = Token::generate("night-shift", Role::Ops, Vec::new());
         assert!(token.token.starts_with(HASHED) && !token.token.contains(&secret));
         use sha2::{Digest, Sha256};
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
@@ -533,6 +543,7 @@ mod tests {
                 name: "x".into(),
                 token: "sha256:abc".into(),
                 role: Role::Viewer,
+                connectors: Vec::new(),
             }],
             ..Settings::default()
         };

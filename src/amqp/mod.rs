@@ -1,6 +1,7 @@
 //! Everything that speaks AMQP: topology, the consumers, the outbox relay and
 //! the publisher used by the CLI.
 
+pub mod access;
 pub mod consumer;
 pub mod limits;
 pub mod publish;
@@ -73,6 +74,13 @@ pub fn url_user(url: &str) -> String {
     url.parse::<lapin::uri::AMQPUri>()
         .map(|uri| uri.authority.userinfo.username)
         .unwrap_or_else(|_| "guest".to_owned())
+}
+
+/// The virtual host a broker URL names (`/` when it names none).
+pub fn url_vhost(url: &str) -> String {
+    url.parse::<lapin::uri::AMQPUri>()
+        .map(|uri| uri.vhost)
+        .unwrap_or_else(|_| "/".to_owned())
 }
 
 /// The URL with its password hidden, for logs.

@@ -8,6 +8,7 @@ use lapin::{Channel, ExchangeKind};
 use serde_json::{Map, Value, json};
 
 use super::Names;
+use super::access::{Access, Passwords};
 use crate::connector::Registry;
 
 /// A queue argument: the two kinds RabbitMQ's arguments here need.
@@ -177,9 +178,11 @@ impl Topology {
     }
 
     /// RabbitMQ definitions (the format `rabbitmqctl import_definitions` and
-    /// the management plugin load) for the `/` virtual host.
-    pub fn definitions(&self) -> Value {
-        let vhost = "/";
+    /// the management plugin load): the topology in `access`'s virtual
+    /// host, with its users and their permissions (passwords hashed in,
+    /// where given).
+    pub fn definitions(&self, access: &Access, passwords: Option<&Passwords>) -> Value {
+        let vhost = access.vhost.as_str();
         let exchanges: Vec<Value> = self
             .exchanges
             .iter()
@@ -216,9 +219,13 @@ impl Topology {
                        "destination_type": "queue", "routing_key": b.routing_key, "arguments": {}})
             })
             .collect();
+        let (users, permissions, topic_permissions) = access.definitions(passwords);
         json!({
             "rabbit_version": "3.10.8",
             "vhosts": [{"name": vhost}],
+            "users": users,
+            "permissions": permissions,
+            "topic_permissions": topic_permissions,
             "exchanges": exchanges,
             "queues": queues,
             "bindings": bindings,

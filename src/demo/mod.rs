@@ -170,6 +170,7 @@ fn demo_settings(mut settings: Settings, args: &DemoArgs) -> (Settings, String) 
                 name: "demo".to_owned(),
                 token: token.clone(),
                 role: Role::Ops,
+                connectors: Vec::new(),
             });
             token
         }
@@ -429,6 +430,7 @@ mod tests {
             name: "night".into(),
             token: "a-token-of-our-own-1234".into(),
             role: Role::Ops,
+            connectors: Vec::new(),
         });
         let (_, token) = demo_settings(given, &args);
         assert_eq!(token, "a-token-of-our-own-1234");

@@ -73,6 +73,10 @@ pub struct Filter {
     /// The message's message_id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Only these connectors (a department's token); never read from a
+    /// request.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Vec<String>>,
 }
 
 impl Filter {
@@ -420,11 +424,15 @@ impl Office {
     }
 
     fn connectors(&self, filter: &Filter) -> Result<Vec<String>, OfficeError> {
-        match &filter.connector {
-            Some(id) if self.registry.get(id).is_some() => Ok(vec![id.clone()]),
-            Some(id) => Err(OfficeError::UnknownConnector(id.clone())),
-            None => Ok(self.registry.connectors.keys().cloned().collect()),
+        let mut connectors = match &filter.connector {
+            Some(id) if self.registry.get(id).is_some() => vec![id.clone()],
+            Some(id) => return Err(OfficeError::UnknownConnector(id.clone())),
+            None => self.registry.connectors.keys().cloned().collect(),
+        };
+        if let Some(within) = &filter.within {
+            connectors.retain(|c| within.contains(c));
         }
+        Ok(connectors)
     }
 
     /// Dead letters matching the filter, in queue order, connector by connector.

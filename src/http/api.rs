@@ -156,6 +156,9 @@ pub async fn overview(State(state): Shared, headers: HeaderMap) -> ApiResult {
     let mut connectors = Vec::new();
     let mut dlq_total = 0u64;
     for (id, connector) in &registry.connectors {
+        if !caller.sees(id) {
+            continue;
+        }
         let label = Metrics::label(id);
         let (inbound, dead) = depths.get(id).copied().unwrap_or((None, None));
         dlq_total += u64::from(dead.unwrap_or(0));
@@ -173,13 +176,20 @@ pub async fn overview(State(state): Shared, headers: HeaderMap) -> ApiResult {
         }));
     }
     let store = state.ops.store();
-    let cases: BTreeMap<String, i64> = store.cases_by_status().await?.into_iter().collect();
+    // The district's totals are not a department's to see.
+    let (cases, backlog) = match caller.scope {
+        None => {
+            let cases: BTreeMap<String, i64> = store.cases_by_status().await?.into_iter().collect();
+            (json!(cases), json!(store.outbox_backlog().await?))
+        }
+        Some(_) => (Value::Null, Value::Null),
+    };
     ok(json!({
         "connectors": connectors,
         "dlq_total": dlq_total,
-        "outbox_backlog": store.outbox_backlog().await?,
+        "outbox_backlog": backlog,
         "cases_by_status": cases,
-        "you": {"name": caller.name, "role": caller.role.as_str()},
+        "you": {"name": caller.name, "role": caller.role.as_str(), "connectors": caller.scope},
     }))
 }
 
@@ -188,8 +198,8 @@ pub async fn list(
     headers: HeaderMap,
     Query(filter): Query<Filter>,
 ) -> ApiResult {
-    authorize(&state, &headers, Role::Viewer)?;
-    let listing = state.ops.list(&filter).await?;
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let listing = state.ops.list(&caller.narrow(filter)?).await?;
     ok(json!(listing))
 }
 
@@ -198,8 +208,8 @@ pub async fn groups(
     headers: HeaderMap,
     Query(filter): Query<Filter>,
 ) -> ApiResult {
-    authorize(&state, &headers, Role::Viewer)?;
-    let (groups, truncated) = state.ops.groups(&filter).await?;
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let (groups, truncated) = state.ops.groups(&caller.narrow(filter)?).await?;
     ok(json!({"groups": groups, "truncated": truncated}))
 }
 
@@ -209,6 +219,7 @@ pub async fn show(
     Path((connector, id)): Path<(String, String)>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
+    caller.may_see(&connector)?;
     // Bodies are personal data: only ops read them.
     let with_body = caller.role >= Role::Ops;
     match state.ops.show(&connector, &id, with_body).await? {
@@ -238,7 +249,10 @@ pub async fn replay(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Ops)?;
     require_filter(&filter)?;
-    let report = state.ops.replay(&filter, &caller.actor()).await?;
+    let report = state
+        .ops
+        .replay(&caller.narrow(filter)?, &caller.actor())
+        .await?;
     ok(json!(report))
 }
 
@@ -263,6 +277,7 @@ pub async fn edit(
     Json(request): Json<EditRequest>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Ops)?;
+    caller.may_see(&connector)?;
     let body = match (request.body, request.raw) {
         (Some(value), None) => serde_json::to_vec(&value).unwrap_or_default(),
         (None, Some(raw)) => raw.into_bytes(),
@@ -305,6 +320,10 @@ pub async fn purge(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Ops)?;
     require_filter(&request.filter)?;
+    let request = PurgeRequest {
+        filter: caller.narrow(request.filter)?,
+        confirm: request.confirm,
+    };
     let Some(confirm) = request.confirm else {
         let listing = state.ops.list(&request.filter).await?;
         let ids: HashSet<String> = listing.letters.iter().map(|l| l.id.clone()).collect();
@@ -374,8 +393,12 @@ pub async fn cases(
     headers: HeaderMap,
     Query(limit): Query<Limit>,
 ) -> ApiResult {
-    authorize(&state, &headers, Role::Viewer)?;
-    let cases = state.ops.store().cases(limit.limit.clamp(1, 1000)).await?;
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let cases = state
+        .ops
+        .store()
+        .cases(limit.limit.clamp(1, 1000), caller.scope.as_deref())
+        .await?;
     // The console needs the headline, not the description or attributes.
     let cases: Vec<Value> = cases
         .into_iter()
@@ -402,6 +425,7 @@ pub async fn desk_response(
     Json(response): Json<crate::desk::Response>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Dispatcher)?;
+    caller.district_wide("the desk")?;
     let rules = state
         .desk
         .as_ref()
@@ -428,7 +452,7 @@ pub async fn audit(
     headers: HeaderMap,
     Query(limit): Query<Limit>,
 ) -> ApiResult {
-    authorize(&state, &headers, Role::Viewer)?;
+    authorize(&state, &headers, Role::Viewer)?.district_wide("the audit trail")?;
     let entries = state
         .ops
         .store()

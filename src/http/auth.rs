@@ -4,6 +4,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
+use crate::dlq::Filter;
 use crate::settings::Role;
 
 /// Who is calling, as far as the audit trail needs to know.
@@ -11,12 +12,53 @@ use crate::settings::Role;
 pub struct Caller {
     pub name: String,
     pub role: Role,
+    /// The connectors a department's token is for; `None`: every one.
+    pub scope: Option<Vec<String>>,
 }
 
 impl Caller {
     /// How the audit trail names this caller.
     pub fn actor(&self) -> String {
         format!("token:{}", self.name)
+    }
+
+    /// Whether this caller may see what concerns `connector`.
+    pub fn sees(&self, connector: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|scope| scope.iter().any(|c| c == connector))
+    }
+
+    /// 403 unless the caller sees `connector`.
+    pub fn may_see(&self, connector: &str) -> Result<(), ApiError> {
+        match self.sees(connector) {
+            true => Ok(()),
+            false => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token is not for {connector}"),
+            )),
+        }
+    }
+
+    /// The filter narrowed to the caller's connectors: 403 if it names
+    /// another.
+    pub fn narrow(&self, mut filter: Filter) -> Result<Filter, ApiError> {
+        if let Some(connector) = &filter.connector {
+            self.may_see(connector)?;
+        }
+        filter.within = self.scope.clone();
+        Ok(filter)
+    }
+
+    /// 403 for a department's token: what the whole district shares.
+    pub fn district_wide(&self, what: &str) -> Result<(), ApiError> {
+        match self.scope {
+            None => Ok(()),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{what} is the district's: this token is for its connectors only"),
+            )),
+        }
     }
 }
 
@@ -59,5 +101,6 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, need: Role) -> Result<Ca
     Ok(Caller {
         name: token.name.clone(),
         role: token.role,
+        scope: (!token.connectors.is_empty()).then(|| token.connectors.clone()),
     })
 }

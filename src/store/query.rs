@@ -7,10 +7,17 @@ use super::{Pool, Store, StoreError};
 impl Store {
     /// The most recent cases as unified-case JSON (schemas/hub/case.v1.json),
     /// newest first. No personal data: reporters are not included.
-    pub async fn cases(&self, limit: i64) -> Result<Vec<Value>, StoreError> {
+    /// The newest cases, at most `limit`; with `scope`, only those that
+    /// concern one of these connectors (as lead unit, assisting unit or
+    /// source).
+    pub async fn cases(
+        &self,
+        limit: i64,
+        scope: Option<&[String]>,
+    ) -> Result<Vec<Value>, StoreError> {
         let pool = match &self.pool {
             Pool::Pg(pool) => pool,
-            Pool::Lite(pool) => return lite_cases(pool, limit).await,
+            Pool::Lite(pool) => return lite_cases(pool, limit, scope).await,
         };
         let rows: Vec<(Value,)> = sqlx::query_as(
             "SELECT jsonb_build_object(
@@ -34,10 +41,13 @@ impl Store {
                                      FROM case_sources s WHERE s.case_id = c.id), '[]'::jsonb)
              )
              FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+             WHERE $2::text[] IS NULL OR c.lead_unit = ANY($2) OR c.assisting_units && $2
+                OR EXISTS (SELECT 1 FROM case_sources s WHERE s.case_id = c.id AND s.connector = ANY($2))
              ORDER BY c.created_at DESC, c.case_no DESC
              LIMIT $1",
         )
         .bind(limit)
+        .bind(scope)
         .fetch_all(pool)
         .await?;
         Ok(rows.into_iter().map(|(v,)| v).collect())
@@ -46,7 +56,11 @@ impl Store {
 
 /// The same JSON from SQLite: JSON columns go in with `json()`, booleans
 /// (integers there) as JSON booleans.
-async fn lite_cases(pool: &sqlx::SqlitePool, limit: i64) -> Result<Vec<Value>, StoreError> {
+async fn lite_cases(
+    pool: &sqlx::SqlitePool,
+    limit: i64,
+    scope: Option<&[String]>,
+) -> Result<Vec<Value>, StoreError> {
     let rows: Vec<(sqlx::types::Json<Value>,)> = sqlx::query_as(
         "SELECT json_object(
             'case_no', c.case_no, 'id', c.id, 'status', c.status, 'channel', c.channel,
@@ -69,10 +83,16 @@ async fn lite_cases(pool: &sqlx::SqlitePool, limit: i64) -> Result<Vec<Value>, S
                         FROM (SELECT * FROM case_sources WHERE case_id = c.id ORDER BY received_at) s)
          )
          FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+         WHERE $2 IS NULL OR c.lead_unit IN (SELECT value FROM json_each($2))
+            OR EXISTS (SELECT 1 FROM json_each(c.assisting_units) a
+                       WHERE a.value IN (SELECT value FROM json_each($2)))
+            OR EXISTS (SELECT 1 FROM case_sources s
+                       WHERE s.case_id = c.id AND s.connector IN (SELECT value FROM json_each($2)))
          ORDER BY c.created_at DESC, c.case_no DESC
          LIMIT $1",
     )
     .bind(limit)
+    .bind(scope.map(|s| serde_json::to_string(s).unwrap_or_default()))
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|(v,)| v.0).collect())

@@ -181,7 +181,7 @@ async fn run_samples(local: bool) -> Outcome {
 
     let store = running.hub.store.clone();
     wait_until(Duration::from_secs(60), "every sample recorded", || async {
-        let cases = store.cases(10_000).await.unwrap().len();
+        let cases = store.cases(10_000, None).await.unwrap().len();
         let dead = running
             .ops
             .list(&Filter::default())
@@ -198,7 +198,23 @@ async fn run_samples(local: bool) -> Outcome {
         dead: BTreeSet::new(),
         centre_events: 0,
     };
-    for case in store.cases(10_000).await.unwrap() {
+    // A department's view, on either store: the cases that concern it.
+    let all = store.cases(10_000, None).await.unwrap();
+    let scope = ["dept-urban-management".to_owned()];
+    let concerns = |case: &Value| {
+        case["lead_unit"] == scope[0]
+            || case["assisting_units"]
+                .as_array()
+                .is_some_and(|units| units.iter().any(|u| *u == scope[0]))
+            || case["sources"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["connector"] == scope[0]))
+    };
+    let own = store.cases(10_000, Some(&scope)).await.unwrap();
+    assert!(!own.is_empty(), "urban management leads some sample cases");
+    assert!(own.iter().all(concerns));
+    assert_eq!(own.len(), all.iter().filter(|c| concerns(c)).count());
+    for case in all {
         let message_id = case["sources"][0]["message_id"]
             .as_str()
             .expect("a case has its source")

@@ -84,11 +84,13 @@ impl TestEnv {
                     name: "tester".to_owned(),
                     token: OPS_TOKEN.to_owned(),
                     role: Role::Ops,
+                    connectors: Vec::new(),
                 },
                 Token {
                     name: "watcher".to_owned(),
                     token: VIEWER_TOKEN.to_owned(),
                     role: Role::Viewer,
+                    connectors: Vec::new(),
                 },
             ],
             ..Settings::default()

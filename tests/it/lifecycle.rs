@@ -91,7 +91,7 @@ fn message(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing {
 
 async fn case(env: &TestEnv, case_no: &str) -> Value {
     let cases = gridhub::store::Store::from_pool(env.pool.clone())
-        .cases(1000)
+        .cases(1000, None)
         .await
         .unwrap();
     cases

@@ -10,6 +10,7 @@ mod desk;
 mod dlq_ops;
 mod helpers;
 mod hostile;
+mod isolation;
 mod lifecycle;
 mod proxy;
 mod reliability;

@@ -195,7 +195,7 @@ async fn count(store: &Store, sql: &'static str) -> i64 {
 
 async fn case(store: &Store, case_no: &str) -> Value {
     store
-        .cases(100)
+        .cases(100, None)
         .await
         .unwrap()
         .into_iter()
@@ -701,7 +701,7 @@ async fn cases_read_the_same_on_both_backends() {
             "priority": "general", "title": "咨询", "received_at": "2026-11-28T10:05:00+08:00"
         }));
         apply(store, &rules, "hotline-12345", "m-3", &answered).await;
-        listed.push(normalised(store.cases(10).await.unwrap()));
+        listed.push(normalised(store.cases(10, None).await.unwrap()));
     }
     assert_eq!(listed[0].len(), 3);
     assert_eq!(listed[0], listed[1]);
