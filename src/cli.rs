@@ -83,6 +83,14 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Expire personal data past its retention now (the hub also does it
+    /// every ten minutes): reporters of cases over for
+    /// reporter_retention_days, dead letters older than
+    /// dead_letter_retention_days.
+    Expire {
+        #[command(flatten)]
+        common: Common,
+    },
     /// API and console tokens.
     Token {
         #[command(subcommand)]
@@ -373,6 +381,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             limit,
         } => cases(&settings(&common)?, json, limit).await,
+        Command::Expire { common } => {
+            let settings = settings(&common)?;
+            let store = Store::connect(&settings.database_url, 2).await?;
+            let (reporters, dead_letters) = settings.retention();
+            let expired = store
+                .expire(chrono::Utc::now(), reporters, dead_letters)
+                .await?;
+            println!(
+                "reporters erased: {}\ndead letters expired: {}\nsettled dead letters deleted: {}",
+                expired.reporters, expired.dead_letters, expired.settled_deleted
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token {
             command:
                 TokenCommand::New {

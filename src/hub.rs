@@ -491,6 +491,11 @@ impl Hub {
                 shutdown.clone(),
             ));
         }
+        tokio::spawn(expire_personal_data(
+            self.store.clone(),
+            self.settings.retention(),
+            shutdown.clone(),
+        ));
         let context = Arc::new(Context {
             registry: self.registry.clone(),
             store: self.store.clone(),
@@ -661,6 +666,39 @@ async fn prune_outbox(store: Store, retention: chrono::Duration, stop: Cancellat
             }
             Err(error) => {
                 tracing::warn!(error = %error, "cannot prune the outbox; next round retries")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
+}
+
+/// Erases reporters' personal data and dead letters' payloads past their
+/// retention, every [`PRUNE_EVERY`] (`store::retention`).
+async fn expire_personal_data(
+    store: Store,
+    (reporters, dead_letters): (Option<chrono::Duration>, Option<chrono::Duration>),
+    stop: CancellationToken,
+) {
+    if reporters.is_none() && dead_letters.is_none() {
+        return;
+    }
+    loop {
+        match store
+            .expire(chrono::Utc::now(), reporters, dead_letters)
+            .await
+        {
+            Ok(expired) if expired != Default::default() => tracing::info!(
+                reporters = expired.reporters,
+                dead_letters = expired.dead_letters,
+                settled_deleted = expired.settled_deleted,
+                "personal data past its retention expired"
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot expire personal data; next round retries")
             }
         }
         tokio::select! {

@@ -88,6 +88,16 @@ pub struct Settings {
     /// such as the masked records a department shared). 0 keeps them.
     /// Default 24.
     pub outbox_retention_hours: u64,
+    /// Days a reporter's name, phone and ID number are kept once their case
+    /// is over (closed, merged, rejected or answered); then they are
+    /// erased. Long enough for the callback, a disputed closure and the
+    /// monthly assessment; the hotline's own system is the record of the
+    /// call. 0 keeps them. Default 180.
+    pub reporter_retention_days: u32,
+    /// Days a dead letter's payload is kept: then a waiting one is settled
+    /// as `expired` (its body cleared) and a settled one deleted. The
+    /// refusal itself (stage, reason) stays. 0 keeps them. Default 30.
+    pub dead_letter_retention_days: u32,
     /// How long `serve` waits for in-flight work after SIGTERM, in seconds.
     /// Default 30.
     pub shutdown_grace_secs: u64,
@@ -263,6 +273,8 @@ impl Default for Settings {
             broker_connect_timeout_ms: 15_000,
             outbox_poll_ms: 1000,
             outbox_retention_hours: 24,
+            reporter_retention_days: 180,
+            dead_letter_retention_days: 30,
             shutdown_grace_secs: 30,
             store_hold_secs: 300,
             log_format: LogFormat::Text,
@@ -417,6 +429,15 @@ impl Settings {
             prefetch: u16::try_from(each).unwrap_or(u16::MAX).min(wanted.max(1)),
             recorder: u16::try_from(recorder).unwrap_or(64),
         }
+    }
+
+    /// The retentions of personal data, as durations (`None`: kept).
+    pub fn retention(&self) -> (Option<chrono::Duration>, Option<chrono::Duration>) {
+        let days = |d: u32| (d > 0).then(|| chrono::Duration::days(i64::from(d)));
+        (
+            days(self.reporter_retention_days),
+            days(self.dead_letter_retention_days),
+        )
     }
 
     pub fn batch_linger(&self) -> Duration {

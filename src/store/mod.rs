@@ -24,6 +24,7 @@ pub mod outbox;
 mod overdue;
 mod query;
 pub mod reference;
+pub mod retention;
 mod update;
 
 use std::collections::hash_map::Entry;

@@ -14,5 +14,6 @@ mod isolation;
 mod lifecycle;
 mod proxy;
 mod reliability;
+mod retention;
 mod samples;
 mod store;

@@ -43,6 +43,7 @@ on_both!(
     overdue_cases_are_escalated_once,
     the_outbox_is_claimed_and_marked_sent,
     sent_events_past_their_retention_are_pruned,
+    personal_data_past_its_retention_expires,
     dead_letter_operations_are_audited,
 );
 
@@ -653,6 +654,54 @@ async fn sent_events_past_their_retention_are_pruned(store: &Store) {
     assert_eq!(store.prune_outbox(later).await.unwrap(), sent.len() as u64);
     assert_eq!(count(store, "SELECT count(*) FROM outbox").await, unsent);
     assert_eq!(store.outbox_backlog().await.unwrap(), unsent);
+}
+
+async fn execute(store: &Store, sql: &'static str) {
+    if let Some(pool) = store.pg_pool() {
+        sqlx::query(sql).execute(pool).await.map(drop)
+    } else {
+        let pool = store.sqlite_pool().expect("one of the two");
+        sqlx::query(sql).execute(pool).await.map(drop)
+    }
+    .expect("statement")
+}
+
+async fn personal_data_past_its_retention_expires(store: &Store) {
+    let rules = located(store).await;
+    open_ticket(store, &rules).await;
+    store
+        .record_dead_letters(&[gridhub::store::dead_letters::NewDeadLetter {
+            letter_id: "letter-1".into(),
+            connector: "hotline-12345",
+            routing_key: "hotline-12345.ticket".into(),
+            properties: Vec::new(),
+            body: b"{\"phone\": \"13900005678\"}",
+        }])
+        .await
+        .unwrap();
+    let hour = Some(Duration::hours(1));
+    let later = Utc::now() + Duration::hours(2);
+    // An open case keeps its reporter, however old.
+    let expired = store.expire(later, hour, None).await.unwrap();
+    assert_eq!(expired.reporters, 0);
+    execute(store, "UPDATE cases SET status = 'closed', closed_at = updated_at").await;
+    let expired = store.expire(later, hour, hour).await.unwrap();
+    assert_eq!((expired.reporters, expired.dead_letters), (1, 1));
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM reporters WHERE name IS NULL AND phone IS NULL \
+             AND id_number IS NULL AND erased_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(store, "SELECT count(*) FROM dlq_messages").await, 0);
+    assert_eq!(
+        store.expire(later, hour, hour).await.unwrap(),
+        Default::default(),
+        "nothing twice"
+    );
 }
 
 async fn dead_letter_operations_are_audited(store: &Store) {

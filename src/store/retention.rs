@@ -1,0 +1,103 @@
+//! What the hub keeps, and for how long: personal data expires.
+//!
+//! - A reporter's name, phone and ID number are erased once their case has
+//!   been over (closed, merged, rejected or answered) for the reporter
+//!   retention. The row stays without them: the case keeps whether the
+//!   reporter was anonymous, asked for confidentiality or agreed to a
+//!   callback.
+//! - A dead letter's payload expires after the dead-letter retention: one
+//!   still waiting is settled as `expired` (its body cleared), then every
+//!   settled one that old is deleted with its properties. The refusal
+//!   itself stays in `dead_letters` (stage, reason, schema paths: no
+//!   payload).
+//!
+//! Idempotent, and safe with several hubs: each statement only touches
+//! rows not yet expired.
+
+use chrono::{DateTime, Utc};
+
+use super::backend::lite_time;
+use super::{Pool, Store, StoreError};
+
+/// What one round expired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Expired {
+    /// Reporters whose name, phone and ID number were erased.
+    pub reporters: u64,
+    /// Waiting dead letters whose payload was cleared.
+    pub dead_letters: u64,
+    /// Settled dead letters deleted.
+    pub settled_deleted: u64,
+}
+
+const ERASE_REPORTERS: &str = "UPDATE reporters SET name = NULL, phone = NULL, id_number = NULL, erased_at = $2
+     WHERE erased_at IS NULL
+       AND case_id IN (SELECT id FROM cases
+                       WHERE status IN ('closed', 'merged', 'rejected', 'answered')
+                         AND COALESCE(closed_at, updated_at) < $1)";
+
+const EXPIRE_WAITING: &str = "UPDATE dlq_messages SET body = $3, settled_at = $2, settled_as = 'expired'
+     WHERE settled_at IS NULL AND recorded_at < $1";
+
+const DELETE_SETTLED: &str =
+    "DELETE FROM dlq_messages WHERE settled_at IS NOT NULL AND recorded_at < $1";
+
+impl Store {
+    /// Expires, as of `now`, reporters of cases over for longer than
+    /// `reporters_after` and dead letters recorded longer than
+    /// `dead_letters_after` ago (`None`: kept).
+    pub async fn expire(
+        &self,
+        now: DateTime<Utc>,
+        reporters_after: Option<chrono::Duration>,
+        dead_letters_after: Option<chrono::Duration>,
+    ) -> Result<Expired, StoreError> {
+        // Kept: a cut-off no row is older than.
+        let never = DateTime::<Utc>::UNIX_EPOCH;
+        let reporters_before = reporters_after.map_or(never, |after| now - after);
+        let letters_before = dead_letters_after.map_or(never, |after| now - after);
+        let empty: &[u8] = &[];
+        Ok(match &self.pool {
+            Pool::Pg(pool) => Expired {
+                reporters: sqlx::query(ERASE_REPORTERS)
+                    .bind(reporters_before)
+                    .bind(now)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+                dead_letters: sqlx::query(EXPIRE_WAITING)
+                    .bind(letters_before)
+                    .bind(now)
+                    .bind(empty)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+                settled_deleted: sqlx::query(DELETE_SETTLED)
+                    .bind(letters_before)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+            },
+            Pool::Lite(pool) => Expired {
+                reporters: sqlx::query(ERASE_REPORTERS)
+                    .bind(lite_time(reporters_before))
+                    .bind(lite_time(now))
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+                dead_letters: sqlx::query(EXPIRE_WAITING)
+                    .bind(lite_time(letters_before))
+                    .bind(lite_time(now))
+                    .bind(empty)
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+                settled_deleted: sqlx::query(DELETE_SETTLED)
+                    .bind(lite_time(letters_before))
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+            },
+        })
+    }
+}
