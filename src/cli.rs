@@ -553,6 +553,18 @@ async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<Ex
     let store = Store::connect(&settings.database_url, 2).await?;
     let cases = store.cases(limit, None).await?;
     if json {
+        // Descriptions and places can hold personal data: the read is audited.
+        store
+            .audit(&crate::store::audit::AuditRecord {
+                actor: &cli_actor(),
+                action: "read-cases",
+                filter: serde_json::json!({"limit": limit}),
+                affected: cases.len(),
+                failed: 0,
+                message_ids: Vec::new(),
+                note: Some("cases in full: descriptions and places".to_owned()),
+            })
+            .await?;
         println!("{}", serde_json::to_string_pretty(&cases)?);
     } else {
         println!(
@@ -662,7 +674,10 @@ async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
     let update = crate::desk::response(&registry, &case_no, &response, chrono::Utc::now())
         .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
     let store = Store::connect(&settings.database_url, 2).await?;
-    match store.desk_update(&update, &cli_actor(), &rules).await? {
+    match store
+        .desk_update(&update, &cli_actor().name, &rules)
+        .await?
+    {
         crate::store::Applied::CaseUpdated { case_no } => {
             println!("{case_no}: response recorded for {}", response.unit.trim());
             Ok(ExitCode::SUCCESS)
@@ -675,12 +690,18 @@ async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Who runs the command, for the audit trail.
-fn cli_actor() -> String {
+/// Who runs the command, and on which host, for the audit trail.
+fn cli_actor() -> crate::store::audit::Actor {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".to_owned());
-    format!("cli:{user}")
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown host".to_owned());
+    crate::store::audit::Actor {
+        name: format!("cli:{user}"),
+        origin: Some(format!("host {host}")),
+    }
 }
 
 async fn dead_letters(common: &Common) -> anyhow::Result<Office> {
@@ -795,7 +816,7 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let ops = dead_letters(&common).await?;
-            let detail = ops.show(&connector, &id, true).await;
+            let detail = ops.read(&connector, &id, &cli_actor()).await;
             ops.close().await;
             let Some(detail) = detail? else {
                 eprintln!("gridhub: no dead letter {id} in {connector}'s DLQ");
@@ -930,14 +951,15 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
                 println!(
-                    "{:<25} {:<24} {:<16} {:>8} {:>6} FILTER",
-                    "AT", "ACTOR", "ACTION", "AFFECTED", "FAILED"
+                    "{:<25} {:<24} {:<24} {:<16} {:>8} {:>6} FILTER",
+                    "AT", "ACTOR", "FROM", "ACTION", "AFFECTED", "FAILED"
                 );
                 for e in &entries {
                     println!(
-                        "{:<25} {:<24} {:<16} {:>8} {:>6} {}",
+                        "{:<25} {:<24} {:<24} {:<16} {:>8} {:>6} {}",
                         e.at.format("%Y-%m-%dT%H:%M:%SZ"),
                         e.actor,
+                        e.origin.as_deref().unwrap_or("-"),
                         e.action,
                         e.affected,
                         e.failed,

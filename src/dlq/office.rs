@@ -39,7 +39,7 @@ use crate::message::Inbound;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Refusal};
 use crate::store::Store;
-use crate::store::audit::AuditRecord;
+use crate::store::audit::{Actor, AuditRecord};
 
 /// Replays waiting for their confirms before the DLQ copies are acknowledged.
 const CONFIRM_WINDOW: usize = 64;
@@ -502,11 +502,38 @@ impl Office {
         Ok(found)
     }
 
+    /// One dead letter in full, its body included, for `actor`: reading a
+    /// payload (personal data) is audited.
+    pub async fn read(
+        &self,
+        connector: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<Option<Detail>, OfficeError> {
+        let found = self.show(connector, id, true).await?;
+        if let Some(detail) = &found {
+            let filter = Filter {
+                connector: Some(connector.to_owned()),
+                id: Some(id.to_owned()),
+                ..Filter::default()
+            };
+            let report = Report {
+                matched: 1,
+                done: 1,
+                message_ids: detail.letter.message_id.iter().cloned().collect(),
+                ..Report::default()
+            };
+            self.audit(actor, "read-payload", &filter, &report, None)
+                .await;
+        }
+        Ok(found)
+    }
+
     /// Republishes every dead letter matching the filter to the inbound
     /// exchange (original routing key and message_id, replay count + 1,
     /// published as the hub's own user) and removes each from its DLQ once
     /// the broker confirmed the copy. With `filter.id`, at most one.
-    pub async fn replay(&self, filter: &Filter, actor: &str) -> Result<Report, OfficeError> {
+    pub async fn replay(&self, filter: &Filter, actor: &Actor) -> Result<Report, OfficeError> {
         let report = self.replay_with(filter, None).await?;
         self.audit(actor, "replay", filter, &report, None).await;
         Ok(report)
@@ -521,7 +548,7 @@ impl Office {
         id: &str,
         body: Vec<u8>,
         force: bool,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Edited, OfficeError> {
         let filter = Filter {
             connector: Some(connector.to_owned()),
@@ -569,7 +596,7 @@ impl Office {
         &self,
         filter: &Filter,
         only: Option<&HashSet<String>>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Report, OfficeError> {
         let _scan = self.scans.read().await;
         let mut report = Report::default();
@@ -699,7 +726,7 @@ impl Office {
 
     async fn audit(
         &self,
-        actor: &str,
+        actor: &Actor,
         action: &str,
         filter: &Filter,
         report: &Report,
@@ -714,16 +741,16 @@ impl Office {
             message_ids: report.message_ids.clone(),
             note,
         };
-        tracing::info!(actor = %actor, action = %action, affected = report.done, failed = report.failed, "dead-letter operation");
+        tracing::info!(actor = %actor.name, action = %action, affected = report.done, failed = report.failed, "dead-letter operation");
         // The operation is done and safe; an audit row that cannot be written is
         // reported loudly rather than undoing it.
         if let Err(error) = self.store.audit(&record).await {
-            tracing::error!(error = %error, actor = %actor, action = %action, affected = report.done, "cannot write the audit row");
+            tracing::error!(error = %error, actor = %actor.name, action = %action, affected = report.done, "cannot write the audit row");
         }
     }
 
     /// Records that someone asked for a purge confirmation.
-    pub async fn audit_request(&self, actor: &str, filter: &Filter, count: usize) {
+    pub async fn audit_request(&self, actor: &Actor, filter: &Filter, count: usize) {
         let report = Report {
             matched: count,
             ..Report::default()

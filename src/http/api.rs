@@ -1,11 +1,12 @@
 //! The JSON API handlers, `/metrics` and `/readyz`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -215,14 +216,23 @@ pub async fn groups(
 
 pub async fn show(
     State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((connector, id)): Path<(String, String)>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
     caller.may_see(&connector)?;
-    // Bodies are personal data: only ops read them.
-    let with_body = caller.role >= Role::Ops;
-    match state.ops.show(&connector, &id, with_body).await? {
+    // Bodies are personal data: only ops read them, and each read is audited.
+    let found = match caller.role >= Role::Ops {
+        true => {
+            state
+                .ops
+                .read(&connector, &id, &caller.actor(peer, &headers))
+                .await?
+        }
+        false => state.ops.show(&connector, &id, false).await?,
+    };
+    match found {
         Some(detail) => ok(json!(detail)),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -244,6 +254,7 @@ fn require_filter(filter: &Filter) -> Result<(), ApiError> {
 
 pub async fn replay(
     State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(filter): Json<Filter>,
 ) -> ApiResult {
@@ -251,7 +262,7 @@ pub async fn replay(
     require_filter(&filter)?;
     let report = state
         .ops
-        .replay(&caller.narrow(filter)?, &caller.actor())
+        .replay(&caller.narrow(filter)?, &caller.actor(peer, &headers))
         .await?;
     ok(json!(report))
 }
@@ -272,6 +283,7 @@ pub struct EditRequest {
 
 pub async fn edit(
     State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((connector, id)): Path<(String, String)>,
     Json(request): Json<EditRequest>,
@@ -290,7 +302,13 @@ pub async fn edit(
     };
     let edited = state
         .ops
-        .edit(&connector, &id, body, request.force, &caller.actor())
+        .edit(
+            &connector,
+            &id,
+            body,
+            request.force,
+            &caller.actor(peer, &headers),
+        )
         .await?;
     let status = match &edited {
         Edited::Replayed { .. } => StatusCode::OK,
@@ -315,6 +333,7 @@ pub struct PurgeRequest {
 /// exactly those dead letters (not newer ones that match the filter since).
 pub async fn purge(
     State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(request): Json<PurgeRequest>,
 ) -> ApiResult {
@@ -344,7 +363,7 @@ pub async fn purge(
         }
         state
             .ops
-            .audit_request(&caller.actor(), &request.filter, count)
+            .audit_request(&caller.actor(peer, &headers), &request.filter, count)
             .await;
         return Ok((
             StatusCode::ACCEPTED,
@@ -372,7 +391,11 @@ pub async fn purge(
     };
     let report = state
         .ops
-        .purge(&pending.filter, Some(&pending.ids), &caller.actor())
+        .purge(
+            &pending.filter,
+            Some(&pending.ids),
+            &caller.actor(peer, &headers),
+        )
         .await?;
     ok(json!(report))
 }
@@ -435,7 +458,7 @@ pub async fn desk_response(
     match state
         .ops
         .store()
-        .desk_update(&update, &caller.actor(), rules)
+        .desk_update(&update, &format!("token:{}", caller.name), rules)
         .await?
     {
         Applied::CaseUpdated { case_no } => ok(json!({"case_no": case_no, "recorded": "respond"})),

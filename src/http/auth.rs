@@ -1,11 +1,14 @@
 //! Bearer tokens and roles.
 
+use std::net::SocketAddr;
+
 use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
 use crate::dlq::Filter;
 use crate::settings::Role;
+use crate::store::audit::Actor;
 
 /// Who is calling, as far as the audit trail needs to know.
 #[derive(Debug, Clone)]
@@ -17,9 +20,22 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// How the audit trail names this caller.
-    pub fn actor(&self) -> String {
-        format!("token:{}", self.name)
+    /// How the audit trail names this caller, and where the request came
+    /// from: the peer's address, and what a proxy says it forwarded for.
+    pub fn actor(&self, peer: SocketAddr, headers: &HeaderMap) -> Actor {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                crate::message::printable(&v.chars().take(200).collect::<String>()).into_owned()
+            });
+        Actor {
+            name: format!("token:{}", self.name),
+            origin: Some(match forwarded {
+                Some(client) => format!("{} (forwarded for {client})", peer.ip()),
+                None => peer.ip().to_string(),
+            }),
+        }
     }
 
     /// Whether this caller may see what concerns `connector`.

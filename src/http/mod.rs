@@ -117,9 +117,13 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(address = %address, tokens = state.tokens.len(), "ops console and API listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    // The peer's address goes into the audit trail.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }
 
 /// A JSON error answer: `{"error": "..."}`.

@@ -1,4 +1,6 @@
-//! The audit trail of dead-letter operations (table `dlq_audit`).
+//! The audit trail (table `dlq_audit`): every dead-letter operation and
+//! every read of a payload or of personal data, with who, what, when and
+//! from where.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -22,12 +24,33 @@ pub struct AuditEntry {
     pub failed: i32,
     pub message_ids: Vec<String>,
     pub note: Option<String>,
+    /// Where it came from: an address, or the CLI's host.
+    pub origin: Option<String>,
+}
+
+/// Who does something, and from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `token:<name>` for the API and console, `cli:<user>` for the CLI.
+    pub name: String,
+    /// The caller's address (and what a proxy forwarded for), or the host
+    /// the CLI ran on.
+    pub origin: Option<String>,
+}
+
+impl From<&str> for Actor {
+    fn from(name: &str) -> Actor {
+        Actor {
+            name: name.to_owned(),
+            origin: None,
+        }
+    }
 }
 
 /// What to record.
 #[derive(Debug, Clone)]
 pub struct AuditRecord<'a> {
-    pub actor: &'a str,
+    pub actor: &'a Actor,
     pub action: &'a str,
     pub filter: Value,
     pub affected: usize,
@@ -44,14 +67,15 @@ impl Store {
             .take(MAX_IDS)
             .map(|id| id.as_str())
             .collect();
-        let actor = record.actor.replace('\0', "");
+        let actor = record.actor.name.replace('\0', "");
+        let origin = record.actor.origin.as_deref().map(|o| o.replace('\0', ""));
         let affected = i32::try_from(record.affected).unwrap_or(i32::MAX);
         let failed = i32::try_from(record.failed).unwrap_or(i32::MAX);
         match &self.pool {
             Pool::Pg(pool) => {
                 sqlx::query(
-                    "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note, origin)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(actor)
                 .bind(record.action)
@@ -60,13 +84,14 @@ impl Store {
                 .bind(failed)
                 .bind(ids)
                 .bind(record.note.as_deref())
+                .bind(origin.as_deref())
                 .execute(pool)
                 .await?;
             }
             Pool::Lite(pool) => {
                 sqlx::query(
-                    "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note)
-                     VALUES ($1, $2, json($3), $4, $5, json($6), $7)",
+                    "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note, origin)
+                     VALUES ($1, $2, json($3), $4, $5, json($6), $7, $8)",
                 )
                 .bind(actor)
                 .bind(record.action)
@@ -75,6 +100,7 @@ impl Store {
                 .bind(failed)
                 .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
                 .bind(record.note.as_deref())
+                .bind(origin.as_deref())
                 .execute(pool)
                 .await?;
             }
@@ -84,7 +110,8 @@ impl Store {
 
     /// The most recent operations, newest first.
     pub async fn audit_trail(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let sql = "SELECT id, at, actor, action, filter, affected, failed, message_ids, note
+        let sql =
+            "SELECT id, at, actor, action, filter, affected, failed, message_ids, note, origin
                    FROM dlq_audit ORDER BY id DESC LIMIT $1";
         match &self.pool {
             Pool::Pg(pool) => Ok(sqlx::query_as(sql).bind(limit).fetch_all(pool).await?),
@@ -104,6 +131,7 @@ impl Store {
                             .try_get::<sqlx::types::Json<Vec<String>>, _>("message_ids")?
                             .0,
                         note: row.try_get("note")?,
+                        origin: row.try_get("origin")?,
                     })
                 };
                 Ok(rows.iter().map(entry).collect::<Result<_, _>>()?)

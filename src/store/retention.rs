@@ -30,13 +30,15 @@ pub struct Expired {
     pub settled_deleted: u64,
 }
 
-const ERASE_REPORTERS: &str = "UPDATE reporters SET name = NULL, phone = NULL, id_number = NULL, erased_at = $2
+const ERASE_REPORTERS: &str =
+    "UPDATE reporters SET name = NULL, phone = NULL, id_number = NULL, erased_at = $2
      WHERE erased_at IS NULL
        AND case_id IN (SELECT id FROM cases
                        WHERE status IN ('closed', 'merged', 'rejected', 'answered')
                          AND COALESCE(closed_at, updated_at) < $1)";
 
-const EXPIRE_WAITING: &str = "UPDATE dlq_messages SET body = $3, settled_at = $2, settled_as = 'expired'
+const EXPIRE_WAITING: &str =
+    "UPDATE dlq_messages SET body = $3, settled_at = $2, settled_as = 'expired'
      WHERE settled_at IS NULL AND recorded_at < $1";
 
 const DELETE_SETTLED: &str =

@@ -269,7 +269,7 @@ async fn run_samples(local: bool) -> Outcome {
         group: Some(group.id.clone()),
         ..Filter::default()
     };
-    let report = running.ops.replay(&filter, "test").await.unwrap();
+    let report = running.ops.replay(&filter, &"test".into()).await.unwrap();
     assert_eq!(report.done, group.count);
     wait_until(Duration::from_secs(20), "replays refused again", || async {
         let letters = running.ops.list(&filter).await.unwrap().letters;

@@ -142,6 +142,20 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     let (status, detail) = hub.call("GET", &path, Some(VIEWER_TOKEN), None).await;
     assert_eq!(status, 200);
     assert!(detail["body"].is_null(), "viewers do not read payloads");
+    // The payload read is audited: who, what, when, from where; the
+    // viewer's read, without the payload, is not a read of personal data.
+    let (_, trail) = hub.call("GET", "/api/audit", Some(OPS_TOKEN), None).await;
+    let reads: Vec<&Value> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "read-payload")
+        .collect();
+    assert_eq!(reads.len(), 1, "{trail}");
+    assert_eq!(reads[0]["actor"], "token:tester");
+    assert_eq!(reads[0]["origin"], "127.0.0.1");
+    assert_eq!(reads[0]["filter"]["id"], id);
+    assert!(reads[0]["at"].is_string());
     let (status, _) = hub
         .call(
             "GET",
@@ -652,7 +666,7 @@ async fn a_replay_cut_half_way_loses_nothing() {
                 connector: Some(HOTLINE.to_owned()),
                 ..Filter::default()
             };
-            ops.replay(&filter, "test").await
+            ops.replay(&filter, &"test".into()).await
         })
     };
     // Cut once some, not all, have been replayed.

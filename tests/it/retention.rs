@@ -52,7 +52,11 @@ async fn personal_data_is_erased_after_its_retention() {
         sqlx::query(sql).execute(&env.pool).await.unwrap();
     }
     let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(&config, format!("namespace = \"{}\"\n", env.settings.namespace)).unwrap();
+    std::fs::write(
+        &config,
+        format!("namespace = \"{}\"\n", env.settings.namespace),
+    )
+    .unwrap();
     let run = || {
         gridhub()
             .args(["expire", "--config"])

@@ -684,7 +684,11 @@ async fn personal_data_past_its_retention_expires(store: &Store) {
     // An open case keeps its reporter, however old.
     let expired = store.expire(later, hour, None).await.unwrap();
     assert_eq!(expired.reporters, 0);
-    execute(store, "UPDATE cases SET status = 'closed', closed_at = updated_at").await;
+    execute(
+        store,
+        "UPDATE cases SET status = 'closed', closed_at = updated_at",
+    )
+    .await;
     let expired = store.expire(later, hour, hour).await.unwrap();
     assert_eq!((expired.reporters, expired.dead_letters), (1, 1));
     assert_eq!(
@@ -705,8 +709,12 @@ async fn personal_data_past_its_retention_expires(store: &Store) {
 }
 
 async fn dead_letter_operations_are_audited(store: &Store) {
+    let actor = gridhub::store::audit::Actor {
+        name: "token:tester".to_owned(),
+        origin: Some("10.0.0.7".to_owned()),
+    };
     let record = AuditRecord {
-        actor: "token:tester",
+        actor: &actor,
         action: "replay",
         filter: json!({"connector": "hotline-12345"}),
         affected: 2,
@@ -719,6 +727,7 @@ async fn dead_letter_operations_are_audited(store: &Store) {
     assert_eq!(trail.len(), 1);
     let entry = &trail[0];
     assert_eq!(entry.actor, "token:tester");
+    assert_eq!(entry.origin.as_deref(), Some("10.0.0.7"));
     assert_eq!(entry.action, "replay");
     assert_eq!(entry.filter, json!({"connector": "hotline-12345"}));
     assert_eq!((entry.affected, entry.failed), (2, 1));

@@ -1,0 +1,2 @@
+-- See migrations/0011_audit_origin.sql.
+ALTER TABLE dlq_audit ADD COLUMN origin TEXT;
