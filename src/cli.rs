@@ -91,6 +91,11 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Keys personal data is sealed with at rest.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// API and console tokens.
     Token {
         #[command(subcommand)]
@@ -296,6 +301,24 @@ pub enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print a new key line (`<id> <64 hex digits>`) for data_keys_file:
+    /// put it first to make it the current key.
+    New {
+        /// The key's id (default: today's date).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Seal every reporter's personal data with the current key (the first
+    /// line of the keys): run it after putting a new key first and
+    /// restarting the hubs; then the older key can be removed.
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CaseCommand {
     /// Record a response (办结反馈) for a unit with no system of its own, on
     /// a case led inside the grid system; the unit is named and you are
@@ -381,6 +404,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             limit,
         } => cases(&settings(&common)?, json, limit).await,
+        Command::Key {
+            command: KeyCommand::New { id },
+        } => {
+            let id = id.unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d").to_string());
+            println!("{}", crate::store::seal::Seal::new_key_line(&id));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key {
+            command: KeyCommand::Rotate { common },
+        } => {
+            let settings = settings(&common)?;
+            let seal = settings.seal()?;
+            let store = Store::connect(&settings.database_url, 2).await?;
+            let resealed = store.reseal(&seal).await?;
+            println!(
+                "reporters sealed with key {}: {resealed}",
+                seal.current().unwrap_or("-")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Expire { common } => {
             let settings = settings(&common)?;
             let store = Store::connect(&settings.database_url, 2).await?;
@@ -665,6 +708,7 @@ async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
     })?;
     let rules = crate::store::Rules {
+        seal: settings.seal()?,
         centre: settings.centre_destination.clone(),
         registry: registry.clone(),
         routing: Arc::new(routing),

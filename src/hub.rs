@@ -33,6 +33,8 @@ pub struct Hub {
     routing: Arc<Routing>,
     places: Arc<RwLock<Arc<dyn Locate>>>,
     store: Store,
+    /// The keys reporters' personal data is sealed with at rest.
+    seal: crate::store::seal::Seal,
     metrics: Arc<Metrics>,
     /// Bound at build, so the address (port 0 in tests) is known before running.
     http: Option<TcpListener>,
@@ -328,7 +330,15 @@ impl Hub {
                     .map_err(|e| anyhow::anyhow!("http_listen {address}: {e}"))?,
             ),
         };
+        let seal = settings.seal()?;
+        match seal.current() {
+            Some(key) => tracing::info!(key, "reporters' personal data is sealed at rest"),
+            None => tracing::warn!(
+                "no data keys (data_keys_file, GRIDHUB_DATA_KEYS): reporters' personal data is stored as given"
+            ),
+        }
         Ok(Hub {
+            seal,
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
@@ -372,6 +382,7 @@ impl Hub {
     /// What applying a batch needs, with the places as they are now.
     pub fn rules(&self) -> Rules {
         Rules {
+            seal: self.seal.clone(),
             centre: self.settings.centre_destination.clone(),
             registry: self.registry.clone(),
             routing: self.routing.clone(),

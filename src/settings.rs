@@ -98,6 +98,11 @@ pub struct Settings {
     /// as `expired` (its body cleared) and a settled one deleted. The
     /// refusal itself (stage, reason) stays. 0 keeps them. Default 30.
     pub dead_letter_retention_days: u32,
+    /// File of the keys reporters' personal data is sealed with at rest
+    /// (AES-256-GCM): `<id> <64 hex digits>` lines, the first the current
+    /// key (`gridhub key new` makes one). `GRIDHUB_DATA_KEYS`, the same
+    /// lines, overrides it. Neither: stored as given, and the hub warns.
+    pub data_keys_file: Option<PathBuf>,
     /// How long `serve` waits for in-flight work after SIGTERM, in seconds.
     /// Default 30.
     pub shutdown_grace_secs: u64,
@@ -275,6 +280,7 @@ impl Default for Settings {
             outbox_retention_hours: 24,
             reporter_retention_days: 180,
             dead_letter_retention_days: 30,
+            data_keys_file: None,
             shutdown_grace_secs: 30,
             store_hold_secs: 300,
             log_format: LogFormat::Text,
@@ -428,6 +434,25 @@ impl Settings {
         Holding {
             prefetch: u16::try_from(each).unwrap_or(u16::MAX).min(wanted.max(1)),
             recorder: u16::try_from(recorder).unwrap_or(64),
+        }
+    }
+
+    /// The keys personal data is sealed with at rest: `GRIDHUB_DATA_KEYS`,
+    /// else `data_keys_file`, else none.
+    pub fn seal(&self) -> anyhow::Result<crate::store::seal::Seal> {
+        use crate::store::seal::Seal;
+        if let Ok(lines) = std::env::var("GRIDHUB_DATA_KEYS")
+            && !lines.trim().is_empty()
+        {
+            return Seal::parse(&lines).map_err(|e| anyhow::anyhow!("GRIDHUB_DATA_KEYS: {e}"));
+        }
+        match &self.data_keys_file {
+            Some(path) => {
+                let lines = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                Seal::parse(&lines).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+            None => Ok(Seal::default()),
         }
     }
 

@@ -25,6 +25,7 @@ mod overdue;
 mod query;
 pub mod reference;
 pub mod retention;
+pub mod seal;
 mod update;
 
 use std::collections::hash_map::Entry;
@@ -169,6 +170,8 @@ pub struct Rules {
     pub registry: Arc<Registry>,
     pub routing: Arc<Routing>,
     pub places: Arc<dyn Locate>,
+    /// The keys reporters' personal data is sealed with (none: stored as is).
+    pub seal: seal::Seal,
 }
 
 /// The case store on PostgreSQL or SQLite; cheap to clone (a pool).

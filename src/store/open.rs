@@ -457,9 +457,19 @@ async fn insert(
             }
         })
         .collect();
-    let reporters: Vec<(Uuid, &str, &Reporter)> = cases
+    // Stored sealed, with the keyed hash of the phone (store/seal.rs).
+    let reporters: Vec<(Uuid, &str, Reporter, Option<String>)> = cases
         .iter()
-        .filter_map(|c| c.open.reporter.as_ref().map(|r| (c.id, c.connector, r)))
+        .filter_map(|c| {
+            c.open.reporter.as_ref().map(|r| {
+                (
+                    c.id,
+                    c.connector,
+                    rules.seal.seal_reporter(c.id, r),
+                    rules.seal.phone_hash(r.phone.as_deref()),
+                )
+            })
+        })
         .collect();
 
     // Events: opened, then dispatched / merged / answered.
@@ -707,55 +717,63 @@ async fn insert_cases_lite(
     Ok(())
 }
 
-/// Reporters, kept apart from their cases: (case id, connector, reporter),
+/// Reporters, kept apart from their cases: (case id, connector, reporter
+/// as stored, the keyed hash of its phone),
 /// as one insert of a PostgreSQL statement; none if there are none.
-fn add_reporters(inserts: &mut PgInserts, reporters: &[(Uuid, &str, &Reporter)]) {
+fn add_reporters(inserts: &mut PgInserts, reporters: &[(Uuid, &str, Reporter, Option<String>)]) {
     if reporters.is_empty() {
         return;
     }
     let columns = [
-        inserts.column(reporters.iter().map(|(id, _, _)| *id).collect(), "uuid"),
-        inserts.column(reporters.iter().map(|(_, c, _)| *c).collect(), "text"),
+        inserts.column(reporters.iter().map(|(id, ..)| *id).collect(), "uuid"),
+        inserts.column(reporters.iter().map(|(_, c, ..)| *c).collect(), "text"),
         inserts.column(
             reporters
                 .iter()
-                .map(|(_, _, r)| r.name.as_deref())
+                .map(|(_, _, r, _)| r.name.as_deref())
                 .collect(),
             "text",
         ),
         inserts.column(
             reporters
                 .iter()
-                .map(|(_, _, r)| r.phone.as_deref())
+                .map(|(_, _, r, _)| r.phone.as_deref())
                 .collect(),
             "text",
         ),
         inserts.column(
             reporters
                 .iter()
-                .map(|(_, _, r)| r.id_number.as_deref())
+                .map(|(_, _, r, _)| r.id_number.as_deref())
                 .collect(),
             "text",
         ),
         inserts.column(
-            reporters.iter().map(|(_, _, r)| r.anonymous).collect(),
-            "bool",
-        ),
-        inserts.column(
-            reporters.iter().map(|(_, _, r)| r.confidential).collect(),
+            reporters.iter().map(|(_, _, r, _)| r.anonymous).collect(),
             "bool",
         ),
         inserts.column(
             reporters
                 .iter()
-                .map(|(_, _, r)| r.callback_consent)
+                .map(|(_, _, r, _)| r.confidential)
+                .collect(),
+            "bool",
+        ),
+        inserts.column(
+            reporters
+                .iter()
+                .map(|(_, _, r, _)| r.callback_consent)
                 .collect(),
             "bool",
         ),
     ];
+    let hashes = inserts.column(
+        reporters.iter().map(|(.., hash)| hash.as_deref()).collect(),
+        "text",
+    );
     inserts.insert(format!(
-        "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
-         SELECT * FROM UNNEST({})",
+        "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent, phone_hash)
+         SELECT * FROM UNNEST({}, {hashes})",
         columns.join(", ")
     ));
 }
@@ -763,12 +781,12 @@ fn add_reporters(inserts: &mut PgInserts, reporters: &[(Uuid, &str, &Reporter)])
 /// Reporters, kept apart from their cases: (case id, connector, reporter).
 async fn insert_reporters_lite(
     tx: &mut Transaction<'static, Sqlite>,
-    reporters: &[(Uuid, &str, &Reporter)],
+    reporters: &[(Uuid, &str, Reporter, Option<String>)],
 ) -> Result<(), StoreError> {
-    for (id, connector, r) in reporters {
+    for (id, connector, r, hash) in reporters {
         sqlx::query(
-            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent, phone_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(lite_uuid(*id))
         .bind(*connector)
@@ -778,6 +796,7 @@ async fn insert_reporters_lite(
         .bind(r.anonymous)
         .bind(r.confidential)
         .bind(r.callback_consent)
+        .bind(hash.as_deref())
         .execute(&mut **tx)
         .await?;
     }

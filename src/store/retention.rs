@@ -103,3 +103,100 @@ impl Store {
         })
     }
 }
+
+/// Reporters read per round of a rotation.
+const RESEAL_PAGE: i64 = 500;
+
+impl Store {
+    /// Seals every reporter's personal data with the current key (values
+    /// sealed with an older key, or stored before keys were configured)
+    /// and recomputes the phone's keyed hash. Returns how many were
+    /// sealed again; a value no configured key opens stops it, naming the
+    /// case.
+    pub async fn reseal(&self, seal: &super::seal::Seal) -> anyhow::Result<u64> {
+        use crate::intent::Reporter;
+        anyhow::ensure!(seal.is_on(), "no data keys configured");
+        let mut resealed = 0;
+        let mut after = String::new();
+        loop {
+            type Row = (
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let rows: Vec<Row> = match &self.pool {
+                Pool::Pg(pool) => {
+                    sqlx::query_as(
+                        "SELECT case_id::text, connector, name, phone, id_number FROM reporters
+                         WHERE erased_at IS NULL AND case_id::text > $1
+                         ORDER BY case_id::text LIMIT $2",
+                    )
+                    .bind(&after)
+                    .bind(RESEAL_PAGE)
+                    .fetch_all(pool)
+                    .await?
+                }
+                Pool::Lite(pool) => {
+                    sqlx::query_as(
+                        "SELECT case_id, connector, name, phone, id_number FROM reporters
+                         WHERE erased_at IS NULL AND case_id > $1
+                         ORDER BY case_id LIMIT $2",
+                    )
+                    .bind(&after)
+                    .bind(RESEAL_PAGE)
+                    .fetch_all(pool)
+                    .await?
+                }
+            };
+            let Some(last) = rows.last() else {
+                return Ok(resealed);
+            };
+            after = last.0.clone();
+            for (case_id, connector, name, phone, id_number) in rows {
+                let stale = [&name, &phone, &id_number]
+                    .iter()
+                    .any(|v| v.as_deref().is_some_and(|v| !seal.is_current(v)));
+                if !stale {
+                    continue;
+                }
+                let id: uuid::Uuid = case_id.parse()?;
+                let open = |field: &str, value: &Option<String>| {
+                    seal.open(id, field, value.as_deref())
+                        .map_err(|e| anyhow::anyhow!("case {case_id}, {field}: {e}"))
+                };
+                let plain = Reporter {
+                    name: open("name", &name)?,
+                    phone: open("phone", &phone)?,
+                    id_number: open("id_number", &id_number)?,
+                    ..Reporter::default()
+                };
+                let sealed = seal.seal_reporter(id, &plain);
+                let hash = seal.phone_hash(plain.phone.as_deref());
+                let sql = match &self.pool {
+                    Pool::Pg(_) => {
+                        "UPDATE reporters SET name = $3, phone = $4, id_number = $5, phone_hash = $6
+                         WHERE case_id = CAST($1 AS uuid) AND connector = $2"
+                    }
+                    Pool::Lite(_) => {
+                        "UPDATE reporters SET name = $3, phone = $4, id_number = $5, phone_hash = $6
+                         WHERE case_id = $1 AND connector = $2"
+                    }
+                };
+                super::backend::either!(pool & self.pool, |pool| {
+                    sqlx::query(sql)
+                        .bind(&case_id)
+                        .bind(&connector)
+                        .bind(&sealed.name)
+                        .bind(&sealed.phone)
+                        .bind(&sealed.id_number)
+                        .bind(&hash)
+                        .execute(pool)
+                        .await?;
+                });
+                resealed += 1;
+            }
+        }
+    }
+}

@@ -232,14 +232,20 @@ async fn own_sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> 
     .await?))
 }
 
-async fn reporter(tx: &mut Tx, case_id: Uuid) -> Result<Option<Reporter>, StoreError> {
-    Ok(either!(tx tx, |tx, uuid, _time| sqlx::query_as(
+/// The case's reporter, opened (stored sealed: store/seal.rs).
+async fn reporter(
+    tx: &mut Tx,
+    case_id: Uuid,
+    seal: &super::seal::Seal,
+) -> Result<Option<Reporter>, StoreError> {
+    let stored: Option<Reporter> = either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters
          WHERE case_id = $1 LIMIT 1",
     )
     .bind(uuid(case_id))
     .fetch_optional(&mut **tx)
-    .await?))
+    .await?);
+    Ok(stored.map(|r| seal.open_reporter(case_id, r)))
 }
 
 /// One entry of a case's audit trail.
@@ -599,7 +605,7 @@ pub(super) async fn update_case(
         events.status(&view, step.as_str(), announced(*step), &all_sources, extra);
     }
     if let Some(unit) = &redispatch_to {
-        let reporter = reporter(tx, row.id).await?;
+        let reporter = reporter(tx, row.id, &rules.seal).await?;
         events.send_to_unit(
             &unit.connector,
             "dispatched",
@@ -611,7 +617,7 @@ pub(super) async fn update_case(
     if effects.contains(&Effect::Rework)
         && let Some(lead) = &next.lead_connector
     {
-        let reporter = reporter(tx, row.id).await?;
+        let reporter = reporter(tx, row.id, &rules.seal).await?;
         events.send_to_unit(
             lead,
             "rework",

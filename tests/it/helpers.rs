@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// API tokens every test hub accepts.
+/// The key reporters are sealed with in tests (`gridhub key new` makes one).
+pub const TEST_KEY: &str = "test1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 pub const OPS_TOKEN: &str = "ops-token-for-tests-0123456789";
 pub const VIEWER_TOKEN: &str = "viewer-token-for-tests-0123456789";
 
@@ -64,7 +66,11 @@ impl TestEnv {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let database = format!("gridhub_test_{id}");
         let database_url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+        // Reporters are sealed at rest in every test, as in a district.
+        let keys = std::env::temp_dir().join(format!("gridhub-test-keys-{id}"));
+        std::fs::write(&keys, format!("{TEST_KEY}\n")).unwrap();
         let settings = Settings {
+            data_keys_file: Some(keys),
             amqp_url: AMQP.to_owned(),
             database_url: database_url.clone(),
             connectors_dir: root().join("connectors"),

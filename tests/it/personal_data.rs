@@ -95,3 +95,93 @@ async fn personal_data_is_erased_after_its_retention() {
     let again = String::from_utf8_lossy(&run().stdout).to_string();
     assert!(again.contains("reporters erased: 0"), "{again}");
 }
+
+/// Reporters' name, phone and ID number are stored sealed; `gridhub key
+/// rotate` seals them again with a new key, after which the old one can go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reporters_are_sealed_at_rest_and_keys_rotate() {
+    use gridhub::store::seal::Seal;
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[outgoing(
+        "hotline-12345",
+        "ticket",
+        ticket_12345("BJ12345-20261206-000201"),
+    )])
+    .await;
+    wait_until(Duration::from_secs(30), "recorded", || async {
+        env.count("SELECT count(*) FROM reporters").await == 1
+    })
+    .await;
+    hub.stop().await;
+    type Stored = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let stored = || async {
+        let row: (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = sqlx::query_as(
+            "SELECT case_id::text, name, phone, id_number, phone_hash FROM reporters",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        let id: uuid::Uuid = row.0.parse().unwrap();
+        (id, (row.1, row.2, row.3, row.4) as Stored)
+    };
+    let (case_id, (name, phone, _, hash)) = stored().await;
+    let phone = phone.unwrap();
+    eprintln!("stored: name {name:?}, phone {phone}, phone_hash {hash:?}");
+    assert!(phone.starts_with("gh1:test1:"), "{phone}");
+    assert!(!phone.contains("5678"));
+    assert_eq!(name, None, "this ticket's caller gave no name");
+    let first = Seal::parse(crate::helpers::TEST_KEY).unwrap();
+    assert_eq!(
+        first
+            .open(case_id, "phone", Some(&phone))
+            .unwrap()
+            .as_deref(),
+        Some("13900005678")
+    );
+    assert_eq!(hash, first.phone_hash(Some("13900005678")));
+
+    // A new key first, the old one still listed; then rotate.
+    let new = Seal::new_key_line("test2");
+    let keys = env.settings.data_keys_file.clone().unwrap();
+    std::fs::write(&keys, format!("{new}\n{}\n", crate::helpers::TEST_KEY)).unwrap();
+    let config = crate::cli::tempdir().join("gridhub.toml");
+    std::fs::write(
+        &config,
+        format!("data_keys_file = {:?}\n", keys.display().to_string()),
+    )
+    .unwrap();
+    let output = gridhub()
+        .args(["key", "rotate", "--config"])
+        .arg(&config)
+        .env("GRIDHUB_DATABASE_URL", &env.database_url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("with key test2: 1"), "{printed}");
+    // The new key alone opens everything now.
+    let only_new = Seal::parse(&new).unwrap();
+    let (_, (_, phone, _, hash)) = stored().await;
+    let phone = phone.unwrap();
+    assert!(phone.starts_with("gh1:test2:"), "{phone}");
+    assert_eq!(
+        only_new
+            .open(case_id, "phone", Some(&phone))
+            .unwrap()
+            .as_deref(),
+        Some("13900005678")
+    );
+    assert_eq!(hash, only_new.phone_hash(Some("13900005678")));
+}
