@@ -250,6 +250,10 @@ fn diff(expected: &Value, actual: &Value) -> String {
 pub struct Report {
     pub samples: usize,
     pub problems: Vec<String>,
+    /// What does not stop the hub but should be looked at: a destination
+    /// entitled to masked data that would receive, in full, a field that
+    /// gives the masked data back.
+    pub warnings: Vec<String>,
 }
 
 /// Loads everything, checks the routing rules against the connectors, and
@@ -279,12 +283,14 @@ pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
             return Report {
                 samples: 0,
                 problems,
+                warnings: Vec::new(),
             };
         }
     };
     let mut report = Report {
         samples: 0,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     for connector in registry.connectors.values() {
         let (samples, mut problems) = samples(connector);
@@ -311,6 +317,114 @@ pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
                 .iter()
                 .filter_map(|sample| check_sample(&registry, sample)),
         );
+        report
+            .warnings
+            .extend(unmasking_fields(&registry, connector, &samples));
     }
     report
+}
+
+/// Fields of shared records that reach a destination entitled to masked
+/// data in full although they look like an ID number or a mobile phone
+/// number: undeclared personal data, which would give back what is masked.
+/// Found in the connector's valid samples' records.
+fn unmasking_fields(registry: &Registry, connector: &Connector, samples: &[Sample]) -> Vec<String> {
+    use crate::connector::Disclosure;
+    let mut warnings = std::collections::BTreeSet::new();
+    for sample in samples {
+        let Expectation::Intent(intent) = &sample.expect else {
+            continue;
+        };
+        let (Some("share_records"), Some(dataset), Some(records)) = (
+            intent["kind"].as_str(),
+            intent["dataset"].as_str(),
+            intent["records"].as_array(),
+        ) else {
+            continue;
+        };
+        let Some(message) = connector.messages.get(&sample.message_type) else {
+            continue;
+        };
+        let declared: std::collections::BTreeSet<String> = message
+            .personal
+            .fields()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        let masked_to: Vec<&str> = connector
+            .config
+            .shares
+            .iter()
+            .filter(|s| s.dataset == dataset)
+            .flat_map(|s| s.to.iter())
+            .filter(|to| {
+                registry
+                    .get(to)
+                    .is_some_and(|c| c.config.privacy.records == Disclosure::Masked)
+            })
+            .map(String::as_str)
+            .collect();
+        if masked_to.is_empty() {
+            continue;
+        }
+        for record in records {
+            let mut leaves = Vec::new();
+            text_leaves(record, String::new(), &mut leaves);
+            for (path, text) in leaves {
+                let looks = if looks_like_id_number(text) {
+                    "an ID number"
+                } else if looks_like_mobile(text) {
+                    "a mobile phone number"
+                } else {
+                    continue;
+                };
+                if !declared.contains(&path) {
+                    warnings.insert(format!(
+                        "{}: warning: {} {}: records field {path} looks like {looks} and \
+                         reaches {} (entitled to masked data) in full; declare it under \
+                         [messages.personal]",
+                        connector.dir.join("connector.toml").display(),
+                        connector.id(),
+                        sample.message_type,
+                        masked_to.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    warnings.into_iter().collect()
+}
+
+/// Every text value of a JSON value, with its dotted path.
+fn text_leaves<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::String(text) => out.push((path, text)),
+        Value::Object(object) => {
+            for (key, value) in object {
+                let path = match path.is_empty() {
+                    true => key.clone(),
+                    false => format!("{path}.{key}"),
+                };
+                text_leaves(value, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// 17 digits and a digit or X: a resident ID number's shape.
+fn looks_like_id_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 18
+        && bytes[..17].iter().all(u8::is_ascii_digit)
+        && (bytes[17].is_ascii_digit() || bytes[17] == b'X' || bytes[17] == b'x')
+}
+
+/// `1[3-9]` and nine more digits: a mainland mobile number's shape.
+fn looks_like_mobile(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 11
+        && bytes[0] == b'1'
+        && (b'3'..=b'9').contains(&bytes[1])
+        && bytes.iter().all(u8::is_ascii_digit)
 }

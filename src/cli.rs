@@ -506,13 +506,14 @@ fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
         &settings.schemas_dir(),
         &settings.routing_file(),
     );
-    for problem in &report.problems {
+    for problem in report.problems.iter().chain(&report.warnings) {
         println!("{problem}");
     }
     eprintln!(
-        "{} samples checked, {} problems",
+        "{} samples checked, {} problems, {} warnings",
         report.samples,
-        report.problems.len()
+        report.problems.len(),
+        report.warnings.len()
     );
     Ok(if report.problems.is_empty() {
         ExitCode::SUCCESS

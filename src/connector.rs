@@ -107,6 +107,13 @@ pub struct MessageConfig {
     pub schema: String,
     /// jq program, relative to the connector's folder.
     pub mapping: String,
+    /// Personal fields of what it shares, beyond the four always personal
+    /// (`name`, `phone`, `id_number`, `birth_date`): a dotted path in the
+    /// mapped record and its kind (`address`, `code`, `text`, or one of the
+    /// four). Each destination gets them in full, masked or not at all, by
+    /// its `privacy.records`.
+    #[serde(default)]
+    pub personal: BTreeMap<String, crate::privacy::Kind>,
 }
 
 /// A loaded connector: its configuration and compiled message types.
@@ -121,6 +128,8 @@ pub struct Connector {
 pub struct MessageType {
     pub schema: Schema,
     pub mapping: Mapping,
+    /// Its personal fields: the four always personal and those declared.
+    pub personal: crate::privacy::Personal,
 }
 
 impl Connector {
@@ -280,10 +289,31 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
         let mapping_path = dir.join(&message.mapping);
         let mapping = Mapping::load(&mapping_path, &message.mapping)
             .map_err(|e| problems.push(e.to_string()));
+        if let Some(path) = message
+            .personal
+            .keys()
+            .find(|p| p.is_empty() || p.split('.').any(str::is_empty))
+        {
+            problems.push(format!(
+                "{}: message type {}: personal field {path:?} is not a dotted path",
+                file.display(),
+                message.message_type
+            ));
+        }
         if let (Ok(schema), Ok(mapping)) = (schema, mapping) {
+            let personal = crate::privacy::Personal::declared(
+                message
+                    .personal
+                    .iter()
+                    .map(|(path, kind)| (path.as_str(), *kind)),
+            );
             messages.insert(
                 message.message_type.clone(),
-                MessageType { schema, mapping },
+                MessageType {
+                    schema,
+                    mapping,
+                    personal,
+                },
             );
         }
     }

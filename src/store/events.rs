@@ -258,7 +258,7 @@ impl<'a> Events<'a> {
                     person.insert(key.to_owned(), Value::String(value.clone()));
                 }
             }
-            let disclosed = privacy::disclose(&person, level);
+            let disclosed = privacy::disclose(&person, level, &privacy::Personal::default());
             extra.insert("reporter".to_owned(), Value::Object(disclosed));
         }
         let body = json_text(

@@ -508,9 +508,14 @@ async fn apply_batch(
                 };
                 update::update_case(tx, by, update, rules, now).await?
             }
-            Work::Apply(Intent::ShareRecords(share)) => {
-                reference::share(item.connector, message_id, share, rules, &mut shared)
-            }
+            Work::Apply(Intent::ShareRecords(share)) => reference::share(
+                item.connector,
+                item.message_type,
+                message_id,
+                share,
+                rules,
+                &mut shared,
+            ),
             Work::Apply(Intent::UpdateGrids(grids)) => reference::update_grids(tx, grids).await?,
             Work::Apply(Intent::OpenCase(_)) | Work::Refused { .. } => continue,
         };

@@ -30,6 +30,7 @@ struct Shared<'a> {
 /// `out`, which the batch writes to the outbox in one statement.
 pub(super) fn share(
     connector: &str,
+    message_type: &str,
     message_id: &str,
     share: &ShareRecords,
     rules: &Rules,
@@ -55,6 +56,11 @@ pub(super) fn share(
             ),
         ));
     };
+    let default = privacy::Personal::default();
+    let personal = config
+        .messages
+        .get(message_type)
+        .map_or(&default, |m| &m.personal);
     for destination in &shares.to {
         let level = rules
             .registry
@@ -64,7 +70,11 @@ pub(super) fn share(
         let records: Vec<_> = share
             .records
             .iter()
-            .map(|record| privacy::Disclosed { record, level })
+            .map(|record| privacy::Disclosed {
+                record,
+                level,
+                personal,
+            })
             .collect();
         out.push(OutboxEvent::new(
             destination,

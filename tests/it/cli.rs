@@ -341,3 +341,36 @@ async fn a_new_token_is_kept_as_its_hash_and_opens_the_api() {
     assert_eq!(status, 401, "the stored hash is no token");
     hub.stop().await;
 }
+
+#[test]
+fn check_warns_of_a_field_that_unmasks_what_is_masked() {
+    let dir = tempdir();
+    copy_dir(&root().join("connectors"), &dir.join("connectors"));
+    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    // A record that carries the resident's mobile again, undeclared, to the
+    // grid platform (entitled to masked records only).
+    let expect = dir.join(
+        "connectors/dept-health/samples/resident-population/valid/single-page-run.expect.json",
+    );
+    let text = std::fs::read_to_string(&expect).unwrap().replacen(
+        "\"attributes\": {",
+        "\"attributes\": {\"contact\": \"13601234567\",",
+        1,
+    );
+    std::fs::write(&expect, text).unwrap();
+    let output = gridhub()
+        .arg("check")
+        .arg("--connectors")
+        .arg(dir.join("connectors"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "warning: dept-health resident-population: records field attributes.contact \
+             looks like a mobile phone number and reaches grid-platform"
+        ),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

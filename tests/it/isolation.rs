@@ -212,6 +212,15 @@ async fn each_connector_publishes_and_reads_only_as_itself() {
         "ID numbers go out masked"
     );
     assert!(!text.contains("13601234567"), "phone numbers go out masked");
+    // Declared personal fields too: the door and the household number.
+    assert!(
+        !text.contains("3号楼1单元502"),
+        "addresses down to the community"
+    );
+    assert!(text.contains("中仓街道中山街社区***"), "{text}");
+    assert!(!text.contains("HH0001203456"), "household numbers masked");
+    // Nothing gives the masked ID back: the birth date is its year only.
+    assert!(!text.contains("1968-04-15") && !text.contains("19680415"));
 
     // Another connector's routing key: the broker stops it (topic permission).
     let forged = publish(
