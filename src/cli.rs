@@ -554,7 +554,8 @@ async fn publish(
             replays: 0,
         });
     }
-    let connection = amqp::connect(&settings.amqp_url, "publish").await?;
+    let connection =
+        amqp::connect_with(&settings.amqp_url, "publish", settings.amqp_tls()?.as_ref()).await?;
     let channel = connection.create_channel().await?;
     publish::confirming(&channel).await?;
     let results = publish::publish_all(
@@ -763,7 +764,8 @@ async fn dead_letters(common: &Common) -> anyhow::Result<Office> {
         trusted,
         settings.dlq_scan_limit,
         None,
-    ))
+    )
+    .with_tls(settings.amqp_tls()?))
 }
 
 fn require_filter(filter: &Filter, all: bool, verb: &str) -> anyhow::Result<()> {

@@ -35,6 +35,8 @@ pub struct Hub {
     store: Store,
     /// The keys reporters' personal data is sealed with at rest.
     seal: crate::store::seal::Seal,
+    /// The broker link's TLS (`amqps://`).
+    tls: Option<amqp::Tls>,
     metrics: Arc<Metrics>,
     /// Bound at build, so the address (port 0 in tests) is known before running.
     http: Option<TcpListener>,
@@ -73,6 +75,7 @@ const QUARANTINE: Duration = Duration::from_secs(60);
 /// runs the part until it stops or its connection fails, and starts over.
 struct Supervisor {
     url: String,
+    tls: Option<amqp::Tls>,
     topology: Arc<Topology>,
     bound: Duration,
     retry: crate::settings::RetrySettings,
@@ -97,7 +100,7 @@ impl Supervisor {
             }
             let connection = tokio::select! {
                 _ = stop.cancelled() => return,
-                connection = tokio::time::timeout(self.bound, connect_and_declare(&self.url, &self.topology)) => {
+                connection = tokio::time::timeout(self.bound, connect_and_declare(&self.url, self.tls.as_ref(), &self.topology)) => {
                     connection.unwrap_or_else(|_| {
                         Err(anyhow::anyhow!("no answer within {} ms", self.bound.as_millis()))
                     })
@@ -337,7 +340,9 @@ impl Hub {
                 "no data keys (data_keys_file, GRIDHUB_DATA_KEYS): reporters' personal data is stored as given"
             ),
         }
+        let tls = settings.amqp_tls()?;
         Ok(Hub {
+            tls,
             seal,
             settings,
             registry: Arc::new(registry),
@@ -443,7 +448,8 @@ impl Hub {
                     trusted.clone(),
                     self.settings.dlq_scan_limit,
                     metrics,
-                ),
+                )
+                .with_tls(self.tls.clone()),
             });
             let state = Arc::new(
                 AppState::new(
@@ -551,6 +557,7 @@ impl Hub {
         // own connector a reconnect, and nothing else.
         let supervisor = Arc::new(Supervisor {
             url: self.settings.amqp_url.clone(),
+            tls: self.tls.clone(),
             topology: context.topology.clone(),
             bound: self.settings.broker_connect_timeout(),
             retry: self.settings.retry.clone(),
@@ -615,8 +622,12 @@ async fn close_within(bound: Duration, connection: &Connection, reason: &str) {
     let _ = tokio::time::timeout(bound, connection.close(200, reason.into())).await;
 }
 
-async fn connect_and_declare(url: &str, topology: &Topology) -> anyhow::Result<Connection> {
-    let connection = amqp::connect(url, "hub").await?;
+async fn connect_and_declare(
+    url: &str,
+    tls: Option<&amqp::Tls>,
+    topology: &Topology,
+) -> anyhow::Result<Connection> {
+    let connection = amqp::connect_with(url, "hub", tls).await?;
     // A broker with a larger frame_max delivers header tables deeper than
     // the client's threads can parse: one such message would end the process.
     let frame_max = connection.configuration().frame_max();

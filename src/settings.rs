@@ -103,6 +103,17 @@ pub struct Settings {
     /// key (`gridhub key new` makes one). `GRIDHUB_DATA_KEYS`, the same
     /// lines, overrides it. Neither: stored as given, and the hub warns.
     pub data_keys_file: Option<PathBuf>,
+    /// The CA (PEM) that signed the broker's certificate, for `amqps://`
+    /// URLs. Unset: the system's roots.
+    pub amqp_tls_ca_file: Option<PathBuf>,
+    /// The hub's own certificate and key (PEM, the key PKCS#8), for a broker
+    /// that asks its clients for one. Both or neither.
+    pub amqp_tls_cert_file: Option<PathBuf>,
+    pub amqp_tls_key_file: Option<PathBuf>,
+    /// Refuse to start on a plaintext link: the broker URL must be
+    /// `amqps://` and a PostgreSQL URL must say `sslmode=verify-full`
+    /// (with `sslrootcert=` for a private CA). Default false.
+    pub require_tls: bool,
     /// How long `serve` waits for in-flight work after SIGTERM, in seconds.
     /// Default 30.
     pub shutdown_grace_secs: u64,
@@ -281,6 +292,10 @@ impl Default for Settings {
             reporter_retention_days: 180,
             dead_letter_retention_days: 30,
             data_keys_file: None,
+            amqp_tls_ca_file: None,
+            amqp_tls_cert_file: None,
+            amqp_tls_key_file: None,
+            require_tls: false,
             shutdown_grace_secs: 30,
             store_hold_secs: 300,
             log_format: LogFormat::Text,
@@ -388,6 +403,15 @@ impl Settings {
         if self.broker_connect_timeout_ms == 0 {
             anyhow::bail!("broker_connect_timeout_ms: must be more than 0");
         }
+        if self.require_tls {
+            if !self.amqp_url.starts_with("amqps://") {
+                anyhow::bail!("require_tls: the broker URL is not amqps://");
+            }
+            let postgres = self.database_url.starts_with("postgres");
+            if postgres && !self.database_url.contains("sslmode=verify-full") {
+                anyhow::bail!("require_tls: the database URL does not say sslmode=verify-full");
+            }
+        }
         if self.max_message_size == 0 || self.held_bytes < self.max_message_size {
             anyhow::bail!(
                 "held_bytes ({}) must hold at least one message of max_message_size ({})",
@@ -454,6 +478,15 @@ impl Settings {
             }
             None => Ok(Seal::default()),
         }
+    }
+
+    /// The broker link's TLS files, read.
+    pub fn amqp_tls(&self) -> anyhow::Result<Option<crate::amqp::Tls>> {
+        crate::amqp::Tls::load(
+            self.amqp_tls_ca_file.as_deref(),
+            self.amqp_tls_cert_file.as_deref(),
+            self.amqp_tls_key_file.as_deref(),
+        )
     }
 
     /// The retentions of personal data, as durations (`None`: kept).

@@ -54,3 +54,28 @@ for database in $(psql -h 127.0.0.1 -U postgres -At -c \
     "SELECT datname FROM pg_database WHERE datname LIKE 'gridhub\_test\_%' OR datname LIKE 'gridhub\_bench\_%'"); do
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)"
 done
+
+# TLS on both links, for the TLS tests: certificates from a test CA
+# (deploy/dev/tls.sh); PostgreSQL takes TLS beside plaintext; RabbitMQ
+# listens for TLS on 5671 (any client) and 5674 (only a client with a
+# certificate of the CA). A production node reads the same from its
+# rabbitmq.conf (docs/OPERATIONS.md, TLS).
+tls=/var/lib/gridhub-dev-tls
+bash "$(dirname "$0")/tls.sh" "$tls"
+psql -h 127.0.0.1 -U postgres -qAt \
+  -c "ALTER SYSTEM SET ssl_cert_file = '$tls/server.pem'" \
+  -c "ALTER SYSTEM SET ssl_key_file = '$tls/server-postgres.key'" \
+  -c "ALTER SYSTEM SET ssl = on" \
+  -c "SELECT pg_reload_conf()" >/dev/null
+tls_listener() { # port verify-options
+  # Started again each time, so that it serves the certificates there now.
+  rabbitmqctl eval "
+    catch rabbit_networking:stop_tcp_listener($1),
+    rabbit_networking:start_ssl_listener($1, [
+      {cacertfile, \"$tls/ca.pem\"}, {certfile, \"$tls/server.pem\"},
+      {keyfile, \"$tls/server-rabbitmq.key\"} | $2], 1)." >/dev/null
+}
+tls_listener 5671 '[{verify, verify_none}]'
+tls_listener 5674 '[{verify, verify_peer}, {fail_if_no_peer_cert, true}]'
+wait_for "RabbitMQ (TLS)" 5671 30
+wait_for "RabbitMQ (TLS, client certificates)" 5674 30

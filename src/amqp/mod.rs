@@ -49,9 +49,62 @@ impl Names {
 
 /// Opens a connection named after its role, so operators see who is who.
 pub async fn connect(url: &str, role: &str) -> lapin::Result<Connection> {
+    connect_with(url, role, None).await
+}
+
+/// Connects; an `amqps://` URL trusts and shows what `tls` says (the
+/// system's roots and no client certificate without it).
+pub async fn connect_with(url: &str, role: &str, tls: Option<&Tls>) -> lapin::Result<Connection> {
     let properties =
         ConnectionProperties::default().with_connection_name(format!("gridhub {role}").into());
-    Connection::connect(url, properties).await
+    match tls {
+        Some(tls) => {
+            lapin::DefaultConnectionBuilder::new()?
+                .with_uri_str(url.to_owned())
+                .with_properties(properties)
+                .with_tls_config(tls.0.clone())
+                .connect()
+                .await
+        }
+        None => Connection::connect(url, properties).await,
+    }
+}
+
+/// The broker link's TLS, read from its files: the CA that signed the
+/// broker's certificate, and the hub's own certificate and key (PKCS#8
+/// PEM) where the broker asks for one.
+#[derive(Debug, Clone)]
+pub struct Tls(lapin::tcp::OwnedTLSConfig);
+
+impl Tls {
+    /// Reads the files; `None` when none is named.
+    pub fn load(
+        ca: Option<&std::path::Path>,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<Tls>> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        };
+        let cert_chain = match ca {
+            Some(path) => Some(String::from_utf8(read(path)?)?),
+            None => None,
+        };
+        let identity = match (cert, key) {
+            (Some(cert), Some(key)) => Some(lapin::tcp::OwnedIdentity::PKCS8 {
+                pem: read(cert)?,
+                key: read(key)?,
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("amqp_tls_cert_file and amqp_tls_key_file go together"),
+        };
+        Ok((cert_chain.is_some() || identity.is_some()).then_some(Tls(
+            lapin::tcp::OwnedTLSConfig {
+                identity,
+                cert_chain,
+            },
+        )))
+    }
 }
 
 /// Whether an error is the client failing to parse what the broker sent:

@@ -296,6 +296,8 @@ pub enum OfficeError {
 pub struct Office {
     /// Where the broker is; `None` on the in-process bus.
     url: Option<String>,
+    /// The broker link's TLS (`amqps://`).
+    tls: Option<amqp::Tls>,
     /// The carrier: the bus, or the broker connection once opened (and
     /// opened again when it closed).
     carrier: tokio::sync::Mutex<Option<Carrier>>,
@@ -325,6 +327,7 @@ impl Office {
     ) -> Office {
         Office {
             url: Some(amqp_url.to_owned()),
+            tls: None,
             carrier: tokio::sync::Mutex::new(None),
             hub_user: amqp::url_user(amqp_url),
             names,
@@ -350,6 +353,7 @@ impl Office {
     ) -> Office {
         Office {
             url: None,
+            tls: None,
             carrier: tokio::sync::Mutex::new(Some(Carrier::Local(bus))),
             hub_user: hub_user.to_owned(),
             names,
@@ -360,6 +364,12 @@ impl Office {
             metrics,
             scans: tokio::sync::RwLock::new(()),
         }
+    }
+
+    /// Connects to the broker with this TLS.
+    pub fn with_tls(mut self, tls: Option<amqp::Tls>) -> Office {
+        self.tls = tls;
+        self
     }
 
     pub fn registry(&self) -> &Registry {
@@ -391,7 +401,9 @@ impl Office {
             return Ok(carrier.clone());
         }
         let url = self.url.as_deref().unwrap_or_default();
-        let carrier = Carrier::Broker(Arc::new(amqp::connect(url, "ops").await?));
+        let carrier = Carrier::Broker(Arc::new(
+            amqp::connect_with(url, "ops", self.tls.as_ref()).await?,
+        ));
         *held = Some(carrier.clone());
         Ok(carrier)
     }

@@ -17,3 +17,4 @@ mod proxy;
 mod reliability;
 mod samples;
 mod store;
+mod tls;
