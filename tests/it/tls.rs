@@ -96,8 +96,7 @@ async fn a_wrong_ca_a_missing_client_certificate_and_plaintext_are_refused() {
     let other = Tls::load(Some(&file("other-ca.pem")), None, None).unwrap();
     let error = amqp::connect_with(BROKER, "test", other.as_ref())
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     eprintln!("broker, wrong CA: {error}");
     assert!(error.to_string().contains("certificate"), "{error}");
     // PostgreSQL, likewise.
