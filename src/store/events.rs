@@ -245,6 +245,15 @@ impl<'a> Events<'a> {
             .map(|c| c.config.privacy.reporter)
             .unwrap_or_default();
         let mut extra = object(extra);
+        // A complainant who asked for confidentiality may have named
+        // themselves in what they said: the unit gets the description with
+        // its phone, ID and card numbers masked.
+        if reporter.is_some_and(|r| r.confidential) && !extra.contains_key("description") {
+            extra.insert(
+                "description".to_owned(),
+                Value::String(privacy::mask_numbers_in(&case.description)),
+            );
+        }
         if let Some(reporter) = reporter.filter(|r| !r.confidential && !r.anonymous)
             && level != Disclosure::None
         {
@@ -476,6 +485,30 @@ mod tests {
         );
         assert!(out[2].1.get("reporter").is_none(), "confidential");
         assert!(out[3].1.get("reporter").is_none(), "no entitlement");
+        // A confidential complainant's words reach the unit with the
+        // numbers in them masked.
+        let mut said = case.clone();
+        said.description = "我是13812345678的机主，身份证110101199001011234".into();
+        events.send_to_unit(
+            "dept-housing",
+            "dispatched",
+            &said,
+            Some(&secret),
+            json!({}),
+        );
+        events.send_to_unit(
+            "dept-housing",
+            "dispatched",
+            &said,
+            Some(&reporter),
+            json!({}),
+        );
+        let out = payloads(&events);
+        assert_eq!(
+            out[4].1["description"],
+            "我是138******78的机主，身份证110*************34"
+        );
+        assert_eq!(out[5].1["description"], said.description.as_str());
     }
 
     /// Not a test of speed: a fixed workload to count instructions with

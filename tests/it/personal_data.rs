@@ -185,3 +185,90 @@ async fn reporters_are_sealed_at_rest_and_keys_rotate() {
     );
     assert_eq!(hash, only_new.phone_hash(Some("13900005678")));
 }
+
+/// Each shared dataset reaches the grid platform (entitled to masked
+/// records) with nothing that gives a masked field back: ID numbers keep
+/// region and check digit, birth dates their year, phones their ends, and
+/// the declared fields (addresses, household and permit numbers) are masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_records_cannot_be_unmasked_per_dataset() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let datasets = [
+        (
+            "dept-health",
+            "resident-population",
+            "resident-population/valid/household-of-three-zhongcang.json",
+        ),
+        (
+            "dept-police",
+            "floating-population",
+            "floating-population/valid/registered-today-liyuan-lucheng.json",
+        ),
+    ];
+    for (connector, message_type, sample) in datasets {
+        let body = crate::helpers::sample(connector, sample);
+        env.publish(&[outgoing(connector, message_type, body)])
+            .await;
+    }
+    let queue = env.names.outbound_queue("grid-platform");
+    wait_until(Duration::from_secs(30), "both datasets shared", || async {
+        env.depth(&queue).await >= 2
+    })
+    .await;
+    let events = env.drain(&queue).await;
+    for (connector, _, _) in datasets {
+        let event = &events
+            .iter()
+            .find(|(_, e)| e["from"] == connector)
+            .unwrap_or_else(|| panic!("{connector}'s records"))
+            .1;
+        assert_eq!(event["disclosure"], "masked");
+        // No ID number or mobile number anywhere in what the grid gets.
+        let text = event.to_string();
+        let runs: Vec<&str> = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|r| !r.is_empty())
+            .collect();
+        for run in runs {
+            let id_like = run.len() >= 17;
+            let mobile = run.len() == 11 && run.starts_with('1');
+            assert!(
+                !id_like && !mobile,
+                "{connector}: {run} reaches the grid whole"
+            );
+        }
+        let records = event["records"].as_array().unwrap();
+        assert!(!records.is_empty());
+        for record in records {
+            if let Some(id) = record["id_number"].as_str() {
+                assert_eq!(id.chars().filter(|c| *c == '*').count(), 11, "{id}");
+            }
+            if let Some(born) = record["birth_date"].as_str() {
+                assert_eq!(born.len(), 4, "only the year: {born}");
+            }
+            // Addresses down to the community, village or town: no building,
+            // unit or room number.
+            for address in [
+                &record["address"],
+                &record["attributes"]["household_address"],
+            ] {
+                if let Some(value) = address.as_str() {
+                    assert!(
+                        !value.chars().any(|c| c.is_ascii_digit()),
+                        "{connector}: {value} names a door"
+                    );
+                }
+            }
+            for code in [
+                &record["attributes"]["household_no"],
+                &record["attributes"]["residence_permit_no"],
+            ] {
+                if let Some(value) = code.as_str() {
+                    assert!(value.contains('*'), "{connector}: {value} unmasked");
+                }
+            }
+        }
+    }
+    hub.stop().await;
+}
