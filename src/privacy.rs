@@ -75,6 +75,14 @@ impl Default for Personal {
 }
 
 impl Personal {
+    /// The four always personal, built once: what a reporter or a record
+    /// with nothing declared is disclosed by.
+    pub fn standard() -> &'static Personal {
+        static STANDARD: std::sync::LazyLock<Personal> =
+            std::sync::LazyLock::new(Personal::default);
+        &STANDARD
+    }
+
     /// The defaults and these declared fields.
     pub fn declared<'a>(fields: impl IntoIterator<Item = (&'a str, Kind)>) -> Personal {
         let mut personal = Personal::default();

@@ -308,10 +308,6 @@ pub struct Office {
     trusted: Vec<String>,
     scan_limit: usize,
     metrics: Option<Arc<Metrics>>,
-    /// Held (shared) by every scan: messages a scan holds are unacknowledged
-    /// and missing from the queue's ready count, so depth readers take it
-    /// exclusively.
-    scans: tokio::sync::RwLock<()>,
 }
 
 impl Office {
@@ -336,7 +332,6 @@ impl Office {
             trusted,
             scan_limit: scan_limit.max(1),
             metrics,
-            scans: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -362,7 +357,6 @@ impl Office {
             trusted: Vec::new(),
             scan_limit: scan_limit.max(1),
             metrics,
-            scans: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -382,13 +376,6 @@ impl Office {
 
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// Waits until no scan of this process holds dead letters, and keeps
-    /// new scans out while the guard lives: queue depths read meanwhile
-    /// count every dead letter.
-    pub async fn quiet(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
-        self.scans.write().await
     }
 
     /// The carrier: the broker connection, opened (again) when needed, or
@@ -449,7 +436,6 @@ impl Office {
 
     /// Dead letters matching the filter, in queue order, connector by connector.
     pub async fn list(&self, filter: &Filter) -> Result<Listing, OfficeError> {
-        let _scan = self.scans.read().await;
         let mut listing = Listing {
             letters: Vec::new(),
             scanned: 0,
@@ -457,20 +443,13 @@ impl Office {
         };
         for connector in self.connectors(filter)? {
             let mut scan = self.scan(&connector, "kept").await?;
-            let result = async {
-                while let Some(taken) = scan.next().await? {
-                    scan.keep(taken.tag);
-                    if filter.matches(&taken.letter) {
-                        listing.letters.push(taken.letter);
-                    }
+            while let Some(taken) = scan.next().await? {
+                if filter.matches(&taken.letter) {
+                    listing.letters.push(taken.letter);
                 }
-                Ok::<(), OfficeError>(())
             }
-            .await;
             listing.scanned += scan.taken;
             listing.truncated |= scan.truncated();
-            scan.close().await;
-            result?;
         }
         Ok(listing)
     }
@@ -488,30 +467,20 @@ impl Office {
         id: &str,
         with_body: bool,
     ) -> Result<Option<Detail>, OfficeError> {
-        let _scan = self.scans.read().await;
         let filter = Filter {
             connector: Some(connector.to_owned()),
             id: Some(id.to_owned()),
             ..Filter::default()
         };
-        let mut found = None;
         for connector in self.connectors(&filter)? {
             let mut scan = self.scan(&connector, "kept").await?;
-            let result = async {
-                while let Some(taken) = scan.next().await? {
-                    scan.keep(taken.tag);
-                    if filter.matches(&taken.letter) {
-                        found = Some(detail(taken, with_body));
-                        break;
-                    }
+            while let Some(taken) = scan.next().await? {
+                if filter.matches(&taken.letter) {
+                    return Ok(Some(detail(taken, with_body)));
                 }
-                Ok::<(), OfficeError>(())
             }
-            .await;
-            scan.close().await;
-            result?;
         }
-        Ok(found)
+        Ok(None)
     }
 
     /// One dead letter in full, its body included, for `actor`: reading a
@@ -610,37 +579,29 @@ impl Office {
         only: Option<&HashSet<String>>,
         actor: &Actor,
     ) -> Result<Report, OfficeError> {
-        let _scan = self.scans.read().await;
         let mut report = Report::default();
         for connector in self.connectors(filter)? {
             let mut scan = self.scan(&connector, "purged").await?;
-            let result = async {
-                while let Some(taken) = scan.next().await? {
-                    let chosen = filter.matches(&taken.letter)
-                        && only.is_none_or(|ids| ids.contains(&taken.letter.id));
-                    if !chosen {
-                        scan.keep(taken.tag);
-                        continue;
-                    }
-                    report.matched += 1;
-                    scan.ack(taken.tag).await?;
-                    report.done += 1;
-                    if let Some(metrics) = &self.metrics {
-                        metrics
-                            .purged
-                            .get_or_create(&Metrics::label(&connector))
-                            .inc();
-                    }
-                    if let Some(id) = taken.letter.message_id {
-                        report.message_ids.push(id);
-                    }
+            while let Some(taken) = scan.next().await? {
+                let chosen = filter.matches(&taken.letter)
+                    && only.is_none_or(|ids| ids.contains(&taken.letter.id));
+                if !chosen {
+                    continue;
                 }
-                Ok::<(), OfficeError>(())
+                report.matched += 1;
+                scan.settle(taken.id).await?;
+                report.done += 1;
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .purged
+                        .get_or_create(&Metrics::label(&connector))
+                        .inc();
+                }
+                if let Some(id) = taken.letter.message_id {
+                    report.message_ids.push(id);
+                }
             }
-            .await;
             report.truncated |= scan.truncated();
-            scan.close().await;
-            result?;
         }
         self.audit(actor, "purge", filter, &report, None).await;
         Ok(report)
@@ -651,49 +612,41 @@ impl Office {
         filter: &Filter,
         new_body: Option<Vec<u8>>,
     ) -> Result<Report, OfficeError> {
-        let _scan = self.scans.read().await;
         let publisher = self.carrier().await?.publisher().await?;
         let exchange = self.names.inbound_exchange();
         let mut report = Report::default();
         let only_one = filter.id.is_some();
         for connector in self.connectors(filter)? {
             let mut scan = self.scan(&connector, "replayed").await?;
-            let result = async {
-                let mut pending: Vec<(u64, Option<String>, Sent)> = Vec::new();
-                while let Some(taken) = scan.next().await? {
-                    if !filter.matches(&taken.letter) {
-                        scan.keep(taken.tag);
-                        continue;
-                    }
-                    report.matched += 1;
-                    if new_body.is_none() && dlq::truncated(&taken.properties) {
-                        // Only the body's first bytes were kept: replaying
-                        // them would be a different message. Edit it instead.
-                        scan.keep(taken.tag);
-                        report.failed += 1;
-                        continue;
-                    }
-                    let properties = replay_properties(&taken.properties, &self.hub_user);
-                    let body = new_body.as_deref().unwrap_or(&taken.body);
-                    let confirm = publisher
-                        .publish(&exchange, &taken.letter.routing_key, properties, body)
-                        .await?;
-                    pending.push((taken.tag, taken.letter.message_id.clone(), confirm));
-                    if pending.len() >= CONFIRM_WINDOW {
-                        self.settle(&connector, &mut scan, &mut pending, &mut report)
-                            .await?;
-                    }
-                    if only_one {
-                        break;
-                    }
+            let mut pending: Vec<(i64, Option<String>, Sent)> = Vec::new();
+            while let Some(taken) = scan.next().await? {
+                if !filter.matches(&taken.letter) {
+                    continue;
                 }
-                self.settle(&connector, &mut scan, &mut pending, &mut report)
-                    .await
+                report.matched += 1;
+                if new_body.is_none() && dlq::truncated(&taken.properties) {
+                    // Only the body's first bytes were kept: replaying
+                    // them would be a different message. Edit it instead.
+                    report.failed += 1;
+                    continue;
+                }
+                let properties = replay_properties(&taken.properties, &self.hub_user);
+                let body = new_body.as_deref().unwrap_or(&taken.body);
+                let confirm = publisher
+                    .publish(&exchange, &taken.letter.routing_key, properties, body)
+                    .await?;
+                pending.push((taken.id, taken.letter.message_id.clone(), confirm));
+                if pending.len() >= CONFIRM_WINDOW {
+                    self.settle(&connector, &scan, &mut pending, &mut report)
+                        .await?;
+                }
+                if only_one {
+                    break;
+                }
             }
-            .await;
+            self.settle(&connector, &scan, &mut pending, &mut report)
+                .await?;
             report.truncated |= scan.truncated();
-            scan.close().await;
-            result?;
             if only_one && report.matched > 0 {
                 break;
             }
@@ -702,19 +655,19 @@ impl Office {
         Ok(report)
     }
 
-    /// Waits for the confirms of replayed copies; acknowledges (removes) the
-    /// dead letter of each confirmed and routed copy, keeps the others.
+    /// Waits for the confirms of replayed copies; settles the dead letter of
+    /// each confirmed and routed copy, leaves the others waiting.
     async fn settle(
         &self,
         connector: &str,
-        scan: &mut Scan,
-        pending: &mut Vec<(u64, Option<String>, Sent)>,
+        scan: &Scan,
+        pending: &mut Vec<(i64, Option<String>, Sent)>,
         report: &mut Report,
     ) -> Result<(), OfficeError> {
-        for (tag, message_id, confirm) in pending.drain(..) {
+        for (id, message_id, confirm) in pending.drain(..) {
             match confirm.outcome().await? {
                 Outcome::Taken => {
-                    scan.ack(tag).await?;
+                    scan.settle(id).await?;
                     report.done += 1;
                     if let Some(metrics) = &self.metrics {
                         metrics
@@ -728,7 +681,6 @@ impl Office {
                 }
                 Outcome::Returned | Outcome::Refused => {
                     tracing::warn!(connector = %connector, message_id = message_id.as_deref().unwrap_or("<none>"), "replay not confirmed or not routed; the dead letter stays");
-                    scan.keep(tag);
                     report.failed += 1;
                 }
             }
@@ -897,7 +849,8 @@ fn amqp_json(value: &AMQPValue) -> Value {
 
 /// One message read from a DLQ and not yet settled.
 struct Taken {
-    tag: u64,
+    /// Its row in `dlq_messages`.
+    id: i64,
     letter: DeadLetter,
     body: Vec<u8>,
     properties: BasicProperties,
@@ -930,7 +883,7 @@ impl Scan {
             let letter =
                 DeadLetter::from_message(&self.connector, &row.routing_key, &properties, &row.body);
             return Ok(Some(Taken {
-                tag: u64::try_from(row.id).unwrap_or_default(),
+                id: row.id,
                 letter,
                 body: row.body,
                 properties,
@@ -940,13 +893,9 @@ impl Scan {
         Ok(None)
     }
 
-    /// Leaves a dead letter as it is.
-    fn keep(&mut self, _tag: u64) {}
-
     /// Settles a dead letter: replayed (after the broker confirmed its copy)
     /// or purged.
-    async fn ack(&self, tag: u64) -> Result<(), OfficeError> {
-        let id = i64::try_from(tag).unwrap_or_default();
+    async fn settle(&self, id: i64) -> Result<(), OfficeError> {
         self.store.settle_dead_letter(id, self.settle_as).await?;
         Ok(())
     }
@@ -954,8 +903,6 @@ impl Scan {
     fn truncated(&self) -> bool {
         self.more
     }
-
-    async fn close(self) {}
 }
 
 #[cfg(test)]

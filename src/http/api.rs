@@ -31,11 +31,6 @@ fn ok(value: Value) -> ApiResult {
 async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)> {
     let mut depths = BTreeMap::new();
     let carrier = state.ops.carrier().await.ok();
-    // Dead letters a scan holds are not counted as ready: wait for scans to
-    // finish, but not so long that a scrape times out during a big replay.
-    let _quiet = tokio::time::timeout(Duration::from_secs(2), state.ops.quiet())
-        .await
-        .ok();
     let names = state.ops.names();
     // Dead letters wait in the store (the hub records every DLQ there).
     let waiting = state.ops.store().waiting_dead_letter_counts().await.ok();

@@ -267,7 +267,7 @@ impl<'a> Events<'a> {
                     person.insert(key.to_owned(), Value::String(value.clone()));
                 }
             }
-            let disclosed = privacy::disclose(&person, level, &privacy::Personal::default());
+            let disclosed = privacy::disclose(&person, level, privacy::Personal::standard());
             extra.insert("reporter".to_owned(), Value::Object(disclosed));
         }
         let body = json_text(

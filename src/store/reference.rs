@@ -56,11 +56,10 @@ pub(super) fn share(
             ),
         ));
     };
-    let default = privacy::Personal::default();
     let personal = config
         .messages
         .get(message_type)
-        .map_or(&default, |m| &m.personal);
+        .map_or(privacy::Personal::standard(), |m| &m.personal);
     for destination in &shares.to {
         let level = rules
             .registry

@@ -220,7 +220,9 @@ impl Seal {
             name: self.seal(case_id, "name", reporter.name.as_deref()),
             phone: self.seal(case_id, "phone", reporter.phone.as_deref()),
             id_number: self.seal(case_id, "id_number", reporter.id_number.as_deref()),
-            ..reporter.clone()
+            anonymous: reporter.anonymous,
+            confidential: reporter.confidential,
+            callback_consent: reporter.callback_consent,
         }
     }
 
@@ -228,11 +230,7 @@ impl Seal {
     /// and the failure logged (without the value): the case goes on
     /// without it rather than stopping its batch.
     pub fn open_reporter(&self, case_id: Uuid, stored: Reporter) -> Reporter {
-        let open = |field: &str, value: Option<String>| match self.open(
-            case_id,
-            field,
-            value.as_deref(),
-        ) {
+        let open = |field: &str, value: Option<&str>| match self.open(case_id, field, value) {
             Ok(value) => value,
             Err(error) => {
                 tracing::error!(case_id = %case_id, field, error = %error, "cannot open a reporter's field");
@@ -240,9 +238,9 @@ impl Seal {
             }
         };
         Reporter {
-            name: open("name", stored.name.clone()),
-            phone: open("phone", stored.phone.clone()),
-            id_number: open("id_number", stored.id_number.clone()),
+            name: open("name", stored.name.as_deref()),
+            phone: open("phone", stored.phone.as_deref()),
+            id_number: open("id_number", stored.id_number.as_deref()),
             ..stored
         }
     }
