@@ -416,17 +416,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let settings = settings(&common)?;
             let seal = settings.seal()?;
-            let store = Store::connect(&settings.database_url, 2).await?;
-            let resealed = store.reseal(&seal).await?;
+            let store = open_store(&settings).await?;
+            let reporters = store.reseal().await?;
+            let descriptions = store.reseal_descriptions().await?;
+            let letters = store.reseal_dead_letters().await?;
             println!(
-                "reporters sealed with key {}: {resealed}",
+                "sealed with key {}: reporters {reporters}, confidential descriptions {descriptions}, dead letters {letters}",
                 seal.current().unwrap_or("-")
             );
             Ok(ExitCode::SUCCESS)
         }
         Command::Expire { common } => {
             let settings = settings(&common)?;
-            let store = Store::connect(&settings.database_url, 2).await?;
+            let store = open_store(&settings).await?;
             let (reporters, dead_letters) = settings.retention();
             let expired = store
                 .expire(chrono::Utc::now(), reporters, dead_letters)
@@ -595,7 +597,7 @@ async fn publish(
 }
 
 async fn cases(settings: &Settings, json: bool, limit: i64) -> anyhow::Result<ExitCode> {
-    let store = Store::connect(&settings.database_url, 2).await?;
+    let store = open_store(settings).await?;
     let cases = store.cases(limit, None).await?;
     if json {
         // Descriptions and places can hold personal data: the read is audited.
@@ -710,7 +712,6 @@ async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
     })?;
     let rules = crate::store::Rules {
-        seal: settings.seal()?,
         centre: settings.centre_destination.clone(),
         registry: registry.clone(),
         routing: Arc::new(routing),
@@ -719,7 +720,7 @@ async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
     let response = crate::desk::Response { unit, note, photos };
     let update = crate::desk::response(&registry, &case_no, &response, chrono::Utc::now())
         .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
-    let store = Store::connect(&settings.database_url, 2).await?;
+    let store = open_store(&settings).await?;
     match store
         .desk_update(&update, &cli_actor().name, &rules)
         .await?
@@ -753,7 +754,7 @@ fn cli_actor() -> crate::store::audit::Actor {
 async fn dead_letters(common: &Common) -> anyhow::Result<Office> {
     let settings = settings(common)?;
     let registry = registry(&settings)?;
-    let store = Store::connect(&settings.database_url, 2).await?;
+    let store = open_store(&settings).await?;
     let mut trusted = settings.trusted_users.clone();
     trusted.push(amqp::url_user(&settings.amqp_url));
     Ok(Office::new(
@@ -992,7 +993,7 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<ExitCode> {
             limit,
         } => {
             let settings = settings(&common)?;
-            let store = Store::connect(&settings.database_url, 2).await?;
+            let store = open_store(&settings).await?;
             let entries = store.audit_trail(limit).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -1052,4 +1053,11 @@ fn truncated_warning(truncated: bool) {
             "gridhub: a DLQ holds more than dlq_scan_limit messages; only the first ones were read"
         );
     }
+}
+
+/// The case store, sealing and opening with the configured data keys.
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Ok(Store::connect(&settings.database_url, 2)
+        .await?
+        .sealed(settings.seal()?))
 }

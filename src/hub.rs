@@ -33,8 +33,6 @@ pub struct Hub {
     routing: Arc<Routing>,
     places: Arc<RwLock<Arc<dyn Locate>>>,
     store: Store,
-    /// The keys reporters' personal data is sealed with at rest.
-    seal: crate::store::seal::Seal,
     /// The broker link's TLS (`amqps://`).
     tls: Option<amqp::Tls>,
     metrics: Arc<Metrics>,
@@ -335,15 +333,17 @@ impl Hub {
         };
         let seal = settings.seal()?;
         match seal.current() {
-            Some(key) => tracing::info!(key, "reporters' personal data is sealed at rest"),
+            Some(key) => {
+                tracing::info!(key, "reporters and dead letters are sealed at rest")
+            }
             None => tracing::warn!(
-                "no data keys (data_keys_file, GRIDHUB_DATA_KEYS): reporters' personal data is stored as given"
+                "no data keys (data_keys_file, GRIDHUB_DATA_KEYS): reporters and dead letters are stored as given"
             ),
         }
+        let store = store.sealed(seal);
         let tls = settings.amqp_tls()?;
         Ok(Hub {
             tls,
-            seal,
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
@@ -387,7 +387,6 @@ impl Hub {
     /// What applying a batch needs, with the places as they are now.
     pub fn rules(&self) -> Rules {
         Rules {
-            seal: self.seal.clone(),
             centre: self.settings.centre_destination.clone(),
             registry: self.registry.clone(),
             routing: self.routing.clone(),

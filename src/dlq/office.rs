@@ -879,13 +879,20 @@ impl Scan {
                 tracing::warn!(connector = %self.connector, id = row.id, "a recorded dead letter's properties do not parse; skipped");
                 continue;
             };
+            let body = match row.body {
+                Ok(body) => body,
+                Err(error) => {
+                    tracing::warn!(connector = %self.connector, id = row.id, error = %error, "a recorded dead letter's body does not open; skipped");
+                    continue;
+                }
+            };
             self.taken += 1;
             let letter =
-                DeadLetter::from_message(&self.connector, &row.routing_key, &properties, &row.body);
+                DeadLetter::from_message(&self.connector, &row.routing_key, &properties, &body);
             return Ok(Some(Taken {
                 id: row.id,
                 letter,
-                body: row.body,
+                body,
                 properties,
                 delivery_routing_key: row.routing_key,
             }));

@@ -170,14 +170,15 @@ pub struct Rules {
     pub registry: Arc<Registry>,
     pub routing: Arc<Routing>,
     pub places: Arc<dyn Locate>,
-    /// The keys reporters' personal data is sealed with (none: stored as is).
-    pub seal: seal::Seal,
 }
 
 /// The case store on PostgreSQL or SQLite; cheap to clone (a pool).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// What personal data is sealed with at rest: reporters, confidential
+    /// complaints' descriptions, dead letters' bodies (store/seal.rs).
+    seal: seal::Seal,
 }
 
 impl Store {
@@ -223,6 +224,7 @@ impl Store {
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
         Ok(Store {
             pool: Pool::Pg(pool),
+            seal: seal::Seal::default(),
         })
     }
 
@@ -263,6 +265,7 @@ impl Store {
             .await?;
         Ok(Store {
             pool: Pool::Lite(pool),
+            seal: seal::Seal::default(),
         })
     }
 
@@ -270,7 +273,14 @@ impl Store {
     pub fn from_pool(pool: PgPool) -> Store {
         Store {
             pool: Pool::Pg(pool),
+            seal: seal::Seal::default(),
         }
+    }
+
+    /// This store, sealing the personal data it records with `seal`'s
+    /// current key and opening it with any of its keys.
+    pub fn sealed(self, seal: seal::Seal) -> Store {
+        Store { seal, ..self }
     }
 
     /// The PostgreSQL pool, for tests and tools that query it directly;
@@ -381,6 +391,7 @@ impl Store {
             update::By::Desk { actor },
             update,
             rules,
+            &self.seal,
             Utc::now(),
         )
         .await?;
@@ -405,7 +416,7 @@ impl Store {
         rules: &Rules,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let results = apply_batch(&mut tx, items, rules).await?;
+        let results = apply_batch(&mut tx, items, rules, &self.seal).await?;
         tx.commit().await?;
         Ok(results)
     }
@@ -423,6 +434,7 @@ async fn apply_batch(
     tx: &mut Tx,
     items: &[Item<'_>],
     rules: &Rules,
+    seal: &seal::Seal,
 ) -> Result<Vec<Applied>, StoreError> {
     let mut results: Vec<Option<Applied>> = vec![None; items.len()];
 
@@ -488,7 +500,7 @@ async fn apply_batch(
         }
     }
     if !opens.is_empty() {
-        let opened = open::open_cases(tx, items, &opens, &case_ids, rules, now).await?;
+        let opened = open::open_cases(tx, items, &opens, &case_ids, rules, seal, now).await?;
         for ((index, _), applied) in opens.iter().zip(opened) {
             results[*index] = Some(applied);
         }
@@ -506,7 +518,7 @@ async fn apply_batch(
                     connector: item.connector,
                     message_id,
                 };
-                update::update_case(tx, by, update, rules, now).await?
+                update::update_case(tx, by, update, rules, seal, now).await?
             }
             Work::Apply(Intent::ShareRecords(share)) => reference::share(
                 item.connector,

@@ -14,6 +14,7 @@ use super::backend::{lite_time, lite_uuid};
 use super::duplicates::LockPlan;
 use super::events::{CaseView, Events};
 use super::inserts::PgInserts;
+use super::seal::Seal;
 use super::update::{CaseEvent, add_events, insert_events};
 use super::{Applied, Item, Rules, StoreError, Tx, case_no, outbox};
 use crate::connector::Kind;
@@ -44,6 +45,7 @@ pub(super) async fn open_cases(
     opens: &[(usize, &OpenCase)],
     case_ids: &[Uuid],
     rules: &Rules,
+    seal: &Seal,
     now: DateTime<Utc>,
 ) -> Result<Vec<Applied>, StoreError> {
     // A ticket seen twice in one batch under different message ids opens one case.
@@ -113,7 +115,7 @@ pub(super) async fn open_cases(
     }
 
     if !cases.is_empty() {
-        insert(tx, &cases, rules, now).await?;
+        insert(tx, &cases, rules, seal, now).await?;
     }
 
     // One result per open, in order.
@@ -434,6 +436,7 @@ async fn insert(
     tx: &mut Tx,
     cases: &[NewCase<'_>],
     rules: &Rules,
+    seal: &Seal,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let views: Vec<CaseView> = cases.iter().map(|c| view(c, now, rules)).collect();
@@ -446,6 +449,13 @@ async fn insert(
             let closed = v.status == Status::Answered.as_str();
             CaseInsert {
                 view: v,
+                // A confidential complainant's own words are personal data.
+                description: match &c.open.reporter {
+                    Some(r) if r.confidential => {
+                        seal.seal(c.id, "description", Some(&v.description))
+                    }
+                    _ => None,
+                },
                 attributes: Value::Object(c.open.attributes.clone()).to_string(),
                 media: json!(c.open.media).to_string(),
                 assisting: json!(v.assisting_units).to_string(),
@@ -465,8 +475,8 @@ async fn insert(
                 (
                     c.id,
                     c.connector,
-                    rules.seal.seal_reporter(c.id, r),
-                    rules.seal.phone_hash(r.phone.as_deref()),
+                    seal.seal_reporter(c.id, r),
+                    seal.phone_hash(r.phone.as_deref()),
                 )
             })
         })
@@ -571,6 +581,8 @@ async fn insert(
 /// A case row to insert: the case as events see it, and the rest.
 struct CaseInsert<'a> {
     view: &'a CaseView,
+    /// The description as stored, when it is sealed (`view`'s otherwise).
+    description: Option<String>,
     /// JSON text.
     attributes: String,
     /// JSON text.
@@ -585,6 +597,14 @@ struct CaseInsert<'a> {
 }
 
 /// Case rows as one insert of a PostgreSQL statement; none if there are none.
+impl CaseInsert<'_> {
+    fn description(&self) -> &str {
+        self.description
+            .as_deref()
+            .unwrap_or(&self.view.description)
+    }
+}
+
 fn add_cases(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
     if rows.is_empty() {
         return;
@@ -599,7 +619,7 @@ fn add_cases(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
         inserts.column(views().map(|v| v.category.as_deref()).collect(), "text"),
         inserts.column(views().map(|v| v.priority.as_str()).collect(), "text"),
         inserts.column(views().map(|v| v.title.as_str()).collect(), "text"),
-        inserts.column(views().map(|v| v.description.as_str()).collect(), "text"),
+        inserts.column(rows.iter().map(CaseInsert::description).collect(), "text"),
         inserts.column(rows.iter().map(|r| r.attributes.as_str()).collect(), "text"),
         inserts.column(rows.iter().map(|r| r.media.as_str()).collect(), "text"),
         inserts.column(
@@ -686,7 +706,7 @@ async fn insert_cases_lite(
         .bind(v.category.as_deref())
         .bind(&v.priority)
         .bind(&v.title)
-        .bind(&v.description)
+        .bind(r.description())
         .bind(&r.attributes)
         .bind(&r.media)
         .bind(v.place.address.as_deref())

@@ -53,7 +53,7 @@ impl Store {
         }
         records.extend(unsigned.iter().map(|id| (*id, "sign_for_overdue")));
         for (id, kind) in records {
-            let Some(row) = load_case(&mut tx, CaseKey::Id(id)).await? else {
+            let Some(row) = load_case(&mut tx, CaseKey::Id(id), &self.seal).await? else {
                 continue;
             };
             insert_event(

@@ -17,7 +17,13 @@ impl Store {
     ) -> Result<Vec<Value>, StoreError> {
         let pool = match &self.pool {
             Pool::Pg(pool) => pool,
-            Pool::Lite(pool) => return lite_cases(pool, limit, scope).await,
+            Pool::Lite(pool) => {
+                let mut cases = lite_cases(pool, limit, scope).await?;
+                cases
+                    .iter_mut()
+                    .for_each(|case| self.open_description(case));
+                return Ok(cases);
+            }
         };
         let rows: Vec<(Value,)> = sqlx::query_as(
             "SELECT jsonb_build_object(
@@ -50,7 +56,29 @@ impl Store {
         .bind(scope)
         .fetch_all(pool)
         .await?;
-        Ok(rows.into_iter().map(|(v,)| v).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(mut case,)| {
+                self.open_description(&mut case);
+                case
+            })
+            .collect())
+    }
+
+    /// A confidential complainant's description is sealed at rest: opened
+    /// here, or left out (and the failure logged) when it does not open.
+    fn open_description(&self, case: &mut Value) {
+        let id = case["id"].as_str().and_then(|id| id.parse().ok());
+        let (Some(id), Some(Value::String(stored))) = (id, case.get_mut("description")) else {
+            return;
+        };
+        match self.seal.open(id, "description", Some(stored)) {
+            Ok(opened) => *stored = opened.unwrap_or_default(),
+            Err(error) => {
+                tracing::error!(case_id = %id, error = %error, "cannot open a case's description");
+                stored.clear();
+            }
+        }
     }
 }
 

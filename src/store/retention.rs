@@ -4,7 +4,8 @@
 //!   been over (closed, merged, rejected or answered) for the reporter
 //!   retention. The row stays without them: the case keeps whether the
 //!   reporter was anonymous, asked for confidentiality or agreed to a
-//!   callback.
+//!   callback. A confidential complainant's description (their own words)
+//!   is erased with them.
 //! - A dead letter's payload expires after the dead-letter retention: one
 //!   still waiting is settled as `expired` (its body cleared), then every
 //!   settled one that old is deleted with its properties. The refusal
@@ -37,6 +38,12 @@ const ERASE_REPORTERS: &str =
                        WHERE status IN ('closed', 'merged', 'rejected', 'answered')
                          AND COALESCE(closed_at, updated_at) < $1)";
 
+const ERASE_CONFIDENTIAL_WORDS: &str = "UPDATE cases SET description = ''
+     WHERE description <> ''
+       AND status IN ('closed', 'merged', 'rejected', 'answered')
+       AND COALESCE(closed_at, updated_at) < $1
+       AND id IN (SELECT case_id FROM reporters WHERE confidential)";
+
 const EXPIRE_WAITING: &str =
     "UPDATE dlq_messages SET body = $3, settled_at = $2, settled_as = 'expired'
      WHERE settled_at IS NULL AND recorded_at < $1";
@@ -61,12 +68,18 @@ impl Store {
         let empty: &[u8] = &[];
         Ok(match &self.pool {
             Pool::Pg(pool) => Expired {
-                reporters: sqlx::query(ERASE_REPORTERS)
-                    .bind(reporters_before)
-                    .bind(now)
-                    .execute(pool)
-                    .await?
-                    .rows_affected(),
+                reporters: {
+                    sqlx::query(ERASE_CONFIDENTIAL_WORDS)
+                        .bind(reporters_before)
+                        .execute(pool)
+                        .await?;
+                    sqlx::query(ERASE_REPORTERS)
+                        .bind(reporters_before)
+                        .bind(now)
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
+                },
                 dead_letters: sqlx::query(EXPIRE_WAITING)
                     .bind(letters_before)
                     .bind(now)
@@ -81,12 +94,18 @@ impl Store {
                     .rows_affected(),
             },
             Pool::Lite(pool) => Expired {
-                reporters: sqlx::query(ERASE_REPORTERS)
-                    .bind(lite_time(reporters_before))
-                    .bind(lite_time(now))
-                    .execute(pool)
-                    .await?
-                    .rows_affected(),
+                reporters: {
+                    sqlx::query(ERASE_CONFIDENTIAL_WORDS)
+                        .bind(lite_time(reporters_before))
+                        .execute(pool)
+                        .await?;
+                    sqlx::query(ERASE_REPORTERS)
+                        .bind(lite_time(reporters_before))
+                        .bind(lite_time(now))
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
+                },
                 dead_letters: sqlx::query(EXPIRE_WAITING)
                     .bind(lite_time(letters_before))
                     .bind(lite_time(now))
@@ -113,8 +132,9 @@ impl Store {
     /// and recomputes the phone's keyed hash. Returns how many were
     /// sealed again; a value no configured key opens stops it, naming the
     /// case.
-    pub async fn reseal(&self, seal: &super::seal::Seal) -> anyhow::Result<u64> {
+    pub async fn reseal(&self) -> anyhow::Result<u64> {
         use crate::intent::Reporter;
+        let seal = &self.seal;
         anyhow::ensure!(seal.is_on(), "no data keys configured");
         let mut resealed = 0;
         let mut after = String::new();
@@ -192,6 +212,66 @@ impl Store {
                         .bind(&sealed.phone)
                         .bind(&sealed.id_number)
                         .bind(&hash)
+                        .execute(pool)
+                        .await?;
+                });
+                resealed += 1;
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Seals again, with the current key, every sealed description (a
+    /// confidential complainant's) sealed with an older key. Returns how
+    /// many; a value no configured key opens stops it, naming the case.
+    pub async fn reseal_descriptions(&self) -> anyhow::Result<u64> {
+        let seal = &self.seal;
+        let Some(current) = seal.current() else {
+            anyhow::bail!("no data keys configured");
+        };
+        let current = format!("gh1:{current}:%");
+        let mut resealed = 0;
+        loop {
+            let rows: Vec<(String, String)> = match &self.pool {
+                Pool::Pg(pool) => {
+                    sqlx::query_as(
+                        "SELECT id::text, description FROM cases
+                         WHERE description LIKE 'gh1:%' AND description NOT LIKE $1 LIMIT $2",
+                    )
+                    .bind(&current)
+                    .bind(RESEAL_PAGE)
+                    .fetch_all(pool)
+                    .await?
+                }
+                Pool::Lite(pool) => {
+                    sqlx::query_as(
+                        "SELECT id, description FROM cases
+                         WHERE description LIKE 'gh1:%' AND description NOT LIKE $1 LIMIT $2",
+                    )
+                    .bind(&current)
+                    .bind(RESEAL_PAGE)
+                    .fetch_all(pool)
+                    .await?
+                }
+            };
+            if rows.is_empty() {
+                return Ok(resealed);
+            }
+            for (case_id, stored) in rows {
+                let id: uuid::Uuid = case_id.parse()?;
+                let plain = seal
+                    .open(id, "description", Some(&stored))
+                    .map_err(|e| anyhow::anyhow!("case {case_id}, description: {e}"))?;
+                let sealed = seal.seal(id, "description", plain.as_deref());
+                let sql = match &self.pool {
+                    Pool::Pg(_) => "UPDATE cases SET description = $2 WHERE id = CAST($1 AS uuid)",
+                    Pool::Lite(_) => "UPDATE cases SET description = $2 WHERE id = $1",
+                };
+                super::backend::either!(pool & self.pool, |pool| {
+                    sqlx::query(sql)
+                        .bind(&case_id)
+                        .bind(&sealed)
                         .execute(pool)
                         .await?;
                 });

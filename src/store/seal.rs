@@ -113,26 +113,10 @@ impl Seal {
     /// `value` sealed for this case's `field` (as it is, without keys).
     pub fn seal(&self, case_id: Uuid, field: &str, value: Option<&str>) -> Option<String> {
         let value = value?;
-        let Some(keys) = &self.0 else {
+        let Some((id, bytes)) = self.seal_bytes(&associated(case_id, field), value.as_bytes())
+        else {
             return Some(value.to_owned());
         };
-        let (id, cipher) = &keys.keys[0];
-        // 96 random bits: a v4 UUID's bytes (its version bits fixed) are
-        // 122 random bits from the operating system.
-        let mut nonce = [0u8; 12];
-        nonce.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..12]);
-        let aad = associated(case_id, field);
-        let sealed = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: value.as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .expect("AES-GCM seals any length the store holds");
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&sealed);
         Some(format!(
             "{PREFIX}{id}:{}",
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
@@ -152,33 +136,48 @@ impl Seal {
         let Some(rest) = stored.strip_prefix(PREFIX) else {
             return Ok(Some(stored.to_owned()));
         };
-        let keys = self.0.as_ref().ok_or(SealError::NoKeys)?;
         let (id, encoded) = rest.split_once(':').ok_or(SealError::Damaged)?;
-        let (_, cipher) = keys
-            .keys
-            .iter()
-            .find(|(k, _)| k == id)
-            .ok_or_else(|| SealError::UnknownKey(id.to_owned()))?;
         let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(encoded)
             .map_err(|_| SealError::Damaged)?;
+        let plain = self.open_bytes(id, &associated(case_id, field), &bytes)?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| SealError::Damaged)
+    }
+
+    /// `value` sealed with the current key, bound to `aad`: the key's id and
+    /// the nonce followed by the ciphertext. `None` without keys.
+    pub fn seal_bytes(&self, aad: &[u8], value: &[u8]) -> Option<(&str, Vec<u8>)> {
+        let (id, cipher) = &self.0.as_ref()?.keys[0];
+        // 96 random bits: a v4 UUID's bytes (its version bits fixed) are
+        // 122 random bits from the operating system.
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..12]);
+        let sealed = cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: value, aad })
+            .expect("AES-GCM seals any length the store holds");
+        let mut bytes = Vec::with_capacity(nonce.len() + sealed.len());
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&sealed);
+        Some((id.as_str(), bytes))
+    }
+
+    /// What `seal_bytes` sealed with key `key_id` and `aad`, opened.
+    pub fn open_bytes(&self, key_id: &str, aad: &[u8], bytes: &[u8]) -> Result<Vec<u8>, SealError> {
+        let keys = self.0.as_ref().ok_or(SealError::NoKeys)?;
+        let (_, cipher) = keys
+            .keys
+            .iter()
+            .find(|(k, _)| k == key_id)
+            .ok_or_else(|| SealError::UnknownKey(key_id.to_owned()))?;
         if bytes.len() < 12 {
             return Err(SealError::Damaged);
         }
         let (nonce, sealed) = bytes.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError::Damaged)?;
-        let aad = associated(case_id, field);
-        let plain = cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SealError::Damaged)?;
-        String::from_utf8(plain)
-            .map(Some)
+        cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad })
             .map_err(|_| SealError::Damaged)
     }
 

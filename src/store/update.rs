@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::backend::{either, lite_now, lite_uuid};
 use super::events::{CaseView, Events, Sources};
 use super::inserts::PgInserts;
+use super::seal::Seal;
 use super::{Applied, Rules, StoreError, Tx, outbox};
 use crate::connector::Kind;
 use crate::intent::{Action, Media, Place, Reporter, UpdateCase};
@@ -150,11 +151,28 @@ pub(super) enum CaseKey<'a> {
     Id(Uuid),
 }
 
-/// Loads a case row with its parent's case number.
+/// Loads a case row with its parent's case number, its description opened
+/// (a confidential complainant's is sealed at rest). One that does not open
+/// is left out and the failure logged: the case goes on without it.
 pub(super) async fn load_case(
     tx: &mut Tx,
     key: CaseKey<'_>,
+    seal: &Seal,
 ) -> Result<Option<CaseRow>, StoreError> {
+    let Some(mut row) = load_row(tx, key).await? else {
+        return Ok(None);
+    };
+    row.description = match seal.open(row.id, "description", Some(&row.description)) {
+        Ok(description) => description.unwrap_or_default(),
+        Err(error) => {
+            tracing::error!(case_id = %row.id, error = %error, "cannot open a case's description");
+            String::new()
+        }
+    };
+    Ok(Some(row))
+}
+
+async fn load_row(tx: &mut Tx, key: CaseKey<'_>) -> Result<Option<CaseRow>, StoreError> {
     match tx {
         Tx::Pg(tx) => Ok(match key {
             CaseKey::Number(case_no) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -233,11 +251,7 @@ async fn own_sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> 
 }
 
 /// The case's reporter, opened (stored sealed: store/seal.rs).
-async fn reporter(
-    tx: &mut Tx,
-    case_id: Uuid,
-    seal: &super::seal::Seal,
-) -> Result<Option<Reporter>, StoreError> {
+async fn reporter(tx: &mut Tx, case_id: Uuid, seal: &Seal) -> Result<Option<Reporter>, StoreError> {
     let stored: Option<Reporter> = either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters
          WHERE case_id = $1 LIMIT 1",
@@ -367,6 +381,7 @@ pub(super) async fn update_case(
     by: By<'_>,
     update: &UpdateCase,
     rules: &Rules,
+    seal: &Seal,
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
     // A desk update names no connector of its own: it stands for the case's
@@ -389,7 +404,7 @@ pub(super) async fn update_case(
         }
         (None, None) => return Ok(refuse("update names no case".to_owned())),
     };
-    let row = load_case(tx, key).await?;
+    let row = load_case(tx, key, seal).await?;
     let Some(row) = row else {
         return Ok(refuse(format!("unknown case: no {named}")));
     };
@@ -605,7 +620,7 @@ pub(super) async fn update_case(
         events.status(&view, step.as_str(), announced(*step), &all_sources, extra);
     }
     if let Some(unit) = &redispatch_to {
-        let reporter = reporter(tx, row.id, &rules.seal).await?;
+        let reporter = reporter(tx, row.id, seal).await?;
         events.send_to_unit(
             &unit.connector,
             "dispatched",
@@ -617,7 +632,7 @@ pub(super) async fn update_case(
     if effects.contains(&Effect::Rework)
         && let Some(lead) = &next.lead_connector
     {
-        let reporter = reporter(tx, row.id, &rules.seal).await?;
+        let reporter = reporter(tx, row.id, seal).await?;
         events.send_to_unit(
             lead,
             "rework",

@@ -7,9 +7,13 @@ use crate::helpers::{TestEnv, root, wait_until};
 
 const SECRET_TOKEN: &str = "never-logged-token-5f2a9c";
 
+/// The binary, run from the checkout with the test data key (as a
+/// district runs every part with its keys).
 pub fn gridhub() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gridhub"));
-    command.current_dir(root());
+    command
+        .current_dir(root())
+        .env("GRIDHUB_DATA_KEYS", crate::helpers::TEST_KEY);
     command
 }
 

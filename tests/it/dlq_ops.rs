@@ -640,16 +640,13 @@ async fn a_replay_cut_half_way_loses_nothing() {
             },
         )
         .collect();
-    gridhub::store::Store::from_pool(env.pool.clone())
-        .record_dead_letters(&rows)
-        .await
-        .unwrap();
+    env.store().record_dead_letters(&rows).await.unwrap();
     wait_dlq(&env, total).await;
 
     let proxy = crate::proxy::Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
     let registry =
         Registry::load(&env.settings.connectors_dir, &env.settings.schemas_dir()).unwrap();
-    let store = gridhub::store::Store::from_pool(env.pool.clone());
+    let store = env.store();
     let ops = Arc::new(Office::new(
         &proxy.amqp_url(),
         Names::new(&env.settings.namespace),

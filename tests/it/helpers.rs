@@ -162,11 +162,16 @@ impl TestEnv {
         }
     }
 
+    /// The case store on this test's database, with the test key.
+    pub fn store(&self) -> gridhub::store::Store {
+        gridhub::store::Store::from_pool(self.pool.clone())
+            .sealed(gridhub::store::seal::Seal::parse(TEST_KEY).unwrap())
+    }
+
     /// The dead letters the hub recorded for a connector and has not
     /// settled (replayed or purged), oldest first.
     pub async fn dead_letters(&self, connector: &str) -> Vec<gridhub::dlq::DeadLetter> {
-        let store = gridhub::store::Store::from_pool(self.pool.clone());
-        store
+        self.store()
             .waiting_dead_letters(connector, 100_000)
             .await
             .unwrap()
@@ -177,7 +182,7 @@ impl TestEnv {
                     connector,
                     &row.routing_key,
                     &properties,
-                    &row.body,
+                    row.body.as_deref().expect("the test key opens it"),
                 )
             })
             .collect()
@@ -288,7 +293,9 @@ impl TestDb {
             4,
         )
         .await
-        .expect("test database");
+        .expect("test database")
+        // Personal data sealed at rest, as in a district.
+        .sealed(gridhub::store::seal::Seal::parse(TEST_KEY).unwrap());
         TestDb { store, database }
     }
 }

@@ -39,6 +39,15 @@ async fn personal_data_is_erased_after_its_retention() {
     })
     .await;
     hub.stop().await;
+    // Dead letters' bodies are sealed at rest like reporters.
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM dlq_messages WHERE sealed_with = 'test1' \
+             AND position('caller'::bytea in body) = 0"
+        )
+        .await,
+        2
+    );
     // One case closed 181 days ago, the other closed yesterday; one dead
     // letter 31 days old.
     for sql in [
@@ -165,12 +174,16 @@ async fn reporters_are_sealed_at_rest_and_keys_rotate() {
     let output = gridhub()
         .args(["key", "rotate", "--config"])
         .arg(&config)
+        .env_remove("GRIDHUB_DATA_KEYS")
         .env("GRIDHUB_DATABASE_URL", &env.database_url)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(printed.contains("with key test2: 1"), "{printed}");
+    assert!(
+        printed.contains("with key test2: reporters 1,"),
+        "{printed}"
+    );
     // The new key alone opens everything now.
     let only_new = Seal::parse(&new).unwrap();
     let (_, (_, phone, _, hash)) = stored().await;

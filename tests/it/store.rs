@@ -45,15 +45,19 @@ on_both!(
     sent_events_past_their_retention_are_pruned,
     personal_data_past_its_retention_expires,
     dead_letter_operations_are_audited,
+    dead_letters_are_sealed_at_rest,
+    a_confidential_complainants_words_are_sealed_at_rest,
 );
 
 const CENTRE: &str = "command-centre";
 const URBAN: &str = "dept-urban-management";
 
+/// Personal data sealed at rest, on both backends.
 async fn sqlite() -> Store {
     Store::connect("sqlite::memory:", 1)
         .await
         .expect("in-memory SQLite store")
+        .sealed(gridhub::store::seal::Seal::parse(crate::helpers::TEST_KEY).unwrap())
 }
 
 /// The bundled connectors and routing, with the places the store holds now.
@@ -67,8 +71,6 @@ async fn rules(store: &Store) -> Rules {
         registry: Arc::new(registry),
         routing: Arc::new(routing),
         places,
-        // Reporters sealed at rest, on both backends.
-        seal: gridhub::store::seal::Seal::parse(crate::helpers::TEST_KEY).unwrap(),
     }
 }
 
@@ -960,4 +962,154 @@ async fn duplicate_detection_waits_and_then_sees_what_the_lock_holder_committed(
     first.commit().await.unwrap();
 
     assert_eq!(second.await.unwrap(), [id]);
+}
+
+/// A dead letter's body is stored sealed, bound to its letter; it opens
+/// with the key it was sealed with, `reseal_dead_letters` moves it to the
+/// current key, and a store without that key skips nothing silently: it
+/// says the body does not open.
+async fn dead_letters_are_sealed_at_rest(store: &Store) {
+    use gridhub::store::seal::{Seal, SealError};
+    const OLD: &str = "old 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+    let body = br#"{"phone": "13900005678"}"#;
+    let store = store.clone().sealed(Seal::parse(OLD).unwrap());
+    store
+        .record_dead_letters(&[gridhub::store::dead_letters::NewDeadLetter {
+            letter_id: "letter-1".into(),
+            connector: "hotline-12345",
+            routing_key: "hotline-12345.ticket".into(),
+            properties: Vec::new(),
+            body,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM dlq_messages WHERE sealed_with = 'old'"
+        )
+        .await,
+        1
+    );
+    let stored = raw_body(&store).await;
+    assert!(!String::from_utf8_lossy(&stored).contains("13900005678"));
+    let waiting = store
+        .waiting_dead_letters("hotline-12345", 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting[0].body.as_deref(), Ok(&body[..]));
+
+    let rotated = store
+        .clone()
+        .sealed(Seal::parse(&format!("{}\n{OLD}", crate::helpers::TEST_KEY)).unwrap());
+    assert_eq!(rotated.reseal_dead_letters().await.unwrap(), 1);
+    assert_eq!(rotated.reseal_dead_letters().await.unwrap(), 0);
+    let without_old = store
+        .clone()
+        .sealed(Seal::parse(crate::helpers::TEST_KEY).unwrap());
+    let waiting = without_old
+        .waiting_dead_letters("hotline-12345", 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting[0].body.as_deref(), Ok(&body[..]));
+    let waiting = store
+        .waiting_dead_letters("hotline-12345", 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting[0].body, Err(SealError::UnknownKey("test1".into())));
+}
+
+async fn raw_body(store: &Store) -> Vec<u8> {
+    let sql = "SELECT body FROM dlq_messages";
+    if let Some(pool) = store.pg_pool() {
+        sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+    } else {
+        let pool = store.sqlite_pool().expect("one of the two");
+        sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+    }
+}
+
+/// A confidential complainant's description is their own words: stored
+/// sealed, read opened, moved to a new key by a rotation and erased with
+/// the reporter once the case is over.
+async fn a_confidential_complainants_words_are_sealed_at_rest(store: &Store) {
+    use gridhub::store::seal::Seal;
+    let rules = located(store).await;
+    let words = "我是13812345678的机主，请保密";
+    let mut confidential = ticket("T-9", 116.6762, 39.8935);
+    if let Intent::OpenCase(open) = &mut confidential {
+        open.description = words.to_owned();
+        open.reporter.as_mut().unwrap().confidential = true;
+    }
+    let case_no = case_no(&apply(store, &rules, "hotline-12345", "m-9", &confidential).await);
+    open_ticket(store, &rules).await;
+    let stored = strings(
+        store,
+        "SELECT description FROM cases WHERE case_no = $1",
+        &case_no,
+    )
+    .await;
+    assert!(stored[0].starts_with("gh1:test1:"), "{stored:?}");
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM cases WHERE description = '工地夜间施工'"
+        )
+        .await,
+        1,
+        "an ordinary description is stored as it came"
+    );
+    assert_eq!(case(store, &case_no).await["description"], words);
+
+    // An update loads the case: its description opens, and stays sealed.
+    let accepted = apply(
+        store,
+        &rules,
+        "dept-urban-management",
+        "m-10",
+        &update(&case_no, "accept", json!({})),
+    )
+    .await;
+    assert!(!matches!(accepted, Applied::Refused(_)), "{accepted:?}");
+    assert!(
+        strings(
+            store,
+            "SELECT description FROM cases WHERE case_no = $1",
+            &case_no
+        )
+        .await[0]
+            .starts_with("gh1:test1:")
+    );
+
+    // A rotation seals it with the new key.
+    const NEW: &str = "test2 1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+    let rotated = store
+        .clone()
+        .sealed(Seal::parse(&format!("{NEW}\n{}", crate::helpers::TEST_KEY)).unwrap());
+    assert_eq!(rotated.reseal_descriptions().await.unwrap(), 1);
+    assert_eq!(rotated.reseal_descriptions().await.unwrap(), 0);
+    let only_new = store.clone().sealed(Seal::parse(NEW).unwrap());
+    assert_eq!(case(&only_new, &case_no).await["description"], words);
+
+    // Erased with the reporter once the case has been over long enough.
+    execute(
+        store,
+        "UPDATE cases SET status = 'closed', closed_at = updated_at",
+    )
+    .await;
+    let later = Utc::now() + Duration::hours(2);
+    store
+        .expire(later, Some(Duration::hours(1)), None)
+        .await
+        .unwrap();
+    assert_eq!(case(&only_new, &case_no).await["description"], "");
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM cases WHERE description = '工地夜间施工'"
+        )
+        .await,
+        1,
+        "an ordinary description is kept"
+    );
 }
