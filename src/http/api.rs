@@ -19,6 +19,8 @@ use crate::dlq::{Edited, Filter};
 use crate::metrics::{Metrics, StatusLabel};
 use crate::settings::Role;
 use crate::store::Applied;
+use crate::store::audit::AuditRecord;
+use crate::store::query::CaseQuery;
 
 type Shared = State<Arc<AppState>>;
 type ApiResult = Result<Response, ApiError>;
@@ -406,31 +408,106 @@ fn default_limit() -> i64 {
     50
 }
 
+/// `GET /api/cases`: the newest cases the filters find (status, street,
+/// community, grid, lead_unit, channel, category, overdue, received_from,
+/// received_to, text, ticket; limit and offset page), headlines only. A
+/// phone is not taken here, where URLs are logged: `POST /api/cases/find`.
 pub async fn cases(
     State(state): Shared,
     headers: HeaderMap,
-    Query(limit): Query<Limit>,
+    Query(query): Query<CaseQuery>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
+    if query.phone.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "send a phone in the body of POST /api/cases/find: addresses are logged",
+        ));
+    }
     let cases = state
         .ops
         .store()
-        .cases(limit.limit.clamp(1, 1000), caller.scope.as_deref())
+        .find_cases(&query, caller.scope.as_deref())
         .await?;
-    // The console needs the headline, not the description or attributes.
-    let cases: Vec<Value> = cases
-        .into_iter()
-        .map(|c| {
-            json!({
-                "case_no": c["case_no"], "status": c["status"], "channel": c["channel"],
-                "nature": c["nature"], "category": c["category"], "priority": c["priority"],
-                "grid_id": c["grid_id"], "community": c["community"], "street": c["street"],
-                "lead_unit": c["lead_unit"], "due_at": c["due_at"],
-                "received_at": c["received_at"], "sources": c["sources"],
+    ok(json!(cases.iter().map(headline).collect::<Vec<_>>()))
+}
+
+/// `POST /api/cases/find`: the same filters as `GET /api/cases` in a JSON
+/// body, and `phone`, matched through its keyed hash. A search by phone is
+/// audited (without the phone).
+pub async fn find_cases(
+    State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(query): Json<CaseQuery>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let store = state.ops.store();
+    if query.phone.is_some() && !store.finds_phones() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "finding by phone needs data keys (data_keys_file)",
+        ));
+    }
+    let cases = store.find_cases(&query, caller.scope.as_deref()).await?;
+    if query.phone.is_some() {
+        store
+            .audit(&AuditRecord {
+                actor: &caller.actor(peer, &headers),
+                action: "find-by-phone",
+                filter: json!(query),
+                affected: cases.len(),
+                failed: 0,
+                message_ids: Vec::new(),
+                note: None,
             })
+            .await?;
+    }
+    ok(json!(cases.iter().map(headline).collect::<Vec<_>>()))
+}
+
+/// `GET /api/cases/{case_no}`: one case whole, with its sources, place,
+/// routing, deadlines and timeline. Its description can be a caller's own
+/// words: the read is audited.
+pub async fn case(
+    State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(case_no): Path<String>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let store = state.ops.store();
+    let Some(case) = store.case_detail(&case_no, caller.scope.as_deref()).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no case {}", crate::message::printable(&case_no)),
+        ));
+    };
+    store
+        .audit(&AuditRecord {
+            actor: &caller.actor(peer, &headers),
+            action: "read-case",
+            filter: json!({"case_no": case_no}),
+            affected: 1,
+            failed: 0,
+            message_ids: Vec::new(),
+            note: None,
         })
-        .collect();
-    ok(json!(cases))
+        .await?;
+    ok(case)
+}
+
+/// What a list shows of a case: the headline, not the description or
+/// attributes.
+fn headline(c: &Value) -> Value {
+    json!({
+        "case_no": c["case_no"], "status": c["status"], "channel": c["channel"],
+        "nature": c["nature"], "category": c["category"], "priority": c["priority"],
+        "title": c["title"], "overdue": c["overdue"],
+        "grid_id": c["grid_id"], "community": c["community"], "street": c["street"],
+        "lead_unit": c["lead_unit"], "due_at": c["due_at"],
+        "received_at": c["received_at"], "sources": c["sources"],
+    })
 }
 
 /// `POST /api/cases/{case_no}/respond`: the desk records a response for the

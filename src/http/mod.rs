@@ -92,6 +92,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/dlq/{connector}/{id}", get(api::show))
         .route("/api/dlq/{connector}/{id}/edit", post(api::edit))
         .route("/api/cases", get(api::cases))
+        .route("/api/cases/find", post(api::find_cases))
+        .route("/api/cases/{case_no}", get(api::case))
         .route("/api/cases/{case_no}/respond", post(api::desk_response))
         .route("/api/audit", get(api::audit))
         .with_state(state)

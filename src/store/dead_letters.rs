@@ -123,9 +123,8 @@ impl Store {
         let mut resealed = 0;
         let mut after = 0i64;
         loop {
-            let rows: Vec<Row> =
-                either!(pool & self.pool, |pool| {
-                    sqlx::query_as(
+            let rows: Vec<Row> = either!(pool & self.pool, |pool| {
+                sqlx::query_as(
                 "SELECT id, letter_id, routing_key, properties, body, sealed_with FROM dlq_messages
                  WHERE settled_at IS NULL AND id > $1
                    AND (sealed_with IS NULL OR sealed_with <> $2)
@@ -135,7 +134,7 @@ impl Store {
             .bind(current)
             .fetch_all(pool)
             .await?
-                });
+            });
             let Some(last) = rows.last() else {
                 return Ok(resealed);
             };

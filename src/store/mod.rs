@@ -22,7 +22,7 @@ mod inserts;
 mod open;
 pub mod outbox;
 mod overdue;
-mod query;
+pub mod query;
 pub mod reference;
 pub mod retention;
 pub mod seal;

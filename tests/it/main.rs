@@ -3,6 +3,7 @@
 
 mod bench;
 mod carriers;
+mod cases;
 mod cli;
 mod console;
 mod demo;

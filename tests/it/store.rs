@@ -47,6 +47,7 @@ on_both!(
     dead_letter_operations_are_audited,
     dead_letters_are_sealed_at_rest,
     a_confidential_complainants_words_are_sealed_at_rest,
+    cases_are_found_by_filters_ticket_and_phone,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1112,4 +1113,169 @@ async fn a_confidential_complainants_words_are_sealed_at_rest(store: &Store) {
         1,
         "an ordinary description is kept"
     );
+}
+
+/// Every filter of `find_cases`, paging, and one case whole with its
+/// timeline, the same on both backends.
+async fn cases_are_found_by_filters_ticket_and_phone(store: &Store) {
+    use gridhub::store::query::CaseQuery;
+    let rules = located(store).await;
+    let first = open_ticket(store, &rules).await;
+    let mut other = ticket("T-2", 116.6764, 39.8936);
+    if let Intent::OpenCase(open) = &mut other {
+        open.category = Some("utility.water".to_owned());
+        open.title = "停水".to_owned();
+        open.channel = "96126".into();
+        open.reporter.as_mut().unwrap().phone = Some("13733334444".to_owned());
+    }
+    let second = case_no(&apply(store, &rules, "hotline-96126", "m-2", &other).await);
+    let find = |query: CaseQuery| async move {
+        let found = store.find_cases(&query, None).await.unwrap();
+        found
+            .iter()
+            .map(|c| c["case_no"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let q = CaseQuery::default;
+    assert_eq!(find(q()).await, [second.as_str(), first.as_str()]);
+    assert_eq!(
+        find(CaseQuery {
+            ticket: Some("T-1".into()),
+            ..q()
+        })
+        .await,
+        [first.as_str()]
+    );
+    assert_eq!(
+        find(CaseQuery {
+            phone: Some("137 3333 4444".into()),
+            ..q()
+        })
+        .await,
+        [second.as_str()]
+    );
+    assert_eq!(
+        find(CaseQuery {
+            phone: Some("1".into()),
+            ..q()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(CaseQuery {
+            channel: Some("12345".into()),
+            ..q()
+        })
+        .await,
+        [first.as_str()]
+    );
+    assert_eq!(
+        find(CaseQuery {
+            category: Some("utility.water".into()),
+            ..q()
+        })
+        .await,
+        [second.as_str()]
+    );
+    assert_eq!(
+        find(CaseQuery {
+            text: Some("停水".into()),
+            ..q()
+        })
+        .await,
+        [second.as_str()]
+    );
+    assert_eq!(
+        find(CaseQuery {
+            street: Some("玉桥街道".into()),
+            ..q()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        find(CaseQuery {
+            grid: Some("YQ-001-01".into()),
+            ..q()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        find(CaseQuery {
+            overdue: Some(true),
+            ..q()
+        })
+        .await
+        .len(),
+        0
+    );
+    assert_eq!(
+        find(CaseQuery {
+            overdue: Some(false),
+            ..q()
+        })
+        .await
+        .len(),
+        2
+    );
+    let future = Utc::now() + Duration::days(1);
+    assert_eq!(
+        find(CaseQuery {
+            received_from: Some(future),
+            ..q()
+        })
+        .await
+        .len(),
+        0
+    );
+    assert_eq!(
+        find(CaseQuery {
+            received_to: Some(future),
+            ..q()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        find(CaseQuery {
+            limit: Some(1),
+            offset: 1,
+            ..q()
+        })
+        .await,
+        [first.as_str()]
+    );
+    let status = case(store, &first).await["status"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        find(CaseQuery {
+            status: Some(status),
+            ..q()
+        })
+        .await
+        .len(),
+        2
+    );
+    let scope = ["hotline-96126".to_owned()];
+    assert_eq!(store.find_cases(&q(), Some(&scope)).await.unwrap().len(), 1);
+
+    let whole = store.case_detail(&first, None).await.unwrap().unwrap();
+    assert_eq!(whole["timeline"][0]["kind"], "opened");
+    assert_eq!(whole["timeline"][0]["actor"], "hotline-12345");
+    assert!(whole["deadlines"]["due_at"].is_string(), "{whole}");
+    assert!(
+        store
+            .case_detail(&first, Some(&scope))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.case_detail("TZ-none", None).await.unwrap().is_none());
 }
