@@ -533,7 +533,7 @@ mod tests {
             let mut events = Events::new("centre", &registry);
             dispatched_ticket(&mut events, &case, &sources, &reporter);
             let mut inserts = super::super::inserts::PgInserts::new();
-            super::super::outbox::add(&mut inserts, &events.out);
+            super::super::outbox::add(&mut inserts, &events.out, &Default::default());
             written += events.out.len();
         }
         assert_eq!(written, 5 * 2000);

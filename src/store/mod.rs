@@ -538,7 +538,7 @@ async fn apply_batch(
         }
         results[index] = Some(applied);
     }
-    outbox::insert(tx, &shared).await?;
+    outbox::insert(tx, &shared, seal).await?;
     if !refusals.is_empty() {
         record_refusals(tx, items, &refusals).await?;
         for index in refusals {

@@ -566,14 +566,14 @@ async fn insert(
             add_cases(&mut inserts, &rows);
             add_reporters(&mut inserts, &reporters);
             add_events(&mut inserts, &case_events);
-            outbox::add(&mut inserts, &events.out);
+            outbox::add(&mut inserts, &events.out, seal);
             inserts.execute(tx).await
         }
         Tx::Lite(lite) => {
             insert_cases_lite(lite, &rows).await?;
             insert_reporters_lite(lite, &reporters).await?;
             insert_events(tx, &case_events).await?;
-            outbox::insert(tx, &events.out).await
+            outbox::insert(tx, &events.out, seal).await
         }
     }
 }

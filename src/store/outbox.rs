@@ -1,5 +1,8 @@
 //! The outbox: events recorded with the change that causes them, published
-//! by the relay afterwards.
+//! by the relay afterwards. Events carry personal data (a reporter for the
+//! unit, shared population records): with data keys, each payload is
+//! stored sealed (store/seal.rs), bound to its event id, as a JSON string
+//! `"gh1:..."`, and opened when the relay claims it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -9,6 +12,7 @@ use uuid::Uuid;
 
 use super::backend::{lite_now, lite_time, lite_uuid};
 use super::inserts::PgInserts;
+use super::seal::Seal;
 use super::{Pool, Store, StoreError, Tx};
 
 /// An event bound for one destination.
@@ -94,11 +98,45 @@ pub(super) fn json_text(value: &(impl Serialize + ?Sized), capacity: usize) -> S
     String::from_utf8(text).unwrap_or_default()
 }
 
-pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), StoreError> {
+/// What the `payload` column holds: the JSON text, or with keys a JSON
+/// string of it sealed.
+fn stored<'e>(event: &'e OutboxEvent, seal: &Seal) -> std::borrow::Cow<'e, str> {
+    if !seal.is_on() {
+        return std::borrow::Cow::Borrowed(&event.payload);
+    }
+    let sealed = seal
+        .seal(event.event_id, SEALED_FIELD, Some(&event.payload))
+        .unwrap_or_default();
+    // Base64 and `:` need no escaping in a JSON string.
+    std::borrow::Cow::Owned(format!("\"{sealed}\""))
+}
+
+/// The associated data's field name of a sealed payload.
+const SEALED_FIELD: &str = "outbox.payload";
+
+/// A stored payload opened: JSON text as it is, a sealed one with its key.
+fn opened(event_id: Uuid, payload: String, seal: &Seal) -> Result<String, super::seal::SealError> {
+    match payload
+        .strip_prefix('"')
+        .and_then(|p| p.strip_suffix('"'))
+        .filter(|p| p.starts_with("gh1:"))
+    {
+        Some(sealed) => Ok(seal
+            .open(event_id, SEALED_FIELD, Some(sealed))?
+            .unwrap_or_default()),
+        None => Ok(payload),
+    }
+}
+
+pub(super) async fn insert(
+    tx: &mut Tx,
+    events: &[OutboxEvent],
+    seal: &Seal,
+) -> Result<(), StoreError> {
     match tx {
         Tx::Pg(tx) => {
             let mut inserts = PgInserts::new();
-            add(&mut inserts, events);
+            add(&mut inserts, events, seal);
             inserts.execute(tx).await?;
         }
         Tx::Lite(tx) => {
@@ -109,7 +147,7 @@ pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), St
                 .bind(lite_uuid(e.event_id))
                 .bind(&e.destination)
                 .bind(&e.routing_key)
-                .bind(&e.payload)
+                .bind(stored(e, seal).as_ref())
                 .execute(&mut **tx)
                 .await?;
             }
@@ -119,7 +157,7 @@ pub(super) async fn insert(tx: &mut Tx, events: &[OutboxEvent]) -> Result<(), St
 }
 
 /// Outbox rows as one insert of a PostgreSQL statement; none if there are none.
-pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent]) {
+pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent], seal: &Seal) {
     if events.is_empty() {
         return;
     }
@@ -133,7 +171,17 @@ pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent]) {
             events.iter().map(|e| e.routing_key.as_str()).collect(),
             "text",
         ),
-        inserts.column(events.iter().map(|e| e.payload.as_str()).collect(), "text"),
+        if seal.is_on() {
+            inserts.column(
+                events
+                    .iter()
+                    .map(|e| stored(e, seal).into_owned())
+                    .collect(),
+                "text",
+            )
+        } else {
+            inserts.column(events.iter().map(|e| e.payload.as_str()).collect(), "text")
+        },
     ];
     inserts.insert(format!(
         "INSERT INTO outbox (event_id, destination, routing_key, payload)
@@ -219,7 +267,7 @@ impl Store {
                 .bind(max_bytes)
                 .fetch_all(&mut *tx)
                 .await?;
-                let (events, more) = page(rows, limit);
+                let (events, more) = page(rows, limit, &self.seal);
                 Ok(Claim {
                     held: Held::Pg(tx),
                     events,
@@ -239,7 +287,7 @@ impl Store {
                 .bind(max_bytes)
                 .fetch_all(pool)
                 .await?;
-                let (events, more) = page(rows, limit);
+                let (events, more) = page(rows, limit, &self.seal);
                 Ok(Claim {
                     held: Held::Lite(pool.clone()),
                     events,
@@ -250,27 +298,36 @@ impl Store {
     }
 }
 
-/// The claimed rows as events, and whether the page was cut by its row or
-/// byte bound (each row carries how many rows were claimed before the byte
-/// bound).
+/// The claimed rows as events, opened, and whether the page was cut by its
+/// row or byte bound (each row carries how many rows were claimed before
+/// the byte bound). An event whose payload does not open (its key is not
+/// configured) is left out, unsent, and logged.
 fn page<U: Into<Uuid>>(
     rows: Vec<(i64, U, String, String, DateTime<Utc>, i64)>,
     limit: i64,
+    seal: &Seal,
 ) -> (Vec<Pending>, bool) {
     let more = rows
         .first()
         .is_some_and(|r| r.5 == limit || (rows.len() as i64) < r.5);
     let events = rows
         .into_iter()
-        .map(
-            |(id, event_id, routing_key, payload, created_at, _)| Pending {
-                id,
-                event_id: event_id.into(),
-                routing_key,
-                payload,
-                created_at,
-            },
-        )
+        .filter_map(|(id, event_id, routing_key, payload, created_at, _)| {
+            let event_id = event_id.into();
+            match opened(event_id, payload, seal) {
+                Ok(payload) => Some(Pending {
+                    id,
+                    event_id,
+                    routing_key,
+                    payload,
+                    created_at,
+                }),
+                Err(error) => {
+                    tracing::error!(id, error = %error, "cannot open an outbox event; it stays unsent until its key is configured");
+                    None
+                }
+            }
+        })
         .collect();
     (events, more)
 }

@@ -86,7 +86,7 @@ impl Store {
                 kind,
             });
         }
-        outbox::insert(&mut tx, &events.out).await?;
+        outbox::insert(&mut tx, &events.out, &self.seal).await?;
         tx.commit().await?;
         Ok(escalations)
     }

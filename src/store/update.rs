@@ -656,7 +656,7 @@ pub(super) async fn update_case(
             json!({"result": update.note}),
         );
     }
-    outbox::insert(tx, &events.out).await?;
+    outbox::insert(tx, &events.out, seal).await?;
     Ok(Applied::CaseUpdated {
         case_no: row.case_no,
     })

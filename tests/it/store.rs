@@ -1061,6 +1061,23 @@ async fn a_confidential_complainants_words_are_sealed_at_rest(store: &Store) {
         "an ordinary description is stored as it came"
     );
     assert_eq!(case(store, &case_no).await["description"], words);
+    // The events bound for the units are sealed too until the relay takes
+    // them, and open when it does.
+    let events = count(store, "SELECT count(*) FROM outbox").await;
+    assert!(events > 0);
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM outbox WHERE CAST(payload AS text) LIKE '\"gh1:test1:%' \
+             AND CAST(payload AS text) NOT LIKE '%13900005678%'"
+        )
+        .await,
+        events
+    );
+    let claim = store.claim_outbox(1000, 1 << 22).await.unwrap();
+    assert_eq!(claim.events.len() as i64, events);
+    assert!(claim.events.iter().all(|e| e.json().is_ok()));
+    drop(claim);
 
     // An update loads the case: its description opens, and stays sealed.
     let accepted = apply(
