@@ -161,6 +161,9 @@ struct Workspace {
     admin_url: String,
     amqp_url: String,
     dir: PathBuf,
+    /// The hub under test seals personal data at rest, as a district's
+    /// does, with a key of its own.
+    keys: PathBuf,
 }
 
 impl Workspace {
@@ -176,7 +179,13 @@ impl Workspace {
         let dir = std::env::temp_dir().join(format!("gridhub-bench-{id}"));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
+        let keys = dir.join("data-keys");
+        std::fs::write(
+            &keys,
+            crate::store::seal::Seal::new_key_line("bench") + "\n",
+        )?;
         Ok(Workspace {
+            keys,
             ceiling_queue: format!("{}.ceiling", names.namespace),
             ceiling_exchange: format!("{}.ceiling", names.namespace),
             database_url: with_database(&settings.database_url, &database)?,
@@ -316,6 +325,7 @@ impl HubProcess {
         );
         // Any free port: a hub already on the default port must not stop the run.
         set("http_listen", "127.0.0.1:0".to_owned());
+        set("data_keys_file", work.keys.display().to_string());
         table.extend(hub_tuning(settings));
         let config = work.dir.join("hub.toml");
         std::fs::write(&config, toml::to_string(&table)?)?;
@@ -327,6 +337,7 @@ impl HubProcess {
             .arg(&config)
             .env_remove("GRIDHUB_AMQP_URL")
             .env_remove("GRIDHUB_DATABASE_URL")
+            .env_remove("GRIDHUB_DATA_KEYS")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -858,18 +869,22 @@ async fn check(
         sqlx::query_scalar::<_, i64>("SELECT count(*) - count(DISTINCT message_id) FROM inbox")
             .fetch_one(pool)
             .await? as u64;
-    // Each population message's records once, from any one destination's event.
-    checks.records_forwarded = sqlx::query_scalar::<_, Option<i64>>(
-        "SELECT sum(n)::int8 FROM (
-             SELECT DISTINCT ON (payload->>'source_message_id')
-                    json_array_length(payload->'records') AS n
-             FROM outbox WHERE routing_key LIKE '%.records.shared'
-             ORDER BY payload->>'source_message_id'
-         ) forwarded",
+    // Each population message's records once, from any one destination's
+    // event (opened: the outbox holds them sealed).
+    let seal = crate::store::seal::Seal::parse(&std::fs::read_to_string(&work.keys)?)?;
+    let shared: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT event_id, payload::text FROM outbox WHERE routing_key LIKE '%.records.shared'",
     )
-    .fetch_one(pool)
-    .await?
-    .unwrap_or_default() as u64;
+    .fetch_all(pool)
+    .await?;
+    let mut forwarded = BTreeMap::new();
+    for (event_id, payload) in shared {
+        let payload = crate::store::outbox::open_payload(event_id, payload, &seal)?;
+        let event: serde_json::Value = serde_json::from_str(&payload)?;
+        let records = event["records"].as_array().map_or(0, Vec::len) as u64;
+        forwarded.insert(event["source_message_id"].to_string(), records);
+    }
+    checks.records_forwarded = forwarded.values().sum();
     checks.cases = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM cases")
         .fetch_one(pool)
         .await? as u64;

@@ -115,7 +115,11 @@ fn stored<'e>(event: &'e OutboxEvent, seal: &Seal) -> std::borrow::Cow<'e, str> 
 const SEALED_FIELD: &str = "outbox.payload";
 
 /// A stored payload opened: JSON text as it is, a sealed one with its key.
-fn opened(event_id: Uuid, payload: String, seal: &Seal) -> Result<String, super::seal::SealError> {
+pub fn open_payload(
+    event_id: Uuid,
+    payload: String,
+    seal: &Seal,
+) -> Result<String, super::seal::SealError> {
     match payload
         .strip_prefix('"')
         .and_then(|p| p.strip_suffix('"'))
@@ -314,7 +318,7 @@ fn page<U: Into<Uuid>>(
         .into_iter()
         .filter_map(|(id, event_id, routing_key, payload, created_at, _)| {
             let event_id = event_id.into();
-            match opened(event_id, payload, seal) {
+            match open_payload(event_id, payload, seal) {
                 Ok(payload) => Some(Pending {
                     id,
                     event_id,
