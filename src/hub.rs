@@ -196,7 +196,7 @@ impl Supervisor {
         quarantined: bool,
     ) -> Ended {
         let context = &self.context;
-        let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
+        let mut tasks: JoinSet<Result<(), PartFailure>> = JoinSet::new();
         match part {
             Part::Connector(connector) => {
                 let (consumers, prefetch) = match quarantined {
@@ -209,7 +209,7 @@ impl Supervisor {
                     tasks.spawn(async move {
                         consumer::run(&Carrier::Broker(connection), context, id, index, prefetch)
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(PartFailure::Consumer)
                     });
                 }
                 let (connection, context, id) =
@@ -217,7 +217,7 @@ impl Supervisor {
                 tasks.spawn(async move {
                     consumer::record(&Carrier::Broker(connection), context, id)
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(PartFailure::Consumer)
                 });
             }
             Part::Relay => {
@@ -226,7 +226,7 @@ impl Supervisor {
                     relay
                         .run(&Carrier::Broker(connection))
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(PartFailure::Relay)
                 });
             }
         }
@@ -246,12 +246,12 @@ impl Supervisor {
                                 if amqp::unparseable(&error) {
                                     unreadable.store(true, std::sync::atomic::Ordering::Relaxed);
                                 }
-                                return Err(error.to_string());
+                                return Err(PartFailure::Connection(error));
                             }
                         }
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {
                             if !connection.status().connected() {
-                                return Err("connection closed".to_owned());
+                                return Err(PartFailure::Closed);
                             }
                         }
                     }
@@ -261,12 +261,15 @@ impl Supervisor {
         while let Some(joined) = tasks.join_next().await {
             let failure = match joined {
                 Ok(Ok(())) => continue,
-                Ok(Err(error)) => error,
+                // What a consumer held at shutdown goes back to the queue.
+                Ok(Err(PartFailure::Consumer(consumer::ConsumerError::Abandoned)))
+                    if context.stop.is_cancelled() =>
+                {
+                    continue;
+                }
+                Ok(Err(error)) => error.to_string(),
                 Err(error) => format!("task failed: {error}"),
             };
-            if context.stop.is_cancelled() && failure.contains("abandoned") {
-                continue;
-            }
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             return Ended::Failed {
@@ -276,6 +279,19 @@ impl Supervisor {
         }
         Ended::Stopped
     }
+}
+
+/// Why one task of a part ended before shutdown.
+#[derive(Debug, thiserror::Error)]
+enum PartFailure {
+    #[error(transparent)]
+    Consumer(consumer::ConsumerError),
+    #[error("relay: {0}")]
+    Relay(lapin::Error),
+    #[error("connection: {0}")]
+    Connection(lapin::Error),
+    #[error("connection closed")]
+    Closed,
 }
 
 impl Hub {

@@ -6,29 +6,25 @@
 //! intent and recorded as unified cases in PostgreSQL. See
 //! `docs/ARCHITECTURE.md` for the map of this crate.
 
+// The pure core, under the names the rest of the crate has always used.
+pub use gridhub_core::{
+    connector, intent, lifecycle, mapping, message, pipeline, privacy, routing, schema,
+};
+
 pub mod amqp;
 pub mod bench;
 pub mod bus;
 pub mod carrier;
 pub mod check;
 pub mod cli;
-pub mod connector;
 pub mod demo;
 pub mod desk;
 pub mod district;
 pub mod dlq;
 pub mod http;
 pub mod hub;
-pub mod intent;
-pub mod lifecycle;
-pub mod mapping;
-pub mod message;
 pub mod metrics;
-pub mod pipeline;
 pub mod places;
-pub mod privacy;
-pub mod routing;
-pub mod schema;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -60,8 +60,9 @@ pub enum StoreError {
     /// back off and try the same work again.
     #[error("case store unavailable: {0}")]
     Transient(#[source] sqlx::Error),
-    /// The database refused the data itself: retrying cannot help. `code`
-    /// names the error: `SQLSTATE 23505`, `SQLite 2067`, or `decode`.
+    /// The database refused the data itself, or a stored row is corrupt:
+    /// retrying cannot help. `code` names the error: `SQLSTATE 23505`,
+    /// `SQLite 2067`, `decode`, or the corrupt row and value.
     #[error("case store refused the data ({code})")]
     Permanent { code: String },
 }

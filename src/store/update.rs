@@ -252,14 +252,34 @@ async fn own_sources(tx: &mut Tx, case_id: Uuid) -> Result<Sources, StoreError> 
 
 /// The case's reporter, opened (stored sealed: store/seal.rs).
 async fn reporter(tx: &mut Tx, case_id: Uuid, seal: &Seal) -> Result<Option<Reporter>, StoreError> {
-    let stored: Option<Reporter> = either!(tx tx, |tx, uuid, _time| sqlx::query_as(
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        bool,
+        bool,
+        bool,
+    );
+    let stored: Option<Row> = either!(tx tx, |tx, uuid, _time| sqlx::query_as(
         "SELECT name, phone, id_number, anonymous, confidential, callback_consent FROM reporters
          WHERE case_id = $1 LIMIT 1",
     )
     .bind(uuid(case_id))
     .fetch_optional(&mut **tx)
     .await?);
-    Ok(stored.map(|r| seal.open_reporter(case_id, r)))
+    Ok(stored.map(
+        |(name, phone, id_number, anonymous, confidential, callback_consent)| {
+            let stored = Reporter {
+                name,
+                phone,
+                id_number,
+                anonymous,
+                confidential,
+                callback_consent,
+            };
+            seal.open_reporter(case_id, stored)
+        },
+    ))
 }
 
 /// One entry of a case's audit trail.
@@ -408,7 +428,15 @@ pub(super) async fn update_case(
     let Some(row) = row else {
         return Ok(refuse(format!("unknown case: no {named}")));
     };
-    let current = Status::parse(&row.status).unwrap_or(Status::Registered);
+    // A status the lifecycle does not know is a corrupt row: refused with
+    // the row named, never read as some default.
+    let current = Status::parse(&row.status).ok_or_else(|| StoreError::Permanent {
+        code: format!(
+            "corrupt row: case {} has status {:?}",
+            row.case_no,
+            crate::message::printable(&row.status)
+        ),
+    })?;
     let (sender, unit, actor, on_behalf_of) = match by {
         By::Message { .. } => {
             let own_sources = own_sources(tx, row.id).await?;

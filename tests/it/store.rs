@@ -48,6 +48,7 @@ on_both!(
     dead_letters_are_sealed_at_rest,
     a_confidential_complainants_words_are_sealed_at_rest,
     cases_are_found_by_filters_ticket_and_phone,
+    a_corrupt_status_is_refused_naming_its_row,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1295,4 +1296,38 @@ async fn cases_are_found_by_filters_ticket_and_phone(store: &Store) {
             .is_none()
     );
     assert!(store.case_detail("TZ-none", None).await.unwrap().is_none());
+}
+
+/// A status the lifecycle does not know is a corrupt row: an update about
+/// that case is refused with the case and the value named, never applied
+/// as if the case were newly registered.
+async fn a_corrupt_status_is_refused_naming_its_row(store: &Store) {
+    let rules = located(store).await;
+    let case_no = open_ticket(store, &rules).await;
+    execute(store, "UPDATE cases SET status = 'lost'").await;
+    let applied = apply(
+        store,
+        &rules,
+        URBAN,
+        "u-corrupt",
+        &update(&case_no, "accept", json!({})),
+    )
+    .await;
+    let Applied::Refused(refusal) = applied else {
+        panic!("expected a refusal, got {applied:?}");
+    };
+    assert!(
+        refusal.reason.contains(&case_no) && refusal.reason.contains("\"lost\""),
+        "{}",
+        refusal.reason
+    );
+    assert_eq!(
+        strings(
+            store,
+            "SELECT status FROM cases WHERE case_no = $1",
+            &case_no
+        )
+        .await,
+        ["lost"]
+    );
 }

@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn the_case_schema_lists_every_status() {
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../schemas/hub/case.v1.json")).unwrap();
+            serde_json::from_str(include_str!("../../schemas/hub/case.v1.json")).unwrap();
         let listed: Vec<&str> = schema["properties"]["status"]["enum"]
             .as_array()
             .unwrap()

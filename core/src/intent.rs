@@ -172,7 +172,7 @@ pub struct Place {
 }
 
 /// Who reported it: personal data, stored apart from the case.
-#[derive(Clone, Default, PartialEq, Deserialize, Serialize, sqlx::FromRow)]
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct Reporter {
     #[serde(default)]
     pub name: Option<String>,
