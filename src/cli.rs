@@ -151,7 +151,7 @@ pub struct FilterArgs {
     /// Only those refused at this stage (decode, identity, schema, mapping,
     /// intent, apply, delivery-limit).
     #[arg(long)]
-    pub stage: Option<String>,
+    pub stage: Option<crate::pipeline::Stage>,
     /// Only those whose reason or violations contain this text (any case).
     #[arg(long)]
     pub reason: Option<String>,
@@ -176,7 +176,7 @@ impl FilterArgs {
     fn filter(&self) -> Filter {
         Filter {
             connector: self.connector.clone(),
-            stage: self.stage.clone(),
+            stage: self.stage,
             reason: self.reason.clone(),
             since: self.since,
             until: self.until,

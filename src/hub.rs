@@ -3,7 +3,7 @@
 //! The same hub runs on the in-process bus for `gridhub demo`
 //! ([`Hub::on_local_bus`]).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::Connection;
@@ -22,7 +22,7 @@ use crate::connector::Registry;
 use crate::dlq::Office;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::places::{self, Locate};
+use crate::places;
 use crate::routing::{self, Routing};
 use crate::settings::Settings;
 use crate::store::{Rules, Store};
@@ -31,7 +31,7 @@ pub struct Hub {
     settings: Settings,
     registry: Arc<Registry>,
     routing: Arc<Routing>,
-    places: Arc<RwLock<Arc<dyn Locate>>>,
+    places: places::Current,
     store: Store,
     /// The broker link's TLS (`amqps://`).
     tls: Option<amqp::Tls>,
@@ -363,7 +363,7 @@ impl Hub {
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
-            places: Arc::new(RwLock::new(places.1)),
+            places: places::Current::new(places.1),
             store,
             metrics: Arc::new(Metrics::new()),
             http,
@@ -406,11 +406,7 @@ impl Hub {
             centre: self.settings.centre_destination.clone(),
             registry: self.registry.clone(),
             routing: self.routing.clone(),
-            places: self
-                .places
-                .read()
-                .map(|p| p.clone())
-                .unwrap_or_else(|e| e.into_inner().clone()),
+            places: self.places.get(),
         }
     }
 
@@ -660,7 +656,7 @@ async fn connect_and_declare(
 /// the grid data.
 async fn refresh_places(
     store: Store,
-    places: Arc<RwLock<Arc<dyn Locate>>>,
+    places: places::Current,
     every: Duration,
     stop: CancellationToken,
 ) {
@@ -674,9 +670,7 @@ async fn refresh_places(
             Ok(version) if version != known => match places::load(&store).await {
                 Ok((loaded, fresh)) => {
                     known = loaded;
-                    if let Ok(mut slot) = places.write() {
-                        *slot = fresh;
-                    }
+                    places.set(fresh);
                     tracing::info!(version = loaded, "grid data reloaded");
                 }
                 Err(error) => tracing::warn!(error = %error, "cannot reload grid data"),
@@ -749,7 +743,7 @@ async fn expire_personal_data(
 async fn scan_deadlines(
     store: Store,
     rules: Rules,
-    places: Arc<RwLock<Arc<dyn Locate>>>,
+    places: places::Current,
     every: Duration,
     outbox_ready: Arc<Notify>,
     stop: CancellationToken,
@@ -760,10 +754,7 @@ async fn scan_deadlines(
             _ = tokio::time::sleep(every) => {}
         }
         let rules = Rules {
-            places: places
-                .read()
-                .map(|p| p.clone())
-                .unwrap_or_else(|e| e.into_inner().clone()),
+            places: places.get(),
             ..rules.clone()
         };
         match store.escalate(chrono::Utc::now(), &rules).await {

@@ -214,3 +214,31 @@ mod tests {
         assert_eq!(nowhere, Location::unplaced());
     }
 }
+
+/// The district's places as the hub knows them now: read by every batch
+/// and every scan, replaced when the grid data changes. Cheap to clone.
+#[derive(Clone)]
+pub struct Current(std::sync::Arc<std::sync::RwLock<std::sync::Arc<dyn Locate>>>);
+
+impl Current {
+    pub fn new(places: std::sync::Arc<dyn Locate>) -> Current {
+        Current(std::sync::Arc::new(std::sync::RwLock::new(places)))
+    }
+
+    /// The places now. A writer that panicked left the places it last set
+    /// whole (replacing an `Arc` cannot be seen half done): they are read.
+    pub fn get(&self) -> std::sync::Arc<dyn Locate> {
+        match self.0.read() {
+            Ok(places) => places.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, places: std::sync::Arc<dyn Locate>) {
+        let mut slot = match self.0.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = places;
+    }
+}

@@ -129,16 +129,91 @@ pub struct KnownAddress {
     pub grid_id: String,
 }
 
+/// A closed set of values that travel as strings (the intent schema's
+/// enums, the store's text columns): parsed at the edge, written back as
+/// the same strings.
+macro_rules! closed_set {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in the schema's order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// `None` for a string outside the set.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+closed_set!(
+    /// Where a request came in.
+    Channel {
+        Hotline12345 = "12345",
+        Hotline96156 = "96156",
+        Hotline96126 = "96126",
+        Grid = "grid",
+        Department = "department",
+        Camera = "camera",
+        Web = "web",
+    }
+);
+
+closed_set!(
+    /// The nature of a request (诉求性质).
+    Nature {
+        Consultation = "consultation",
+        Help = "help",
+        Complaint = "complaint",
+        Report = "report",
+        Suggestion = "suggestion",
+        Praise = "praise",
+        Other = "other",
+    }
+);
+
+closed_set!(
+    /// How fast a case must be handled; each has its deadline in the
+    /// routing rules.
+    Priority {
+        Emergency = "emergency",
+        Urgent = "urgent",
+        General = "general",
+        Complex = "complex",
+    }
+);
+
 /// Open a unified case from a source's ticket or report.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct OpenCase {
     /// The source system's own ticket id.
     pub source_ref: String,
-    pub channel: String,
-    pub nature: String,
+    pub channel: Channel,
+    pub nature: Nature,
     #[serde(default)]
     pub category: Option<String>,
-    pub priority: String,
+    pub priority: Priority,
     pub title: String,
     #[serde(default)]
     pub description: String,
@@ -213,6 +288,41 @@ pub struct Media {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The closed sets are the intent schema's enums, value for value.
+    #[test]
+    fn closed_sets_are_the_schemas_enums() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schemas/hub/intent.v1.json")).unwrap();
+        let open = &schema["$defs"]["open_case"]["properties"];
+        let values = |field: &str| -> Vec<String> {
+            open[field]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{field} has an enum"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let texts = |all: Vec<&'static str>| all.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            values("channel"),
+            texts(Channel::ALL.iter().map(|c| c.as_str()).collect())
+        );
+        assert_eq!(
+            values("nature"),
+            texts(Nature::ALL.iter().map(|n| n.as_str()).collect())
+        );
+        assert_eq!(
+            values("priority"),
+            texts(Priority::ALL.iter().map(|p| p.as_str()).collect())
+        );
+        for nature in Nature::ALL {
+            assert_eq!(Nature::parse(nature.as_str()), Some(*nature));
+            assert_eq!(json!(nature), json!(nature.as_str()));
+        }
+        assert_eq!(Channel::parse("12345"), Some(Channel::Hotline12345));
+        assert_eq!(Priority::parse("soon"), None);
+    }
 
     #[test]
     fn reporter_debug_hides_personal_data() {

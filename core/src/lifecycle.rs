@@ -205,6 +205,65 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAllowed(pub String);
 
+/// What an update reports: its action with the data that action needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Accept,
+    Return,
+    Progress,
+    Respond,
+    /// 核查: whether the result passed the on-site check.
+    Verify {
+        passed: bool,
+    },
+    /// 回访: whether the reporter was reached, and whether they say the
+    /// matter is solved.
+    Callback {
+        contacted: bool,
+        solved: bool,
+    },
+    Close,
+    Reopen,
+}
+
+impl Report {
+    /// The report an update makes. A verification must say whether it
+    /// passed; a callback that does not say is taken as the reporter
+    /// reached and the matter solved.
+    pub fn of(update: &crate::intent::UpdateCase) -> Result<Report, NotAllowed> {
+        Ok(match update.action {
+            Action::Accept => Report::Accept,
+            Action::Return => Report::Return,
+            Action::Progress => Report::Progress,
+            Action::Respond => Report::Respond,
+            Action::Verify => Report::Verify {
+                passed: update
+                    .passed
+                    .ok_or_else(|| NotAllowed("verify needs passed".to_owned()))?,
+            },
+            Action::Callback => Report::Callback {
+                contacted: update.contacted.unwrap_or(true),
+                solved: update.solved.unwrap_or(true),
+            },
+            Action::Close => Report::Close,
+            Action::Reopen => Report::Reopen,
+        })
+    }
+
+    pub fn action(self) -> Action {
+        match self {
+            Report::Accept => Action::Accept,
+            Report::Return => Action::Return,
+            Report::Progress => Action::Progress,
+            Report::Respond => Action::Respond,
+            Report::Verify { .. } => Action::Verify,
+            Report::Callback { .. } => Action::Callback,
+            Report::Close => Action::Close,
+            Report::Reopen => Action::Reopen,
+        }
+    }
+}
+
 /// Applies one update to a case.
 ///
 /// The out-of-order rule: an update that is allowed moves the case (a
@@ -215,16 +274,10 @@ pub struct NotAllowed(pub String);
 /// recorded as late and changes nothing. Any other update is refused, naming
 /// the current status. So the same set of updates ends in the same status
 /// whatever order several consumers deliver them in.
-pub fn apply(
-    case: &CaseState,
-    action: Action,
-    sender: Sender,
-    passed: Option<bool>,
-    solved: Option<bool>,
-    contacted: Option<bool>,
-) -> Result<Outcome, NotAllowed> {
+pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome, NotAllowed> {
     use Status::*;
     let current = case.status;
+    let action = report.action();
     let refuse = |why: &str| {
         Err(NotAllowed(format!(
             "{} not allowed in status {}{why}",
@@ -291,17 +344,20 @@ pub fn apply(
             let (steps, effects) = after_response(case);
             moved(steps, effects)
         }
-        (Action::Verify, Verifying) => match passed {
-            Some(true) if case.callback_wanted => {
+        (Action::Verify, Verifying) => match report {
+            Report::Verify { passed: true } if case.callback_wanted => {
                 moved(vec![Callback], vec![Effect::RequestCallback])
             }
-            Some(true) => moved(vec![Closed], vec![]),
-            Some(false) => moved(vec![Rework], vec![Effect::CountRework, Effect::Rework]),
-            None => refuse(": verify needs passed"),
+            Report::Verify { passed: true } => moved(vec![Closed], vec![]),
+            _ => moved(vec![Rework], vec![Effect::CountRework, Effect::Rework]),
         },
-        (Action::Callback, Callback | Closed) => match (contacted, solved) {
-            (Some(false), _) => Ok(Outcome::Noted),
-            (_, Some(false)) => moved(vec![Reopened, Dispatched], vec![Effect::Redispatch]),
+        (Action::Callback, Callback | Closed) => match report {
+            Report::Callback {
+                contacted: false, ..
+            } => Ok(Outcome::Noted),
+            Report::Callback { solved: false, .. } => {
+                moved(vec![Reopened, Dispatched], vec![Effect::Redispatch])
+            }
             _ if current == Closed => Ok(Outcome::Noted),
             _ => moved(vec![Closed], vec![]),
         },
@@ -336,15 +392,25 @@ mod tests {
         }
     }
 
+    /// The action, passed, solved and the reporter reached.
+    fn report(action: Action) -> Report {
+        match action {
+            Action::Accept => Report::Accept,
+            Action::Return => Report::Return,
+            Action::Progress => Report::Progress,
+            Action::Respond => Report::Respond,
+            Action::Verify => Report::Verify { passed: true },
+            Action::Callback => Report::Callback {
+                contacted: true,
+                solved: true,
+            },
+            Action::Close => Report::Close,
+            Action::Reopen => Report::Reopen,
+        }
+    }
+
     fn run(status: Status, action: Action, role: Sender) -> Result<Outcome, NotAllowed> {
-        apply(
-            &case(status),
-            action,
-            role,
-            Some(true),
-            Some(true),
-            Some(true),
-        )
+        apply(&case(status), report(action), role)
     }
 
     #[test]
@@ -413,11 +479,8 @@ mod tests {
     fn failed_verification_is_rework() {
         let outcome = apply(
             &case(Verifying),
-            Action::Verify,
+            Report::Verify { passed: false },
             Sender::GRID_PLATFORM,
-            Some(false),
-            None,
-            None,
         )
         .unwrap();
         assert_eq!(steps(outcome), [Rework]);
@@ -434,7 +497,7 @@ mod tests {
             located: false,
             callback_wanted: false,
         };
-        let outcome = apply(&state, Action::Respond, Sender::LEAD_UNIT, None, None, None).unwrap();
+        let outcome = apply(&state, Report::Respond, Sender::LEAD_UNIT).unwrap();
         assert_eq!(steps(outcome), [Responded, Closed]);
     }
 
@@ -442,21 +505,21 @@ mod tests {
     fn unsolved_callback_reopens() {
         let outcome = apply(
             &case(Callback),
-            Action::Callback,
+            Report::Callback {
+                contacted: true,
+                solved: false,
+            },
             Sender::SOURCE,
-            None,
-            Some(false),
-            Some(true),
         )
         .unwrap();
         assert_eq!(steps(outcome), [Reopened, Dispatched]);
         let unreachable = apply(
             &case(Callback),
-            Action::Callback,
+            Report::Callback {
+                contacted: false,
+                solved: true,
+            },
             Sender::SOURCE,
-            None,
-            None,
-            Some(false),
         )
         .unwrap();
         assert_eq!(unreachable, Outcome::Noted);

@@ -67,6 +67,18 @@ impl Stage {
     }
 }
 
+impl std::str::FromStr for Stage {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Stage, String> {
+        Stage::parse(text).ok_or_else(|| {
+            format!(
+                "unknown stage {text:?}: decode, identity, schema, mapping, intent, apply or delivery-limit"
+            )
+        })
+    }
+}
+
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

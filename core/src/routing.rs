@@ -9,16 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Natures of a request, as in the intent schema.
-pub const NATURES: [&str; 7] = [
-    "consultation",
-    "help",
-    "complaint",
-    "report",
-    "suggestion",
-    "praise",
-    "other",
-];
+use crate::intent::{Nature, Priority};
 
 /// The rules file.
 #[derive(Debug, Clone, Deserialize)]
@@ -145,7 +136,7 @@ pub struct Fallback {
 pub struct Routing {
     pub file: RulesFile,
     units: BTreeMap<String, Unit>,
-    deadlines: BTreeMap<&'static str, Duration>,
+    deadlines: BTreeMap<Priority, Duration>,
     pub sign_for: Duration,
     pub supervision_after: Duration,
     pub duplicate_window: Duration,
@@ -208,11 +199,11 @@ impl Routing {
             }
         };
         let d = &file.deadlines;
-        let deadlines: BTreeMap<&'static str, Duration> = [
-            ("emergency", parse("emergency", &d.emergency)),
-            ("urgent", parse("urgent", &d.urgent)),
-            ("general", parse("general", &d.general)),
-            ("complex", parse("complex", &d.complex)),
+        let deadlines: BTreeMap<Priority, Duration> = [
+            (Priority::Emergency, parse("emergency", &d.emergency)),
+            (Priority::Urgent, parse("urgent", &d.urgent)),
+            (Priority::General, parse("general", &d.general)),
+            (Priority::Complex, parse("complex", &d.complex)),
         ]
         .into_iter()
         .collect();
@@ -245,11 +236,7 @@ impl Routing {
             {
                 problems.push(format!("{what}: category {code} is not in the catalogue"));
             }
-            for nature in rule
-                .natures
-                .iter()
-                .filter(|n| !NATURES.contains(&n.as_str()))
-            {
+            for nature in rule.natures.iter().filter(|n| Nature::parse(n).is_none()) {
                 problems.push(format!("{what}: unknown nature {nature}"));
             }
             match (rule.action, &rule.lead) {
@@ -290,7 +277,7 @@ impl Routing {
         let mut unrouted = BTreeSet::new();
         let mut department_owned: BTreeMap<&str, &str> = BTreeMap::new();
         for entry in &self.file.catalogue {
-            for nature in NATURES {
+            for &nature in Nature::ALL {
                 let best = self.best_rules(Some(&entry.code), nature);
                 match best.as_slice() {
                     [] => {
@@ -321,7 +308,7 @@ impl Routing {
             let Some(owner) = department_owned.get(entry.code.as_str()) else {
                 continue;
             };
-            for nature in NATURES {
+            for &nature in Nature::ALL {
                 if let [rule] = self.best_rules(Some(&entry.code), nature).as_slice()
                     && let Some(lead) = rule.lead.as_deref().and_then(|l| self.units.get(l))
                     && matches!(lead.level, Level::Grid | Level::Community | Level::Street)
@@ -341,7 +328,7 @@ impl Routing {
 
     /// The matching rules of the highest specificity: category and nature,
     /// then nature only, then category only, then neither.
-    fn best_rules(&self, category: Option<&str>, nature: &str) -> Vec<&Rule> {
+    fn best_rules(&self, category: Option<&str>, nature: Nature) -> Vec<&Rule> {
         let mut best: Vec<&Rule> = Vec::new();
         let mut best_score = 0;
         for rule in &self.file.rules {
@@ -356,7 +343,7 @@ impl Routing {
             };
             let nature_match = if rule.natures.is_empty() {
                 Some(0)
-            } else if rule.natures.iter().any(|n| n == nature) {
+            } else if rule.natures.iter().any(|n| n == nature.as_str()) {
                 Some(2)
             } else {
                 None
@@ -388,18 +375,15 @@ impl Routing {
     }
 
     /// Handling deadline of a priority.
-    pub fn deadline(&self, priority: &str) -> Duration {
-        self.deadlines
-            .get(priority)
-            .copied()
-            .unwrap_or(self.deadlines["general"])
+    pub fn deadline(&self, priority: Priority) -> Duration {
+        self.deadlines[&priority]
     }
 
     /// Routes a case. A rule whose lead is a level of the grid system follows
     /// the case's place down as far as it is known (grid, else community,
     /// else street); a case that cannot be placed at all goes to the
     /// fallback, flagged unplaced: the hub never guesses a place.
-    pub fn route(&self, category: Option<&str>, nature: &str, placed: Placed) -> Route {
+    pub fn route(&self, category: Option<&str>, nature: Nature, placed: Placed) -> Route {
         let best = self.best_rules(category, nature);
         let Some(rule) = best.first() else {
             return Route::Dispatch {
@@ -567,7 +551,7 @@ mod tests {
     #[test]
     fn routes_by_category_and_nature() {
         let r = routing(GOOD).unwrap();
-        match r.route(Some("road.pothole"), "complaint", Placed::Grid) {
+        match r.route(Some("road.pothole"), Nature::Complaint, Placed::Grid) {
             Route::Dispatch {
                 lead,
                 assist,
@@ -583,18 +567,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            r.route(Some("road.pothole"), "consultation", Placed::Grid),
+            r.route(Some("road.pothole"), Nature::Consultation, Placed::Grid),
             Route::Answer {
                 rule: "answer".into()
             }
         );
-        assert_eq!(r.deadline("emergency"), Duration::from_secs(7200));
+        assert_eq!(r.deadline(Priority::Emergency), Duration::from_secs(7200));
     }
 
     #[test]
     fn grid_level_follows_the_place_and_never_guesses() {
         let r = routing(GOOD).unwrap();
-        let lead = |placed| match r.route(Some("sanitation.garbage"), "report", placed) {
+        let lead = |placed| match r.route(Some("sanitation.garbage"), Nature::Report, placed) {
             Route::Dispatch { lead, unplaced, .. } => (lead.id, unplaced),
             other => panic!("{other:?}"),
         };

@@ -26,7 +26,6 @@ use crate::connector::Registry;
 use crate::message::Inbound;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Prepared, Refusal};
-use crate::places::Locate;
 use crate::settings::RetrySettings;
 use crate::store::{Applied, Item, Rules, Store, StoreError, Work};
 
@@ -38,7 +37,7 @@ pub struct Context {
     /// Routing rules and event destinations; `places` is replaced per batch.
     pub rules: Rules,
     /// The district's places, reloaded when grid data changes.
-    pub places: Arc<std::sync::RwLock<Arc<dyn Locate>>>,
+    pub places: crate::places::Current,
     pub trusted: Vec<String>,
     /// What each connector may hold, in deliveries (`Settings::holding`).
     pub holding: crate::settings::Holding,
@@ -77,13 +76,8 @@ impl Context {
 
     /// The rules with the places as they are now.
     pub fn current_rules(&self) -> Rules {
-        let places = self
-            .places
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_else(|e| e.into_inner().clone());
         Rules {
-            places,
+            places: self.places.get(),
             ..self.rules.clone()
         }
     }

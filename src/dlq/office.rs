@@ -37,7 +37,7 @@ use crate::connector::Registry;
 use crate::dlq::{self, DeadLetter};
 use crate::message::Inbound;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Refusal};
+use crate::pipeline::{self, Refusal, Stage};
 use crate::store::Store;
 use crate::store::audit::{Actor, AuditRecord};
 
@@ -54,7 +54,7 @@ pub struct Filter {
     pub connector: Option<String>,
     /// Stage that refused: decode, identity, schema, mapping, intent, apply, delivery-limit.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     /// Text in the reason or in a violation (case-insensitive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -84,7 +84,7 @@ impl Filter {
         let dead = letter;
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         if !eq(&self.connector, &dead.connector)
-            || !eq(&self.stage, &dead.stage)
+            || self.stage.is_some_and(|stage| stage.as_str() != dead.stage)
             || !eq(&self.group, &letter.group)
             || !eq(&self.id, &letter.id)
         {
@@ -997,7 +997,7 @@ mod tests {
         let f = |filter: Filter| filter.matches(&a);
         assert!(f(Filter::default()));
         assert!(f(Filter {
-            stage: Some("schema".into()),
+            stage: Some(Stage::Schema),
             reason: Some("MISSING".into()),
             ..Filter::default()
         }));
@@ -1006,7 +1006,7 @@ mod tests {
             ..Filter::default()
         }));
         assert!(!f(Filter {
-            stage: Some("decode".into()),
+            stage: Some(Stage::Decode),
             ..Filter::default()
         }));
         assert!(f(Filter {

@@ -104,7 +104,7 @@ pub(super) async fn open_cases(
     for case in cases.iter_mut().filter(|c| c.parent.is_none()) {
         let route = rules.routing.route(
             case.open.category.as_deref(),
-            &case.open.nature,
+            case.open.nature,
             case.location.placed(),
         );
         case.status = match route {
@@ -400,16 +400,16 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
     };
     let due_at = lead
         .as_ref()
-        .and_then(|_| chrono::Duration::from_std(rules.routing.deadline(&open.priority)).ok())
+        .and_then(|_| chrono::Duration::from_std(rules.routing.deadline(open.priority)).ok())
         .map(|d| now + d);
     CaseView {
         id: case.id,
         case_no: case.case_no.clone(),
         status: case.status.as_str().to_owned(),
-        channel: open.channel.clone(),
-        nature: open.nature.clone(),
+        channel: open.channel.as_str().to_owned(),
+        nature: open.nature.as_str().to_owned(),
         category: open.category.clone(),
-        priority: open.priority.clone(),
+        priority: open.priority.as_str().to_owned(),
         title: open.title.clone(),
         description: open.description.clone(),
         place: open.place.clone(),

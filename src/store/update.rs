@@ -14,7 +14,7 @@ use super::inserts::PgInserts;
 use super::seal::Seal;
 use super::{Applied, Rules, StoreError, Tx, outbox};
 use crate::connector::Kind;
-use crate::intent::{Action, Media, Place, Reporter, UpdateCase};
+use crate::intent::{Action, Media, Place, Priority, Reporter, UpdateCase};
 use crate::lifecycle::{self, CaseState, Effect, Outcome, Sender, Status};
 use crate::pipeline::{Refusal, Stage};
 use crate::routing::{Level, Unit};
@@ -500,14 +500,9 @@ pub(super) async fn update_case(
         located: row.grid_id.is_some(),
         callback_wanted: row.callback_wanted,
     };
-    let outcome = match lifecycle::apply(
-        &state,
-        update.action,
-        sender,
-        update.passed,
-        update.solved,
-        update.contacted,
-    ) {
+    let outcome = match lifecycle::Report::of(update)
+        .and_then(|report| lifecycle::apply(&state, report, sender))
+    {
         Ok(outcome) => outcome,
         Err(not_allowed) => return Ok(refuse(format!("case {}: {}", row.case_no, not_allowed.0))),
     };
@@ -570,7 +565,15 @@ pub(super) async fn update_case(
                 next.lead_unit = Some(unit.id.clone());
                 next.lead_connector = Some(unit.connector.clone());
                 next.dispatch_level = Some(unit.level.as_str().to_owned());
-                next.due_at = chrono::Duration::from_std(rules.routing.deadline(&row.priority))
+                let priority =
+                    Priority::parse(&row.priority).ok_or_else(|| StoreError::Permanent {
+                        code: format!(
+                            "corrupt row: case {} has priority {:?}",
+                            row.case_no,
+                            crate::message::printable(&row.priority)
+                        ),
+                    })?;
+                next.due_at = chrono::Duration::from_std(rules.routing.deadline(priority))
                     .ok()
                     .map(|d| now + d);
                 next.escalation_level = 0;

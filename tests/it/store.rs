@@ -1143,7 +1143,7 @@ async fn cases_are_found_by_filters_ticket_and_phone(store: &Store) {
     if let Intent::OpenCase(open) = &mut other {
         open.category = Some("utility.water".to_owned());
         open.title = "停水".to_owned();
-        open.channel = "96126".into();
+        open.channel = gridhub::intent::Channel::Hotline96126;
         open.reporter.as_mut().unwrap().phone = Some("13733334444".to_owned());
     }
     let second = case_no(&apply(store, &rules, "hotline-96126", "m-2", &other).await);
