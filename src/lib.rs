@@ -12,11 +12,13 @@ pub use gridhub_core::{
 };
 
 pub mod amqp;
+#[cfg(feature = "tools")]
 pub mod bench;
 pub mod bus;
 pub mod carrier;
 pub mod check;
 pub mod cli;
+#[cfg(feature = "tools")]
 pub mod demo;
 pub mod desk;
 pub mod district;

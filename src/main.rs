@@ -2,9 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The system allocator spent about 40% of the hub's CPU under load (see
-/// docs/PERFORMANCE.md); mimalloc is much cheaper for the pipeline's many
-/// small, short-lived allocations.
+/// mimalloc: the pipeline makes many small, short-lived allocations, which
+/// cost the system allocator far more of the hub's CPU (docs/PERFORMANCE.md,
+/// Measurements behind design decisions).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -14,11 +14,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How long freed memory stays with the allocator before it goes back to
-/// the system, in milliseconds. mimalloc 3 keeps it for 1,000 ms, so the
-/// hub's RSS carried a second's worth of freed pages: a population sync
-/// peaked at 136 to 162 MB. 100 ms took the peak to about 116 MB at no
-/// CPU cost the bench could see; 10 ms and 0 cost a sync 20% and more of
-/// the hub's CPU (docs/PERFORMANCE.md).
+/// the system, in milliseconds. mimalloc 3's default lets the hub's RSS
+/// carry a second's worth of freed pages; much shorter delays cost CPU.
+/// Why this value: docs/PERFORMANCE.md, Measurements behind design
+/// decisions.
 const PURGE_DELAY_MS: libc::c_long = 100;
 
 /// Sets the purge delay, unless the operator set `MIMALLOC_PURGE_DELAY`.

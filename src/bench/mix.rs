@@ -823,13 +823,9 @@ fn mask_reference(reference: &str) -> String {
         .collect()
 }
 
-/// SplitMix64: one well-mixed 64-bit value from another.
-pub(crate) fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+/// SplitMix64: one well-mixed 64-bit value from another (the district
+/// generator's own).
+pub(crate) use crate::district::rng::mix as splitmix;
 
 #[cfg(test)]
 mod tests {

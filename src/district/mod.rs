@@ -13,21 +13,25 @@
 //! Nothing here does I/O except [`write_planning_messages`].
 
 mod gazetteer;
+#[cfg(feature = "tools")]
 mod generate;
 mod index;
+#[cfg(feature = "tools")]
 mod names;
+#[cfg(feature = "tools")]
 mod planning;
-mod rng;
-
-use std::path::PathBuf;
+#[cfg(feature = "tools")]
+pub(crate) mod rng;
 
 use serde::{Deserialize, Serialize};
 
 pub use gazetteer::{Gazetteer, Placement};
 pub use index::{GridIndex, GridRef};
+#[cfg(feature = "tools")]
 pub use planning::{DEFAULT_PER_MESSAGE, planning_messages, write_planning_messages};
 
 /// The seed the command line uses unless told otherwise.
+#[cfg(feature = "tools")]
 pub const DEFAULT_SEED: u64 = 2015;
 
 /// A street (街道) or township (镇, 乡).
@@ -98,11 +102,13 @@ pub struct District {
 /// The same seed gives the same data, to the byte, on every machine. The
 /// counts and the tiling hold for every seed; the seed moves the boundaries
 /// a little and chooses names, community sizes and addresses.
+#[cfg(feature = "tools")]
 pub fn generate(seed: u64) -> District {
     generate::generate(seed)
 }
 
 /// What `gridhub district` can do.
+#[cfg(feature = "tools")]
 #[derive(Debug, clap::Subcommand)]
 pub enum DistrictCommand {
     /// Write a generated district as the planning commission's
@@ -113,9 +119,9 @@ pub enum DistrictCommand {
         seed: u64,
         /// Folder to write to (created if missing).
         #[arg(long)]
-        out: PathBuf,
+        out: std::path::PathBuf,
     },
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tools"))]
 mod tests;

@@ -1,0 +1,336 @@
+//! `gridhub cases` and `gridhub case`: finding and reading cases, and the
+//! district centre's desk.
+
+use super::*;
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// One case whole: sources, place, routing, deadlines and its timeline.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// The case number (TZ...).
+        case_no: String,
+        /// Print it as JSON (the unified case with `deadlines` and
+        /// `timeline`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find cases by a ticket id, a caller's phone or words (and any filter
+    /// of `gridhub cases`).
+    Find {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        filters: CaseFilters,
+    },
+    /// Record a response (办结反馈) for a unit with no system of its own, on
+    /// a case led inside the grid system; the unit is named and you are
+    /// recorded as the actor.
+    Respond {
+        #[command(flatten)]
+        common: Common,
+        /// The case number (TZ...).
+        case_no: String,
+        /// The unit that did the work, by name (e.g. 区水务局).
+        #[arg(long)]
+        unit: String,
+        /// What was done.
+        #[arg(long)]
+        note: String,
+        /// A photo's https address; repeat for more.
+        #[arg(long = "photo")]
+        photos: Vec<String>,
+    },
+}
+
+/// Which cases to show (`gridhub cases`, `gridhub case find`).
+#[derive(Args, Clone)]
+pub struct CaseFilters {
+    /// A status: registered, dispatched, accepted, responded, closed...
+    #[arg(long)]
+    status: Option<String>,
+    /// A street or township, by name.
+    #[arg(long)]
+    street: Option<String>,
+    /// A community, by name.
+    #[arg(long)]
+    community: Option<String>,
+    /// A grid id.
+    #[arg(long)]
+    grid: Option<String>,
+    /// The lead unit's id.
+    #[arg(long)]
+    lead_unit: Option<String>,
+    /// 12345, 96156, 96126, grid, department...
+    #[arg(long)]
+    channel: Option<String>,
+    /// A category (noise.construction...).
+    #[arg(long)]
+    category: Option<String>,
+    /// Only overdue cases.
+    #[arg(long)]
+    overdue: bool,
+    /// Received on or after (RFC 3339).
+    #[arg(long)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Received before (RFC 3339).
+    #[arg(long)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Words in the title or description.
+    #[arg(long)]
+    text: Option<String>,
+    /// A source's ticket id.
+    #[arg(long)]
+    ticket: Option<String>,
+    /// A caller's phone, matched through its keyed hash; `-` reads it from
+    /// standard input (kept out of the shell's history).
+    #[arg(long)]
+    phone: Option<String>,
+    /// Print a JSON array of unified cases (schemas/hub/case.v1.json).
+    #[arg(long)]
+    json: bool,
+    /// Most cases to show (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    /// Cases to skip (the next page).
+    #[arg(long, default_value_t = 0)]
+    offset: i64,
+}
+
+/// Without the phone.
+impl std::fmt::Debug for CaseFilters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseFilters")
+            .field("status", &self.status)
+            .field("ticket", &self.ticket)
+            .field("phone", &self.phone.as_ref().map(|_| "(given)"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CaseFilters {
+    fn query(self) -> anyhow::Result<crate::store::query::CaseQuery> {
+        let phone = match self.phone.as_deref() {
+            Some("-") => {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim().to_owned())
+            }
+            _ => self.phone,
+        };
+        Ok(crate::store::query::CaseQuery {
+            status: self.status,
+            street: self.street,
+            community: self.community,
+            grid: self.grid,
+            lead_unit: self.lead_unit,
+            channel: self.channel,
+            category: self.category,
+            overdue: self.overdue.then_some(true),
+            received_from: self.from,
+            received_to: self.to,
+            text: self.text,
+            ticket: self.ticket,
+            phone,
+            offset: self.offset,
+            limit: Some(self.limit),
+        })
+    }
+}
+
+pub(super) async fn cases(settings: &Settings, filters: CaseFilters) -> anyhow::Result<ExitCode> {
+    let json = filters.json;
+    let query = filters.query()?;
+    let store = open_store(settings).await?;
+    if query.phone.is_some() && !store.finds_phones() {
+        anyhow::bail!("finding by phone needs data keys (data_keys_file, GRIDHUB_DATA_KEYS)");
+    }
+    let cases = store.find_cases(&query, None).await?;
+    // Descriptions and places can hold personal data, and a phone finds a
+    // caller's cases: those reads are audited (without the phone).
+    if json || query.phone.is_some() {
+        store
+            .audit(&crate::store::audit::AuditRecord {
+                actor: &cli_actor(),
+                action: if query.phone.is_some() {
+                    "find-by-phone"
+                } else {
+                    "read-cases"
+                },
+                filter: serde_json::json!(query),
+                affected: cases.len(),
+                failed: 0,
+                message_ids: Vec::new(),
+                note: json.then(|| "cases in full: descriptions and places".to_owned()),
+            })
+            .await?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&cases)?);
+    } else {
+        println!(
+            "{:<16} {:<11} {:<6} {:<12} {:<24} RECEIVED",
+            "CASE", "STATUS", "CHAN", "NATURE", "CATEGORY"
+        );
+        for case in &cases {
+            let field = |k: &str| {
+                case.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            println!(
+                "{:<16} {:<11} {:<6} {:<12} {:<24} {}",
+                field("case_no"),
+                field("status"),
+                field("channel"),
+                field("nature"),
+                field("category"),
+                field("received_at")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
+    let (common, case_no, unit, note, photos) = match command {
+        CaseCommand::Show {
+            common,
+            case_no,
+            json,
+        } => return show_case(&settings(&common)?, &case_no, json).await,
+        CaseCommand::Find { common, filters } => {
+            return cases(&settings(&common)?, filters).await;
+        }
+        CaseCommand::Respond {
+            common,
+            case_no,
+            unit,
+            note,
+            photos,
+        } => (common, case_no, unit, note, photos),
+    };
+    let settings = settings(&common)?;
+    let registry = Arc::new(registry(&settings)?);
+    let routing = crate::routing::Routing::load(&settings.routing_file()).map_err(|problems| {
+        anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
+    })?;
+    let rules = crate::store::Rules {
+        centre: settings.centre_destination.clone(),
+        registry: registry.clone(),
+        routing: Arc::new(routing),
+        places: Arc::new(crate::places::NoGrids),
+    };
+    let response = crate::desk::Response { unit, note, photos };
+    let update = crate::desk::response(&registry, &case_no, &response, chrono::Utc::now())
+        .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
+    let store = open_store(&settings).await?;
+    match store
+        .desk_update(&update, &cli_actor().name, &rules)
+        .await?
+    {
+        crate::store::Applied::CaseUpdated { case_no } => {
+            println!("{case_no}: response recorded for {}", response.unit.trim());
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::store::Applied::Refused(refusal) => {
+            eprintln!("gridhub: {}", refusal.reason);
+            Ok(ExitCode::FAILURE)
+        }
+        other => anyhow::bail!("unexpected outcome: {other:?}"),
+    }
+}
+
+/// `gridhub case show`: one case whole; the read is audited.
+async fn show_case(settings: &Settings, case_no: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let Some(case) = store.case_detail(case_no, None).await? else {
+        eprintln!("gridhub: no case {}", crate::message::printable(case_no));
+        return Ok(ExitCode::FAILURE);
+    };
+    store
+        .audit(&crate::store::audit::AuditRecord {
+            actor: &cli_actor(),
+            action: "read-case",
+            filter: serde_json::json!({"case_no": case_no}),
+            affected: 1,
+            failed: 0,
+            message_ids: Vec::new(),
+            note: None,
+        })
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&case)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    println!(
+        "{}  {}  {}",
+        text(&case["case_no"]),
+        text(&case["status"]),
+        text(&case["title"])
+    );
+    println!(
+        "  {} / {} / {}   {}",
+        text(&case["channel"]),
+        text(&case["nature"]),
+        text(&case["category"]),
+        text(&case["priority"])
+    );
+    println!(
+        "  place      {}  ({} {} {})",
+        text(&case["place"]["address"]),
+        text(&case["street"]),
+        text(&case["community"]),
+        text(&case["grid_id"])
+    );
+    println!(
+        "  lead       {}  (rule {})",
+        text(&case["lead_unit"]),
+        text(&case["routing_rule"])
+    );
+    println!("  received   {}", text(&case["received_at"]));
+    for (key, label) in [
+        ("sign_for_due_at", "sign for by"),
+        ("due_at", "due"),
+        ("closed_at", "closed"),
+    ] {
+        if let Some(at) = case["deadlines"][key].as_str() {
+            println!("  {label:<10} {at}");
+        }
+    }
+    for source in case["sources"].as_array().into_iter().flatten() {
+        println!(
+            "  source     {} {}",
+            text(&source["connector"]),
+            text(&source["ref"])
+        );
+    }
+    println!("  timeline");
+    for step in case["timeline"].as_array().into_iter().flatten() {
+        let status = match (step["from_status"].as_str(), step["to_status"].as_str()) {
+            (Some(from), Some(to)) if from != to => format!("{from} -> {to}"),
+            (_, Some(to)) => to.to_owned(),
+            _ => String::new(),
+        };
+        let on_behalf = step["on_behalf_of"]
+            .as_str()
+            .map(|u| format!(" for {u}"))
+            .unwrap_or_default();
+        println!(
+            "    {}  {:<18} {:<24} {}{}{}",
+            text(&step["at"]),
+            text(&step["kind"]),
+            status,
+            text(&step["actor"]),
+            on_behalf,
+            step["note"]
+                .as_str()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
