@@ -88,6 +88,7 @@ impl Store {
                 .execute(pool)
                 .await?;
             }
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => {
                 sqlx::query(
                     "INSERT INTO dlq_audit (actor, action, filter, affected, failed, message_ids, note, origin)
@@ -115,6 +116,7 @@ impl Store {
                    FROM dlq_audit ORDER BY id DESC LIMIT $1";
         match &self.pool {
             Pool::Pg(pool) => Ok(sqlx::query_as(sql).bind(limit).fetch_all(pool).await?),
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => {
                 let rows = sqlx::query(sql).bind(limit).fetch_all(pool).await?;
                 let entry = |row: &sqlx::sqlite::SqliteRow| -> Result<AuditEntry, sqlx::Error> {

@@ -5,18 +5,22 @@
 //! step shows both statements side by side in one `match`.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
+#[cfg(feature = "sqlite")]
+use sqlx::{Sqlite, SqlitePool};
 use uuid::Uuid;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
     Pg(PgPool),
+    #[cfg(feature = "sqlite")]
     Lite(SqlitePool),
 }
 
 /// A write transaction on either backend.
 pub(crate) enum Tx {
     Pg(Transaction<'static, Postgres>),
+    #[cfg(feature = "sqlite")]
     Lite(Transaction<'static, Sqlite>),
 }
 
@@ -29,6 +33,7 @@ impl Pool {
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Pool::Pg(pool) => Tx::Pg(pool.begin().await?),
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => Tx::Lite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
@@ -38,6 +43,7 @@ impl Tx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Pg(tx) => tx.commit().await,
+            #[cfg(feature = "sqlite")]
             Tx::Lite(tx) => tx.commit().await,
         }
     }
@@ -58,6 +64,7 @@ macro_rules! either {
                 let $time = |at: ::chrono::DateTime<::chrono::Utc>| at;
                 $body
             }
+            #[cfg(feature = "sqlite")]
             $crate::store::Tx::Lite($conn) => {
                 #[allow(unused_variables)]
                 let $uuid = $crate::store::backend::lite_uuid;
@@ -70,6 +77,7 @@ macro_rules! either {
     (pool $pool:expr, |$conn:ident| $body:expr) => {
         match $pool {
             $crate::store::Pool::Pg($conn) => $body,
+            #[cfg(feature = "sqlite")]
             $crate::store::Pool::Lite($conn) => $body,
         }
     };

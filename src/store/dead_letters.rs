@@ -182,6 +182,7 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected(),
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => sqlx::query(concat!(
                 "UPDATE dlq_messages SET settled_at = ",
                 lite_now!(),

@@ -13,6 +13,13 @@
 //! lock and load a case, ...) is a function that matches on it and runs that
 //! backend's statement, beside the flow that uses it.
 
+// Without SQLite (a production build), what only its statements use is
+// unused: the helpers that shape SQLite's values and their imports.
+#![cfg_attr(
+    not(feature = "sqlite"),
+    allow(unused_imports, unused_macros, dead_code)
+)]
+
 pub mod audit;
 mod backend;
 pub mod dead_letters;
@@ -38,6 +45,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::Connection as _;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
@@ -81,7 +89,12 @@ fn classify(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error
         && let Some(code) = db.code()
     {
-        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        #[cfg(feature = "sqlite")]
+        let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+        #[cfg(not(feature = "sqlite"))]
+        let sqlite = false;
+        if sqlite {
+            #[cfg(feature = "sqlite")]
             if code.parse::<i32>().is_ok_and(sqlite_permanent) {
                 return StoreError::Permanent {
                     code: format!("SQLite {code}"),
@@ -114,6 +127,7 @@ fn classify(error: sqlx::Error) -> StoreError {
 /// missing table), SQLITE_TOOBIG (18), SQLITE_CONSTRAINT (19),
 /// SQLITE_MISMATCH (20), SQLITE_RANGE (25). SQLITE_BUSY (5), SQLITE_LOCKED
 /// (6), SQLITE_IOERR (10), SQLITE_FULL (13) and the rest are transient.
+#[cfg(feature = "sqlite")]
 fn sqlite_permanent(extended: i32) -> bool {
     matches!(extended & 0xff, 1 | 18 | 19 | 20 | 25)
 }
@@ -189,7 +203,12 @@ impl Store {
     /// `sqlite://file.db?mode=rwc`).
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
         if url.starts_with("sqlite:") {
+            #[cfg(feature = "sqlite")]
             return Store::connect_sqlite(url, pool_size).await;
+            #[cfg(not(feature = "sqlite"))]
+            anyhow::bail!(
+                "database url: this build has no SQLite (the demo's store); use PostgreSQL, or build with the sqlite feature"
+            );
         }
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             anyhow::bail!("database url: expected postgres://, postgresql:// or sqlite:");
@@ -229,6 +248,7 @@ impl Store {
         })
     }
 
+    #[cfg(feature = "sqlite")]
     /// SQLite: one writer at a time. Write transactions begin IMMEDIATE (they
     /// take the write lock at once, so two never deadlock upgrading a read
     /// lock), waiting up to `busy_timeout` for it; a file database runs in
@@ -289,15 +309,18 @@ impl Store {
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             Pool::Pg(pool) => Some(pool),
+            #[cfg(feature = "sqlite")]
             Pool::Lite(_) => None,
         }
     }
 
+    #[cfg(feature = "sqlite")]
     /// The SQLite pool, for tests and tools that query it directly; `None`
     /// on PostgreSQL.
     pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.pool {
             Pool::Pg(_) => None,
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => Some(pool),
         }
     }
@@ -306,6 +329,7 @@ impl Store {
     pub fn backend(&self) -> &'static str {
         match &self.pool {
             Pool::Pg(_) => "postgres",
+            #[cfg(feature = "sqlite")]
             Pool::Lite(_) => "sqlite",
         }
     }
@@ -357,6 +381,7 @@ impl Store {
                 .await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
             }
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => {
                 let mut settled = HashSet::new();
                 for (id, replays) in messages {
@@ -612,6 +637,7 @@ async fn claim_inbox(
             .await?;
             Ok(rows.into_iter().collect())
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             let mut claimed = HashSet::new();
             for c in claims {
@@ -701,6 +727,7 @@ async fn record_refusals(
             .execute(&mut **tx)
             .await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             for n in 0..connector.len() {
                 sqlx::query(

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+#[cfg(feature = "sqlite")]
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -188,6 +189,7 @@ async fn insert_sources(
                 .collect();
             Ok((refs, seqs))
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             let mut inserted = HashSet::new();
             for r in rows {
@@ -239,6 +241,7 @@ async fn mark_duplicate_sources(tx: &mut Tx, messages: &[(&str, &str)]) -> Resul
             .execute(&mut **tx)
             .await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             for (connector, message_id) in messages {
                 sqlx::query(
@@ -352,6 +355,7 @@ async fn open_candidates(
                     .await?,
             )
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             // No lock to take: the transaction already holds SQLite's one
             // write lock.
@@ -569,6 +573,7 @@ async fn insert(
             outbox::add(&mut inserts, &events.out, seal);
             inserts.execute(tx).await
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(lite) => {
             insert_cases_lite(lite, &rows).await?;
             insert_reporters_lite(lite, &reporters).await?;
@@ -683,6 +688,7 @@ fn add_cases(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
     ));
 }
 
+#[cfg(feature = "sqlite")]
 async fn insert_cases_lite(
     tx: &mut Transaction<'static, Sqlite>,
     rows: &[CaseInsert<'_>],
@@ -798,6 +804,7 @@ fn add_reporters(inserts: &mut PgInserts, reporters: &[(Uuid, &str, Reporter, Op
     ));
 }
 
+#[cfg(feature = "sqlite")]
 /// Reporters, kept apart from their cases: (case id, connector, reporter).
 async fn insert_reporters_lite(
     tx: &mut Transaction<'static, Sqlite>,

@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Postgres, SqlitePool, Transaction};
+#[cfg(feature = "sqlite")]
+use sqlx::SqlitePool;
+use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::backend::{lite_now, lite_time, lite_uuid};
@@ -143,6 +145,7 @@ pub(super) async fn insert(
             add(&mut inserts, events, seal);
             inserts.execute(tx).await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             for e in events {
                 sqlx::query(
@@ -227,6 +230,7 @@ pub struct Claim {
 
 /// An outbox row as SQLite holds it: uuid as text; and the rows the page
 /// could have held.
+#[cfg(feature = "sqlite")]
 type LitePending = (
     i64,
     uuid::fmt::Hyphenated,
@@ -241,6 +245,7 @@ type PgPending = (i64, Uuid, String, String, DateTime<Utc>, i64);
 
 enum Held {
     Pg(Transaction<'static, Postgres>),
+    #[cfg(feature = "sqlite")]
     Lite(SqlitePool),
 }
 
@@ -278,6 +283,7 @@ impl Store {
                     more,
                 })
             }
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => {
                 let rows: Vec<LitePending> = sqlx::query_as(
                     "SELECT id, event_id, routing_key, payload, created_at, claimed FROM (
@@ -358,6 +364,7 @@ impl Store {
                     .execute(pool)
                     .await?
                     .rows_affected(),
+                #[cfg(feature = "sqlite")]
                 Pool::Lite(pool) => sqlx::query(PRUNE)
                     .bind(lite_time(before))
                     .bind(PRUNE_CHUNK)
@@ -386,6 +393,7 @@ impl Claim {
                 }
                 tx.commit().await?;
             }
+            #[cfg(feature = "sqlite")]
             Held::Lite(pool) => {
                 if !ids.is_empty() {
                     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;

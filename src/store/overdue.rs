@@ -121,6 +121,7 @@ async fn raise_overdue(
         .bind(supervision)
         .fetch_all(&mut **tx)
         .await?),
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             // Times are fixed-width text: comparing them compares the times.
             let due: Vec<(uuid::fmt::Hyphenated, i16, i16)> = sqlx::query_as(
@@ -169,6 +170,7 @@ async fn flag_unsigned(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<Uuid>, Sto
             .await?;
             Ok(rows.into_iter().map(|(id,)| id).collect())
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             let rows: Vec<(uuid::fmt::Hyphenated,)> = sqlx::query_as(concat!(
                 "UPDATE cases SET accept_overdue = 1, updated_at = ",

@@ -319,6 +319,7 @@ impl Store {
                 }
                 query.fetch_all(pool).await?
             }
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => {
                 let mut query = sqlx::query_scalar::<_, sqlx::types::Json<Value>>(sql);
                 for bind in binds {
@@ -381,6 +382,7 @@ impl Store {
                         .await?,
                 )
             }
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => {
                 let (a, b, c, d): (
                     Option<String>,

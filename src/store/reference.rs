@@ -159,6 +159,7 @@ async fn upsert_grids(tx: &mut Tx, grids: &[GridUpsert<'_>]) -> Result<(), Store
             .execute(&mut **tx)
             .await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             for g in grids {
                 sqlx::query(concat!(
@@ -200,6 +201,7 @@ async fn upsert_addresses(tx: &mut Tx, addresses: &[(&str, &str)]) -> Result<(),
             .execute(&mut **tx)
             .await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             for (address, grid_id) in addresses {
                 sqlx::query(concat!(

@@ -93,6 +93,7 @@ impl Store {
                     .await?
                     .rows_affected(),
             },
+            #[cfg(feature = "sqlite")]
             Pool::Lite(pool) => Expired {
                 reporters: {
                     sqlx::query(ERASE_CONFIDENTIAL_WORDS)
@@ -158,6 +159,7 @@ impl Store {
                     .fetch_all(pool)
                     .await?
                 }
+                #[cfg(feature = "sqlite")]
                 Pool::Lite(pool) => {
                     sqlx::query_as(
                         "SELECT case_id, connector, name, phone, id_number FROM reporters
@@ -199,6 +201,7 @@ impl Store {
                         "UPDATE reporters SET name = $3, phone = $4, id_number = $5, phone_hash = $6
                          WHERE case_id = CAST($1 AS uuid) AND connector = $2"
                     }
+                    #[cfg(feature = "sqlite")]
                     Pool::Lite(_) => {
                         "UPDATE reporters SET name = $3, phone = $4, id_number = $5, phone_hash = $6
                          WHERE case_id = $1 AND connector = $2"
@@ -244,6 +247,7 @@ impl Store {
                     .fetch_all(pool)
                     .await?
                 }
+                #[cfg(feature = "sqlite")]
                 Pool::Lite(pool) => {
                     sqlx::query_as(
                         "SELECT id, description FROM cases
@@ -266,6 +270,7 @@ impl Store {
                 let sealed = seal.seal(id, "description", plain.as_deref());
                 let sql = match &self.pool {
                     Pool::Pg(_) => "UPDATE cases SET description = $2 WHERE id = CAST($1 AS uuid)",
+                    #[cfg(feature = "sqlite")]
                     Pool::Lite(_) => "UPDATE cases SET description = $2 WHERE id = $1",
                 };
                 super::backend::either!(pool & self.pool, |pool| {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -102,6 +103,7 @@ impl CaseRow {
     }
 }
 
+#[cfg(feature = "sqlite")]
 /// Reads a case row from SQLite, whose columns hold uuids, times and
 /// arrays as text.
 fn lite_case_row(row: &SqliteRow) -> Result<CaseRow, sqlx::Error> {
@@ -199,6 +201,7 @@ async fn load_row(tx: &mut Tx, key: CaseKey<'_>) -> Result<Option<CaseRow>, Stor
             .await?,
         }),
         // No row locks on SQLite: the transaction holds the one write lock.
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             let row = match key {
                 CaseKey::Number(case_no) => sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -306,6 +309,7 @@ pub(super) async fn insert_events(tx: &mut Tx, events: &[CaseEvent<'_>]) -> Resu
             add_events(&mut inserts, events);
             inserts.execute(tx).await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(_) => {
             for event in events {
                 insert_event(tx, event).await?;
@@ -755,6 +759,7 @@ async fn record_callback(
             .execute(&mut **tx)
             .await?;
         }
+        #[cfg(feature = "sqlite")]
         Tx::Lite(tx) => {
             sqlx::query(concat!(
                 "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
