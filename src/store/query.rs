@@ -203,6 +203,25 @@ const LITE_CASE: &str = "json_object(
                        'connector', s.connector, 'ref', s.source_ref, 'message_id', s.message_id))
                 FROM (SELECT * FROM case_sources WHERE case_id = c.id ORDER BY received_at) s))";
 
+/// A case's dispatched, sign-for, due and closed times, as a backend reads
+/// them.
+type Deadlines<At> = (Option<At>, Option<At>, Option<At>, Option<At>);
+
+/// A `case_events` row as a backend reads it: at, kind, from and to status,
+/// actor, on behalf of, note, connector, message id, media (JSON text).
+type StepRow<At> = (
+    At,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// One step of a case's timeline (`case_events`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Step {
@@ -343,95 +362,52 @@ impl Store {
 
     /// A case's deadlines and its timeline, by its id.
     async fn timeline(&self, id: &str) -> Result<(Value, Vec<Step>), StoreError> {
-        type Deadlines = (
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-        );
-        type Row = (
-            DateTime<Utc>,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
         let deadlines_sql =
-            "SELECT dispatched_at, accept_due_at, due_at, closed_at FROM cases WHERE id = ";
+            "SELECT dispatched_at, accept_due_at, due_at, closed_at FROM cases WHERE id = $1";
         let steps_sql =
             "SELECT at, kind, from_status, to_status, actor, on_behalf_of, note, connector,
-                                message_id, CAST(media AS text) FROM case_events WHERE case_id = ";
-        let (deadlines, rows): (Deadlines, Vec<Row>) = match &self.pool {
-            Pool::Pg(pool) => {
-                let id: uuid::Uuid = id.parse().map_err(|_| StoreError::Permanent {
-                    code: "decode".to_owned(),
-                })?;
-                (
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("{deadlines_sql}$1")))
+                    message_id, CAST(media AS text) FROM case_events WHERE case_id = $1 ORDER BY id";
+        let (deadlines, rows): (Deadlines<DateTime<Utc>>, Vec<StepRow<DateTime<Utc>>>) =
+            match &self.pool {
+                Pool::Pg(pool) => {
+                    let id: uuid::Uuid = id.parse().map_err(|_| StoreError::Permanent {
+                        code: "decode".to_owned(),
+                    })?;
+                    (
+                        sqlx::query_as(deadlines_sql)
+                            .bind(id)
+                            .fetch_one(pool)
+                            .await?,
+                        sqlx::query_as(steps_sql).bind(id).fetch_all(pool).await?,
+                    )
+                }
+                // Times are text there: one that does not parse is a corrupt
+                // row, named.
+                #[cfg(feature = "sqlite")]
+                Pool::Lite(pool) => {
+                    let time = |t: String| {
+                        t.parse::<DateTime<Utc>>()
+                            .map_err(|_| StoreError::Permanent {
+                                code: format!("corrupt row: a time of case {id} is {t:?}"),
+                            })
+                    };
+                    let optional = |t: Option<String>| t.map(time).transpose();
+                    let (a, b, c, d): Deadlines<String> = sqlx::query_as(deadlines_sql)
                         .bind(id)
                         .fetch_one(pool)
-                        .await?,
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("{steps_sql}$1 ORDER BY id")))
-                        .bind(id)
-                        .fetch_all(pool)
-                        .await?,
-                )
-            }
-            #[cfg(feature = "sqlite")]
-            Pool::Lite(pool) => {
-                let (a, b, c, d): (
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                ) = sqlx::query_as(sqlx::AssertSqlSafe(format!("{deadlines_sql}$1")))
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-                type LiteRow = (
-                    String,
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                );
-                let rows: Vec<LiteRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("{steps_sql}$1 ORDER BY id")))
-                        .bind(id)
-                        .fetch_all(pool)
                         .await?;
-                let time = |t: Option<String>| t.and_then(|t| t.parse().ok());
-                (
-                    (time(a), time(b), time(c), time(d)),
-                    rows.into_iter()
-                        .map(|r| {
-                            (
-                                r.0.parse().unwrap_or_default(),
-                                r.1,
-                                r.2,
-                                r.3,
-                                r.4,
-                                r.5,
-                                r.6,
-                                r.7,
-                                r.8,
-                                r.9,
-                            )
-                        })
-                        .collect(),
-                )
-            }
-        };
+                    let rows: Vec<StepRow<String>> =
+                        sqlx::query_as(steps_sql).bind(id).fetch_all(pool).await?;
+                    let mut steps = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        steps.push((time(r.0)?, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9));
+                    }
+                    (
+                        (optional(a)?, optional(b)?, optional(c)?, optional(d)?),
+                        steps,
+                    )
+                }
+            };
         let (dispatched_at, accept_due_at, due_at, closed_at) = deadlines;
         let deadlines = serde_json::json!({
             "dispatched_at": dispatched_at,

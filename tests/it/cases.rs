@@ -2,8 +2,6 @@
 //! caller's phone through its keyed hash, and one case whole with its
 //! timeline; in the API and the CLI, within a token's scope, audited.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use gridhub::settings::{Role, Token};
@@ -276,23 +274,14 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
     )
     .unwrap();
     let run = |args: &[&str], input: &str| {
-        let mut child = gridhub()
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .env("GRIDHUB_DATABASE_URL", &env.database_url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = crate::cli::output_with_input(
+            gridhub()
+                .args(args)
+                .arg("--config")
+                .arg(&config)
+                .env("GRIDHUB_DATABASE_URL", &env.database_url),
+            input,
+        );
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap()
     };

@@ -300,6 +300,24 @@ fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32
     None
 }
 
+/// Runs `command` with `input` on its standard input, to the end.
+pub fn output_with_input(command: &mut Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gridhub-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -2,8 +2,6 @@
 //! broker and database: list, groups, show, replay, edit, purge, audit,
 //! tokens and roles, metrics and readiness.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use gridhub::amqp::publish::Outgoing;
@@ -510,25 +508,16 @@ async fn purge_asks_for_confirmation_first() {
     )
     .unwrap();
     let run = |args: &[&str], input: &str| {
-        let mut child = gridhub()
-            .arg("dlq")
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .env("GRIDHUB_DATABASE_URL", &env.database_url)
-            .env("USER", "nightshift")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        crate::cli::output_with_input(
+            gridhub()
+                .arg("dlq")
+                .args(args)
+                .arg("--config")
+                .arg(&config)
+                .env("GRIDHUB_DATABASE_URL", &env.database_url)
+                .env("USER", "nightshift"),
+            input,
+        )
     };
     let output = run(&["groups", "--json", "--connector", HOTLINE], "");
     assert!(output.status.success());
