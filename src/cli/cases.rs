@@ -293,7 +293,7 @@ async fn show_case(settings: &Settings, case_no: &str, json: bool) -> anyhow::Re
     );
     println!("  received   {}", text(&case["received_at"]));
     for (key, label) in [
-        ("sign_for_due_at", "sign for by"),
+        ("sign_for_due_at", "sign for"),
         ("due_at", "due"),
         ("closed_at", "closed"),
     ] {
