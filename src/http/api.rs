@@ -497,6 +497,51 @@ pub async fn case(
     ok(case)
 }
 
+/// `GET /api/cases/{case_no}/map`: the case's place among the grids around
+/// it: the grids of its community (or, without one, of its street), the
+/// case's own grid, and its point. No personal data: not audited.
+pub async fn case_map(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(case_no): Path<String>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let store = state.ops.store();
+    let Some(case) = store.case_detail(&case_no, caller.scope.as_deref()).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no case {}", crate::message::printable(&case_no)),
+        ));
+    };
+    let community = case["community"].as_str();
+    let street = case["street"].as_str();
+    let grids: Vec<Value> = match (community, street) {
+        (None, None) => Vec::new(),
+        _ => store
+            .load_grids()
+            .await?
+            .grids
+            .into_iter()
+            .filter(|g| match community {
+                Some(community) => g.community == community && Some(g.street.as_str()) == street,
+                None => Some(g.street.as_str()) == street,
+            })
+            .map(|g| json!({"grid_id": g.grid_id, "polygon": g.polygon}))
+            .collect(),
+    };
+    let point = match (case["place"]["lon"].as_f64(), case["place"]["lat"].as_f64()) {
+        (Some(lon), Some(lat)) => json!([lon, lat]),
+        _ => Value::Null,
+    };
+    ok(json!({
+        "grid_id": case["grid_id"],
+        "community": community,
+        "street": street,
+        "grids": grids,
+        "point": point,
+    }))
+}
+
 /// What a list shows of a case: the headline, not the description or
 /// attributes.
 fn headline(c: &Value) -> Value {

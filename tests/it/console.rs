@@ -158,6 +158,18 @@ impl Session<'_> {
             .await;
     }
 
+    /// Types `text` into the element, as a user would.
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
+        self.driver
+            .call(
+                "POST",
+                &format!("/session/{}/element/{element}/value", self.id),
+                Some(json!({"text": text})),
+            )
+            .await;
+    }
+
     async fn screenshot(&self, name: &str) {
         let value = self
             .driver
@@ -309,9 +321,86 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
         .await;
     assert_eq!(enabled, false, "viewers cannot replay");
 
+    // The case view: a ticket found by its id, opened with its timeline
+    // and its place among the grids.
+    env.publish(&[outgoing("dept-planning", "grid-boundaries", one_grid())])
+        .await;
+    wait_until(Duration::from_secs(10), "grid loaded", || async {
+        env.count("SELECT count(*) FROM grids").await == 1
+    })
+    .await;
+    // Each hub reloads its places within places_refresh_ms.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ticket_no = "BJ12345-20261128-900299";
+    let mut water: Value = serde_json::from_slice(&ticket_12345(ticket_no)).unwrap();
+    water["category"] = json!({"code": "0501", "name": "停水"});
+    env.publish(&[outgoing(
+        HOTLINE,
+        "ticket",
+        serde_json::to_vec(&water).unwrap(),
+    )])
+    .await;
+    wait_until(Duration::from_secs(20), "the water case placed", || async {
+        env.count(
+            "SELECT count(*) FROM cases c JOIN case_sources s ON s.case_id = c.id
+             WHERE s.source_ref = 'BJ12345-20261128-900299' AND c.grid_id = 'YQ-001-01'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let case_no: String = sqlx::query_scalar(
+        "SELECT c.case_no FROM cases c JOIN case_sources s ON s.case_id = c.id
+         WHERE s.source_ref = $1",
+    )
+    .bind(ticket_no)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    session.type_into("#case-search", ticket_no).await;
+    session.click("#case-search-go").await;
+    session.wait_for_text("#case-no", &case_no).await;
+    session
+        .wait_for_text(
+            "#case-timeline tbody tr:nth-child(1) td:nth-child(2)",
+            "opened",
+        )
+        .await;
+    session
+        .wait_for_text(
+            "#case-timeline tbody tr:nth-child(2) td:nth-child(2)",
+            "dispatched",
+        )
+        .await;
+    assert!(
+        session.find("#case-map polygon.here").await.is_some(),
+        "the case's grid drawn and marked"
+    );
+    assert!(
+        session.find("#case-map circle").await.is_some(),
+        "its point"
+    );
+    session.screenshot("console-case.png").await;
+
     session.close().await;
     drop(driver);
     let _ = std::fs::remove_dir_all(profile);
     let _ = std::fs::remove_dir_all(broken);
     hub.stop().await;
+}
+
+/// One grid around the test tickets' place, as the planning commission
+/// sends it.
+fn one_grid() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "FeatureCollection",
+        "batch": {"id": "TZ-GRID-1", "part": 1, "parts": 1},
+        "features": [{
+            "type": "Feature", "id": "YQ-001-01",
+            "geometry": {"type": "Polygon", "coordinates": [[[116.67, 39.89], [116.68, 39.89], [116.68, 39.90], [116.67, 39.90], [116.67, 39.89]]]},
+            "properties": {"grid_id": "YQ-001-01", "community": "玉桥东里社区", "community_kind": "community", "street": "玉桥街道", "retired": false}
+        }],
+        "addresses": []
+    }))
+    .unwrap()
 }
