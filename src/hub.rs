@@ -350,10 +350,10 @@ impl Hub {
         let seal = settings.seal()?;
         match seal.current() {
             Some(key) => {
-                tracing::info!(key, "reporters and dead letters are sealed at rest")
+                tracing::info!(key, "personal data is sealed at rest")
             }
             None => tracing::warn!(
-                "no data keys (data_keys_file, GRIDHUB_DATA_KEYS): reporters and dead letters are stored as given"
+                "no data keys (data_keys_file, GRIDHUB_DATA_KEYS): personal data (reporters, events, dead letters) is stored as given"
             ),
         }
         let store = store.sealed(seal);

@@ -11,12 +11,13 @@
 //! message is valid against the connector's schema and mapping.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::{Duration, NaiveDate};
 use serde_json::Value;
 
+use crate::check::Expectation;
 use crate::connector::Registry;
 use crate::message::{Inbound, content_type_for};
 use crate::pipeline;
@@ -197,10 +198,9 @@ pub struct Planned {
 }
 
 impl Generator {
-    /// Loads the templates of every mix entry from `connectors_dir`.
+    /// Loads the templates of every mix entry from its connector's samples.
     pub fn new(
         registry: &Registry,
-        connectors_dir: &Path,
         mix: &[MixEntry],
         invalid_fraction: f64,
         run: &str,
@@ -220,15 +220,20 @@ impl Generator {
                     entry.message_type
                 );
             }
-            let samples = connectors_dir
-                .join(&entry.connector)
-                .join("samples")
-                .join(&entry.message_type);
+            // The samples `gridhub check` runs: each with its expectation.
+            let (samples, _) = crate::check::samples(connector);
+            let of_type = |valid: bool| {
+                samples
+                    .iter()
+                    .filter(|s| s.message_type == entry.message_type)
+                    .filter(move |s| matches!(s.expect, Expectation::Intent(_)) == valid)
+                    .map(|s| s.path.clone())
+            };
             let routing_key = format!("{}.{}", entry.connector, entry.message_type);
             let mut valid = Vec::new();
             let mut opens_case = None;
             let mut pattern: Option<Pattern> = None;
-            for file in sample_files(&samples.join("valid"))? {
+            for file in of_type(true) {
                 let loaded = load_valid(registry, &entry.connector, &routing_key, &file, page_rows)
                     .and_then(|(template, opens, own)| {
                         if opens_case.is_some_and(|o| o != opens) {
@@ -261,11 +266,16 @@ impl Generator {
             let Some(pattern) = pattern.filter(|_| !valid.is_empty()) else {
                 anyhow::bail!(
                     "mix entry {entry}: no usable valid sample under {}",
-                    samples.join("valid").display()
+                    connector
+                        .dir
+                        .join("samples")
+                        .join(&entry.message_type)
+                        .join("valid")
+                        .display()
                 );
             };
             let mut invalid = Vec::new();
-            for file in sample_files(&samples.join("invalid"))? {
+            for file in of_type(false) {
                 invalid.push(load_invalid(&file)?);
             }
             if invalid.is_empty() && invalid_fraction > 0.0 {
@@ -572,20 +582,6 @@ fn split_reference(reference: &str) -> Option<(String, String, String, usize)> {
     }
 }
 
-fn sample_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot read", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(".expect.json"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 fn inbound(routing_key: &str, content_type: &str, body: Vec<u8>) -> Inbound {
     Inbound {
         routing_key: routing_key.to_owned(),
@@ -873,19 +869,17 @@ mod tests {
         assert!(advance("", 1).is_none());
     }
 
-    /// The project's connectors folder and its registry.
-    fn connectors() -> (PathBuf, Registry) {
+    /// The project's connectors' registry.
+    fn registry() -> Registry {
         let connectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors");
-        let registry =
-            Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap();
-        (connectors, registry)
+        Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap()
     }
 
     #[test]
     fn generated_messages_are_unique_and_valid() {
-        let (connectors, registry) = connectors();
+        let registry = registry();
         let (mix, _) = default_mix(&registry);
-        let mut generator = Generator::new(&registry, &connectors, &mix, 0.1, "t", 7, 1).unwrap();
+        let mut generator = Generator::new(&registry, &mix, 0.1, "t", 7, 1).unwrap();
         // A small sequence space forces epochs: check that they stay valid.
         for t in &mut generator.types {
             t.pattern.space = 3;
@@ -912,10 +906,10 @@ mod tests {
 
     #[test]
     fn pages_carry_rows_with_ids_of_their_own() {
-        let (connectors, registry) = connectors();
+        let registry = registry();
         let mix = parse_mix("dept-police.floating-population=1,dept-health.resident-population=1")
             .unwrap();
-        let mut generator = Generator::new(&registry, &connectors, &mix, 0.0, "p", 3, 40).unwrap();
+        let mut generator = Generator::new(&registry, &mix, 0.0, "p", 3, 40).unwrap();
         for t in &mut generator.types {
             t.pattern.space = 1000;
         }

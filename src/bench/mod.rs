@@ -105,7 +105,6 @@ pub async fn run(settings: Settings, args: BenchArgs) -> anyhow::Result<ExitCode
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let mut generator = Generator::new(
         &registry,
-        &settings.connectors_dir,
         &mix,
         args.invalid,
         &format!("bench-{id}"),

@@ -84,7 +84,6 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<ExitCode>
     let run = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let mut generator = Generator::new(
         &registry,
-        &settings.connectors_dir,
         &mix::default_mix(&registry).0,
         args.invalid,
         &run,
@@ -121,12 +120,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<ExitCode>
         refresh: Duration::from_millis(settings.places_refresh_ms),
         played: AtomicU64::new(0),
     });
-    tokio::spawn(units::run(
-        player.clone(),
-        settings.connectors_dir.clone(),
-        run.clone(),
-        shutdown.clone(),
-    ));
+    tokio::spawn(units::run(player.clone(), run.clone(), shutdown.clone()));
     let playing = {
         let (stop, player) = (shutdown.clone(), player.clone());
         tokio::spawn(async move {

@@ -133,24 +133,35 @@ struct Template {
 
 /// Loads every reply's sample; a sample that is missing or does not name
 /// its case where it can be replaced is left out, with a warning.
-fn templates(player: &Player, connectors_dir: &std::path::Path) -> Vec<Template> {
+fn templates(player: &Player) -> Vec<Template> {
+    // The samples `gridhub check` runs, each with its expected intent.
+    let samples: Vec<crate::check::Sample> = player
+        .registry
+        .connectors
+        .values()
+        .flat_map(|connector| crate::check::samples(connector).0)
+        .collect();
     let replies = SCRIPT
         .iter()
         .flat_map(|(_, _, replies)| replies.iter())
         .chain(CALLBACKS);
     replies
         .filter_map(|reply| {
-            let dir = connectors_dir
-                .join(reply.connector)
-                .join("samples")
-                .join(reply.message_type)
-                .join("valid");
-            let body = std::fs::read_to_string(dir.join(format!("{}.json", reply.sample))).ok();
-            let expect: Option<Value> =
-                std::fs::read(dir.join(format!("{}.expect.json", reply.sample)))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok());
-            let names = expect.as_ref().and_then(|e| {
+            let sample = samples.iter().find(|s| {
+                s.connector == reply.connector
+                    && s.message_type == reply.message_type
+                    && s.path.file_stem().is_some_and(|stem| stem == reply.sample)
+            });
+            let (body, expect) = match sample {
+                Some(sample) => match &sample.expect {
+                    crate::check::Expectation::Intent(expect) => {
+                        (std::fs::read_to_string(&sample.path).ok(), Some(expect))
+                    }
+                    crate::check::Expectation::Refusal(_) => (None, None),
+                },
+                None => (None, None),
+            };
+            let names = expect.and_then(|e| {
                 e.pointer("/case/case_no")
                     .or_else(|| e.pointer("/case/source_ref"))
                     .and_then(Value::as_str)
@@ -176,13 +187,8 @@ fn templates(player: &Player, connectors_dir: &std::path::Path) -> Vec<Template>
 }
 
 /// Runs the units until stopped.
-pub(super) async fn run(
-    player: Arc<Player>,
-    connectors_dir: std::path::PathBuf,
-    run: String,
-    stop: CancellationToken,
-) {
-    let templates = Arc::new(templates(&player, &connectors_dir));
+pub(super) async fn run(player: Arc<Player>, run: String, stop: CancellationToken) {
+    let templates = Arc::new(templates(&player));
     let sent = Arc::new(AtomicU64::new(0));
     let mut listeners = tokio::task::JoinSet::new();
     let mut destinations: Vec<&str> = SCRIPT.iter().map(|(d, _, _)| *d).collect();
