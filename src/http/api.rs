@@ -477,12 +477,10 @@ pub async fn case(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
     let store = state.ops.store();
-    let Some(case) = store.case_detail(&case_no, caller.scope.as_deref()).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no case {}", crate::message::printable(&case_no)),
-        ));
-    };
+    let case = store
+        .case_detail(&case_no, caller.scope.as_deref())
+        .await?
+        .ok_or_else(|| no_case(&case_no))?;
     store
         .audit(&AuditRecord {
             actor: &caller.actor(peer, &headers),
@@ -507,27 +505,20 @@ pub async fn case_map(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
     let store = state.ops.store();
-    let Some(case) = store.case_detail(&case_no, caller.scope.as_deref()).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no case {}", crate::message::printable(&case_no)),
-        ));
-    };
+    let case = store
+        .case(&case_no, caller.scope.as_deref())
+        .await?
+        .ok_or_else(|| no_case(&case_no))?;
     let community = case["community"].as_str();
     let street = case["street"].as_str();
-    let grids: Vec<Value> = match (community, street) {
-        (None, None) => Vec::new(),
-        _ => store
-            .load_grids()
+    let grids: Vec<Value> = match street {
+        Some(street) => store
+            .grids_of(street, community)
             .await?
-            .grids
             .into_iter()
-            .filter(|g| match community {
-                Some(community) => g.community == community && Some(g.street.as_str()) == street,
-                None => Some(g.street.as_str()) == street,
-            })
             .map(|g| json!({"grid_id": g.grid_id, "polygon": g.polygon}))
             .collect(),
+        None => Vec::new(),
     };
     let point = match (case["place"]["lon"].as_f64(), case["place"]["lat"].as_f64()) {
         (Some(lon), Some(lat)) => json!([lon, lat]),
@@ -540,6 +531,14 @@ pub async fn case_map(
         "grids": grids,
         "point": point,
     }))
+}
+
+/// 404 for a case that does not exist or is outside the caller's scope.
+fn no_case(case_no: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no case {}", crate::message::printable(case_no)),
+    )
 }
 
 /// What a list shows of a case: the headline, not the description or

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::backend::lite_time;
+use super::seal::Seal;
 use super::{Pool, Store, StoreError};
 
 /// Which cases to list: every filter given must hold. Newest first. No
@@ -296,6 +297,28 @@ impl Store {
         case_no: &str,
         scope: Option<&[String]>,
     ) -> Result<Option<Value>, StoreError> {
+        let Some(mut case) = self.case(case_no, scope).await? else {
+            return Ok(None);
+        };
+        let id = case["id"].as_str().unwrap_or_default().to_owned();
+        let (deadlines, timeline) = self.timeline(&id).await?;
+        if let Value::Object(map) = &mut case {
+            map.insert("deadlines".to_owned(), deadlines);
+            map.insert(
+                "timeline".to_owned(),
+                serde_json::to_value(timeline).unwrap_or_default(),
+            );
+        }
+        Ok(Some(case))
+    }
+
+    /// One case as unified-case JSON, without its timeline; `None` if there
+    /// is no such case or it is outside `scope`.
+    pub async fn case(
+        &self,
+        case_no: &str,
+        scope: Option<&[String]>,
+    ) -> Result<Option<Value>, StoreError> {
         let pg = matches!(self.pool, Pool::Pg(_));
         let mut clause = Clause::new(pg);
         clause.filters(&CaseQuery::default(), None, scope);
@@ -310,15 +333,6 @@ impl Store {
             return Ok(None);
         };
         self.open_description(&mut case);
-        let id = case["id"].as_str().unwrap_or_default().to_owned();
-        let (deadlines, timeline) = self.timeline(&id).await?;
-        if let Value::Object(map) = &mut case {
-            map.insert("deadlines".to_owned(), deadlines);
-            map.insert(
-                "timeline".to_owned(),
-                serde_json::to_value(timeline).unwrap_or_default(),
-            );
-        }
         Ok(Some(case))
     }
 
@@ -440,6 +454,9 @@ impl Store {
         let (Some(id), Some(Value::String(stored))) = (id, case.get_mut("description")) else {
             return;
         };
+        if !Seal::is_sealed(stored) {
+            return;
+        }
         match self.seal.open(id, "description", Some(stored)) {
             Ok(opened) => *stored = opened.unwrap_or_default(),
             Err(error) => {

@@ -246,6 +246,18 @@ struct GridRow {
     polygon: sqlx::types::Json<Vec<[f64; 2]>>,
 }
 
+impl GridRow {
+    fn shape(self) -> GridShape {
+        GridShape {
+            grid_id: self.grid_id,
+            community: self.community,
+            community_kind: self.community_kind.unwrap_or_default(),
+            street: self.street,
+            polygon: self.polygon.0,
+        }
+    }
+}
+
 const GRID_VERSION: &str = "SELECT version FROM reference_versions WHERE name = 'grids'";
 const GRIDS: &str = "SELECT grid_id, community, community_kind, street, polygon FROM grids WHERE NOT retired ORDER BY grid_id";
 const ADDRESSES: &str = "SELECT address, grid_id FROM known_addresses ORDER BY address";
@@ -258,6 +270,25 @@ impl Store {
         )
         .fetch_one(pool)
         .await?))
+    }
+
+    /// The live grids of a community (in its street), or of a whole street
+    /// when no community is given.
+    pub async fn grids_of(
+        &self,
+        street: &str,
+        community: Option<&str>,
+    ) -> Result<Vec<GridShape>, StoreError> {
+        let rows: Vec<GridRow> = either!(pool & self.pool, |pool| sqlx::query_as(
+            "SELECT grid_id, community, community_kind, street, polygon FROM grids
+             WHERE NOT retired AND street = $1 AND ($2 IS NULL OR community = $2)
+             ORDER BY grid_id"
+        )
+        .bind(street)
+        .bind(community)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows.into_iter().map(GridRow::shape).collect())
     }
 
     /// Loads every live grid and known address (one consistent snapshot).
@@ -273,16 +304,7 @@ impl Store {
             });
         Ok(GridData {
             version,
-            grids: rows
-                .into_iter()
-                .map(|row| GridShape {
-                    grid_id: row.grid_id,
-                    community: row.community,
-                    community_kind: row.community_kind.unwrap_or_default(),
-                    street: row.street,
-                    polygon: row.polygon.0,
-                })
-                .collect(),
+            grids: rows.into_iter().map(GridRow::shape).collect(),
             addresses,
         })
     }

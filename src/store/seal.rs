@@ -1,10 +1,13 @@
-//! Personal data at rest: reporters' name, phone and ID number are sealed
-//! with AES-256-GCM before they are stored, and opened when the hub needs
-//! them (to tell a unit who reported the case it dispatches).
+//! Personal data at rest: reporters' name, phone and ID number, a
+//! confidential complainant's description, events waiting in the outbox
+//! and dead letters' bodies are sealed with AES-256-GCM before they are
+//! stored, and opened when the hub needs them.
 //!
-//! A sealed value is `gh1:<key id>:<base64 of nonce and ciphertext>`. The
-//! associated data is the case's id and the field's name, so a sealed value
-//! copied to another row or field does not open. Values stored before a key
+//! A sealed text value is `gh1:<key id>:<base64 of nonce and ciphertext>`
+//! (`seal`); bytes are sealed by `seal_bytes`, their key id kept beside
+//! them. The associated data binds a value to its row and field (a case's
+//! id and the field's name, an event's id, a dead letter's id), so a sealed
+//! value copied elsewhere does not open. Values stored before a key
 //! was configured (no `gh1:` prefix) are read as they are; `gridhub key
 //! rotate` seals them.
 //!
@@ -179,6 +182,12 @@ impl Seal {
         cipher
             .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad })
             .map_err(|_| SealError::Damaged)
+    }
+
+    /// Whether a stored value is sealed at all (plaintext from before keys,
+    /// or a value never sealed, is not).
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(PREFIX)
     }
 
     /// Whether a stored value is sealed with the current key.

@@ -164,6 +164,9 @@ pub(super) async fn load_case(
     let Some(mut row) = load_row(tx, key).await? else {
         return Ok(None);
     };
+    if !Seal::is_sealed(&row.description) {
+        return Ok(Some(row));
+    }
     row.description = match seal.open(row.id, "description", Some(&row.description)) {
         Ok(description) => description.unwrap_or_default(),
         Err(error) => {

@@ -323,8 +323,12 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
 
     // The case view: a ticket found by its id, opened with its timeline
     // and its place among the grids.
-    env.publish(&[outgoing("dept-planning", "grid-boundaries", one_grid())])
-        .await;
+    env.publish(&[outgoing(
+        "dept-planning",
+        "grid-boundaries",
+        crate::helpers::one_grid(),
+    )])
+    .await;
     wait_until(Duration::from_secs(10), "grid loaded", || async {
         env.count("SELECT count(*) FROM grids").await == 1
     })
@@ -387,20 +391,4 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
     let _ = std::fs::remove_dir_all(profile);
     let _ = std::fs::remove_dir_all(broken);
     hub.stop().await;
-}
-
-/// One grid around the test tickets' place, as the planning commission
-/// sends it.
-fn one_grid() -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "type": "FeatureCollection",
-        "batch": {"id": "TZ-GRID-1", "part": 1, "parts": 1},
-        "features": [{
-            "type": "Feature", "id": "YQ-001-01",
-            "geometry": {"type": "Polygon", "coordinates": [[[116.67, 39.89], [116.68, 39.89], [116.68, 39.90], [116.67, 39.90], [116.67, 39.89]]]},
-            "properties": {"grid_id": "YQ-001-01", "community": "玉桥东里社区", "community_kind": "community", "street": "玉桥街道", "retired": false}
-        }],
-        "addresses": []
-    }))
-    .unwrap()
 }

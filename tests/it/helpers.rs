@@ -573,3 +573,19 @@ fn case_numbers_named_in_a_body_are_found() {
     let body = br#"{"case":"TZ2611280000042","parent":"TZ2611300000250","ticket":"TZ26113","n":"TZ26112800000x1"}"#;
     assert_eq!(named_case_sequences(body).collect::<Vec<_>>(), [42, 250]);
 }
+
+/// One grid around the test tickets' place, as the planning commission
+/// sends it.
+pub fn one_grid() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "type": "FeatureCollection",
+        "batch": {"id": "TZ-GRID-1", "part": 1, "parts": 1},
+        "features": [{
+            "type": "Feature", "id": "YQ-001-01",
+            "geometry": {"type": "Polygon", "coordinates": [[[116.67, 39.89], [116.68, 39.89], [116.68, 39.90], [116.67, 39.90], [116.67, 39.89]]]},
+            "properties": {"grid_id": "YQ-001-01", "community": "玉桥东里社区", "community_kind": "community", "street": "玉桥街道", "retired": false}
+        }],
+        "addresses": []
+    }))
+    .unwrap()
+}

@@ -70,21 +70,6 @@ fn ticket(ticket_no: &str, lon: f64, lat: f64) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
-/// One grid around the tickets' place, as the planning commission sends it.
-fn grids() -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "type": "FeatureCollection",
-        "batch": {"id": "TZ-GRID-1", "part": 1, "parts": 1},
-        "features": [{
-            "type": "Feature", "id": "YQ-001-01",
-            "geometry": {"type": "Polygon", "coordinates": [[[116.67, 39.89], [116.68, 39.89], [116.68, 39.90], [116.67, 39.90], [116.67, 39.89]]]},
-            "properties": {"grid_id": "YQ-001-01", "community": "玉桥东里社区", "community_kind": "community", "street": "玉桥街道", "retired": false}
-        }],
-        "addresses": []
-    }))
-    .unwrap()
-}
-
 fn message(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing {
     outgoing(connector, message_type, body)
 }
@@ -119,8 +104,12 @@ async fn wait_status(env: &TestEnv, case_no: &str, status: &str) {
 /// Starts a hub, loads the test grid and opens one ticket; returns its case number.
 async fn located_case(env: &TestEnv) -> (RunningHub, String) {
     let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[message("dept-planning", "grid-boundaries", grids())])
-        .await;
+    env.publish(&[message(
+        "dept-planning",
+        "grid-boundaries",
+        crate::helpers::one_grid(),
+    )])
+    .await;
     wait_until(Duration::from_secs(10), "grid loaded", || async {
         env.count("SELECT count(*) FROM grids").await == 1
     })

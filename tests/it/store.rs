@@ -465,6 +465,23 @@ async fn grid_data_is_stored_and_loaded(store: &Store) {
     assert_eq!(data.grids[0].grid_id, "YQ-001-01");
     assert_eq!(data.grids[0].community_kind, "community");
     assert_eq!(data.grids[0].polygon.len(), 5);
+    // A case's map: the grids of its community, or of its street.
+    let ids = |grids: Vec<gridhub::district::GridShape>| {
+        grids.into_iter().map(|g| g.grid_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store
+            .grids_of("玉桥街道", Some("玉桥东里社区"))
+            .await
+            .unwrap()),
+        ["YQ-001-01"]
+    );
+    assert_eq!(
+        ids(store.grids_of("玉桥街道", None).await.unwrap()),
+        ["YQ-001-01"]
+    );
+    assert!(ids(store.grids_of("玉桥街道", Some("别的社区")).await.unwrap()).is_empty());
+    assert!(ids(store.grids_of("梨园镇", None).await.unwrap()).is_empty());
     assert_eq!(
         data.addresses,
         [("玉桥东里1号楼".to_owned(), "YQ-001-01".to_owned())]
