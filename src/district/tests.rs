@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use geo::{Area, Centroid, Coord, LineString, Polygon};
+use robust::{Coord, orient2d};
 
 use super::*;
 
@@ -10,9 +10,95 @@ fn district() -> &'static District {
     DISTRICT.get_or_init(|| generate(DEFAULT_SEED))
 }
 
-fn polygon(grid: &GridShape) -> Polygon<f64> {
-    let ring: Vec<Coord<f64>> = grid.polygon.iter().map(|&[x, y]| Coord { x, y }).collect();
-    Polygon::new(LineString::new(ring), Vec::new())
+fn coord([x, y]: [f64; 2]) -> Coord<f64> {
+    Coord { x, y }
+}
+
+/// A closed ring's signed area (shoelace): positive when counter-clockwise.
+fn signed_area(ring: &[[f64; 2]]) -> f64 {
+    ring.windows(2)
+        .map(|e| e[0][0] * e[1][1] - e[1][0] * e[0][1])
+        .sum::<f64>()
+        / 2.0
+}
+
+/// A closed ring's centroid (of its area).
+fn centroid(ring: &[[f64; 2]]) -> [f64; 2] {
+    let a = signed_area(ring);
+    let (mut x, mut y) = (0.0, 0.0);
+    for e in ring.windows(2) {
+        let cross = e[0][0] * e[1][1] - e[1][0] * e[0][1];
+        x += (e[0][0] + e[1][0]) * cross;
+        y += (e[0][1] + e[1][1]) * cross;
+    }
+    [x / (6.0 * a), y / (6.0 * a)]
+}
+
+/// Whether segments ab and cd share a point (exact orientations).
+fn segments_meet(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
+    let o = |p, q, r| orient2d(coord(p), coord(q), coord(r)).signum();
+    let on = |p: [f64; 2], q: [f64; 2], r: [f64; 2]| {
+        o(p, q, r) == 0.0
+            && (p[0].min(q[0])..=p[0].max(q[0])).contains(&r[0])
+            && (p[1].min(q[1])..=p[1].max(q[1])).contains(&r[1])
+    };
+    let (d1, d2, d3, d4) = (o(a, b, c), o(a, b, d), o(c, d, a), o(c, d, b));
+    (d1 * d2 < 0.0 && d3 * d4 < 0.0) || on(a, b, c) || on(a, b, d) || on(c, d, a) || on(c, d, b)
+}
+
+/// A closed ring is simple: at least three distinct points, no edge of
+/// length zero, and no two edges meeting except neighbours at their
+/// shared vertex.
+fn is_simple(ring: &[[f64; 2]]) -> bool {
+    let edges: Vec<_> = ring.windows(2).map(|e| (e[0], e[1])).collect();
+    let n = edges.len();
+    n >= 3
+        && ring.first() == ring.last()
+        && edges.iter().all(|(a, b)| a != b)
+        && (0..n).all(|i| {
+            (i + 1..n).all(|j| {
+                let neighbours = j == i + 1 || (i == 0 && j == n - 1);
+                let ((a, b), (c, d)) = (edges[i], edges[j]);
+                if neighbours {
+                    // They meet only at their shared vertex unless the
+                    // second folds back along the first.
+                    let (shared, p, q) = if j == i + 1 { (b, a, d) } else { (a, b, c) };
+                    let towards = (p[0] - shared[0]) * (q[0] - shared[0])
+                        + (p[1] - shared[1]) * (q[1] - shared[1]);
+                    orient2d(coord(p), coord(shared), coord(q)) != 0.0 || towards < 0.0
+                } else {
+                    !segments_meet(a, b, c, d)
+                }
+            })
+        })
+}
+
+#[test]
+fn the_geometry_helpers_measure_a_square_and_refuse_a_bow_tie() {
+    let square = [[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]];
+    assert_eq!(signed_area(&square), 4.0);
+    assert_eq!(centroid(&square), [1.0, 1.0]);
+    assert!(is_simple(&square));
+    let bow_tie = [[0.0, 0.0], [2.0, 2.0], [2.0, 0.0], [0.0, 2.0], [0.0, 0.0]];
+    assert!(!is_simple(&bow_tie));
+    let spike = [
+        [0.0, 0.0],
+        [2.0, 0.0],
+        [3.0, 0.0],
+        [2.0, 0.0],
+        [2.0, 2.0],
+        [0.0, 0.0],
+    ];
+    assert!(!is_simple(&spike));
+    let touching = [
+        [0.0, 0.0],
+        [4.0, 0.0],
+        [2.0, 2.0],
+        [4.0, 4.0],
+        [2.0, 0.0],
+        [0.0, 0.0],
+    ];
+    assert!(!is_simple(&touching));
 }
 
 /// An edge between two exact points (their bits).
@@ -123,8 +209,8 @@ fn geometry_stays_in_the_box_and_the_old_town_is_central() {
         }
         if ["中仓街道", "新华街道", "北苑街道", "玉桥街道"].contains(&grid.street.as_str())
         {
-            let c = polygon(grid).centroid().unwrap();
-            assert!((116.63..=116.71).contains(&c.x()) && (39.88..=39.93).contains(&c.y()));
+            let [x, y] = centroid(&grid.polygon);
+            assert!((116.63..=116.71).contains(&x) && (39.88..=39.93).contains(&y));
         }
     }
 }
@@ -135,19 +221,18 @@ fn geometry_stays_in_the_box_and_the_old_town_is_central() {
 /// areas add up to the area inside that outline.
 #[test]
 fn grids_tile_the_district() {
-    use geo::Validation;
     let d = district();
     let mut edges: HashMap<Edge, usize> = HashMap::new();
     let mut total = 0.0;
     for grid in &d.grids {
-        let p = polygon(grid);
-        assert!(p.is_valid(), "{} is a valid polygon", grid.grid_id);
         assert!(
-            p.signed_area() > 0.0,
-            "{} is counter-clockwise",
+            is_simple(&grid.polygon),
+            "{} is a simple polygon",
             grid.grid_id
         );
-        total += p.signed_area();
+        let area = signed_area(&grid.polygon);
+        assert!(area > 0.0, "{} is counter-clockwise", grid.grid_id);
+        total += area;
         for pair in grid.polygon.windows(2) {
             let count = edges.entry((key(pair[0]), key(pair[1]))).or_default();
             *count += 1;
@@ -174,14 +259,11 @@ fn grids_tile_the_district() {
     }
     assert_eq!(ring.len(), outline.len(), "one outline, no holes");
     ring.push(start);
-    let ring: Vec<Coord<f64>> = ring
+    let ring: Vec<[f64; 2]> = ring
         .iter()
-        .map(|&(x, y)| Coord {
-            x: f64::from_bits(x),
-            y: f64::from_bits(y),
-        })
+        .map(|&(x, y)| [f64::from_bits(x), f64::from_bits(y)])
         .collect();
-    let area = Polygon::new(LineString::new(ring), Vec::new()).signed_area();
+    let area = signed_area(&ring);
     assert!((area - total).abs() < 1e-9, "outline {area}, grids {total}");
     // About 800 km² (a degree² is about 85.3 × 111.2 km² here).
     let km2 = total * 85.3 * 111.2;
@@ -293,8 +375,8 @@ fn the_index_finds_every_grid_from_its_centroid() {
     assert_eq!(index.len(), 1809);
     let started = std::time::Instant::now();
     for grid in &d.grids {
-        let c = polygon(grid).centroid().unwrap();
-        let found = index.locate(c.x(), c.y()).expect("a grid");
+        let [x, y] = centroid(&grid.polygon);
+        let found = index.locate(x, y).expect("a grid");
         assert_eq!(found.grid_id, grid.grid_id);
         assert_eq!(found.community, grid.community);
         assert_eq!(found.street, grid.street);
