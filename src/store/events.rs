@@ -532,8 +532,8 @@ mod tests {
             let sources = vec![("hotline-12345".to_owned(), format!("T-{n}"))];
             let mut events = Events::new("centre", &registry);
             dispatched_ticket(&mut events, &case, &sources, &reporter);
-            let mut inserts = super::super::inserts::PgInserts::new();
-            super::super::outbox::add(&mut inserts, &events.out, &Default::default());
+            let mut inserts = crate::store::statements::PgInserts::new();
+            crate::store::statements::add_outbox(&mut inserts, &events.out, &Default::default());
             written += events.out.len();
         }
         assert_eq!(written, 5 * 2000);

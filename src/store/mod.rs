@@ -8,10 +8,11 @@
 //! whatever its size; on SQLite (in process, no round trips) each row is one
 //! prepared statement.
 //!
-//! The case logic is written once, against [`Tx`]: a transaction on either
-//! backend. Each data-access step (claim inbox rows, insert case sources,
-//! lock and load a case, ...) is a function that matches on it and runs that
-//! backend's statement, beside the flow that uses it.
+//! The case logic (this file's `apply_batch`, `open.rs`, `update.rs`) is
+//! written once, against [`Tx`]: a transaction on either backend. It holds
+//! no SQL: each data-access step (claim inbox rows, insert case sources,
+//! lock and load a case, ...) is a method on `Tx` in `statements/`, one file
+//! per table group, that matches on the backend and runs its statement.
 
 // Without SQLite (a production build), what only its statements use is
 // unused: the helpers that shape SQLite's values and their imports.
@@ -25,7 +26,6 @@ mod backend;
 pub mod dead_letters;
 pub mod duplicates;
 mod events;
-mod inserts;
 mod open;
 pub mod outbox;
 mod overdue;
@@ -33,6 +33,7 @@ pub mod query;
 pub mod reference;
 pub mod retention;
 pub mod seal;
+mod statements;
 mod update;
 
 use std::collections::hash_map::Entry;
@@ -57,7 +58,6 @@ use crate::places::Locate;
 use crate::routing::Routing;
 
 pub(crate) use backend::{Pool, Tx};
-use backend::{either, lite_now, lite_uuid};
 pub use outbox::OutboxEvent;
 pub use overdue::Escalation;
 
@@ -488,9 +488,9 @@ async fn apply_batch(
     let mut claim: Vec<usize> = chosen.into_values().collect();
     claim.sort_unstable();
     let case_ids: Vec<Uuid> = items.iter().map(|_| Uuid::new_v4()).collect();
-    let claims: Vec<InboxClaim<'_>> = claim
+    let claims: Vec<statements::InboxClaim<'_>> = claim
         .iter()
-        .map(|&i| InboxClaim {
+        .map(|&i| statements::InboxClaim {
             connector: items[i].connector,
             message_id: items[i].message_id.unwrap_or_default(),
             message_type: items[i].message_type,
@@ -500,7 +500,7 @@ async fn apply_batch(
             replays: items[i].replays,
         })
         .collect();
-    let claimed = claim_inbox(tx, &claims).await?;
+    let claimed = tx.claim_inbox(&claims).await?;
     for &index in &claim {
         let item = &items[index];
         let key = (
@@ -560,13 +560,13 @@ async fn apply_batch(
         if matches!(applied, Applied::Refused(_)) {
             // Not done after all: the consumer dead-letters it and records
             // the refusal, which claims the inbox row afresh.
-            release_inbox(tx, item.connector, message_id).await?;
+            tx.release_inbox(item.connector, message_id).await?;
         }
         results[index] = Some(applied);
     }
-    outbox::insert(tx, &shared, seal).await?;
+    tx.insert_outbox(&shared, seal).await?;
     if !refusals.is_empty() {
-        record_refusals(tx, items, &refusals).await?;
+        tx.record_refusals(&refused(items, &refusals)).await?;
         for index in refusals {
             results[index] = Some(Applied::RefusalRecorded);
         }
@@ -597,156 +597,32 @@ fn case_no(received_at: &DateTime<FixedOffset>, seq: i64) -> String {
     )
 }
 
-/// One inbox row to claim.
-struct InboxClaim<'a> {
-    connector: &'a str,
-    message_id: &'a str,
-    message_type: &'a str,
-    outcome: &'static str,
-    case_id: Option<Uuid>,
-    replays: i32,
-}
-
-/// Claims inbox rows; returns the (connector, message_id) claimed. A row
-/// already there is claimed again only by a replay of a refused message.
-async fn claim_inbox(
-    tx: &mut Tx,
-    claims: &[InboxClaim<'_>],
-) -> Result<HashSet<(String, String)>, StoreError> {
-    if claims.is_empty() {
-        return Ok(HashSet::new());
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id, replays)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::int4[])
-                 ON CONFLICT (connector, message_id) DO UPDATE
-                   SET outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
-                       replays = EXCLUDED.replays, processed_at = clock_timestamp()
-                   WHERE inbox.outcome = 'refused' AND inbox.replays < EXCLUDED.replays
-                 RETURNING connector, message_id",
-            )
-            .bind(claims.iter().map(|c| c.connector).collect::<Vec<_>>())
-            .bind(claims.iter().map(|c| c.message_id).collect::<Vec<_>>())
-            .bind(claims.iter().map(|c| c.message_type).collect::<Vec<_>>())
-            .bind(claims.iter().map(|c| c.outcome).collect::<Vec<_>>())
-            .bind(claims.iter().map(|c| c.case_id).collect::<Vec<_>>())
-            .bind(claims.iter().map(|c| c.replays).collect::<Vec<_>>())
-            .fetch_all(&mut **tx)
-            .await?;
-            Ok(rows.into_iter().collect())
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            let mut claimed = HashSet::new();
-            for c in claims {
-                let row: Option<(String, String)> = sqlx::query_as(concat!(
-                    "INSERT INTO inbox (connector, message_id, message_type, outcome, case_id, replays)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (connector, message_id) DO UPDATE
-                       SET outcome = excluded.outcome, case_id = excluded.case_id,
-                           replays = excluded.replays, processed_at = ",
-                    lite_now!(),
-                    " WHERE inbox.outcome = 'refused' AND inbox.replays < excluded.replays
-                     RETURNING connector, message_id"
-                ))
-                .bind(c.connector)
-                .bind(c.message_id)
-                .bind(c.message_type)
-                .bind(c.outcome)
-                .bind(c.case_id.map(lite_uuid))
-                .bind(c.replays)
-                .fetch_optional(&mut **tx)
-                .await?;
-                claimed.extend(row);
-            }
-            Ok(claimed)
-        }
-    }
-}
-
-/// Gives up a message's inbox claim (the store refused it after all).
-async fn release_inbox(tx: &mut Tx, connector: &str, message_id: &str) -> Result<(), StoreError> {
-    either!(tx tx, |tx, _uuid, _time| {
-        sqlx::query("DELETE FROM inbox WHERE connector = $1 AND message_id = $2")
-            .bind(connector)
-            .bind(message_id)
-            .execute(&mut **tx)
-            .await?;
-    });
-    Ok(())
-}
-
-async fn record_refusals(
-    tx: &mut Tx,
-    items: &[Item<'_>],
-    refusals: &[usize],
-) -> Result<(), StoreError> {
-    let mut connector = Vec::new();
-    let mut message_id = Vec::new();
-    let mut routing_key = Vec::new();
-    let mut stage = Vec::new();
-    let mut reason = Vec::new();
-    let mut schema = Vec::new();
-    let mut violations = Vec::new();
-    for &index in refusals {
-        let item = &items[index];
-        let Work::Refused {
-            refusal,
-            routing_key: key,
-        } = &item.work
-        else {
-            continue;
-        };
-        connector.push(item.connector);
-        message_id.push(item.message_id);
-        routing_key.push(crate::message::printable(key).into_owned());
-        stage.push(refusal.stage.as_str());
-        reason.push(clean(&refusal.reason));
-        schema.push(refusal.schema.as_deref());
-        violations.push(clean(
-            &serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".into()),
-        ));
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)
-                 SELECT connector, message_id, routing_key, stage, reason, schema_file, violations::jsonb
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-                   AS d(connector, message_id, routing_key, stage, reason, schema_file, violations)",
-            )
-            .bind(connector)
-            .bind(message_id)
-            .bind(routing_key)
-            .bind(stage)
-            .bind(reason)
-            .bind(schema)
-            .bind(violations)
-            .execute(&mut **tx)
-            .await?;
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            for n in 0..connector.len() {
-                sqlx::query(
-                    "INSERT INTO dead_letters (connector, message_id, routing_key, stage, reason, schema_file, violations)
-                     VALUES ($1, $2, $3, $4, $5, $6, json($7))",
-                )
-                .bind(connector[n])
-                .bind(message_id[n])
-                .bind(&routing_key[n])
-                .bind(stage[n])
-                .bind(&reason[n])
-                .bind(schema[n])
-                .bind(&violations[n])
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
-    Ok(())
+/// The refusals among `items`, as recorded.
+fn refused<'a>(items: &[Item<'a>], refusals: &[usize]) -> Vec<statements::Refused<'a>> {
+    refusals
+        .iter()
+        .filter_map(|&index| {
+            let item = &items[index];
+            let Work::Refused {
+                refusal,
+                routing_key,
+            } = &item.work
+            else {
+                return None;
+            };
+            Some(statements::Refused {
+                connector: item.connector,
+                message_id: item.message_id,
+                routing_key: crate::message::printable(routing_key).into_owned(),
+                stage: refusal.stage.as_str(),
+                reason: clean(&refusal.reason),
+                schema: refusal.schema.as_deref(),
+                violations: clean(
+                    &serde_json::to_string(&refusal.violations).unwrap_or_else(|_| "[]".into()),
+                ),
+            })
+        })
+        .collect()
 }
 
 /// PostgreSQL text cannot hold NUL; reasons quote names from the message.

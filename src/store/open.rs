@@ -7,19 +7,15 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-#[cfg(feature = "sqlite")]
-use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::backend::{lite_time, lite_uuid};
 use super::duplicates::LockPlan;
 use super::events::{CaseView, Events};
-use super::inserts::PgInserts;
 use super::seal::Seal;
-use super::update::{CaseEvent, add_events, insert_events};
-use super::{Applied, Item, Rules, StoreError, Tx, case_no, outbox};
+use super::statements::{CaseEvent, CaseInsert, NewReporter, SourceRow};
+use super::{Applied, Item, Rules, StoreError, Tx, case_no};
 use crate::connector::Kind;
-use crate::intent::{OpenCase, Reporter};
+use crate::intent::OpenCase;
 use crate::lifecycle::Status;
 use crate::places::Location;
 use crate::routing::Route;
@@ -65,7 +61,7 @@ pub(super) async fn open_cases(
             message_id: items[*i].message_id.unwrap_or_default(),
         })
         .collect();
-    let (new_refs, seqs) = insert_sources(tx, &sources).await?;
+    let (new_refs, seqs) = tx.insert_sources(&sources).await?;
     let fresh: Vec<(usize, &OpenCase)> = fresh
         .into_iter()
         .filter(|(i, o)| new_refs.contains(&(items[*i].connector.to_owned(), o.source_ref.clone())))
@@ -141,121 +137,8 @@ pub(super) async fn open_cases(
         .iter()
         .map(|&i| (items[i].connector, items[i].message_id.unwrap_or_default()))
         .collect();
-    mark_duplicate_sources(tx, &duplicates).await?;
+    tx.mark_duplicate_sources(&duplicates).await?;
     Ok(results)
-}
-
-/// A source ticket to record for a new case.
-struct SourceRow<'a> {
-    connector: &'a str,
-    source_ref: &'a str,
-    case_id: Uuid,
-    message_id: &'a str,
-}
-
-/// Records source tickets not seen before and draws a case number for each:
-/// returns the (connector, source_ref) of those recorded now and as many
-/// case number sequence values, in ascending order.
-async fn insert_sources(
-    tx: &mut Tx,
-    rows: &[SourceRow<'_>],
-) -> Result<(HashSet<(String, String)>, Vec<i64>), StoreError> {
-    if rows.is_empty() {
-        return Ok((HashSet::new(), Vec::new()));
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            // The numbers are drawn in the same round trip, one per row
-            // inserted.
-            let inserted: Vec<(String, String, i64)> = sqlx::query_as(
-                "WITH s AS (
-                   INSERT INTO case_sources (connector, source_ref, case_id, message_id)
-                   SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[])
-                   ON CONFLICT DO NOTHING
-                   RETURNING connector, source_ref)
-                 SELECT connector, source_ref, nextval('case_no_seq') FROM s",
-            )
-            .bind(rows.iter().map(|r| r.connector).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.source_ref).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.case_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
-            .fetch_all(&mut **tx)
-            .await?;
-            let mut seqs: Vec<i64> = inserted.iter().map(|(_, _, seq)| *seq).collect();
-            seqs.sort_unstable();
-            let refs = inserted
-                .into_iter()
-                .map(|(connector, source_ref, _)| (connector, source_ref))
-                .collect();
-            Ok((refs, seqs))
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            let mut inserted = HashSet::new();
-            for r in rows {
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "INSERT INTO case_sources (connector, source_ref, case_id, message_id)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT DO NOTHING
-                     RETURNING connector, source_ref",
-                )
-                .bind(r.connector)
-                .bind(r.source_ref)
-                .bind(lite_uuid(r.case_id))
-                .bind(r.message_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-                inserted.extend(row);
-            }
-            if inserted.is_empty() {
-                return Ok((inserted, Vec::new()));
-            }
-            // A counter row stands in for the sequence; the write lock makes
-            // the range this transaction's own.
-            let n = inserted.len() as i64;
-            let last: i64 = sqlx::query_scalar(
-                "UPDATE counters SET value = value + $1 WHERE name = 'case_no' RETURNING value",
-            )
-            .bind(n)
-            .fetch_one(&mut **tx)
-            .await?;
-            Ok((inserted, (last - n + 1..=last).collect()))
-        }
-    }
-}
-
-/// Records that these messages repeated a known ticket: (connector, message_id).
-async fn mark_duplicate_sources(tx: &mut Tx, messages: &[(&str, &str)]) -> Result<(), StoreError> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
-                 FROM UNNEST($1::text[], $2::text[]) AS d(connector, message_id)
-                 WHERE inbox.connector = d.connector AND inbox.message_id = d.message_id",
-            )
-            .bind(messages.iter().map(|(c, _)| *c).collect::<Vec<_>>())
-            .bind(messages.iter().map(|(_, m)| *m).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            for (connector, message_id) in messages {
-                sqlx::query(
-                    "UPDATE inbox SET outcome = 'duplicate_source', case_id = NULL
-                     WHERE connector = $1 AND message_id = $2",
-                )
-                .bind(*connector)
-                .bind(*message_id)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Distance in metres between two WGS84 points (haversine).
@@ -295,7 +178,7 @@ async fn find_duplicates(
         .min()
         .unwrap_or_default()
         - window;
-    let open = open_candidates(tx, &locks, earliest).await?;
+    let open = tx.open_candidates(&locks, earliest).await?;
     let mut candidates: Vec<Candidate> = open
         .into_iter()
         .map(|(id, no, category, lon, lat, at)| (id, no, category, (lon, lat), at))
@@ -331,53 +214,6 @@ async fn find_duplicates(
         }
     }
     Ok(())
-}
-
-/// Takes the batch's duplicate locks and loads the open cases of its
-/// categories received since `earliest`: (id, case number, category, lon,
-/// lat, received).
-async fn open_candidates(
-    tx: &mut Tx,
-    locks: &LockPlan,
-    earliest: DateTime<Utc>,
-) -> Result<Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)>, StoreError> {
-    match tx {
-        Tx::Pg(tx) => {
-            // The locks and the read in one round trip (migration 0007).
-            Ok(
-                sqlx::query_as("SELECT * FROM gridhub_duplicate_candidates($1, $2, $3, $4, $5)")
-                    .bind(&locks.categories)
-                    .bind(&locks.whole)
-                    .bind(&locks.cell_categories)
-                    .bind(&locks.cells)
-                    .bind(earliest)
-                    .fetch_all(&mut **tx)
-                    .await?,
-            )
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            // No lock to take: the transaction already holds SQLite's one
-            // write lock.
-            let rows: Vec<(uuid::fmt::Hyphenated, String, String, f64, f64, DateTime<Utc>)> =
-                sqlx::query_as(
-                    "SELECT id, case_no, category, lon, lat, received_at FROM cases
-                     WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
-                       AND category IN (SELECT value FROM json_each($1)) AND received_at >= $2
-                       AND lon IS NOT NULL AND lat IS NOT NULL",
-                )
-                .bind(json!(locks.categories).to_string())
-                .bind(lite_time(earliest))
-                .fetch_all(&mut **tx)
-                .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, no, category, lon, lat, at)| {
-                    (id.into_uuid(), no, category, lon, lat, at)
-                })
-                .collect())
-        }
-    }
 }
 
 fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
@@ -472,7 +308,7 @@ async fn insert(
         })
         .collect();
     // Stored sealed, with the keyed hash of the phone (store/seal.rs).
-    let reporters: Vec<(Uuid, &str, Reporter, Option<String>)> = cases
+    let reporters: Vec<NewReporter<'_>> = cases
         .iter()
         .filter_map(|c| {
             c.open.reporter.as_ref().map(|r| {
@@ -563,269 +399,6 @@ async fn insert(
         }
     }
 
-    match tx {
-        // Cases, reporters, case events and outbox rows in one round trip.
-        Tx::Pg(tx) => {
-            let mut inserts = PgInserts::new();
-            add_cases(&mut inserts, &rows);
-            add_reporters(&mut inserts, &reporters);
-            add_events(&mut inserts, &case_events);
-            outbox::add(&mut inserts, &events.out, seal);
-            inserts.execute(tx).await
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(lite) => {
-            insert_cases_lite(lite, &rows).await?;
-            insert_reporters_lite(lite, &reporters).await?;
-            insert_events(tx, &case_events).await?;
-            outbox::insert(tx, &events.out, seal).await
-        }
-    }
-}
-
-/// A case row to insert: the case as events see it, and the rest.
-struct CaseInsert<'a> {
-    view: &'a CaseView,
-    /// The description as stored, when it is sealed (`view`'s otherwise).
-    description: Option<String>,
-    /// JSON text.
-    attributes: String,
-    /// JSON text.
-    media: String,
-    /// JSON text: an array of unit ids.
-    assisting: String,
-    dispatched_at: Option<DateTime<Utc>>,
-    accept_due_at: Option<DateTime<Utc>>,
-    parent_case_id: Option<Uuid>,
-    callback_wanted: bool,
-    closed_at: Option<DateTime<Utc>>,
-}
-
-/// Case rows as one insert of a PostgreSQL statement; none if there are none.
-impl CaseInsert<'_> {
-    fn description(&self) -> &str {
-        self.description
-            .as_deref()
-            .unwrap_or(&self.view.description)
-    }
-}
-
-fn add_cases(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
-    if rows.is_empty() {
-        return;
-    }
-    let views = || rows.iter().map(|r| r.view);
-    let columns = [
-        inserts.column(views().map(|v| v.id).collect(), "uuid"),
-        inserts.column(views().map(|v| v.case_no.as_str()).collect(), "text"),
-        inserts.column(views().map(|v| v.status.as_str()).collect(), "text"),
-        inserts.column(views().map(|v| v.channel.as_str()).collect(), "text"),
-        inserts.column(views().map(|v| v.nature.as_str()).collect(), "text"),
-        inserts.column(views().map(|v| v.category.as_deref()).collect(), "text"),
-        inserts.column(views().map(|v| v.priority.as_str()).collect(), "text"),
-        inserts.column(views().map(|v| v.title.as_str()).collect(), "text"),
-        inserts.column(rows.iter().map(CaseInsert::description).collect(), "text"),
-        inserts.column(rows.iter().map(|r| r.attributes.as_str()).collect(), "text"),
-        inserts.column(rows.iter().map(|r| r.media.as_str()).collect(), "text"),
-        inserts.column(
-            views().map(|v| v.place.address.as_deref()).collect(),
-            "text",
-        ),
-        inserts.column(views().map(|v| v.place.street.as_deref()).collect(), "text"),
-        inserts.column(
-            views().map(|v| v.place.community.as_deref()).collect(),
-            "text",
-        ),
-        inserts.column(views().map(|v| v.place.lon).collect(), "float8"),
-        inserts.column(views().map(|v| v.place.lat).collect(), "float8"),
-        inserts.column(views().map(|v| v.received_at).collect(), "timestamptz"),
-        inserts.column(views().map(|v| v.grid_id.as_deref()).collect(), "text"),
-        inserts.column(views().map(|v| v.community.as_deref()).collect(), "text"),
-        inserts.column(views().map(|v| v.street.as_deref()).collect(), "text"),
-        inserts.column(views().map(|v| v.located_by.as_deref()).collect(), "text"),
-        inserts.column(views().map(|v| v.unplaced).collect(), "bool"),
-        inserts.column(views().map(|v| v.lead_unit.as_deref()).collect(), "text"),
-        inserts.column(
-            views().map(|v| v.lead_connector.as_deref()).collect(),
-            "text",
-        ),
-        inserts.column(rows.iter().map(|r| r.assisting.as_str()).collect(), "text"),
-        inserts.column(
-            views().map(|v| v.dispatch_level.as_deref()).collect(),
-            "text",
-        ),
-        inserts.column(views().map(|v| v.routing_rule.as_deref()).collect(), "text"),
-        inserts.column(views().map(|v| v.due_at).collect(), "timestamptz"),
-        inserts.column(
-            rows.iter().map(|r| r.dispatched_at).collect(),
-            "timestamptz",
-        ),
-        inserts.column(
-            rows.iter().map(|r| r.accept_due_at).collect(),
-            "timestamptz",
-        ),
-        inserts.column(rows.iter().map(|r| r.parent_case_id).collect(), "uuid"),
-        inserts.column(rows.iter().map(|r| r.callback_wanted).collect(), "bool"),
-        inserts.column(rows.iter().map(|r| r.closed_at).collect(), "timestamptz"),
-    ];
-    inserts.insert(format!(
-        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
-                            attributes, media, address, street_given, community_given, lon, lat, received_at,
-                            grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                            assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
-                            parent_case_id, callback_wanted, closed_at)
-         SELECT id, case_no, status, channel, nature, category, priority, title, description,
-                attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at,
-                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                ARRAY(SELECT jsonb_array_elements_text(assisting::jsonb)), dispatch_level, routing_rule, due_at,
-                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at
-         FROM UNNEST({})
-           AS n(id, case_no, status, channel, nature, category, priority, title, description, attributes, media,
-                address, street_given, community_given, lon, lat, received_at, grid_id, community, street,
-                located_by, unplaced, lead_unit, lead_connector, assisting, dispatch_level, routing_rule, due_at,
-                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at)",
-        columns.join(", ")
-    ));
-}
-
-#[cfg(feature = "sqlite")]
-async fn insert_cases_lite(
-    tx: &mut Transaction<'static, Sqlite>,
-    rows: &[CaseInsert<'_>],
-) -> Result<(), StoreError> {
-    for r in rows {
-        let v = r.view;
-        sqlx::query(
-            "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
-                                attributes, media, address, street_given, community_given, lon, lat, received_at,
-                                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
-                                assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
-                                parent_case_id, callback_wanted, closed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, json($10), json($11), $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20, $21, $22, $23, $24, json($25), $26, $27, $28, $29, $30, $31, $32, $33)",
-        )
-        .bind(lite_uuid(v.id))
-        .bind(&v.case_no)
-        .bind(&v.status)
-        .bind(&v.channel)
-        .bind(&v.nature)
-        .bind(v.category.as_deref())
-        .bind(&v.priority)
-        .bind(&v.title)
-        .bind(r.description())
-        .bind(&r.attributes)
-        .bind(&r.media)
-        .bind(v.place.address.as_deref())
-        .bind(v.place.street.as_deref())
-        .bind(v.place.community.as_deref())
-        .bind(v.place.lon)
-        .bind(v.place.lat)
-        .bind(lite_time(v.received_at))
-        .bind(v.grid_id.as_deref())
-        .bind(v.community.as_deref())
-        .bind(v.street.as_deref())
-        .bind(v.located_by.as_deref())
-        .bind(v.unplaced)
-        .bind(v.lead_unit.as_deref())
-        .bind(v.lead_connector.as_deref())
-        .bind(&r.assisting)
-        .bind(v.dispatch_level.as_deref())
-        .bind(v.routing_rule.as_deref())
-        .bind(v.due_at.map(lite_time))
-        .bind(r.dispatched_at.map(lite_time))
-        .bind(r.accept_due_at.map(lite_time))
-        .bind(r.parent_case_id.map(lite_uuid))
-        .bind(r.callback_wanted)
-        .bind(r.closed_at.map(lite_time))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Reporters, kept apart from their cases: (case id, connector, reporter
-/// as stored, the keyed hash of its phone),
-/// as one insert of a PostgreSQL statement; none if there are none.
-fn add_reporters(inserts: &mut PgInserts, reporters: &[(Uuid, &str, Reporter, Option<String>)]) {
-    if reporters.is_empty() {
-        return;
-    }
-    let columns = [
-        inserts.column(reporters.iter().map(|(id, ..)| *id).collect(), "uuid"),
-        inserts.column(reporters.iter().map(|(_, c, ..)| *c).collect(), "text"),
-        inserts.column(
-            reporters
-                .iter()
-                .map(|(_, _, r, _)| r.name.as_deref())
-                .collect(),
-            "text",
-        ),
-        inserts.column(
-            reporters
-                .iter()
-                .map(|(_, _, r, _)| r.phone.as_deref())
-                .collect(),
-            "text",
-        ),
-        inserts.column(
-            reporters
-                .iter()
-                .map(|(_, _, r, _)| r.id_number.as_deref())
-                .collect(),
-            "text",
-        ),
-        inserts.column(
-            reporters.iter().map(|(_, _, r, _)| r.anonymous).collect(),
-            "bool",
-        ),
-        inserts.column(
-            reporters
-                .iter()
-                .map(|(_, _, r, _)| r.confidential)
-                .collect(),
-            "bool",
-        ),
-        inserts.column(
-            reporters
-                .iter()
-                .map(|(_, _, r, _)| r.callback_consent)
-                .collect(),
-            "bool",
-        ),
-    ];
-    let hashes = inserts.column(
-        reporters.iter().map(|(.., hash)| hash.as_deref()).collect(),
-        "text",
-    );
-    inserts.insert(format!(
-        "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent, phone_hash)
-         SELECT * FROM UNNEST({}, {hashes})",
-        columns.join(", ")
-    ));
-}
-
-#[cfg(feature = "sqlite")]
-/// Reporters, kept apart from their cases: (case id, connector, reporter).
-async fn insert_reporters_lite(
-    tx: &mut Transaction<'static, Sqlite>,
-    reporters: &[(Uuid, &str, Reporter, Option<String>)],
-) -> Result<(), StoreError> {
-    for (id, connector, r, hash) in reporters {
-        sqlx::query(
-            "INSERT INTO reporters (case_id, connector, name, phone, id_number, anonymous, confidential, callback_consent, phone_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(lite_uuid(*id))
-        .bind(*connector)
-        .bind(r.name.as_deref())
-        .bind(r.phone.as_deref())
-        .bind(r.id_number.as_deref())
-        .bind(r.anonymous)
-        .bind(r.confidential)
-        .bind(r.callback_consent)
-        .bind(hash.as_deref())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    tx.insert_opened(&rows, &reporters, &case_events, &events.out, seal)
+        .await
 }

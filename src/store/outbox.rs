@@ -12,10 +12,9 @@ use sqlx::SqlitePool;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::backend::{lite_now, lite_time, lite_uuid};
-use super::inserts::PgInserts;
+use super::backend::{lite_now, lite_time};
 use super::seal::Seal;
-use super::{Pool, Store, StoreError, Tx};
+use super::{Pool, Store, StoreError};
 
 /// An event bound for one destination.
 #[derive(Debug, Clone)]
@@ -102,7 +101,7 @@ pub(super) fn json_text(value: &(impl Serialize + ?Sized), capacity: usize) -> S
 
 /// What the `payload` column holds: the JSON text, or with keys a JSON
 /// string of it sealed.
-fn stored<'e>(event: &'e OutboxEvent, seal: &Seal) -> std::borrow::Cow<'e, str> {
+pub(super) fn stored<'e>(event: &'e OutboxEvent, seal: &Seal) -> std::borrow::Cow<'e, str> {
     if !seal.is_on() {
         return std::borrow::Cow::Borrowed(&event.payload);
     }
@@ -132,70 +131,6 @@ pub fn open_payload(
             .unwrap_or_default()),
         None => Ok(payload),
     }
-}
-
-pub(super) async fn insert(
-    tx: &mut Tx,
-    events: &[OutboxEvent],
-    seal: &Seal,
-) -> Result<(), StoreError> {
-    match tx {
-        Tx::Pg(tx) => {
-            let mut inserts = PgInserts::new();
-            add(&mut inserts, events, seal);
-            inserts.execute(tx).await?;
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            for e in events {
-                sqlx::query(
-                    "INSERT INTO outbox (event_id, destination, routing_key, payload) VALUES ($1, $2, $3, json($4))",
-                )
-                .bind(lite_uuid(e.event_id))
-                .bind(&e.destination)
-                .bind(&e.routing_key)
-                .bind(stored(e, seal).as_ref())
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Outbox rows as one insert of a PostgreSQL statement; none if there are none.
-pub(super) fn add(inserts: &mut PgInserts, events: &[OutboxEvent], seal: &Seal) {
-    if events.is_empty() {
-        return;
-    }
-    let columns = [
-        inserts.column(events.iter().map(|e| e.event_id).collect(), "uuid"),
-        inserts.column(
-            events.iter().map(|e| e.destination.as_str()).collect(),
-            "text",
-        ),
-        inserts.column(
-            events.iter().map(|e| e.routing_key.as_str()).collect(),
-            "text",
-        ),
-        if seal.is_on() {
-            inserts.column(
-                events
-                    .iter()
-                    .map(|e| stored(e, seal).into_owned())
-                    .collect(),
-                "text",
-            )
-        } else {
-            inserts.column(events.iter().map(|e| e.payload.as_str()).collect(), "text")
-        },
-    ];
-    inserts.insert(format!(
-        "INSERT INTO outbox (event_id, destination, routing_key, payload)
-         SELECT event_id, destination, routing_key, payload::json
-         FROM UNNEST({}) AS o(event_id, destination, routing_key, payload)",
-        columns.join(", ")
-    ));
 }
 
 /// An unsent outbox row, claimed by one relay.

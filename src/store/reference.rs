@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::backend::{either, lite_now};
+use super::backend::either;
+use super::statements::GridUpsert;
 use super::{Applied, Rules, Store, StoreError, Tx};
 use crate::connector::Disclosure;
 use crate::district::GridShape;
@@ -108,7 +109,7 @@ pub(super) async fn update_grids(tx: &mut Tx, update: &UpdateGrids) -> Result<Ap
             retired: g.retired,
         })
         .collect();
-    upsert_grids(tx, &grids).await?;
+    tx.upsert_grids(&grids).await?;
     let mut addresses: Vec<(&str, &str)> = update
         .addresses
         .iter()
@@ -118,114 +119,11 @@ pub(super) async fn update_grids(tx: &mut Tx, update: &UpdateGrids) -> Result<Ap
     addresses.reverse();
     let mut seen = std::collections::HashSet::new();
     addresses.retain(|(a, _)| seen.insert(*a));
-    upsert_addresses(tx, &addresses).await?;
-    bump_grid_version(tx).await?;
+    tx.upsert_addresses(&addresses).await?;
+    tx.bump_grid_version().await?;
     Ok(Applied::GridsUpdated {
         grids: update.grids.len(),
     })
-}
-
-struct GridUpsert<'a> {
-    grid_id: &'a str,
-    community: &'a str,
-    community_kind: Option<&'a str>,
-    street: &'a str,
-    /// JSON text: the outer ring.
-    polygon: String,
-    retired: bool,
-}
-
-async fn upsert_grids(tx: &mut Tx, grids: &[GridUpsert<'_>]) -> Result<(), StoreError> {
-    if grids.is_empty() {
-        return Ok(());
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO grids (grid_id, community, community_kind, street, polygon, retired)
-                 SELECT grid_id, community, community_kind, street, polygon::jsonb, retired
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
-                   AS g(grid_id, community, community_kind, street, polygon, retired)
-                 ON CONFLICT (grid_id) DO UPDATE SET community = EXCLUDED.community,
-                     community_kind = EXCLUDED.community_kind, street = EXCLUDED.street,
-                     polygon = EXCLUDED.polygon, retired = EXCLUDED.retired, updated_at = now()",
-            )
-            .bind(grids.iter().map(|g| g.grid_id).collect::<Vec<_>>())
-            .bind(grids.iter().map(|g| g.community).collect::<Vec<_>>())
-            .bind(grids.iter().map(|g| g.community_kind).collect::<Vec<_>>())
-            .bind(grids.iter().map(|g| g.street).collect::<Vec<_>>())
-            .bind(grids.iter().map(|g| g.polygon.as_str()).collect::<Vec<_>>())
-            .bind(grids.iter().map(|g| g.retired).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            for g in grids {
-                sqlx::query(concat!(
-                    "INSERT INTO grids (grid_id, community, community_kind, street, polygon, retired)
-                     VALUES ($1, $2, $3, $4, json($5), $6)
-                     ON CONFLICT (grid_id) DO UPDATE SET community = excluded.community,
-                         community_kind = excluded.community_kind, street = excluded.street,
-                         polygon = excluded.polygon, retired = excluded.retired, updated_at = ",
-                    lite_now!()
-                ))
-                .bind(g.grid_id)
-                .bind(g.community)
-                .bind(g.community_kind)
-                .bind(g.street)
-                .bind(&g.polygon)
-                .bind(g.retired)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Known addresses: (address, grid_id), one row per address.
-async fn upsert_addresses(tx: &mut Tx, addresses: &[(&str, &str)]) -> Result<(), StoreError> {
-    if addresses.is_empty() {
-        return Ok(());
-    }
-    match tx {
-        Tx::Pg(tx) => {
-            sqlx::query(
-                "INSERT INTO known_addresses (address, grid_id)
-                 SELECT * FROM UNNEST($1::text[], $2::text[])
-                 ON CONFLICT (address) DO UPDATE SET grid_id = EXCLUDED.grid_id, updated_at = now()",
-            )
-            .bind(addresses.iter().map(|(a, _)| *a).collect::<Vec<_>>())
-            .bind(addresses.iter().map(|(_, g)| *g).collect::<Vec<_>>())
-            .execute(&mut **tx)
-            .await?;
-        }
-        #[cfg(feature = "sqlite")]
-        Tx::Lite(tx) => {
-            for (address, grid_id) in addresses {
-                sqlx::query(concat!(
-                    "INSERT INTO known_addresses (address, grid_id) VALUES ($1, $2)
-                     ON CONFLICT (address) DO UPDATE SET grid_id = excluded.grid_id, updated_at = ",
-                    lite_now!()
-                ))
-                .bind(*address)
-                .bind(*grid_id)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn bump_grid_version(tx: &mut Tx) -> Result<(), StoreError> {
-    either!(tx tx, |tx, _uuid, _time| {
-        sqlx::query("UPDATE reference_versions SET version = version + 1 WHERE name = 'grids'")
-            .execute(&mut **tx)
-            .await?;
-    });
-    Ok(())
 }
 
 /// The grid reference data, for building the hub's index.

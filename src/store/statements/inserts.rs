@@ -14,11 +14,11 @@ use std::fmt::Write;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Encode, Postgres, Transaction, Type};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Inserts gathered for one statement.
 #[derive(Default)]
-pub(super) struct PgInserts {
+pub(in crate::store) struct PgInserts {
     inserts: Vec<String>,
     args: PgArguments,
     error: Option<sqlx::error::BoxDynError>,

@@ -1,0 +1,104 @@
+//! The `case_events` table: each case's timeline.
+
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::inserts::PgInserts;
+use crate::intent::Media;
+use crate::store::backend::either;
+use crate::store::{StoreError, Tx};
+
+/// One entry of a case's audit trail.
+pub(in crate::store) struct CaseEvent<'a> {
+    pub case_id: Uuid,
+    pub kind: &'a str,
+    pub from_status: Option<&'a str>,
+    pub to_status: &'a str,
+    pub actor: &'a str,
+    pub note: Option<String>,
+    pub connector: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    /// Photos and files of the step.
+    pub media: Option<&'a [Media]>,
+    /// The unit the district centre's desk recorded the step for.
+    pub on_behalf_of: Option<&'a str>,
+}
+
+impl Tx {
+    /// Appends case events in one statement (on SQLite, one per row).
+    pub(in crate::store) async fn insert_events(
+        &mut self,
+        events: &[CaseEvent<'_>],
+    ) -> Result<(), StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                let mut inserts = PgInserts::new();
+                add(&mut inserts, events);
+                inserts.execute(tx).await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(_) => {
+                for event in events {
+                    self.insert_event(event).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one case event.
+    pub(in crate::store) async fn insert_event(
+        &mut self,
+        event: &CaseEvent<'_>,
+    ) -> Result<(), StoreError> {
+        either!(tx self, |tx, uuid, _time| {
+            sqlx::query(
+                "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id,
+                                          media, on_behalf_of)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(uuid(event.case_id))
+            .bind(event.kind)
+            .bind(event.from_status)
+            .bind(event.to_status)
+            .bind(event.actor)
+            .bind(event.note.as_deref())
+            .bind(event.connector)
+            .bind(event.message_id)
+            .bind(event.media.map(Json))
+            .bind(event.on_behalf_of)
+            .execute(&mut **tx)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+/// Case events as one insert of a PostgreSQL statement; none if there are none.
+pub(in crate::store) fn add(inserts: &mut PgInserts, events: &[CaseEvent<'_>]) {
+    if events.is_empty() {
+        return;
+    }
+    // The batched path writes the events cases are opened with, which carry
+    // neither media nor a unit acted for.
+    debug_assert!(
+        events
+            .iter()
+            .all(|e| e.media.is_none() && e.on_behalf_of.is_none())
+    );
+    let columns = [
+        inserts.column(events.iter().map(|e| e.case_id).collect(), "uuid"),
+        inserts.column(events.iter().map(|e| e.kind).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.from_status).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.to_status).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.actor).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.note.as_deref()).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.connector).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.message_id).collect(), "text"),
+    ];
+    inserts.insert(format!(
+        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
+         SELECT * FROM UNNEST({})",
+        columns.join(", ")
+    ));
+}

@@ -1,0 +1,606 @@
+//! The `cases` table: load and lock a case, write a lifecycle change or a
+//! callback's result, find open duplicate candidates, insert new cases.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+#[cfg(feature = "sqlite")]
+use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
+#[cfg(feature = "sqlite")]
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::inserts::PgInserts;
+use crate::intent::{Place, UpdateCase};
+use crate::lifecycle::HANDLING;
+use crate::store::backend::{either, lite_now, lite_time, lite_uuid};
+use crate::store::duplicates::LockPlan;
+use crate::store::events::CaseView;
+use crate::store::{StoreError, Tx};
+
+/// The case row as updates need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(in crate::store) struct CaseRow {
+    pub id: Uuid,
+    pub case_no: String,
+    pub status: String,
+    pub channel: String,
+    pub nature: String,
+    pub category: Option<String>,
+    pub priority: String,
+    pub title: String,
+    pub description: String,
+    pub address: Option<String>,
+    pub street_given: Option<String>,
+    pub community_given: Option<String>,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub grid_id: Option<String>,
+    pub community: Option<String>,
+    pub street: Option<String>,
+    pub located_by: Option<String>,
+    pub unplaced: bool,
+    pub lead_unit: Option<String>,
+    pub lead_connector: Option<String>,
+    pub dispatch_level: Option<String>,
+    pub assisting_units: Vec<String>,
+    pub routing_rule: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub parent_case_no: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub rework_count: i32,
+    pub return_count: i32,
+    pub escalation_level: i16,
+    pub satisfaction: Option<String>,
+    pub callback_wanted: bool,
+}
+
+pub(in crate::store) const CASE_COLUMNS: &str = "c.id, c.case_no, c.status, c.channel, c.nature, c.category, c.priority, c.title,
+    c.description, c.address, c.street_given, c.community_given, c.lon, c.lat, c.grid_id, c.community, c.street,
+    c.located_by, c.unplaced, c.lead_unit, c.lead_connector, c.dispatch_level, c.assisting_units, c.routing_rule,
+    c.due_at, p.case_no AS parent_case_no, c.received_at, c.rework_count, c.return_count, c.escalation_level,
+    c.satisfaction, c.callback_wanted";
+
+impl CaseRow {
+    pub fn view(&self) -> CaseView {
+        CaseView {
+            id: self.id,
+            case_no: self.case_no.clone(),
+            status: self.status.clone(),
+            channel: self.channel.clone(),
+            nature: self.nature.clone(),
+            category: self.category.clone(),
+            priority: self.priority.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            place: Place {
+                address: self.address.clone(),
+                street: self.street_given.clone(),
+                community: self.community_given.clone(),
+                lon: self.lon,
+                lat: self.lat,
+                grid_id: None,
+            },
+            grid_id: self.grid_id.clone(),
+            community: self.community.clone(),
+            street: self.street.clone(),
+            located_by: self.located_by.clone(),
+            unplaced: self.unplaced,
+            lead_unit: self.lead_unit.clone(),
+            lead_connector: self.lead_connector.clone(),
+            dispatch_level: self.dispatch_level.clone(),
+            assisting_units: self.assisting_units.clone(),
+            routing_rule: self.routing_rule.clone(),
+            due_at: self.due_at,
+            parent_case_no: self.parent_case_no.clone(),
+            received_at: self.received_at,
+            rework_count: self.rework_count,
+            escalation_level: self.escalation_level,
+            satisfaction: self.satisfaction.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+/// Reads a case row from SQLite, whose columns hold uuids, times and
+/// arrays as text.
+fn lite_case_row(row: &SqliteRow) -> Result<CaseRow, sqlx::Error> {
+    Ok(CaseRow {
+        id: row.try_get::<uuid::fmt::Hyphenated, _>("id")?.into_uuid(),
+        case_no: row.try_get("case_no")?,
+        status: row.try_get("status")?,
+        channel: row.try_get("channel")?,
+        nature: row.try_get("nature")?,
+        category: row.try_get("category")?,
+        priority: row.try_get("priority")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        address: row.try_get("address")?,
+        street_given: row.try_get("street_given")?,
+        community_given: row.try_get("community_given")?,
+        lon: row.try_get("lon")?,
+        lat: row.try_get("lat")?,
+        grid_id: row.try_get("grid_id")?,
+        community: row.try_get("community")?,
+        street: row.try_get("street")?,
+        located_by: row.try_get("located_by")?,
+        unplaced: row.try_get("unplaced")?,
+        lead_unit: row.try_get("lead_unit")?,
+        lead_connector: row.try_get("lead_connector")?,
+        dispatch_level: row.try_get("dispatch_level")?,
+        assisting_units: row.try_get::<Json<Vec<String>>, _>("assisting_units")?.0,
+        routing_rule: row.try_get("routing_rule")?,
+        due_at: row.try_get("due_at")?,
+        parent_case_no: row.try_get("parent_case_no")?,
+        received_at: row.try_get("received_at")?,
+        rework_count: row.try_get("rework_count")?,
+        return_count: row.try_get("return_count")?,
+        escalation_level: row.try_get("escalation_level")?,
+        satisfaction: row.try_get("satisfaction")?,
+        callback_wanted: row.try_get("callback_wanted")?,
+    })
+}
+
+/// How a case is named when loaded.
+pub(in crate::store) enum CaseKey<'a> {
+    /// By case number, locked for the transaction.
+    Number(&'a str),
+    /// By a source's ticket id (connector, source_ref), locked for the transaction.
+    Source(&'a str, &'a str),
+    /// By id, not locked (the caller already holds the row).
+    Id(Uuid),
+}
+
+impl Tx {
+    pub(in crate::store) async fn case_row(
+        &mut self,
+        key: CaseKey<'_>,
+    ) -> Result<Option<CaseRow>, StoreError> {
+        match self {
+            Tx::Pg(tx) => Ok(match key {
+                CaseKey::Number(case_no) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                     WHERE c.case_no = $1 FOR UPDATE OF c"
+                )))
+                .bind(case_no)
+                .fetch_optional(&mut **tx)
+                .await?,
+                CaseKey::Source(source, source_ref) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                     WHERE c.id = (SELECT case_id FROM case_sources WHERE connector = $1 AND source_ref = $2)
+                     FOR UPDATE OF c"
+                )))
+                .bind(source)
+                .bind(source_ref)
+                .fetch_optional(&mut **tx)
+                .await?,
+                CaseKey::Id(id) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id WHERE c.id = $1"
+                )))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?,
+            }),
+            // No row locks on SQLite: the transaction holds the one write lock.
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                let row = match key {
+                    CaseKey::Number(case_no) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                         WHERE c.case_no = $1"
+                    )))
+                    .bind(case_no)
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                    CaseKey::Source(source, source_ref) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id
+                         WHERE c.id = (SELECT case_id FROM case_sources WHERE connector = $1 AND source_ref = $2)"
+                    )))
+                    .bind(source)
+                    .bind(source_ref)
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                    CaseKey::Id(id) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN cases p ON p.id = c.parent_case_id WHERE c.id = $1"
+                    )))
+                    .bind(lite_uuid(id))
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                };
+                Ok(row.as_ref().map(lite_case_row).transpose()?)
+            }
+        }
+    }
+
+    /// Writes a lifecycle change of `next` (the case as it is now). A
+    /// re-dispatch (`accept_due_at` set) restarts the dispatch clocks.
+    pub(in crate::store) async fn write_case(
+        &mut self,
+        next: &CaseRow,
+        now: DateTime<Utc>,
+        accept_due_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        either!(tx self, |tx, uuid, time| {
+            sqlx::query(
+                "UPDATE cases SET status = $2, status_changed_at = $3, updated_at = $3, version = version + 1,
+                        lead_unit = $4, lead_connector = $5, dispatch_level = $6, due_at = $7,
+                        escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
+                        dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
+                        accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
+                        overdue = CASE WHEN $12 THEN false ELSE overdue END,
+                        accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
+                        closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
+                 WHERE id = $1",
+            )
+            .bind(uuid(next.id))
+            .bind(&next.status)
+            .bind(time(now))
+            .bind(&next.lead_unit)
+            .bind(&next.lead_connector)
+            .bind(&next.dispatch_level)
+            .bind(next.due_at.map(time))
+            .bind(next.escalation_level)
+            .bind(next.rework_count)
+            .bind(next.return_count)
+            .bind(&next.satisfaction)
+            .bind(accept_due_at.is_some())
+            .bind(time(accept_due_at.unwrap_or(now)))
+            .execute(&mut **tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub(in crate::store) async fn record_callback(
+        &mut self,
+        row: &CaseRow,
+        update: &UpdateCase,
+        next: Option<&CaseRow>,
+    ) -> Result<(), StoreError> {
+        let satisfaction = next
+            .and_then(|n| n.satisfaction.clone())
+            .or(update.satisfaction.clone());
+        match self {
+            Tx::Pg(tx) => {
+                sqlx::query(
+                    "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
+                            satisfaction = COALESCE($4, satisfaction), updated_at = now()
+                     WHERE id = $1",
+                )
+                .bind(row.id)
+                .bind(update.contacted)
+                .bind(update.solved)
+                .bind(satisfaction)
+                .execute(&mut **tx)
+                .await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                sqlx::query(concat!(
+                    "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
+                            satisfaction = COALESCE($4, satisfaction), updated_at = ",
+                    lite_now!(),
+                    " WHERE id = $1"
+                ))
+                .bind(lite_uuid(row.id))
+                .bind(update.contacted)
+                .bind(update.solved)
+                .bind(satisfaction)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the batch's duplicate locks and loads the open cases of its
+    /// categories received since `earliest`: (id, case number, category, lon,
+    /// lat, received).
+    pub(in crate::store) async fn open_candidates(
+        &mut self,
+        locks: &LockPlan,
+        earliest: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)>, StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                // The locks and the read in one round trip (migration 0007).
+                Ok(
+                    sqlx::query_as(
+                        "SELECT * FROM gridhub_duplicate_candidates($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&locks.categories)
+                    .bind(&locks.whole)
+                    .bind(&locks.cell_categories)
+                    .bind(&locks.cells)
+                    .bind(earliest)
+                    .fetch_all(&mut **tx)
+                    .await?,
+                )
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                // No lock to take: the transaction already holds SQLite's one
+                // write lock.
+                let rows: Vec<(uuid::fmt::Hyphenated, String, String, f64, f64, DateTime<Utc>)> =
+                    sqlx::query_as(
+                        "SELECT id, case_no, category, lon, lat, received_at FROM cases
+                         WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
+                           AND category IN (SELECT value FROM json_each($1)) AND received_at >= $2
+                           AND lon IS NOT NULL AND lat IS NOT NULL",
+                    )
+                    .bind(json!(locks.categories).to_string())
+                    .bind(lite_time(earliest))
+                    .fetch_all(&mut **tx)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, no, category, lon, lat, at)| {
+                        (id.into_uuid(), no, category, lon, lat, at)
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// A case row to insert: the case as events see it, and the rest.
+pub(in crate::store) struct CaseInsert<'a> {
+    pub view: &'a CaseView,
+    /// The description as stored, when it is sealed (`view`'s otherwise).
+    pub description: Option<String>,
+    /// JSON text.
+    pub attributes: String,
+    /// JSON text.
+    pub media: String,
+    /// JSON text: an array of unit ids.
+    pub assisting: String,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub accept_due_at: Option<DateTime<Utc>>,
+    pub parent_case_id: Option<Uuid>,
+    pub callback_wanted: bool,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Case rows as one insert of a PostgreSQL statement; none if there are none.
+impl CaseInsert<'_> {
+    fn description(&self) -> &str {
+        self.description
+            .as_deref()
+            .unwrap_or(&self.view.description)
+    }
+}
+
+pub(in crate::store) fn add(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
+    if rows.is_empty() {
+        return;
+    }
+    let views = || rows.iter().map(|r| r.view);
+    let columns = [
+        inserts.column(views().map(|v| v.id).collect(), "uuid"),
+        inserts.column(views().map(|v| v.case_no.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.status.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.channel.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.nature.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.category.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.priority.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.title.as_str()).collect(), "text"),
+        inserts.column(rows.iter().map(CaseInsert::description).collect(), "text"),
+        inserts.column(rows.iter().map(|r| r.attributes.as_str()).collect(), "text"),
+        inserts.column(rows.iter().map(|r| r.media.as_str()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.place.address.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(views().map(|v| v.place.street.as_deref()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.place.community.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(views().map(|v| v.place.lon).collect(), "float8"),
+        inserts.column(views().map(|v| v.place.lat).collect(), "float8"),
+        inserts.column(views().map(|v| v.received_at).collect(), "timestamptz"),
+        inserts.column(views().map(|v| v.grid_id.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.community.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.street.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.located_by.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.unplaced).collect(), "bool"),
+        inserts.column(views().map(|v| v.lead_unit.as_deref()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.lead_connector.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(rows.iter().map(|r| r.assisting.as_str()).collect(), "text"),
+        inserts.column(
+            views().map(|v| v.dispatch_level.as_deref()).collect(),
+            "text",
+        ),
+        inserts.column(views().map(|v| v.routing_rule.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.due_at).collect(), "timestamptz"),
+        inserts.column(
+            rows.iter().map(|r| r.dispatched_at).collect(),
+            "timestamptz",
+        ),
+        inserts.column(
+            rows.iter().map(|r| r.accept_due_at).collect(),
+            "timestamptz",
+        ),
+        inserts.column(rows.iter().map(|r| r.parent_case_id).collect(), "uuid"),
+        inserts.column(rows.iter().map(|r| r.callback_wanted).collect(), "bool"),
+        inserts.column(rows.iter().map(|r| r.closed_at).collect(), "timestamptz"),
+    ];
+    inserts.insert(format!(
+        "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                            attributes, media, address, street_given, community_given, lon, lat, received_at,
+                            grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                            assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
+                            parent_case_id, callback_wanted, closed_at)
+         SELECT id, case_no, status, channel, nature, category, priority, title, description,
+                attributes::jsonb, media::jsonb, address, street_given, community_given, lon, lat, received_at,
+                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                ARRAY(SELECT jsonb_array_elements_text(assisting::jsonb)), dispatch_level, routing_rule, due_at,
+                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at
+         FROM UNNEST({})
+           AS n(id, case_no, status, channel, nature, category, priority, title, description, attributes, media,
+                address, street_given, community_given, lon, lat, received_at, grid_id, community, street,
+                located_by, unplaced, lead_unit, lead_connector, assisting, dispatch_level, routing_rule, due_at,
+                dispatched_at, accept_due_at, parent_case_id, callback_wanted, closed_at)",
+        columns.join(", ")
+    ));
+}
+
+#[cfg(feature = "sqlite")]
+pub(in crate::store) async fn insert_lite(
+    tx: &mut Transaction<'static, Sqlite>,
+    rows: &[CaseInsert<'_>],
+) -> Result<(), StoreError> {
+    for r in rows {
+        let v = r.view;
+        sqlx::query(
+            "INSERT INTO cases (id, case_no, status, channel, nature, category, priority, title, description,
+                                attributes, media, address, street_given, community_given, lon, lat, received_at,
+                                grid_id, community, street, located_by, unplaced, lead_unit, lead_connector,
+                                assisting_units, dispatch_level, routing_rule, due_at, dispatched_at, accept_due_at,
+                                parent_case_id, callback_wanted, closed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, json($10), json($11), $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21, $22, $23, $24, json($25), $26, $27, $28, $29, $30, $31, $32, $33)",
+        )
+        .bind(lite_uuid(v.id))
+        .bind(&v.case_no)
+        .bind(&v.status)
+        .bind(&v.channel)
+        .bind(&v.nature)
+        .bind(v.category.as_deref())
+        .bind(&v.priority)
+        .bind(&v.title)
+        .bind(r.description())
+        .bind(&r.attributes)
+        .bind(&r.media)
+        .bind(v.place.address.as_deref())
+        .bind(v.place.street.as_deref())
+        .bind(v.place.community.as_deref())
+        .bind(v.place.lon)
+        .bind(v.place.lat)
+        .bind(lite_time(v.received_at))
+        .bind(v.grid_id.as_deref())
+        .bind(v.community.as_deref())
+        .bind(v.street.as_deref())
+        .bind(v.located_by.as_deref())
+        .bind(v.unplaced)
+        .bind(v.lead_unit.as_deref())
+        .bind(v.lead_connector.as_deref())
+        .bind(&r.assisting)
+        .bind(v.dispatch_level.as_deref())
+        .bind(v.routing_rule.as_deref())
+        .bind(v.due_at.map(lite_time))
+        .bind(r.dispatched_at.map(lite_time))
+        .bind(r.accept_due_at.map(lite_time))
+        .bind(r.parent_case_id.map(lite_uuid))
+        .bind(r.callback_wanted)
+        .bind(r.closed_at.map(lite_time))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Tx {
+    /// Raises the escalation level of cases past their handling deadline (1 at
+    /// the deadline, 2 once overdue by `supervision`), at most 1000 a scan;
+    /// returns (case id, old level, new level). On PostgreSQL cases another
+    /// scanner holds are skipped.
+    pub(in crate::store) async fn raise_overdue(
+        &mut self,
+        now: DateTime<Utc>,
+        supervision: chrono::Duration,
+    ) -> Result<Vec<(Uuid, i16, i16)>, StoreError> {
+        let handling: Vec<&str> = HANDLING.iter().map(|s| s.as_str()).collect();
+        match self {
+            Tx::Pg(tx) => Ok(sqlx::query_as(
+                "WITH due AS (
+                    SELECT id, escalation_level AS old,
+                           CASE WHEN due_at + $3 <= $1 THEN 2 ELSE 1 END::int2 AS new
+                    FROM cases
+                    WHERE status = ANY($2) AND due_at <= $1
+                      AND escalation_level < CASE WHEN due_at + $3 <= $1 THEN 2 ELSE 1 END
+                    ORDER BY due_at LIMIT 1000
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE cases c SET overdue = true, escalation_level = due.new, updated_at = now()
+                 FROM due WHERE c.id = due.id
+                 RETURNING c.id, due.old, due.new",
+            )
+            .bind(now)
+            .bind(&handling)
+            .bind(supervision)
+            .fetch_all(&mut **tx)
+            .await?),
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                // Times are fixed-width text: comparing them compares the times.
+                let due: Vec<(uuid::fmt::Hyphenated, i16, i16)> = sqlx::query_as(
+                    "SELECT id, escalation_level, CASE WHEN due_at <= $3 THEN 2 ELSE 1 END FROM cases
+                     WHERE status IN (SELECT value FROM json_each($2)) AND due_at <= $1
+                       AND escalation_level < CASE WHEN due_at <= $3 THEN 2 ELSE 1 END
+                     ORDER BY due_at LIMIT 1000",
+                )
+                .bind(lite_time(now))
+                .bind(serde_json::to_string(&handling).unwrap_or_default())
+                .bind(lite_time(now - supervision))
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut raised = Vec::with_capacity(due.len());
+                for (id, old, new) in due {
+                    sqlx::query(concat!(
+                        "UPDATE cases SET overdue = 1, escalation_level = $2, updated_at = ",
+                        lite_now!(),
+                        " WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .bind(new)
+                    .execute(&mut **tx)
+                    .await?;
+                    raised.push((id.into_uuid(), old, new));
+                }
+                Ok(raised)
+            }
+        }
+    }
+
+    /// Flags dispatched cases past their sign-for deadline, at most 1000 a
+    /// scan; returns their ids.
+    pub(in crate::store) async fn flag_unsigned(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                let rows: Vec<(Uuid,)> = sqlx::query_as(
+                    "WITH due AS (
+                        SELECT id FROM cases WHERE status = 'dispatched' AND accept_due_at <= $1 AND NOT accept_overdue
+                        ORDER BY accept_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                     UPDATE cases c SET accept_overdue = true, updated_at = now() FROM due WHERE c.id = due.id
+                     RETURNING c.id",
+                )
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                let rows: Vec<(uuid::fmt::Hyphenated,)> = sqlx::query_as(concat!(
+                    "UPDATE cases SET accept_overdue = 1, updated_at = ",
+                    lite_now!(),
+                    " WHERE id IN (SELECT id FROM cases
+                         WHERE status = 'dispatched' AND accept_due_at <= $1 AND NOT accept_overdue
+                         ORDER BY accept_due_at LIMIT 1000)
+                     RETURNING id"
+                ))
+                .bind(lite_time(now))
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
+            }
+        }
+    }
+}
