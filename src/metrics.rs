@@ -29,6 +29,15 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+/// Overdue cases: the unit that owes the step, and how far it is pressed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverdueLabels {
+    /// The lead unit (handling, sign-for) or the hotline (callback).
+    pub unit: String,
+    /// `sign_for`, `reminder` (催办), `supervision` (督办) or `callback`.
+    pub level: String,
+}
+
 type LatencyFamily = Family<ConnectorLabel, Histogram, fn() -> Histogram>;
 
 /// A step of a consumer's batch, for the time each one takes.
@@ -76,6 +85,7 @@ pub struct Metrics {
     pub dlq_depth: Family<ConnectorLabel, Gauge>,
     pub outbox_backlog: Gauge,
     pub cases: Family<StatusLabel, Gauge>,
+    pub overdue: Family<OverdueLabels, Gauge>,
     /// Serialises scrapes: gauges are refreshed, then encoded.
     pub scrape: tokio::sync::Mutex<()>,
     rates: Mutex<Rates>,
@@ -115,6 +125,7 @@ impl Metrics {
             dlq_depth: Family::default(),
             outbox_backlog: Gauge::default(),
             cases: Family::default(),
+            overdue: Family::default(),
             scrape: tokio::sync::Mutex::new(()),
             rates: Mutex::new(Rates::default()),
             registry: Registry::default(),
@@ -195,6 +206,11 @@ impl Metrics {
             metrics.outbox_backlog.clone(),
         );
         registry.register("cases", "Cases by status", metrics.cases.clone());
+        registry.register(
+            "cases_overdue",
+            "Open cases past a deadline, by the unit that owes the step and the escalation level",
+            metrics.overdue.clone(),
+        );
         Metrics {
             registry,
             ..metrics

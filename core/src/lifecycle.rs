@@ -182,6 +182,12 @@ pub enum Outcome {
     Late,
     /// Recorded without a status change (a callback that did not reach the caller).
     Noted,
+    /// A callback that arrives while the grid still verifies the result on
+    /// site (the hotline does not know about verification: a race, not an
+    /// error). The store keeps it and applies it when the verification
+    /// passes; a failed verification drops it, and the hotline is asked
+    /// again after the next response.
+    Held,
 }
 
 /// Work the store does after a move, inside the same transaction.
@@ -351,6 +357,10 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
             Report::Verify { passed: true } => moved(vec![Closed], vec![]),
             _ => moved(vec![Rework], vec![Effect::CountRework, Effect::Rework]),
         },
+        (Action::Callback, Responded | Verifying) => Ok(Outcome::Held),
+        // About a result that failed verification since: the hotline is
+        // asked again after the next response.
+        (Action::Callback, Rework) => Ok(Outcome::Late),
         (Action::Callback, Callback | Closed) => match report {
             Report::Callback {
                 contacted: false, ..
@@ -570,5 +580,24 @@ mod tests {
         assert!(run(Dispatched, Action::Accept, Sender::OTHER).is_err());
         assert!(run(Verifying, Action::Verify, Sender::LEAD_UNIT).is_err());
         assert!(run(Callback, Action::Callback, Sender::LEAD_UNIT).is_err());
+    }
+
+    #[test]
+    fn a_callback_during_verification_is_held_and_after_a_failure_is_late() {
+        assert_eq!(
+            run(Verifying, Action::Callback, Sender::SOURCE).unwrap(),
+            Outcome::Held
+        );
+        assert_eq!(
+            run(Responded, Action::Callback, Sender::SOURCE).unwrap(),
+            Outcome::Held
+        );
+        assert_eq!(
+            run(Rework, Action::Callback, Sender::SOURCE).unwrap(),
+            Outcome::Late
+        );
+        // Only from a hotline the case came from, and not before a response.
+        assert!(run(Verifying, Action::Callback, Sender::GRID_PLATFORM).is_err());
+        assert!(run(Accepted, Action::Callback, Sender::SOURCE).is_err());
     }
 }

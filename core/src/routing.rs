@@ -37,6 +37,14 @@ pub struct Deadlines {
     pub sign_for: String,
     /// Overdue this long past its deadline, a case is supervised (督办).
     pub supervision_after: String,
+    /// A hotline asked to call the reporter back (回访) should have done so
+    /// within this of the request.
+    #[serde(default = "default_callback")]
+    pub callback: String,
+}
+
+fn default_callback() -> String {
+    "48h".to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +147,7 @@ pub struct Routing {
     deadlines: BTreeMap<Priority, Duration>,
     pub sign_for: Duration,
     pub supervision_after: Duration,
+    pub callback: Duration,
     pub duplicate_window: Duration,
 }
 
@@ -209,6 +218,7 @@ impl Routing {
         .collect();
         let sign_for = parse("sign_for", &d.sign_for);
         let supervision_after = parse("supervision_after", &d.supervision_after);
+        let callback = parse("callback", &d.callback);
         let duplicate_window = parse("duplicates.window", &file.duplicates.window);
         let mut units = BTreeMap::new();
         for unit in &file.units {
@@ -258,6 +268,7 @@ impl Routing {
             deadlines,
             sign_for,
             supervision_after,
+            callback,
             duplicate_window,
             file,
         };

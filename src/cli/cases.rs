@@ -295,6 +295,7 @@ async fn show_case(settings: &Settings, case_no: &str, json: bool) -> anyhow::Re
     for (key, label) in [
         ("sign_for_due_at", "sign for"),
         ("due_at", "due"),
+        ("callback_due_at", "callback"),
         ("closed_at", "closed"),
     ] {
         if let Some(at) = case["deadlines"][key].as_str() {
@@ -332,5 +333,54 @@ async fn show_case(settings: &Settings, case_no: &str, json: bool) -> anyhow::Re
                 .unwrap_or_default()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gridhub callbacks`: what each hotline still owes.
+pub(super) async fn callbacks(
+    settings: &Settings,
+    hotline: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let registry = registry(settings)?;
+    let is_hotline = |id: &str| {
+        registry
+            .get(id)
+            .is_some_and(|c| c.config.kind == crate::connector::Kind::Hotline)
+    };
+    if let Some(id) = hotline
+        && !is_hotline(id)
+    {
+        anyhow::bail!("no such hotline: {id}");
+    }
+    let store = open_store(settings).await?;
+    let owed: Vec<_> = store
+        .callbacks_owed(hotline, 5000)
+        .await?
+        .into_iter()
+        .filter(|c| is_hotline(&c.connector))
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&owed)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<16} {:<14} {:<26} {:<20} {:<8} TITLE",
+        "CASE", "HOTLINE", "TICKET", "DUE", "OVERDUE"
+    );
+    for c in &owed {
+        println!(
+            "{:<16} {:<14} {:<26} {:<20} {:<8} {}",
+            c.case_no,
+            c.connector,
+            c.ticket_id,
+            c.callback_due_at
+                .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            if c.overdue { "yes" } else { "" },
+            c.title
+        );
+    }
+    println!("{} callbacks owed", owed.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,17 @@ pub enum Command {
         #[command(flatten)]
         filters: CaseFilters,
     },
+    /// The callbacks (回访) hotlines still owe, the most pressing first.
+    Callbacks {
+        #[command(flatten)]
+        common: Common,
+        /// One hotline's (its connector id); every hotline's when left out.
+        #[arg(long)]
+        hotline: Option<String>,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Expire personal data past its retention now (the hub also does it
     /// every ten minutes): reporters of cases over for
     /// reporter_retention_days, dead letters older than
@@ -291,6 +302,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => new_token(&name, &role, connectors),
         Command::Case { command } => cases::case(command).await,
+        Command::Callbacks {
+            common,
+            hotline,
+            json,
+        } => cases::callbacks(&settings(&common)?, hotline.as_deref(), json).await,
         Command::Dlq { command } => dlq::dlq(command).await,
         #[cfg(feature = "tools")]
         Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,

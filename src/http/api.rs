@@ -16,7 +16,7 @@ use super::auth::authorize;
 use super::{ApiError, AppState, PURGE_CONFIRMATION, PendingPurge};
 use crate::carrier::Carrier;
 use crate::dlq::{Edited, Filter};
-use crate::metrics::{Metrics, StatusLabel};
+use crate::metrics::{Metrics, OverdueLabels, StatusLabel};
 use crate::settings::Role;
 use crate::store::Applied;
 use crate::store::audit::AuditRecord;
@@ -67,6 +67,15 @@ pub async fn metrics(State(state): Shared) -> Response {
     let store = state.ops.store();
     if let Ok(backlog) = store.outbox_backlog().await {
         metrics.outbox_backlog.set(backlog);
+    }
+    if let Ok(overdue) = store.overdue_cases().await {
+        metrics.overdue.clear();
+        for (unit, level, count) in overdue {
+            metrics
+                .overdue
+                .get_or_create(&OverdueLabels { unit, level })
+                .set(count);
+        }
     }
     if let Ok(statuses) = store.cases_by_status().await {
         metrics.cases.clear();
@@ -430,6 +439,63 @@ pub async fn cases(
         .find_cases(&query, caller.scope.as_deref())
         .await?;
     ok(json!(cases.iter().map(headline).collect::<Vec<_>>()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackQuery {
+    /// One hotline's callbacks; all of them when left out.
+    hotline: Option<String>,
+    #[serde(default = "default_callback_limit")]
+    limit: i64,
+}
+
+fn default_callback_limit() -> i64 {
+    500
+}
+
+/// `GET /api/callbacks?hotline=ID`: the callbacks (回访) hotlines still
+/// owe, the most pressing first: each case waiting at `callback` with the
+/// hotline's own ticket id, the deadline and whether it passed. A
+/// department's token sees only its own connectors'.
+pub async fn callbacks(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Viewer)?;
+    let hotline = query.hotline.as_deref();
+    let is_hotline = |id: &str| {
+        state
+            .ops
+            .registry()
+            .get(id)
+            .is_some_and(|c| c.config.kind == crate::connector::Kind::Hotline)
+    };
+    if let Some(id) = hotline
+        && !is_hotline(id)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such hotline: see GET /api/overview for the connectors",
+        ));
+    }
+    let owed = state
+        .ops
+        .store()
+        .callbacks_owed(hotline, query.limit.clamp(1, 5000))
+        .await?;
+    let visible = |connector: &str| {
+        caller
+            .scope
+            .as_ref()
+            .is_none_or(|scope| scope.iter().any(|s| s == connector))
+    };
+    let owed: Vec<_> = owed
+        .into_iter()
+        .filter(|c| is_hotline(&c.connector) && visible(&c.connector))
+        .collect();
+    ok(json!(owed))
 }
 
 /// `POST /api/cases/find`: the same filters as `GET /api/cases` in a JSON

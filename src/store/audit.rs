@@ -159,6 +159,32 @@ impl Store {
         .await?))
     }
 
+    /// Open cases past a deadline: (unit, level, count). Handling past its
+    /// deadline counts by the lead unit at `reminder` or `supervision`, a
+    /// dispatch not signed for at `sign_for`, a callback not made by each
+    /// hotline that owes it at `callback`.
+    pub async fn overdue_cases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(either!(pool & self.pool, |pool| {
+            sqlx::query_as(
+            "SELECT COALESCE(lead_unit, '(none)'),
+                    CASE WHEN escalation_level >= 2 THEN 'supervision' ELSE 'reminder' END, count(*)
+             FROM cases WHERE overdue AND status IN ('dispatched', 'accepted', 'in_progress', 'rework', 'returned') -- lifecycle::HANDLING
+             GROUP BY 1, 2
+             UNION ALL
+             SELECT COALESCE(lead_unit, '(none)'), 'sign_for', count(*)
+             FROM cases WHERE accept_overdue AND status = 'dispatched' GROUP BY 1
+             UNION ALL
+             SELECT s.connector, 'callback', count(DISTINCT c.id)
+             FROM cases c JOIN case_sources s
+               ON s.case_id = c.id OR s.case_id IN (SELECT m.id FROM cases m WHERE m.parent_case_id = c.id)
+             WHERE c.callback_overdue AND c.status = 'callback' GROUP BY 1
+             ORDER BY 1, 2"
+        )
+        .fetch_all(pool)
+        .await?
+        }))
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         either!(pool & self.pool, |pool| {

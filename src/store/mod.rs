@@ -23,6 +23,7 @@
 
 pub mod audit;
 mod backend;
+pub mod callbacks;
 pub mod dead_letters;
 pub mod duplicates;
 mod events;

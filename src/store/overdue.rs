@@ -1,6 +1,8 @@
-//! Deadlines: the overdue scanner. Marks cases whose sign-for or handling
-//! deadline passed and emits escalation events: a reminder (催办) at the
-//! deadline, supervision (督办) once overdue by `supervision_after`.
+//! Deadlines: the overdue scanner. Marks cases whose sign-for, handling or
+//! callback deadline passed and emits escalation events: a reminder (催办)
+//! at the handling deadline, supervision (督办) once overdue by
+//! `supervision_after`; `callback_overdue` to the centre and the hotlines
+//! that owe the callback.
 //!
 //! Safe with several hubs: each case's escalation level only rises, in an
 //! UPDATE that locks the row; a case another hub is escalating is skipped,
@@ -19,7 +21,7 @@ use super::{Rules, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Escalation {
     pub case_no: String,
-    /// `sign_for_overdue`, `reminder` or `supervision`.
+    /// `sign_for_overdue`, `reminder`, `supervision` or `callback_overdue`.
     pub kind: &'static str,
 }
 
@@ -36,6 +38,7 @@ impl Store {
             chrono::Duration::from_std(rules.routing.supervision_after).unwrap_or_default();
         let raised = tx.raise_overdue(now, supervision).await?;
         let unsigned = tx.flag_unsigned(now).await?;
+        let callbacks = tx.flag_callback_overdue(now).await?;
 
         let mut escalations = Vec::new();
         let mut events = Events::new(&rules.centre, &rules.registry);
@@ -51,6 +54,7 @@ impl Store {
             }
         }
         records.extend(unsigned.iter().map(|id| (*id, "sign_for_overdue")));
+        records.extend(callbacks.iter().map(|id| (*id, "callback_overdue")));
         for (id, kind) in records {
             let Some(row) = load_case(&mut tx, CaseKey::Id(id), &self.seal).await? else {
                 continue;
@@ -61,7 +65,11 @@ impl Store {
                 from_status: Some(&row.status),
                 to_status: &row.status,
                 actor: "gridhub",
-                note: row.due_at.map(|d| format!("deadline {}", d.to_rfc3339())),
+                note: match kind {
+                    "callback_overdue" => row.callback_due_at,
+                    _ => row.due_at,
+                }
+                .map(|d| format!("deadline {}", d.to_rfc3339())),
                 connector: None,
                 message_id: None,
                 media: None,
@@ -70,10 +78,16 @@ impl Store {
             .await?;
             let view = row.view();
             let sources = tx.sources(id).await?;
-            let escalation = json!({"escalation": kind});
+            let escalation = if kind == "callback_overdue" {
+                json!({"escalation": kind, "callback_due_at": row.callback_due_at})
+            } else {
+                json!({"escalation": kind})
+            };
             events.status(&view, &view.status, kind, &sources, escalation);
+            // A callback is the hotline's to make: the unit is not pressed.
             if let Some(lead) = &row.lead_connector
                 && lead != &rules.centre
+                && kind != "callback_overdue"
             {
                 events.send_to_unit(lead, kind, &view, None, json!({"escalation": kind}));
             }

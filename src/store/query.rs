@@ -206,7 +206,7 @@ const LITE_CASE: &str = "json_object(
 
 /// A case's dispatched, sign-for, due and closed times, as a backend reads
 /// them.
-type Deadlines<At> = (Option<At>, Option<At>, Option<At>, Option<At>);
+type Deadlines<At> = (Option<At>, Option<At>, Option<At>, Option<At>, Option<At>);
 
 /// A `case_events` row as a backend reads it: at, kind, from and to status,
 /// actor, on behalf of, note, connector, message id, media (JSON text).
@@ -376,8 +376,7 @@ impl Store {
 
     /// A case's deadlines and its timeline, by its id.
     async fn timeline(&self, id: &str) -> Result<(Value, Vec<Step>), StoreError> {
-        let deadlines_sql =
-            "SELECT dispatched_at, accept_due_at, due_at, closed_at FROM cases WHERE id = $1";
+        let deadlines_sql = "SELECT dispatched_at, accept_due_at, due_at, closed_at, callback_due_at FROM cases WHERE id = $1";
         let steps_sql =
             "SELECT at, kind, from_status, to_status, actor, on_behalf_of, note, connector,
                     message_id, CAST(media AS text) FROM case_events WHERE case_id = $1 ORDER BY id";
@@ -406,7 +405,7 @@ impl Store {
                             })
                     };
                     let optional = |t: Option<String>| t.map(time).transpose();
-                    let (a, b, c, d): Deadlines<String> = sqlx::query_as(deadlines_sql)
+                    let (a, b, c, d, e): Deadlines<String> = sqlx::query_as(deadlines_sql)
                         .bind(id)
                         .fetch_one(pool)
                         .await?;
@@ -417,17 +416,24 @@ impl Store {
                         steps.push((time(r.0)?, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9));
                     }
                     (
-                        (optional(a)?, optional(b)?, optional(c)?, optional(d)?),
+                        (
+                            optional(a)?,
+                            optional(b)?,
+                            optional(c)?,
+                            optional(d)?,
+                            optional(e)?,
+                        ),
                         steps,
                     )
                 }
             };
-        let (dispatched_at, accept_due_at, due_at, closed_at) = deadlines;
+        let (dispatched_at, accept_due_at, due_at, closed_at, callback_due_at) = deadlines;
         let deadlines = serde_json::json!({
             "dispatched_at": dispatched_at,
             "sign_for_due_at": accept_due_at,
             "due_at": due_at,
             "closed_at": closed_at,
+            "callback_due_at": callback_due_at,
         });
         let steps = rows
             .into_iter()

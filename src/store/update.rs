@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::events::Events;
 use super::seal::Seal;
-use super::statements::{CaseEvent, CaseKey, CaseRow};
+use super::statements::{CaseEvent, CaseKey, CaseRow, Response};
 use super::{Applied, Rules, StoreError, Tx};
 use crate::connector::Kind;
 use crate::intent::{Action, Priority, UpdateCase};
@@ -210,6 +210,26 @@ pub(super) async fn update_case(
                 case_no: row.case_no,
             });
         }
+        Outcome::Held => {
+            let held = HeldCallback {
+                connector: connector.to_owned(),
+                message_id: message_id.unwrap_or_default().to_owned(),
+                update: update.clone(),
+            };
+            let held = serde_json::to_string(&held).map_err(|error| StoreError::Permanent {
+                code: format!("held callback: {error}"),
+            })?;
+            tx.hold_callback(row.id, Some(&held)).await?;
+            let note = if row.held_callback.is_some() {
+                "kept until the on-site verification ends (replaces the one kept before)"
+            } else {
+                "kept until the on-site verification ends"
+            };
+            note_event(tx, &row, current, "callback_held", by, unit, Some(note)).await?;
+            return Ok(Applied::CaseUpdated {
+                case_no: row.case_no,
+            });
+        }
         Outcome::Moved { steps, effects } => (steps, effects),
     };
 
@@ -218,6 +238,7 @@ pub(super) async fn update_case(
     let last = *steps.last().expect("a move has steps");
     next.status = last.as_str().to_owned();
     let mut redispatch_to: Option<Unit> = None;
+    let mut callback_requested = false;
     for effect in &effects {
         match effect {
             Effect::CountReturn => next.return_count += 1,
@@ -249,7 +270,13 @@ pub(super) async fn update_case(
                 next.escalation_level = 0;
                 redispatch_to = Some(unit);
             }
-            Effect::RequestVerification | Effect::RequestCallback | Effect::Rework => {}
+            Effect::RequestCallback => {
+                callback_requested = true;
+                next.callback_due_at = chrono::Duration::from_std(rules.routing.callback)
+                    .ok()
+                    .map(|d| now + d);
+            }
+            Effect::RequestVerification | Effect::Rework => {}
         }
     }
     if update.action == Action::Callback {
@@ -260,6 +287,7 @@ pub(super) async fn update_case(
         &next,
         now,
         redispatch_to.is_some().then_some(now + sign_for),
+        callback_requested,
     )
     .await?;
     if update.action == Action::Callback {
@@ -316,6 +344,26 @@ pub(super) async fn update_case(
         };
         events.status(&view, step.as_str(), announced(*step), &all_sources, extra);
     }
+    if callback_requested {
+        // The request quotes the response the reporter is asked about.
+        let response = if update.action == Action::Respond {
+            Some(Response {
+                unit: unit.to_owned(),
+                note: update.note.clone(),
+                media: update.media.clone(),
+            })
+        } else {
+            tx.last_response(row.id).await?
+        };
+        let request = json!({"callback_due_at": next.callback_due_at, "response": response});
+        events.status(
+            &view,
+            Status::Callback.as_str(),
+            "callback_requested",
+            &all_sources,
+            request,
+        );
+    }
     if let Some(unit) = &redispatch_to {
         let reporter = tx.reporter(row.id, seal).await?;
         events.send_to_unit(
@@ -354,9 +402,64 @@ pub(super) async fn update_case(
         );
     }
     tx.insert_outbox(&events.out, seal).await?;
+    if update.action == Action::Verify
+        && let Some(held) = &row.held_callback
+    {
+        settle_held_callback(tx, &next, held, by, unit, rules, seal, now).await?;
+    }
     Ok(Applied::CaseUpdated {
         case_no: row.case_no,
     })
+}
+
+/// A callback result kept while the grid verified on site: who sent it and
+/// what it said.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeldCallback {
+    connector: String,
+    message_id: String,
+    update: UpdateCase,
+}
+
+/// Once a verification ends, the callback kept during it: applied as it
+/// arrived when the verification passed (the case is at `callback` or, with
+/// no callback wanted, `closed`); dropped when it failed, since the hotline
+/// is asked again after the next response. Either way an event says so.
+#[allow(clippy::too_many_arguments)]
+async fn settle_held_callback(
+    tx: &mut Tx,
+    case: &CaseRow,
+    held: &str,
+    by: By<'_>,
+    unit: &str,
+    rules: &Rules,
+    seal: &Seal,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.hold_callback(case.id, None).await?;
+    let status = Status::parse(&case.status).unwrap_or(Status::Rework);
+    let held: HeldCallback = match serde_json::from_str(held) {
+        Ok(held) => held,
+        Err(error) => {
+            tracing::error!(case_no = %case.case_no, error = %error, "a held callback does not read");
+            let note = "the callback kept during verification could not be read";
+            return note_event(tx, case, status, "callback_dropped", by, unit, Some(note)).await;
+        }
+    };
+    if status == Status::Rework {
+        let note = "the verification failed: the hotline is asked again after the next response";
+        return note_event(tx, case, status, "callback_dropped", by, unit, Some(note)).await;
+    }
+    let sent_by = By::Message {
+        connector: &held.connector,
+        message_id: &held.message_id,
+    };
+    let applied = Box::pin(update_case(tx, sent_by, &held.update, rules, seal, now)).await?;
+    if let Applied::Refused(refusal) = applied {
+        let note = format!("the callback kept during verification: {}", refusal.reason);
+        note_event(tx, case, status, "callback_dropped", by, unit, Some(&note)).await?;
+    }
+    Ok(())
 }
 
 /// Whether a connector is the grid platform's.

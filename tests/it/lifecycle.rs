@@ -619,3 +619,247 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
     assert_eq!(placed[1].3.as_deref(), Some("known_address"));
     hub.stop().await;
 }
+
+/// The case events' kinds and statuses, oldest first: `kind:to_status`.
+async fn trail(env: &TestEnv, case_no: &str) -> Vec<String> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, to_status FROM case_events e JOIN cases c ON c.id = e.case_id WHERE c.case_no = $1 ORDER BY e.id",
+    )
+    .bind(case_no)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(k, s)| format!("{k}:{s}")).collect()
+}
+
+/// A hotline's callback that arrives while the grid still verifies is kept,
+/// not refused, and applied once the verification passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_during_verification_is_applied_after_it() {
+    let env = TestEnv::new().await;
+    let (hub, case_no) = located_case(&env).await;
+    let result = sample("dept-urban-management", "result", |_| true, &case_no);
+    env.publish(&[message("dept-urban-management", "result", result)])
+        .await;
+    wait_status(&env, &case_no, "verifying").await;
+
+    let satisfied = sample(
+        "hotline-12345",
+        "callback",
+        |e| e["contacted"] == true && e["solved"] == true && e["satisfaction"] == "satisfied",
+        &case_no,
+    );
+    env.publish(&[message("hotline-12345", "callback", satisfied)])
+        .await;
+    wait_until(Duration::from_secs(10), "callback held", || async {
+        trail(&env, &case_no)
+            .await
+            .contains(&"callback_held:verifying".to_owned())
+    })
+    .await;
+    assert_eq!(status_of(&env, &case_no).await, "verifying");
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
+
+    let passed = sample(
+        "grid-platform",
+        "verification",
+        |e| e["passed"] == true,
+        &case_no,
+    );
+    env.publish(&[message("grid-platform", "verification", passed)])
+        .await;
+    wait_status(&env, &case_no, "closed").await;
+    assert_eq!(case(&env, &case_no).await["satisfaction"], "satisfied");
+    let trail = trail(&env, &case_no).await;
+    assert_eq!(
+        trail[trail.len() - 3..],
+        [
+            "callback_held:verifying",
+            "verify:callback",
+            "callback:closed"
+        ]
+    );
+    let held: Option<String> =
+        sqlx::query_scalar("SELECT held_callback::text FROM cases WHERE case_no = $1")
+            .bind(&case_no)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, None, "let go once applied");
+
+    // The hotline was asked for the callback, with its ticket, the
+    // deadline and the response, before the callback closed the case.
+    let hotline_queue = env.names.outbound_queue("hotline-12345");
+    let heard = std::sync::Mutex::new(Vec::new());
+    wait_until(Duration::from_secs(10), "hotline events", || async {
+        let drained = env.drain(&hotline_queue).await;
+        let mut heard = heard.lock().unwrap();
+        heard.extend(drained);
+        events_of(&heard).contains(&"case.closed".to_owned())
+    })
+    .await;
+    let heard = heard.into_inner().unwrap();
+    assert_events_fit_the_schema(&heard);
+    let names = events_of(&heard);
+    let requested = names.iter().position(|e| e == "case.callback_requested");
+    let closed = names.iter().position(|e| e == "case.closed");
+    assert!(requested.is_some() && requested < closed, "{names:?}");
+    let request = &heard[requested.unwrap()].1;
+    assert_eq!(request["source"]["ticket_id"], TICKET);
+    assert_eq!(request["status"], "callback");
+    let due: chrono::DateTime<chrono::Utc> = request["callback_due_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hours = (due - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!((47.0..=48.1).contains(&hours), "due in {hours} h");
+    assert_eq!(request["response"]["unit"], "dept-urban-management");
+    hub.stop().await;
+}
+
+/// A callback held during a verification that fails is dropped with a
+/// reason: the unit works again and the hotline is asked after the next
+/// response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_held_through_a_failed_verification_is_dropped() {
+    let env = TestEnv::new().await;
+    let (hub, case_no) = located_case(&env).await;
+    let result = sample("dept-urban-management", "result", |_| true, &case_no);
+    env.publish(&[message("dept-urban-management", "result", result)])
+        .await;
+    wait_status(&env, &case_no, "verifying").await;
+    let satisfied = sample(
+        "hotline-12345",
+        "callback",
+        |e| e["contacted"] == true && e["solved"] == true,
+        &case_no,
+    );
+    env.publish(&[message("hotline-12345", "callback", satisfied)])
+        .await;
+    wait_until(Duration::from_secs(10), "callback held", || async {
+        trail(&env, &case_no)
+            .await
+            .contains(&"callback_held:verifying".to_owned())
+    })
+    .await;
+    let failed = sample(
+        "grid-platform",
+        "verification",
+        |e| e["passed"] == false,
+        &case_no,
+    );
+    env.publish(&[message("grid-platform", "verification", failed)])
+        .await;
+    wait_status(&env, &case_no, "rework").await;
+    let trail = trail(&env, &case_no).await;
+    assert_eq!(
+        trail[trail.len() - 2..],
+        ["verify:rework", "callback_dropped:rework"]
+    );
+    assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
+    hub.stop().await;
+}
+
+/// A case waiting for its callback is on the hotline's worklist with its
+/// ticket and deadline, is flagged once the deadline passes (the hotline
+/// and the centre hear it), and leaves the list when the callback comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_owed_are_listed_and_pressed_when_late() {
+    let env = TestEnv::new().await;
+    let (hub, case_no) = located_case(&env).await;
+    let result = sample("dept-urban-management", "result", |_| true, &case_no);
+    env.publish(&[message("dept-urban-management", "result", result)])
+        .await;
+    wait_status(&env, &case_no, "verifying").await;
+    let passed = sample(
+        "grid-platform",
+        "verification",
+        |e| e["passed"] == true,
+        &case_no,
+    );
+    env.publish(&[message("grid-platform", "verification", passed)])
+        .await;
+    wait_status(&env, &case_no, "callback").await;
+
+    let owed = |hotline: &'static str| {
+        let hub = &hub;
+        async move {
+            let (status, owed) = hub
+                .call(
+                    "GET",
+                    &format!("/api/callbacks?hotline={hotline}"),
+                    Some(crate::helpers::OPS_TOKEN),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{owed}");
+            owed.as_array().unwrap().clone()
+        }
+    };
+    let listed = owed("hotline-12345").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["case_no"], case_no.as_str());
+    assert_eq!(listed[0]["ticket_id"], TICKET);
+    assert_eq!(listed[0]["overdue"], false);
+    assert!(owed("hotline-96156").await.is_empty());
+    let (status, _) = hub
+        .call(
+            "GET",
+            "/api/callbacks?hotline=dept-health",
+            Some(crate::helpers::OPS_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "not a hotline");
+
+    // Past the callback's deadline (48 h): flagged once.
+    let later = chrono::Utc::now() + chrono::Duration::hours(49);
+    let kinds: Vec<&str> = hub
+        .store
+        .escalate(later, &hub.rules)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .filter(|k| *k == "callback_overdue")
+        .collect();
+    assert_eq!(kinds, ["callback_overdue"]);
+    assert!(
+        hub.store
+            .escalate(later, &hub.rules)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.kind != "callback_overdue"),
+        "once"
+    );
+    assert_eq!(owed("hotline-12345").await[0]["overdue"], true);
+    let hotline_queue = env.names.outbound_queue("hotline-12345");
+    let heard = std::sync::Mutex::new(Vec::new());
+    wait_until(
+        Duration::from_secs(10),
+        "callback overdue event",
+        || async {
+            let drained = env.drain(&hotline_queue).await;
+            let mut heard = heard.lock().unwrap();
+            heard.extend(drained);
+            events_of(&heard).contains(&"case.callback_overdue".to_owned())
+        },
+    )
+    .await;
+    let heard = heard.into_inner().unwrap();
+    assert_events_fit_the_schema(&heard);
+
+    let satisfied = sample(
+        "hotline-12345",
+        "callback",
+        |e| e["contacted"] == true && e["solved"] == true,
+        &case_no,
+    );
+    env.publish(&[message("hotline-12345", "callback", satisfied)])
+        .await;
+    wait_status(&env, &case_no, "closed").await;
+    assert!(owed("hotline-12345").await.is_empty());
+    hub.stop().await;
+}

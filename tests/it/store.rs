@@ -49,6 +49,7 @@ on_both!(
     a_confidential_complainants_words_are_sealed_at_rest,
     cases_are_found_by_filters_ticket_and_phone,
     a_corrupt_status_is_refused_naming_its_row,
+    the_callback_loop_holds_lists_and_presses,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1347,4 +1348,120 @@ async fn a_corrupt_status_is_refused_naming_its_row(store: &Store) {
         .await,
         ["lost"]
     );
+}
+
+/// The callback loop on both backends: a callback during verification is
+/// held and applied after it; a case waiting for its callback is listed,
+/// with the request in the outbox, and flagged once past its deadline.
+async fn the_callback_loop_holds_lists_and_presses(store: &Store) {
+    let rules = located(store).await;
+    let no = open_ticket(store, &rules).await;
+    let updated = Applied::CaseUpdated {
+        case_no: no.clone(),
+    };
+    let respond = update(&no, "respond", json!({"note": "已处理"}));
+    assert_eq!(apply(store, &rules, URBAN, "u-1", &respond).await, updated);
+    assert_eq!(case(store, &no).await["status"], "verifying");
+    let satisfied = json!({"contacted": true, "solved": true, "satisfaction": "satisfied"});
+    let callback = update(&no, "callback", satisfied.clone());
+    assert_eq!(
+        apply(store, &rules, "hotline-12345", "c-1", &callback).await,
+        updated
+    );
+    assert_eq!(case(store, &no).await["status"], "verifying");
+    assert!(store.callbacks_owed(None, 10).await.unwrap().is_empty());
+    let passed = update(&no, "verify", json!({"passed": true}));
+    assert_eq!(
+        apply(store, &rules, "grid-platform", "v-1", &passed).await,
+        updated
+    );
+    let closed = case(store, &no).await;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["satisfaction"], "satisfied");
+    let trail = trail(store, &no).await;
+    assert_eq!(
+        trail[trail.len() - 3..],
+        [
+            "callback_held:verifying",
+            "verify:callback",
+            "callback:closed"
+        ]
+    );
+    assert_eq!(
+        count(
+            store,
+            "SELECT count(*) FROM cases WHERE held_callback IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    let requested = strings(
+        store,
+        "SELECT routing_key FROM outbox WHERE destination = $1 AND routing_key LIKE '%callback_requested'",
+        "hotline-12345",
+    )
+    .await;
+    assert_eq!(requested, ["hotline-12345.case.callback_requested"]);
+
+    // Another ticket, left waiting for its callback.
+    let second = case_no(
+        &apply(
+            store,
+            &rules,
+            "hotline-12345",
+            "m-2",
+            &ticket("T-2", 116.6762, 39.8935),
+        )
+        .await,
+    );
+    assert_ne!(second, no, "the first is closed: no merge");
+    let respond = update(&second, "respond", json!({"note": "已处理"}));
+    apply(store, &rules, URBAN, "u-2", &respond).await;
+    let passed = update(&second, "verify", json!({"passed": true}));
+    apply(store, &rules, "grid-platform", "v-2", &passed).await;
+    let owed = store
+        .callbacks_owed(Some("hotline-12345"), 10)
+        .await
+        .unwrap();
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert_eq!(owed[0].case_no, second);
+    assert_eq!(owed[0].ticket_id, "T-2");
+    assert!(!owed[0].overdue);
+    let due = owed[0].callback_due_at.expect("a callback deadline");
+    assert!(
+        store
+            .callbacks_owed(Some("hotline-96156"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let later = due + chrono::Duration::seconds(1);
+    let pressed: Vec<_> = store
+        .escalate(later, &rules)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "callback_overdue")
+        .collect();
+    assert_eq!(pressed.len(), 1);
+    assert_eq!(pressed[0].case_no, second);
+    assert!(
+        store
+            .escalate(later, &rules)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.kind != "callback_overdue")
+    );
+    assert!(store.callbacks_owed(None, 10).await.unwrap()[0].overdue);
+    let overdue = store.overdue_cases().await.unwrap();
+    assert!(
+        overdue.contains(&("hotline-12345".to_owned(), "callback".to_owned(), 1)),
+        "{overdue:?}"
+    );
+    let callback = update(&second, "callback", satisfied);
+    apply(store, &rules, "hotline-12345", "c-2", &callback).await;
+    assert_eq!(case(store, &second).await["status"], "closed");
+    assert!(store.callbacks_owed(None, 10).await.unwrap().is_empty());
 }

@@ -24,6 +24,14 @@ pub(in crate::store) struct CaseEvent<'a> {
     pub on_behalf_of: Option<&'a str>,
 }
 
+/// A unit's response as a callback request quotes it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(in crate::store) struct Response {
+    pub unit: String,
+    pub note: Option<String>,
+    pub media: Vec<Media>,
+}
+
 impl Tx {
     /// Appends case events in one statement (on SQLite, one per row).
     pub(in crate::store) async fn insert_events(
@@ -71,6 +79,32 @@ impl Tx {
             .await?;
         });
         Ok(())
+    }
+
+    /// The lead unit's latest response (办结反馈): who gave it (the unit, or
+    /// the desk for it), what was done and its photos.
+    pub(in crate::store) async fn last_response(
+        &mut self,
+        case_id: Uuid,
+    ) -> Result<Option<Response>, StoreError> {
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<Json<Vec<Media>>>,
+        );
+        let row: Option<Row> = either!(tx self, |tx, uuid, _time| sqlx::query_as(
+            "SELECT actor, on_behalf_of, note, media FROM case_events
+             WHERE case_id = $1 AND kind = 'respond' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(uuid(case_id))
+        .fetch_optional(&mut **tx)
+        .await?);
+        Ok(row.map(|(actor, on_behalf_of, note, media)| Response {
+            unit: on_behalf_of.unwrap_or(actor),
+            note,
+            media: media.map(|m| m.0).unwrap_or_default(),
+        }))
     }
 }
 

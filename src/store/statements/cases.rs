@@ -54,13 +54,17 @@ pub(in crate::store) struct CaseRow {
     pub escalation_level: i16,
     pub satisfaction: Option<String>,
     pub callback_wanted: bool,
+    /// When the source hotlines were asked to have called the reporter back by.
+    pub callback_due_at: Option<DateTime<Utc>>,
+    /// JSON text: a callback result kept while the grid verifies on site.
+    pub held_callback: Option<String>,
 }
 
 pub(in crate::store) const CASE_COLUMNS: &str = "c.id, c.case_no, c.status, c.channel, c.nature, c.category, c.priority, c.title,
     c.description, c.address, c.street_given, c.community_given, c.lon, c.lat, c.grid_id, c.community, c.street,
     c.located_by, c.unplaced, c.lead_unit, c.lead_connector, c.dispatch_level, c.assisting_units, c.routing_rule,
     c.due_at, p.case_no AS parent_case_no, c.received_at, c.rework_count, c.return_count, c.escalation_level,
-    c.satisfaction, c.callback_wanted";
+    c.satisfaction, c.callback_wanted, c.callback_due_at, CAST(c.held_callback AS TEXT) AS held_callback";
 
 impl CaseRow {
     pub fn view(&self) -> CaseView {
@@ -139,6 +143,8 @@ fn lite_case_row(row: &SqliteRow) -> Result<CaseRow, sqlx::Error> {
         escalation_level: row.try_get("escalation_level")?,
         satisfaction: row.try_get("satisfaction")?,
         callback_wanted: row.try_get("callback_wanted")?,
+        callback_due_at: row.try_get("callback_due_at")?,
+        held_callback: row.try_get("held_callback")?,
     })
 }
 
@@ -214,12 +220,14 @@ impl Tx {
     }
 
     /// Writes a lifecycle change of `next` (the case as it is now). A
-    /// re-dispatch (`accept_due_at` set) restarts the dispatch clocks.
+    /// re-dispatch (`accept_due_at` set) restarts the dispatch clocks; a
+    /// callback request (`callback_requested`) starts the callback's.
     pub(in crate::store) async fn write_case(
         &mut self,
         next: &CaseRow,
         now: DateTime<Utc>,
         accept_due_at: Option<DateTime<Utc>>,
+        callback_requested: bool,
     ) -> Result<(), StoreError> {
         either!(tx self, |tx, uuid, time| {
             sqlx::query(
@@ -230,7 +238,9 @@ impl Tx {
                         accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
                         overdue = CASE WHEN $12 THEN false ELSE overdue END,
                         accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
-                        closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END
+                        closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END,
+                        callback_due_at = $14,
+                        callback_overdue = CASE WHEN $15 THEN false ELSE callback_overdue END
                  WHERE id = $1",
             )
             .bind(uuid(next.id))
@@ -246,6 +256,8 @@ impl Tx {
             .bind(&next.satisfaction)
             .bind(accept_due_at.is_some())
             .bind(time(accept_due_at.unwrap_or(now)))
+            .bind(next.callback_due_at.map(time))
+            .bind(callback_requested)
             .execute(&mut **tx)
             .await?;
         });
@@ -594,6 +606,79 @@ impl Tx {
                     " WHERE id IN (SELECT id FROM cases
                          WHERE status = 'dispatched' AND accept_due_at <= $1 AND NOT accept_overdue
                          ORDER BY accept_due_at LIMIT 1000)
+                     RETURNING id"
+                ))
+                .bind(lite_time(now))
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
+            }
+        }
+    }
+
+    /// Keeps a callback result to apply when the on-site verification ends
+    /// (JSON text), or lets go of the one kept.
+    pub(in crate::store) async fn hold_callback(
+        &mut self,
+        case_id: Uuid,
+        held: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                sqlx::query(
+                    "UPDATE cases SET held_callback = $2::jsonb, updated_at = now() WHERE id = $1",
+                )
+                .bind(case_id)
+                .bind(held)
+                .execute(&mut **tx)
+                .await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                sqlx::query(concat!(
+                    "UPDATE cases SET held_callback = json($2), updated_at = ",
+                    lite_now!(),
+                    " WHERE id = $1"
+                ))
+                .bind(lite_uuid(case_id))
+                .bind(held)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flags cases waiting for a callback past its deadline, at most 1000 a
+    /// scan; returns their ids. On PostgreSQL cases another scanner holds
+    /// are skipped.
+    pub(in crate::store) async fn flag_callback_overdue(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                let rows: Vec<(Uuid,)> = sqlx::query_as(
+                    "WITH due AS (
+                        SELECT id FROM cases
+                        WHERE status = 'callback' AND callback_due_at <= $1 AND NOT callback_overdue
+                        ORDER BY callback_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                     UPDATE cases c SET callback_overdue = true, updated_at = now() FROM due WHERE c.id = due.id
+                     RETURNING c.id",
+                )
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                let rows: Vec<(uuid::fmt::Hyphenated,)> = sqlx::query_as(concat!(
+                    "UPDATE cases SET callback_overdue = 1, updated_at = ",
+                    lite_now!(),
+                    " WHERE id IN (SELECT id FROM cases
+                         WHERE status = 'callback' AND callback_due_at <= $1 AND NOT callback_overdue
+                         ORDER BY callback_due_at LIMIT 1000)
                      RETURNING id"
                 ))
                 .bind(lite_time(now))

@@ -18,7 +18,7 @@ mod outbox;
 mod reporters;
 mod sources;
 
-pub(super) use case_events::CaseEvent;
+pub(super) use case_events::{CaseEvent, Response};
 pub(super) use cases::{CaseInsert, CaseKey, CaseRow};
 pub(super) use dead_letters::Refused;
 pub(super) use grids::GridUpsert;
