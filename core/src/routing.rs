@@ -41,6 +41,14 @@ pub struct Deadlines {
     /// within this of the request.
     #[serde(default = "default_callback")]
     pub callback: String,
+    /// The share of its handling time after which the lead unit is warned
+    /// (`case.deadline_warning`), between 0 and 1.
+    #[serde(default = "default_warn_at")]
+    pub warn_at: f64,
+}
+
+fn default_warn_at() -> f64 {
+    0.8
 }
 
 fn default_callback() -> String {
@@ -148,6 +156,8 @@ pub struct Routing {
     pub sign_for: Duration,
     pub supervision_after: Duration,
     pub callback: Duration,
+    /// See [`Deadlines::warn_at`].
+    pub warn_at: f64,
     pub duplicate_window: Duration,
 }
 
@@ -220,6 +230,13 @@ impl Routing {
         let supervision_after = parse("supervision_after", &d.supervision_after);
         let callback = parse("callback", &d.callback);
         let duplicate_window = parse("duplicates.window", &file.duplicates.window);
+        if !(d.warn_at > 0.0 && d.warn_at < 1.0) {
+            problems.push(format!(
+                "deadlines.warn_at is {}: a share of the handling time, between 0 and 1",
+                d.warn_at
+            ));
+        }
+        let warn_at = d.warn_at;
         let mut units = BTreeMap::new();
         for unit in &file.units {
             if units.insert(unit.id.clone(), unit.clone()).is_some() {
@@ -269,6 +286,7 @@ impl Routing {
             sign_for,
             supervision_after,
             callback,
+            warn_at,
             duplicate_window,
             file,
         };
@@ -584,6 +602,55 @@ mod tests {
             }
         );
         assert_eq!(r.deadline(Priority::Emergency), Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn callback_and_warning_deadlines_default_and_are_checked() {
+        let r = routing(GOOD).unwrap();
+        assert_eq!(r.callback, Duration::from_secs(48 * 3600));
+        assert_eq!(r.warn_at, 0.8);
+        let text = |warn_at: &str| {
+            format!(
+                r#"
+                [deadlines]
+                emergency = "2h"
+                urgent = "24h"
+                general = "7d"
+                complex = "15d"
+                sign_for = "2h"
+                supervision_after = "24h"
+                callback = "3d"
+                warn_at = {warn_at}
+                [duplicates]
+                radius_m = 50
+                window = "72h"
+                [fallback]
+                lead = "centre"
+                [[catalogue]]
+                code = "road.pothole"
+                name = "道路破损"
+                [[units]]
+                id = "centre"
+                name = "区指挥中心"
+                level = "district"
+                connector = "grid-platform"
+                [[rules]]
+                id = "all"
+                categories = ["road.pothole"]
+                lead = "centre"
+                "#
+            )
+        };
+        let r = Routing::new(toml::from_str(&text("0.75")).unwrap()).unwrap();
+        assert_eq!(
+            (r.callback, r.warn_at),
+            (Duration::from_secs(3 * 86400), 0.75)
+        );
+        let problems = Routing::new(toml::from_str(&text("1.5")).unwrap()).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("warn_at")),
+            "{problems:?}"
+        );
     }
 
     #[test]

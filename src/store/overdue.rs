@@ -1,6 +1,7 @@
 //! Deadlines: the overdue scanner. Marks cases whose sign-for, handling or
-//! callback deadline passed and emits escalation events: a reminder (催办)
-//! at the handling deadline, supervision (督办) once overdue by
+//! callback deadline passed and emits escalation events: a warning to the
+//! lead unit at `warn_at` of its handling time, a reminder (催办) at the
+//! handling deadline, supervision (督办) once overdue by
 //! `supervision_after`; `callback_overdue` to the centre and the hotlines
 //! that owe the callback.
 //!
@@ -21,7 +22,8 @@ use super::{Rules, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Escalation {
     pub case_no: String,
-    /// `sign_for_overdue`, `reminder`, `supervision` or `callback_overdue`.
+    /// `deadline_warning`, `sign_for_overdue`, `reminder`, `supervision` or
+    /// `callback_overdue`.
     pub kind: &'static str,
 }
 
@@ -36,13 +38,17 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let supervision =
             chrono::Duration::from_std(rules.routing.supervision_after).unwrap_or_default();
+        let warned = tx
+            .flag_deadline_warnings(now, rules.routing.warn_at)
+            .await?;
         let raised = tx.raise_overdue(now, supervision).await?;
         let unsigned = tx.flag_unsigned(now).await?;
         let callbacks = tx.flag_callback_overdue(now).await?;
 
         let mut escalations = Vec::new();
         let mut events = Events::new(&rules.centre, &rules.registry);
-        let mut records: Vec<(Uuid, &'static str)> = Vec::new();
+        let mut records: Vec<(Uuid, &'static str)> =
+            warned.iter().map(|id| (*id, "deadline_warning")).collect();
         for (id, old, new) in &raised {
             for level in (*old + 1)..=*new {
                 let kind = if level == 1 {

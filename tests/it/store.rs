@@ -556,6 +556,19 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["sign_for_overdue"]);
+    // Short of 80% of its 7 days, nothing; past it, the unit is warned, once.
+    let before = Utc::now() + Duration::days(5);
+    assert!(store.escalate(before, &rules).await.unwrap().is_empty());
+    let warned = Utc::now() + Duration::days(6);
+    let kinds: Vec<&str> = store
+        .escalate(warned, &rules)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["deadline_warning"]);
+    assert!(store.escalate(warned, &rules).await.unwrap().is_empty());
     // Long past the handling deadline: reminder and supervision, once.
     let much_later = Utc::now() + Duration::days(60);
     let mut kinds: Vec<&str> = store
@@ -578,6 +591,7 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
         trail(store, &no).await[2..],
         [
             "sign_for_overdue:dispatched",
+            "deadline_warning:dispatched",
             "reminder:dispatched",
             "supervision:dispatched"
         ]
@@ -593,6 +607,7 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
         [
             "dept-urban-management.case.dispatched",
             "dept-urban-management.case.sign_for_overdue",
+            "dept-urban-management.case.deadline_warning",
             "dept-urban-management.case.reminder",
             "dept-urban-management.case.supervision"
         ]

@@ -238,6 +238,7 @@ impl Tx {
                         accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
                         overdue = CASE WHEN $12 THEN false ELSE overdue END,
                         accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
+                        deadline_warned = CASE WHEN $12 THEN false ELSE deadline_warned END,
                         closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END,
                         callback_due_at = $14,
                         callback_overdue = CASE WHEN $15 THEN false ELSE callback_overdue END
@@ -682,6 +683,57 @@ impl Tx {
                      RETURNING id"
                 ))
                 .bind(lite_time(now))
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
+            }
+        }
+    }
+
+    /// Flags cases in handling past `share` of their handling time (from
+    /// dispatch to the deadline) and not yet past the deadline, at most
+    /// 1000 a scan; returns their ids. On PostgreSQL cases another scanner
+    /// holds are skipped.
+    pub(in crate::store) async fn flag_deadline_warnings(
+        &mut self,
+        now: DateTime<Utc>,
+        share: f64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let handling: Vec<&str> = HANDLING.iter().map(|s| s.as_str()).collect();
+        match self {
+            Tx::Pg(tx) => {
+                let rows: Vec<(Uuid,)> = sqlx::query_as(
+                    "WITH due AS (
+                        SELECT id FROM cases
+                        WHERE status = ANY($2) AND NOT deadline_warned AND due_at > $1
+                          AND dispatched_at + (due_at - dispatched_at) * $3 <= $1
+                        ORDER BY due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                     UPDATE cases c SET deadline_warned = true, updated_at = now() FROM due WHERE c.id = due.id
+                     RETURNING c.id",
+                )
+                .bind(now)
+                .bind(&handling)
+                .bind(share)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                let rows: Vec<(uuid::fmt::Hyphenated,)> = sqlx::query_as(concat!(
+                    "UPDATE cases SET deadline_warned = 1, updated_at = ",
+                    lite_now!(),
+                    " WHERE id IN (SELECT id FROM cases
+                         WHERE status IN (SELECT value FROM json_each($2)) AND NOT deadline_warned
+                           AND due_at > $1
+                           AND julianday(dispatched_at)
+                               + (julianday(due_at) - julianday(dispatched_at)) * $3 <= julianday($1)
+                         ORDER BY due_at LIMIT 1000)
+                     RETURNING id"
+                ))
+                .bind(lite_time(now))
+                .bind(serde_json::to_string(&handling).unwrap_or_default())
+                .bind(share)
                 .fetch_all(&mut **tx)
                 .await?;
                 Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
