@@ -8,7 +8,7 @@
 
 // The pure core, under the names the rest of the crate has always used.
 pub use gridhub_core::{
-    connector, intent, lifecycle, mapping, message, pipeline, privacy, routing, schema,
+    calendar, connector, intent, lifecycle, mapping, message, pipeline, privacy, routing, schema,
 };
 
 pub mod amqp;

@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::calendar::Calendar;
 use crate::intent::{Nature, Priority};
 
 /// The rules file.
@@ -45,6 +47,11 @@ pub struct Deadlines {
     /// (`case.deadline_warning`), between 0 and 1.
     #[serde(default = "default_warn_at")]
     pub warn_at: f64,
+    /// The working-day calendar (deploy/calendar.toml), relative to this
+    /// file. With one, a deadline in whole days (`7d`, `15d`) counts
+    /// working days; without, every deadline counts the clock.
+    #[serde(default)]
+    pub calendar: Option<String>,
 }
 
 fn default_warn_at() -> f64 {
@@ -153,6 +160,11 @@ pub struct Routing {
     pub file: RulesFile,
     units: BTreeMap<String, Unit>,
     deadlines: BTreeMap<Priority, Duration>,
+    /// The deadlines written in whole days: counted in working days when
+    /// there is a calendar.
+    working_days: BTreeMap<Priority, u32>,
+    /// The working-day calendar the rules file names.
+    pub calendar: Option<Calendar>,
     pub sign_for: Duration,
     pub supervision_after: Duration,
     pub callback: Duration,
@@ -197,12 +209,29 @@ impl Routing {
             .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
         let file: RulesFile = toml::from_str(&text)
             .map_err(|e| vec![format!("{}: {}", path.display(), e.message())])?;
-        Routing::new(file).map_err(|problems| {
+        let calendar = file
+            .deadlines
+            .calendar
+            .as_ref()
+            .map(|name| Calendar::load(&path.parent().unwrap_or(Path::new(".")).join(name)));
+        let routing = Routing::new(file).map_err(|problems| {
             problems
                 .into_iter()
                 .map(|p| format!("{}: {p}", path.display()))
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        });
+        match (routing, calendar) {
+            (Ok(mut routing), Some(Ok(calendar))) => {
+                routing.calendar = Some(calendar);
+                Ok(routing)
+            }
+            (Ok(routing), None) => Ok(routing),
+            (Ok(_), Some(Err(problems))) => Err(problems),
+            (Err(mut problems), calendar) => {
+                problems.extend(calendar.and_then(Result::err).unwrap_or_default());
+                Err(problems)
+            }
+        }
     }
 
     /// Checks the rules: units known, deadlines readable, every catalogue
@@ -218,6 +247,18 @@ impl Routing {
             }
         };
         let d = &file.deadlines;
+        let working_days: BTreeMap<Priority, u32> = [
+            (Priority::Emergency, &d.emergency),
+            (Priority::Urgent, &d.urgent),
+            (Priority::General, &d.general),
+            (Priority::Complex, &d.complex),
+        ]
+        .into_iter()
+        .filter_map(|(priority, text)| {
+            let days = text.trim().strip_suffix('d')?.trim().parse().ok()?;
+            Some((priority, days))
+        })
+        .collect();
         let deadlines: BTreeMap<Priority, Duration> = [
             (Priority::Emergency, parse("emergency", &d.emergency)),
             (Priority::Urgent, parse("urgent", &d.urgent)),
@@ -283,6 +324,8 @@ impl Routing {
         let routing = Routing {
             units,
             deadlines,
+            working_days,
+            calendar: None,
             sign_for,
             supervision_after,
             callback,
@@ -403,9 +446,21 @@ impl Routing {
         &self.units[&self.file.fallback.lead]
     }
 
-    /// Handling deadline of a priority.
+    /// Handling deadline of a priority, as written (clock time).
     pub fn deadline(&self, priority: Priority) -> Duration {
         self.deadlines[&priority]
+    }
+
+    /// When a case of this priority dispatched at `from` is due: in working
+    /// days for a deadline written in whole days when there is a calendar,
+    /// else `from` plus the deadline.
+    pub fn due_at(&self, priority: Priority, from: DateTime<Utc>) -> DateTime<Utc> {
+        match (&self.calendar, self.working_days.get(&priority)) {
+            (Some(calendar), Some(&days)) => calendar.add_working_days(from, days),
+            _ => chrono::Duration::from_std(self.deadline(priority))
+                .map(|d| from + d)
+                .unwrap_or(from),
+        }
     }
 
     /// Routes a case. A rule whose lead is a level of the grid system follows
@@ -650,6 +705,34 @@ mod tests {
         assert!(
             problems.iter().any(|p| p.contains("warn_at")),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn deadlines_in_days_count_working_days_by_the_bundled_calendar() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/routing.toml");
+        let r = Routing::load(&path).unwrap();
+        assert!(
+            r.calendar.is_some(),
+            "routing.toml names calendar.toml beside it"
+        );
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let dispatched = at("2026-09-29T10:00:00+08:00");
+        // 7 working days across the National Day holiday and its make-up Saturday.
+        assert_eq!(
+            r.due_at(Priority::General, dispatched),
+            at("2026-10-14T10:00:00+08:00")
+        );
+        // Hours count the clock, holiday or not.
+        assert_eq!(
+            r.due_at(Priority::Emergency, dispatched),
+            at("2026-09-29T12:00:00+08:00")
+        );
+        // Without a calendar, days are clock days.
+        let plain = routing(GOOD).unwrap();
+        assert_eq!(
+            plain.due_at(Priority::General, dispatched),
+            at("2026-10-06T10:00:00+08:00")
         );
     }
 

@@ -240,8 +240,7 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
     };
     let due_at = lead
         .as_ref()
-        .and_then(|_| chrono::Duration::from_std(rules.routing.deadline(open.priority)).ok())
-        .map(|d| now + d);
+        .map(|_| rules.routing.due_at(open.priority, now));
     CaseView {
         id: case.id,
         case_no: case.case_no.clone(),

@@ -264,9 +264,7 @@ pub(super) async fn update_case(
                             crate::message::printable(&row.priority)
                         ),
                     })?;
-                next.due_at = chrono::Duration::from_std(rules.routing.deadline(priority))
-                    .ok()
-                    .map(|d| now + d);
+                next.due_at = Some(rules.routing.due_at(priority, now));
                 next.escalation_level = 0;
                 redispatch_to = Some(unit);
             }

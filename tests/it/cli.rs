@@ -33,11 +33,13 @@ fn check_names_the_file_of_every_problem() {
     copy_dir(&root().join("connectors"), &dir.join("connectors"));
     copy_dir(&root().join("schemas"), &dir.join("schemas"));
     std::fs::create_dir_all(dir.join("deploy")).unwrap();
-    std::fs::copy(
-        root().join("deploy/routing.toml"),
-        dir.join("deploy/routing.toml"),
-    )
-    .unwrap();
+    for file in ["routing.toml", "calendar.toml"] {
+        std::fs::copy(
+            root().join("deploy").join(file),
+            dir.join("deploy").join(file),
+        )
+        .unwrap();
+    }
     let expect = dir.join(
         "connectors/hotline-12345/samples/ticket/valid/construction-noise-yuqiao-night.expect.json",
     );

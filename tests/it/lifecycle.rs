@@ -425,7 +425,13 @@ async fn overdue_cases_are_escalated_once_even_by_two_scanners() {
     let (hub, case_no) = located_case(&env).await;
     let rules = hub.rules.clone();
     let store = hub.store.clone();
-    let later = chrono::Utc::now() + chrono::Duration::days(8) + chrono::Duration::hours(1);
+    // Past the deadline (7 working days) by more than a day.
+    let due: chrono::DateTime<chrono::Utc> = case(&env, &case_no).await["due_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let later = due + chrono::Duration::hours(25);
     let (a, b) = tokio::join!(store.escalate(later, &rules), store.escalate(later, &rules));
     let mut kinds: Vec<&str> = a
         .unwrap()

@@ -556,10 +556,19 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["sign_for_overdue"]);
-    // Short of 80% of its 7 days, nothing; past it, the unit is warned, once.
-    let before = Utc::now() + Duration::days(5);
-    assert!(store.escalate(before, &rules).await.unwrap().is_empty());
-    let warned = Utc::now() + Duration::days(6);
+    // Short of 80% of its handling time (7 working days), nothing; past
+    // it, the unit is warned, once.
+    let dispatched = Utc::now();
+    let due: chrono::DateTime<Utc> = case(store, &no).await["due_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let share = |s: f64| {
+        dispatched + Duration::seconds(((due - dispatched).num_seconds() as f64 * s) as i64)
+    };
+    assert!(store.escalate(share(0.7), &rules).await.unwrap().is_empty());
+    let warned = share(0.9);
     let kinds: Vec<&str> = store
         .escalate(warned, &rules)
         .await
