@@ -101,6 +101,27 @@ impl LockPlan {
         }
         plan
     }
+
+    /// Locks a category whole: for a case placed without a point (by
+    /// address alone), whose duplicates are found by grid or community,
+    /// which no cell covers. Its cells are not locked.
+    pub fn lock_whole(&mut self, category: &str) {
+        if let Err(at) = self
+            .categories
+            .binary_search_by(|c| c.as_str().cmp(category))
+        {
+            self.categories.insert(at, category.to_owned());
+        }
+        if !self.whole.iter().any(|c| c == category) {
+            self.whole.push(category.to_owned());
+            self.whole.sort();
+        }
+        let keep: Vec<bool> = self.cell_categories.iter().map(|c| c != category).collect();
+        let mut k = keep.iter();
+        self.cell_categories.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.cells.retain(|_| *k.next().unwrap_or(&true));
+    }
 }
 
 /// The radius around a case, on the grid of [`SIDE_DEG`] degrees a side.
@@ -260,6 +281,20 @@ mod tests {
         assert!(!plan.cells.is_empty());
         assert!(plan.cell_categories.iter().all(|c| c == "road.damage"));
         assert!(plan.cells.len() <= CELL_LOCKS);
+    }
+
+    #[test]
+    fn a_case_without_a_point_locks_its_category_whole_and_no_cell_of_it() {
+        let mut plan = LockPlan::new([("road", 116.7, 39.9), ("noise", 116.7, 39.9)], 50.0);
+        assert!(plan.whole.is_empty());
+        plan.lock_whole("noise");
+        plan.lock_whole("garbage");
+        plan.lock_whole("noise");
+        assert_eq!(plan.categories, ["garbage", "noise", "road"]);
+        assert_eq!(plan.whole, ["garbage", "noise"]);
+        assert!(plan.cell_categories.iter().all(|c| c == "road"));
+        assert_eq!(plan.cell_categories.len(), plan.cells.len());
+        assert!(!plan.cells.is_empty());
     }
 
     #[test]

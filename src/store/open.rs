@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::duplicates::LockPlan;
 use super::events::{CaseView, Events};
 use super::seal::Seal;
-use super::statements::{CaseEvent, CaseInsert, NewReporter, SourceRow};
+use super::statements::{CaseEvent, CaseInsert, NewReporter, OpenCandidate, SourceRow};
 use super::{Applied, Item, Rules, StoreError, Tx, case_no};
 use crate::connector::Kind;
 use crate::intent::OpenCase;
@@ -97,7 +97,7 @@ pub(super) async fn open_cases(
         })
         .collect();
 
-    find_duplicates(tx, &mut cases, rules).await?;
+    find_duplicates(tx, &mut cases, rules, seal).await?;
     for case in cases.iter_mut().filter(|c| c.parent.is_none()) {
         let route = rules.routing.route(
             case.open.category.as_deref(),
@@ -150,24 +150,43 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * 6_371_000.0 * h.sqrt().asin()
 }
 
-/// An open case a new one may duplicate: id, case number, category, point, received.
-type Candidate = (Uuid, String, String, (f64, f64), DateTime<Utc>);
-
-/// Marks each new case that duplicates an open case (same category, within
-/// the radius and the time window) as merged into the nearest one. Open
-/// cases near the new ones are locked first (`duplicates::LockPlan`), so
-/// two hubs opening duplicates at once cannot both miss each other.
+/// Marks each new case that duplicates an open case as merged into it.
+/// The rule, with the same category, within the time window and into a
+/// case still open:
+///
+/// - a case with a point merges into the nearest case with a point within
+///   the radius; failing that, into a case of its grid placed without a
+///   point (by address alone);
+/// - a case placed without a point merges into a case of its grid, or,
+///   placed only to a community, of its community.
+///
+/// Among several by grid or community, one from the same caller (the keyed
+/// hash of the phone) comes first, then the latest. Open cases near the
+/// new ones are locked first (`duplicates::LockPlan`; a case without a
+/// point locks its category whole), so two hubs opening duplicates at once
+/// cannot both miss each other.
 async fn find_duplicates(
     tx: &mut Tx,
     cases: &mut [NewCase<'_>],
     rules: &Rules,
+    seal: &Seal,
 ) -> Result<(), StoreError> {
     let radius = rules.routing.file.duplicates.radius_m;
+    let point = |c: &NewCase<'_>| Some((c.open.place.lon?, c.open.place.lat?));
+    let by_place = |c: &NewCase<'_>| c.location.grid_id.is_some() || c.location.community.is_some();
     let located = cases.iter().filter_map(|c| {
-        let place = &c.open.place;
-        Some((c.open.category.as_deref()?, place.lon?, place.lat?))
+        let (lon, lat) = point(c)?;
+        Some((c.open.category.as_deref()?, lon, lat))
     });
-    let locks = LockPlan::new(located, radius);
+    let mut locks = LockPlan::new(located, radius);
+    for case in cases.iter() {
+        if let Some(category) = case.open.category.as_deref()
+            && point(case).is_none()
+            && by_place(case)
+        {
+            locks.lock_whole(category);
+        }
+    }
     if locks.categories.is_empty() {
         return Ok(());
     }
@@ -178,39 +197,75 @@ async fn find_duplicates(
         .min()
         .unwrap_or_default()
         - window;
-    let open = tx.open_candidates(&locks, earliest).await?;
-    let mut candidates: Vec<Candidate> = open
-        .into_iter()
-        .map(|(id, no, category, lon, lat, at)| (id, no, category, (lon, lat), at))
+    let mut grids: Vec<String> = cases
+        .iter()
+        .filter_map(|c| c.location.grid_id.clone())
         .collect();
+    let mut communities: Vec<String> = cases
+        .iter()
+        .filter_map(|c| c.location.community.clone())
+        .collect();
+    grids.sort();
+    grids.dedup();
+    communities.sort();
+    communities.dedup();
+    let mut candidates = tx
+        .open_candidates(&locks, earliest, &grids, &communities)
+        .await?;
     for case in cases.iter_mut() {
-        let (Some(category), Some(lon), Some(lat)) = (
-            case.open.category.as_deref(),
-            case.open.place.lon,
-            case.open.place.lat,
-        ) else {
+        let Some(category) = case.open.category.as_deref() else {
             continue;
         };
+        let here = point(case);
+        if here.is_none() && !by_place(case) {
+            continue;
+        }
         let at = case.open.received_at.to_utc();
-        let nearest = candidates
-            .iter()
-            .filter(|(_, _, c, _, t)| c == category && (at - *t).abs() <= window)
-            .map(|(id, no, _, point, _)| (id, no, distance_m(*point, (lon, lat))))
-            .filter(|(_, _, d)| *d <= radius)
-            .min_by(|a, b| a.2.total_cmp(&b.2));
-        match nearest {
-            Some((id, no, _)) => {
-                case.parent = Some((*id, no.clone()));
+        let caller = seal.phone_hash(case.open.reporter.as_ref().and_then(|r| r.phone.as_deref()));
+        let alike =
+            |c: &&OpenCandidate| c.category == category && (at - c.received_at).abs() <= window;
+        let nearest = here.and_then(|here| {
+            candidates
+                .iter()
+                .filter(alike)
+                .filter_map(|c| Some((c, distance_m((c.lon?, c.lat?), here))))
+                .filter(|(_, d)| *d <= radius)
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(c, _)| c)
+        });
+        // By grid (or, placed only to a community, by community): only
+        // cases without a point for a case with one.
+        let same_place =
+            |c: &&OpenCandidate| match (&case.location.grid_id, &case.location.community) {
+                (Some(grid), _) => c.grid_id.as_ref() == Some(grid),
+                (None, Some(community)) => c.community.as_ref() == Some(community),
+                (None, None) => false,
+            };
+        let by_place = || {
+            candidates
+                .iter()
+                .filter(alike)
+                .filter(|c| here.is_none() || c.lon.is_none() || c.lat.is_none())
+                .filter(same_place)
+                .max_by_key(|c| (caller.is_some() && c.caller == caller, c.received_at))
+        };
+        match nearest.or_else(by_place) {
+            Some(parent) => {
+                case.parent = Some((parent.id, parent.case_no.clone()));
                 case.status = Status::Merged;
             }
             // Later cases of the batch may merge into this one.
-            None => candidates.push((
-                case.id,
-                case.case_no.clone(),
-                category.to_owned(),
-                (lon, lat),
-                at,
-            )),
+            None => candidates.push(OpenCandidate {
+                id: case.id,
+                case_no: case.case_no.clone(),
+                category: category.to_owned(),
+                lon: here.map(|p| p.0),
+                lat: here.map(|p| p.1),
+                received_at: at,
+                grid_id: case.location.grid_id.clone(),
+                community: case.location.community.clone(),
+                caller,
+            }),
         }
     }
     Ok(())

@@ -50,6 +50,7 @@ on_both!(
     cases_are_found_by_filters_ticket_and_phone,
     a_corrupt_status_is_refused_naming_its_row,
     the_callback_loop_holds_lists_and_presses,
+    tickets_placed_by_address_merge_by_grid_and_caller,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1488,4 +1489,91 @@ async fn the_callback_loop_holds_lists_and_presses(store: &Store) {
     apply(store, &rules, "hotline-12345", "c-2", &callback).await;
     assert_eq!(case(store, &second).await["status"], "closed");
     assert!(store.callbacks_owed(None, 10).await.unwrap().is_empty());
+}
+
+/// A 12345 ticket at a place, from a caller's phone, of a category.
+fn ticket_at(source_ref: &str, place: Value, phone: &str, category: &str) -> Intent {
+    let mut value = match ticket(source_ref, 0.0, 0.0) {
+        Intent::OpenCase(open) => serde_json::to_value(&open).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    value["kind"] = json!("open_case");
+    value["place"] = place;
+    value["reporter"]["phone"] = json!(phone);
+    value["category"] = json!(category);
+    intent(value)
+}
+
+/// Duplicates beyond coordinates: tickets placed by address alone merge by
+/// grid, same category, within the window; the same caller comes first.
+async fn tickets_placed_by_address_merge_by_grid_and_caller(store: &Store) {
+    let rules = located(store).await;
+    let address = json!({"address": "玉桥东里1号楼"});
+    let noise = "noise.construction";
+    let open = |n: &'static str, place: Value, phone: &'static str, category: &'static str| {
+        let rules = &rules;
+        async move {
+            apply(
+                store,
+                rules,
+                "hotline-12345",
+                &format!("m-{n}"),
+                &ticket_at(&format!("T-{n}"), place, phone, category),
+            )
+            .await
+        }
+    };
+    let first = case_no(&open("1", address.clone(), "13900000001", noise).await);
+    let listed = case(store, &first).await;
+    assert_eq!(
+        listed["grid_id"], "YQ-001-01",
+        "placed by the known address"
+    );
+    assert!(listed["place"]["lon"].is_null());
+    // The same matter by address again: merged.
+    let again = case_no(&open("2", address.clone(), "13900000002", noise).await);
+    assert_eq!(case(store, &again).await["status"], "merged");
+    assert_eq!(case(store, &again).await["parent_case_no"], first.as_str());
+    // Another category at the same address: a case of its own.
+    let road = case_no(&open("3", address.clone(), "13900000001", "road.pothole").await);
+    assert_ne!(case(store, &road).await["status"], "merged");
+    // A point in the same grid, with no case within the radius: merged into
+    // the one placed by address.
+    let point = json!({"lon": 116.6712, "lat": 39.8912});
+    let pointed = case_no(&open("4", point, "13900000004", noise).await);
+    assert_eq!(
+        case(store, &pointed).await["parent_case_no"],
+        first.as_str()
+    );
+
+    // Two open cases with points far apart (no merge), callers Y then X;
+    // a ticket by address from Y goes to Y's case, though X's is later.
+    let garbage = "sanitation.garbage";
+    let y = case_no(
+        &open(
+            "5",
+            json!({"lon": 116.6710, "lat": 39.8910}),
+            "13900000055",
+            garbage,
+        )
+        .await,
+    );
+    let x = case_no(
+        &open(
+            "6",
+            json!({"lon": 116.6790, "lat": 39.8990}),
+            "13900000066",
+            garbage,
+        )
+        .await,
+    );
+    assert_ne!(case(store, &x).await["status"], "merged", "far apart");
+    let from_y = case_no(&open("7", address.clone(), "13900000055", garbage).await);
+    assert_eq!(case(store, &from_y).await["parent_case_no"], y.as_str());
+    let from_z = case_no(&open("8", address, "13900000099", garbage).await);
+    assert_eq!(
+        case(store, &from_z).await["parent_case_no"],
+        x.as_str(),
+        "no caller in common: the latest"
+    );
 }

@@ -308,54 +308,113 @@ impl Tx {
     }
 
     /// Takes the batch's duplicate locks and loads the open cases of its
-    /// categories received since `earliest`: (id, case number, category, lon,
-    /// lat, received).
+    /// categories received since `earliest` that a new case may duplicate:
+    /// those with a point, and those placed in one of `grids` or
+    /// `communities` (by address alone, say), with their caller's keyed hash.
     pub(in crate::store) async fn open_candidates(
         &mut self,
         locks: &LockPlan,
         earliest: DateTime<Utc>,
-    ) -> Result<Vec<(Uuid, String, String, f64, f64, DateTime<Utc>)>, StoreError> {
+        grids: &[String],
+        communities: &[String],
+    ) -> Result<Vec<OpenCandidate>, StoreError> {
         match self {
             Tx::Pg(tx) => {
-                // The locks and the read in one round trip (migration 0007).
-                Ok(
-                    sqlx::query_as(
-                        "SELECT * FROM gridhub_duplicate_candidates($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&locks.categories)
-                    .bind(&locks.whole)
-                    .bind(&locks.cell_categories)
-                    .bind(&locks.cells)
-                    .bind(earliest)
-                    .fetch_all(&mut **tx)
-                    .await?,
+                // The locks and the read in one round trip (migration 0017).
+                Ok(sqlx::query_as(
+                    "SELECT * FROM gridhub_duplicate_candidates_by_place($1, $2, $3, $4, $5, $6, $7)",
                 )
+                .bind(&locks.categories)
+                .bind(&locks.whole)
+                .bind(&locks.cell_categories)
+                .bind(&locks.cells)
+                .bind(earliest)
+                .bind(grids)
+                .bind(communities)
+                .fetch_all(&mut **tx)
+                .await?)
             }
             #[cfg(feature = "sqlite")]
             Tx::Lite(tx) => {
                 // No lock to take: the transaction already holds SQLite's one
                 // write lock.
-                let rows: Vec<(uuid::fmt::Hyphenated, String, String, f64, f64, DateTime<Utc>)> =
-                    sqlx::query_as(
-                        "SELECT id, case_no, category, lon, lat, received_at FROM cases
-                         WHERE parent_case_id IS NULL AND status NOT IN ('closed', 'merged', 'rejected', 'answered')
-                           AND category IN (SELECT value FROM json_each($1)) AND received_at >= $2
-                           AND lon IS NOT NULL AND lat IS NOT NULL",
-                    )
-                    .bind(json!(locks.categories).to_string())
-                    .bind(lite_time(earliest))
-                    .fetch_all(&mut **tx)
-                    .await?;
+                let rows: Vec<LiteCandidate> = sqlx::query_as(
+                    "SELECT o.id, o.case_no, o.category, o.lon, o.lat, o.received_at, o.grid_id, o.community,
+                            (SELECT r.phone_hash FROM reporters r WHERE r.case_id = o.id LIMIT 1)
+                     FROM cases o
+                     WHERE o.parent_case_id IS NULL AND o.status NOT IN ('closed', 'merged', 'rejected', 'answered')
+                       AND o.category IN (SELECT value FROM json_each($1)) AND o.received_at >= $2
+                       AND ((o.lon IS NOT NULL AND o.lat IS NOT NULL)
+                            OR o.grid_id IN (SELECT value FROM json_each($3))
+                            OR o.community IN (SELECT value FROM json_each($4)))",
+                )
+                .bind(json!(locks.categories).to_string())
+                .bind(lite_time(earliest))
+                .bind(json!(grids).to_string())
+                .bind(json!(communities).to_string())
+                .fetch_all(&mut **tx)
+                .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, no, category, lon, lat, at)| {
-                        (id.into_uuid(), no, category, lon, lat, at)
-                    })
+                    .map(
+                        |(
+                            id,
+                            case_no,
+                            category,
+                            lon,
+                            lat,
+                            received_at,
+                            grid_id,
+                            community,
+                            caller,
+                        )| {
+                            OpenCandidate {
+                                id: id.into_uuid(),
+                                case_no,
+                                category,
+                                lon,
+                                lat,
+                                received_at,
+                                grid_id,
+                                community,
+                                caller,
+                            }
+                        },
+                    )
                     .collect())
             }
         }
     }
 }
+
+/// An open case a new one may duplicate.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(in crate::store) struct OpenCandidate {
+    pub id: Uuid,
+    pub case_no: String,
+    pub category: String,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub received_at: DateTime<Utc>,
+    pub grid_id: Option<String>,
+    pub community: Option<String>,
+    /// The keyed hash of its caller's phone.
+    #[sqlx(rename = "phone_hash")]
+    pub caller: Option<String>,
+}
+
+#[cfg(feature = "sqlite")]
+type LiteCandidate = (
+    uuid::fmt::Hyphenated,
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// A case row to insert: the case as events see it, and the rest.
 pub(in crate::store) struct CaseInsert<'a> {
