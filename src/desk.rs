@@ -1,5 +1,7 @@
-//! The district centre's desk: lifecycle steps entered by hand, for cases
-//! led inside the grid system.
+//! The district centre's desk: lifecycle steps entered by hand. A
+//! dispatcher acts on any case ([`act`]: dispatch, review a return, remind,
+//! supervise, close, reopen), and records responses for the units of cases
+//! led inside the grid system ([`response`]).
 //!
 //! Departments whose systems are not connected yet have their matters
 //! coordinated by the district centre (`deploy/routing.toml`, rule
@@ -14,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::connector::{INTENT_SCHEMA, Registry};
-use crate::intent::UpdateCase;
+use crate::intent::{Action, UpdateCase};
 use crate::pipeline::{Refusal, Stage};
 
 /// A response (办结反馈) recorded for a unit with no system of its own.
@@ -86,4 +88,81 @@ pub fn response(
             "a desk response does not fit the hub's types",
         )
     })
+}
+
+/// A dispatcher's action on a case.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Act {
+    /// `dispatch` (派单/改派), `approve_return` or `reject_return` (退单审核),
+    /// `remind` (催办), `supervise` (督办), `close` (结案), `reopen` (重启).
+    pub action: Action,
+    /// dispatch, approve_return: the unit the case goes to, by id
+    /// (deploy/routing.toml); for an approved return, the rule's
+    /// `on_return` when left out.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// dispatch, approve_return: assisting units (协办), by id.
+    #[serde(default)]
+    pub assist: Vec<String>,
+    /// Why; required but for remind and supervise.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The intent a dispatcher's action stands for, checked against the intent
+/// schema; `now` is when it is taken.
+pub fn act(
+    registry: &Registry,
+    case_no: &str,
+    act: &Act,
+    now: DateTime<Utc>,
+) -> Result<UpdateCase, Refusal> {
+    if !(act.action.is_centres() || matches!(act.action, Action::Close | Action::Reopen)) {
+        return Err(Refusal::new(
+            Stage::Intent,
+            format!(
+                "{} is not a dispatcher's action: dispatch, approve_return, reject_return, \
+                 remind, supervise, close or reopen",
+                act.action.as_str()
+            ),
+        ));
+    }
+    let reason = act
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if reason.is_none() && !matches!(act.action, Action::Remind | Action::Supervise) {
+        return Err(Refusal::new(
+            Stage::Intent,
+            format!("{} needs a reason", act.action.as_str()),
+        ));
+    }
+    let beijing = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    let mut intent = json!({
+        "kind": "update_case",
+        "case": {"case_no": case_no},
+        "action": act.action.as_str(),
+        "occurred_at": now.with_timezone(&beijing).to_rfc3339(),
+    });
+    if let Some(unit) = act.unit.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        intent["unit"] = json!(unit);
+    }
+    if !act.assist.is_empty() {
+        intent["assist"] = json!(act.assist);
+    }
+    if let Some(reason) = reason {
+        intent["reason"] = json!(reason);
+    }
+    let violations = registry.intent.violations(&intent);
+    if !violations.is_empty() {
+        return Err(Refusal::from_violations(
+            Stage::Intent,
+            INTENT_SCHEMA,
+            violations,
+        ));
+    }
+    serde_json::from_value(intent)
+        .map_err(|_| Refusal::new(Stage::Intent, "a desk action does not fit the hub's types"))
 }

@@ -48,6 +48,9 @@ pub struct UpdateCase {
     pub media: Vec<Media>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// dispatch, approve_return: the assisting units (协办), by unit id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assist: Vec<String>,
     #[serde(default)]
     pub passed: Option<bool>,
     #[serde(default)]
@@ -78,6 +81,18 @@ pub enum Action {
     Close,
     /// 重启: the centre reopens a closed case.
     Reopen,
+    /// 派单 / 改派: the centre's dispatcher sends the case to a chosen unit
+    /// (`unit`, with `assist`), first or again.
+    Dispatch,
+    /// The centre approves a unit's return (退单审核): dispatched again, to
+    /// `unit` or the rule's `on_return`, with a new deadline.
+    ApproveReturn,
+    /// The centre rejects a unit's return: back to the unit, its deadline kept.
+    RejectReturn,
+    /// 催办 by hand.
+    Remind,
+    /// 督办 by hand.
+    Supervise,
 }
 
 impl Action {
@@ -91,7 +106,24 @@ impl Action {
             Action::Callback => "callback",
             Action::Close => "close",
             Action::Reopen => "reopen",
+            Action::Dispatch => "dispatch",
+            Action::ApproveReturn => "approve_return",
+            Action::RejectReturn => "reject_return",
+            Action::Remind => "remind",
+            Action::Supervise => "supervise",
         }
+    }
+
+    /// An action only the district centre's dispatchers take (at the desk).
+    pub fn is_centres(self) -> bool {
+        matches!(
+            self,
+            Action::Dispatch
+                | Action::ApproveReturn
+                | Action::RejectReturn
+                | Action::Remind
+                | Action::Supervise
+        )
     }
 }
 

@@ -39,6 +39,9 @@ pub enum Status {
     Closed,
     /// 退单: sent back by the unit, to be dispatched again.
     Returned,
+    /// 退单待审: a unit's return waiting for the centre to approve it (and
+    /// dispatch again) or reject it (back to the unit, deadline kept).
+    ReturnPending,
     /// 返工: verification failed; the unit handles it again.
     Rework,
     /// 重启: a closed case opened again.
@@ -63,6 +66,7 @@ impl Status {
             Status::Callback => "callback",
             Status::Closed => "closed",
             Status::Returned => "returned",
+            Status::ReturnPending => "return_pending",
             Status::Rework => "rework",
             Status::Reopened => "reopened",
             Status::Merged => "merged",
@@ -78,7 +82,7 @@ impl Status {
     /// Position in one handling cycle; the out-of-order rule compares these.
     fn rank(self) -> u8 {
         match self {
-            Status::Registered | Status::Returned | Status::Reopened => 0,
+            Status::Registered | Status::Returned | Status::ReturnPending | Status::Reopened => 0,
             Status::Dispatched => 1,
             Status::Accepted => 2,
             Status::InProgress | Status::Rework => 3,
@@ -98,7 +102,7 @@ impl Status {
     }
 }
 
-const ALL: [Status; 14] = [
+const ALL: [Status; 15] = [
     Status::Registered,
     Status::Dispatched,
     Status::Accepted,
@@ -108,6 +112,7 @@ const ALL: [Status; 14] = [
     Status::Callback,
     Status::Closed,
     Status::Returned,
+    Status::ReturnPending,
     Status::Rework,
     Status::Reopened,
     Status::Merged,
@@ -115,13 +120,15 @@ const ALL: [Status; 14] = [
     Status::Answered,
 ];
 
-/// Statuses in which the handling deadline runs.
-pub const HANDLING: [Status; 5] = [
+/// Statuses in which the handling deadline runs (a return waiting for
+/// review too: rejected, the case keeps its deadline).
+pub const HANDLING: [Status; 6] = [
     Status::Dispatched,
     Status::Accepted,
     Status::InProgress,
     Status::Rework,
     Status::Returned,
+    Status::ReturnPending,
 ];
 
 /// What the lifecycle needs to know about a case.
@@ -132,6 +139,8 @@ pub struct CaseState {
     pub located: bool,
     /// A source of the case is a hotline whose reporter agreed to a callback.
     pub callback_wanted: bool,
+    /// At `return_pending`: the status the unit returned the case from.
+    pub before_return: Option<Status>,
 }
 
 /// Who sent an update, relative to the case.
@@ -143,6 +152,8 @@ pub struct Sender {
     pub grid_platform: bool,
     /// A connector the case came from (its hotline).
     pub source: bool,
+    /// A dispatcher at the district centre's desk.
+    pub centre: bool,
 }
 
 impl Sender {
@@ -150,21 +161,31 @@ impl Sender {
         lead_unit: true,
         grid_platform: false,
         source: false,
+        centre: false,
     };
     pub const GRID_PLATFORM: Sender = Sender {
         lead_unit: false,
         grid_platform: true,
         source: false,
+        centre: false,
     };
     pub const SOURCE: Sender = Sender {
         lead_unit: false,
         grid_platform: false,
         source: true,
+        centre: false,
+    };
+    pub const CENTRE: Sender = Sender {
+        lead_unit: false,
+        grid_platform: false,
+        source: false,
+        centre: true,
     };
     pub const OTHER: Sender = Sender {
         lead_unit: false,
         grid_platform: false,
         source: false,
+        centre: false,
     };
 }
 
@@ -230,6 +251,11 @@ pub enum Report {
     },
     Close,
     Reopen,
+    Dispatch,
+    ApproveReturn,
+    RejectReturn,
+    Remind,
+    Supervise,
 }
 
 impl Report {
@@ -253,6 +279,11 @@ impl Report {
             },
             Action::Close => Report::Close,
             Action::Reopen => Report::Reopen,
+            Action::Dispatch => Report::Dispatch,
+            Action::ApproveReturn => Report::ApproveReturn,
+            Action::RejectReturn => Report::RejectReturn,
+            Action::Remind => Report::Remind,
+            Action::Supervise => Report::Supervise,
         })
     }
 
@@ -266,6 +297,11 @@ impl Report {
             Report::Callback { .. } => Action::Callback,
             Report::Close => Action::Close,
             Report::Reopen => Action::Reopen,
+            Report::Dispatch => Action::Dispatch,
+            Report::ApproveReturn => Action::ApproveReturn,
+            Report::RejectReturn => Action::RejectReturn,
+            Report::Remind => Action::Remind,
+            Report::Supervise => Action::Supervise,
         }
     }
 }
@@ -295,16 +331,24 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
     // Who may report what.
     let allowed_role = match action {
         Action::Accept | Action::Return | Action::Progress | Action::Respond => sender.lead_unit,
-        Action::Verify | Action::Close | Action::Reopen => sender.grid_platform,
+        Action::Verify => sender.grid_platform,
+        Action::Close | Action::Reopen => sender.grid_platform || sender.centre,
         Action::Callback => sender.source,
+        Action::Dispatch
+        | Action::ApproveReturn
+        | Action::RejectReturn
+        | Action::Remind
+        | Action::Supervise => sender.centre,
     };
     if !allowed_role {
         return Err(NotAllowed(format!(
             "{} may only come from {}",
             action.as_str(),
             match action {
-                Action::Verify | Action::Close | Action::Reopen => "the grid platform",
+                Action::Verify => "the grid platform",
+                Action::Close | Action::Reopen => "the grid platform or the centre's desk",
                 Action::Callback => "a hotline the case came from",
+                a if a.is_centres() => "the district centre's desk",
                 _ => "the case's lead unit",
             }
         )));
@@ -333,13 +377,29 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
         Action::Callback => Callback,
         Action::Close => Closed,
         Action::Reopen => Reopened,
+        Action::Dispatch | Action::ApproveReturn => Dispatched,
+        Action::RejectReturn | Action::Remind | Action::Supervise => current,
     };
     match (action, current) {
         (Action::Accept, Dispatched) => moved(vec![Accepted], vec![]),
-        (Action::Return, Dispatched | Accepted) => moved(
-            vec![Returned, Dispatched],
-            vec![Effect::CountReturn, Effect::Redispatch],
-        ),
+        // A return waits for the centre's review (退单审核).
+        (Action::Return, Dispatched | Accepted) => {
+            moved(vec![ReturnPending], vec![Effect::CountReturn])
+        }
+        (
+            Action::Dispatch,
+            Registered | Dispatched | Accepted | InProgress | Rework | Returned | ReturnPending
+            | Reopened,
+        ) => moved(vec![Dispatched], vec![Effect::Redispatch]),
+        (Action::ApproveReturn, ReturnPending) => {
+            moved(vec![Returned, Dispatched], vec![Effect::Redispatch])
+        }
+        (Action::RejectReturn, ReturnPending) => {
+            moved(vec![case.before_return.unwrap_or(Dispatched)], vec![])
+        }
+        (Action::Remind | Action::Supervise, s) if HANDLING.contains(&s) => Ok(Outcome::Noted),
+        // The centre's own actions are never late: refused unless allowed.
+        (a, _) if a.is_centres() => refuse(""),
         (Action::Progress, Dispatched) => moved(vec![Accepted, InProgress], vec![]),
         (Action::Progress, Accepted | InProgress | Rework) => moved(vec![InProgress], vec![]),
         (Action::Respond, Dispatched) => {
@@ -392,6 +452,7 @@ mod tests {
             status,
             located: true,
             callback_wanted: true,
+            before_return: None,
         }
     }
 
@@ -416,6 +477,11 @@ mod tests {
             },
             Action::Close => Report::Close,
             Action::Reopen => Report::Reopen,
+            Action::Dispatch => Report::Dispatch,
+            Action::ApproveReturn => Report::ApproveReturn,
+            Action::RejectReturn => Report::RejectReturn,
+            Action::Remind => Report::Remind,
+            Action::Supervise => Report::Supervise,
         }
     }
 
@@ -474,15 +540,95 @@ mod tests {
     }
 
     #[test]
-    fn return_is_redispatched_and_counted() {
+    fn a_return_waits_for_review_then_goes_again_or_back() {
         let outcome = run(Accepted, Action::Return, Sender::LEAD_UNIT).unwrap();
         assert_eq!(
             outcome,
             Outcome::Moved {
-                steps: vec![Returned, Dispatched],
-                effects: vec![Effect::CountReturn, Effect::Redispatch]
+                steps: vec![ReturnPending],
+                effects: vec![Effect::CountReturn]
             }
         );
+        // Approved: dispatched again, with a new deadline.
+        assert_eq!(
+            run(ReturnPending, Action::ApproveReturn, Sender::CENTRE).unwrap(),
+            Outcome::Moved {
+                steps: vec![Returned, Dispatched],
+                effects: vec![Effect::Redispatch]
+            }
+        );
+        // Rejected: back where the unit returned it from, nothing restarted.
+        let pending = CaseState {
+            before_return: Some(Accepted),
+            ..case(ReturnPending)
+        };
+        assert_eq!(
+            apply(&pending, Report::RejectReturn, Sender::CENTRE).unwrap(),
+            Outcome::Moved {
+                steps: vec![Accepted],
+                effects: vec![]
+            }
+        );
+        // Only the centre reviews; the unit cannot act on it meanwhile.
+        assert!(run(ReturnPending, Action::ApproveReturn, Sender::LEAD_UNIT).is_err());
+        assert!(run(ReturnPending, Action::Accept, Sender::LEAD_UNIT).is_err());
+        assert!(run(Accepted, Action::ApproveReturn, Sender::CENTRE).is_err());
+    }
+
+    #[test]
+    fn the_centre_dispatches_presses_closes_and_reopens() {
+        for status in [
+            Registered,
+            Dispatched,
+            Accepted,
+            InProgress,
+            Rework,
+            ReturnPending,
+            Reopened,
+        ] {
+            assert_eq!(
+                run(status, Action::Dispatch, Sender::CENTRE).unwrap(),
+                Outcome::Moved {
+                    steps: vec![Dispatched],
+                    effects: vec![Effect::Redispatch]
+                },
+                "{status:?}"
+            );
+        }
+        for status in [Responded, Verifying, Callback, Closed, Merged, Answered] {
+            assert!(
+                run(status, Action::Dispatch, Sender::CENTRE).is_err(),
+                "{status:?}"
+            );
+        }
+        for action in [Action::Remind, Action::Supervise] {
+            assert_eq!(
+                run(InProgress, action, Sender::CENTRE).unwrap(),
+                Outcome::Noted
+            );
+            assert!(
+                run(Callback, action, Sender::CENTRE).is_err(),
+                "not the unit's to do"
+            );
+            assert!(run(InProgress, action, Sender::GRID_PLATFORM).is_err());
+        }
+        assert_eq!(
+            steps(run(InProgress, Action::Close, Sender::CENTRE).unwrap()),
+            [Closed]
+        );
+        assert_eq!(
+            steps(run(Closed, Action::Reopen, Sender::CENTRE).unwrap()),
+            [Reopened, Dispatched]
+        );
+        // No connector takes the centre's actions, however its mapping is written.
+        for sender in [Sender::LEAD_UNIT, Sender::GRID_PLATFORM, Sender::SOURCE] {
+            let error = run(Dispatched, Action::Dispatch, sender).unwrap_err();
+            assert!(
+                error.0.contains("the district centre's desk"),
+                "{}",
+                error.0
+            );
+        }
     }
 
     #[test]
@@ -506,6 +652,7 @@ mod tests {
             status: Accepted,
             located: false,
             callback_wanted: false,
+            before_return: None,
         };
         let outcome = apply(&state, Report::Respond, Sender::LEAD_UNIT).unwrap();
         assert_eq!(steps(outcome), [Responded, Closed]);

@@ -2,6 +2,7 @@
 //! district centre's desk.
 
 use super::*;
+use crate::intent::Action;
 
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
@@ -42,6 +43,72 @@ pub enum CaseCommand {
         #[arg(long = "photo")]
         photos: Vec<String>,
     },
+    /// Dispatch (派单) or re-dispatch (改派) a case to a chosen unit, with
+    /// assisting units; its deadlines start again.
+    Dispatch {
+        #[command(flatten)]
+        act: ActArgs,
+        #[command(flatten)]
+        to: UnitArgs,
+    },
+    /// Review a unit's return (退单审核): approve it (dispatched again, to
+    /// --unit or the rule's on_return, deadlines restarted) or reject it
+    /// (back to the unit, its deadline kept).
+    ReviewReturn {
+        #[command(flatten)]
+        act: ActArgs,
+        /// Approve the return.
+        #[arg(long, conflicts_with = "reject", required_unless_present = "reject")]
+        approve: bool,
+        /// Reject the return.
+        #[arg(long)]
+        reject: bool,
+        #[command(flatten)]
+        to: UnitArgs,
+    },
+    /// Remind the lead unit by hand (催办).
+    Remind {
+        #[command(flatten)]
+        act: ActArgs,
+    },
+    /// Supervise the case by hand (督办).
+    Supervise {
+        #[command(flatten)]
+        act: ActArgs,
+    },
+    /// Close the case (结案), with a reason.
+    Close {
+        #[command(flatten)]
+        act: ActArgs,
+    },
+    /// Reopen a closed case (重启), with a reason: dispatched again to its lead unit.
+    Reopen {
+        #[command(flatten)]
+        act: ActArgs,
+    },
+}
+
+/// A dispatcher's action at the desk (`gridhub case dispatch` and the rest).
+#[derive(Debug, Args)]
+pub struct ActArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The case number (TZ...).
+    case_no: String,
+    /// Why (required but for remind and supervise); it goes on the timeline.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+/// Where a dispatcher sends a case.
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The unit it goes to, by id (deploy/routing.toml).
+    #[arg(long)]
+    unit: Option<String>,
+    /// An assisting unit (协办), by id; repeat for more.
+    #[arg(long = "assist")]
+    assist: Vec<String>,
 }
 
 /// Which cases to show (`gridhub cases`, `gridhub case find`).
@@ -211,20 +278,26 @@ pub(super) async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
             note,
             photos,
         } => (common, case_no, unit, note, photos),
+        CaseCommand::Dispatch { act, to } => return desk_act(act, Action::Dispatch, to).await,
+        CaseCommand::ReviewReturn {
+            act, approve, to, ..
+        } => {
+            let action = if approve {
+                Action::ApproveReturn
+            } else {
+                Action::RejectReturn
+            };
+            return desk_act(act, action, to).await;
+        }
+        CaseCommand::Remind { act } => return desk_act(act, Action::Remind, none()).await,
+        CaseCommand::Supervise { act } => return desk_act(act, Action::Supervise, none()).await,
+        CaseCommand::Close { act } => return desk_act(act, Action::Close, none()).await,
+        CaseCommand::Reopen { act } => return desk_act(act, Action::Reopen, none()).await,
     };
     let settings = settings(&common)?;
-    let registry = Arc::new(registry(&settings)?);
-    let routing = crate::routing::Routing::load(&settings.routing_file()).map_err(|problems| {
-        anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
-    })?;
-    let rules = crate::store::Rules {
-        centre: settings.centre_destination.clone(),
-        registry: registry.clone(),
-        routing: Arc::new(routing),
-        places: Arc::new(crate::places::NoGrids),
-    };
+    let rules = desk_rules(&settings)?;
     let response = crate::desk::Response { unit, note, photos };
-    let update = crate::desk::response(&registry, &case_no, &response, chrono::Utc::now())
+    let update = crate::desk::response(&rules.registry, &case_no, &response, chrono::Utc::now())
         .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
     let store = open_store(&settings).await?;
     match store
@@ -233,6 +306,61 @@ pub(super) async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
     {
         crate::store::Applied::CaseUpdated { case_no } => {
             println!("{case_no}: response recorded for {}", response.unit.trim());
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::store::Applied::Refused(refusal) => {
+            eprintln!("gridhub: {}", refusal.reason);
+            Ok(ExitCode::FAILURE)
+        }
+        other => anyhow::bail!("unexpected outcome: {other:?}"),
+    }
+}
+
+fn none() -> UnitArgs {
+    UnitArgs {
+        unit: None,
+        assist: Vec::new(),
+    }
+}
+
+/// What the desk's steps need to run through the lifecycle.
+fn desk_rules(settings: &Settings) -> anyhow::Result<crate::store::Rules> {
+    let registry = Arc::new(registry(settings)?);
+    let routing = crate::routing::Routing::load(&settings.routing_file()).map_err(|problems| {
+        anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
+    })?;
+    Ok(crate::store::Rules {
+        centre: settings.centre_destination.clone(),
+        registry,
+        routing: Arc::new(routing),
+        places: Arc::new(crate::places::NoGrids),
+    })
+}
+
+/// A dispatcher's action from the command line; you are the actor.
+async fn desk_act(args: ActArgs, action: Action, to: UnitArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(&args.common)?;
+    let rules = desk_rules(&settings)?;
+    let act = crate::desk::Act {
+        action,
+        unit: to.unit,
+        assist: to.assist,
+        reason: args.reason,
+    };
+    let update = crate::desk::act(&rules.registry, &args.case_no, &act, chrono::Utc::now())
+        .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
+    let store = open_store(&settings).await?;
+    match store
+        .centre_update(&update, &cli_actor().name, &rules)
+        .await?
+    {
+        crate::store::Applied::CaseUpdated { case_no } => {
+            let status = store
+                .case(&case_no, None)
+                .await?
+                .and_then(|case| case["status"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!("{case_no}: {} recorded; now {status}", action.as_str());
             Ok(ExitCode::SUCCESS)
         }
         crate::store::Applied::Refused(refusal) => {

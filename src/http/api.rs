@@ -652,6 +652,46 @@ pub async fn desk_response(
     }
 }
 
+/// `POST /api/cases/{case_no}/act`: a dispatcher's action on a case
+/// (`crate::desk::Act`): dispatch or re-dispatch to a chosen unit with
+/// assisting units, approve or reject a unit's return, remind, supervise,
+/// close, reopen. The timeline names the token; the units and hotlines
+/// concerned hear it as they hear any step.
+pub async fn desk_act(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(case_no): Path<String>,
+    Json(act): Json<crate::desk::Act>,
+) -> ApiResult {
+    let caller = authorize(&state, &headers, Role::Dispatcher)?;
+    caller.district_wide("the desk")?;
+    let rules = state
+        .desk
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the desk is off"))?;
+    let update = crate::desk::act(&rules.registry, &case_no, &act, chrono::Utc::now())
+        .map_err(|refusal| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.reason))?;
+    let store = state.ops.store();
+    match store
+        .centre_update(&update, &format!("token:{}", caller.name), rules)
+        .await?
+    {
+        Applied::CaseUpdated { case_no } => {
+            let status = store
+                .case(&case_no, None)
+                .await?
+                .map(|case| case["status"].clone())
+                .unwrap_or_default();
+            ok(json!({"case_no": case_no, "recorded": act.action.as_str(), "status": status}))
+        }
+        Applied::Refused(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.reason)),
+        _ => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected outcome",
+        )),
+    }
+}
+
 pub async fn audit(
     State(state): Shared,
     headers: HeaderMap,

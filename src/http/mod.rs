@@ -96,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cases/{case_no}", get(api::case))
         .route("/api/cases/{case_no}/map", get(api::case_map))
         .route("/api/cases/{case_no}/respond", post(api::desk_response))
+        .route("/api/cases/{case_no}/act", post(api::desk_act))
         .route("/api/callbacks", get(api::callbacks))
         .route("/api/audit", get(api::audit))
         .with_state(state)

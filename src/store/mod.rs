@@ -429,6 +429,26 @@ impl Store {
         Ok(applied)
     }
 
+    /// Records a dispatcher's action on a case (see [`update::By::Centre`]:
+    /// dispatch, review a return, remind, supervise, close, reopen), in one
+    /// transaction with its events. A refusal says why; nothing is then
+    /// recorded.
+    pub async fn centre_update(
+        &self,
+        update: &UpdateCase,
+        actor: &str,
+        rules: &Rules,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let by = update::By::Centre { actor };
+        let applied =
+            update::update_case(&mut tx, by, update, rules, &self.seal, Utc::now()).await?;
+        if !matches!(applied, Applied::Refused(_)) {
+            tx.commit().await?;
+        }
+        Ok(applied)
+    }
+
     async fn apply_alone(&self, item: &Item<'_>, rules: &Rules) -> Result<Applied, StoreError> {
         match self.apply_in_one(std::slice::from_ref(item), rules).await {
             Ok(mut results) => Ok(results.remove(0)),

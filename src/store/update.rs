@@ -63,6 +63,9 @@ pub enum By<'a> {
     /// own system is not connected, which the centre coordinates offline).
     /// `actor` is who acted at the desk.
     Desk { actor: &'a str },
+    /// A dispatcher of the district centre, acting on the case itself:
+    /// dispatch, review a return, remind, supervise, close, reopen.
+    Centre { actor: &'a str },
 }
 
 /// Applies one update to the case it names.
@@ -81,7 +84,7 @@ pub(super) async fn update_case(
             connector,
             message_id,
         } => (connector, Some(message_id)),
-        By::Desk { .. } => ("", None),
+        By::Desk { .. } | By::Centre { .. } => ("", None),
     };
     let (key, named) = match (&update.case.case_no, &update.case.source_ref) {
         (Some(case_no), _) => (CaseKey::Number(case_no), format!("case {case_no}")),
@@ -114,6 +117,7 @@ pub(super) async fn update_case(
                 lead_unit: row.lead_connector.as_deref() == Some(connector),
                 grid_platform: is_grid(rules, connector),
                 source: own_sources.iter().any(|(c, _)| c == connector),
+                centre: false,
             };
             let unit = update.unit.as_deref().unwrap_or(connector);
             (sender, unit, unit, None)
@@ -139,6 +143,7 @@ pub(super) async fn update_case(
             };
             (Sender::LEAD_UNIT, unit, actor, Some(unit))
         }
+        By::Centre { actor } => (Sender::CENTRE, actor, actor, None),
     };
 
     if current == Status::Merged {
@@ -165,10 +170,15 @@ pub(super) async fn update_case(
         )));
     }
 
+    let before_return = match current {
+        Status::ReturnPending => tx.status_before_return(row.id).await?,
+        _ => None,
+    };
     let state = CaseState {
         status: current,
         located: row.grid_id.is_some(),
         callback_wanted: row.callback_wanted,
+        before_return,
     };
     let outcome = match lifecycle::Report::of(update)
         .and_then(|report| lifecycle::apply(&state, report, sender))
@@ -195,6 +205,9 @@ pub(super) async fn update_case(
         Outcome::Noted => {
             if update.action == Action::Callback {
                 tx.record_callback(&row, update, None).await?;
+            }
+            if matches!(update.action, Action::Remind | Action::Supervise) {
+                return press(tx, &row, current, update, by, rules, seal).await;
             }
             note_event(
                 tx,
@@ -244,14 +257,29 @@ pub(super) async fn update_case(
             Effect::CountReturn => next.return_count += 1,
             Effect::CountRework => next.rework_count += 1,
             Effect::Redispatch => {
-                let unit = if update.action == Action::Return {
-                    rules.routing.on_return(row.routing_rule.as_deref()).clone()
-                } else {
-                    row.lead_unit
+                let chosen = match update.action {
+                    Action::Dispatch | Action::ApproveReturn => {
+                        match chosen_units(update, rules, &row.case_no) {
+                            Ok(chosen) => chosen,
+                            Err(refusal) => return Ok(refusal),
+                        }
+                    }
+                    _ => None,
+                };
+                let unit = match (update.action, chosen) {
+                    (_, Some((lead, assist))) => {
+                        next.assisting_units = assist;
+                        lead
+                    }
+                    (Action::ApproveReturn, None) => {
+                        rules.routing.on_return(row.routing_rule.as_deref()).clone()
+                    }
+                    _ => row
+                        .lead_unit
                         .as_deref()
                         .and_then(|id| rules.routing.unit(id))
                         .unwrap_or_else(|| rules.routing.fallback())
-                        .clone()
+                        .clone(),
                 };
                 next.lead_unit = Some(unit.id.clone());
                 next.lead_connector = Some(unit.connector.clone());
@@ -291,6 +319,9 @@ pub(super) async fn update_case(
     if update.action == Action::Callback {
         tx.record_callback(&row, update, Some(&next)).await?;
     }
+    if next.assisting_units != row.assisting_units {
+        tx.set_assisting(row.id, &next.assisting_units).await?;
+    }
 
     // One event per step.
     let mut from = current;
@@ -300,7 +331,13 @@ pub(super) async fn update_case(
         } else {
             step.as_str()
         };
-        let note = if n == 0 {
+        let note = if n == 0 && update.action == Action::Dispatch {
+            let to = redispatch_to.as_ref().map(|u| u.id.as_str()).unwrap_or("");
+            Some(match update.reason.as_deref() {
+                Some(reason) => format!("to {to}: {reason}"),
+                None => format!("to {to}"),
+            })
+        } else if n == 0 {
             update
                 .reason
                 .as_deref()
@@ -334,13 +371,41 @@ pub(super) async fn update_case(
     let mut events = Events::new(&rules.centre, &rules.registry);
     let view = next.view();
     for step in &steps {
-        let extra = match step {
-            Status::Returned => json!({"reason": update.reason, "returned_by": unit}),
-            Status::Closed => json!({"satisfaction": next.satisfaction}),
-            Status::Responded if !update.media.is_empty() => json!({"media": update.media}),
-            _ => json!({}),
+        let (what, extra) = match (update.action, step) {
+            (_, Status::ReturnPending) => (
+                "returned",
+                json!({"reason": update.reason, "returned_by": unit}),
+            ),
+            (Action::ApproveReturn, Status::Returned) => (
+                "return_approved",
+                json!({"reason": update.reason, "approved_by": actor}),
+            ),
+            (Action::RejectReturn, _) => (
+                "return_rejected",
+                json!({"reason": update.reason, "rejected_by": actor}),
+            ),
+            (_, Status::Returned) => (
+                "returned",
+                json!({"reason": update.reason, "returned_by": unit}),
+            ),
+            (_, Status::Closed) => ("closed", json!({"satisfaction": next.satisfaction})),
+            (_, Status::Responded) if !update.media.is_empty() => {
+                ("responded", json!({"media": update.media}))
+            }
+            (_, other) => (announced(*other), json!({})),
         };
-        events.status(&view, step.as_str(), announced(*step), &all_sources, extra);
+        events.status(&view, step.as_str(), what, &all_sources, extra);
+    }
+    if update.action == Action::RejectReturn
+        && let Some(lead) = &next.lead_connector
+    {
+        events.send_to_unit(
+            lead,
+            "return_rejected",
+            &view,
+            None,
+            json!({"reason": update.reason}),
+        );
     }
     if callback_requested {
         // The request quotes the response the reporter is asked about.
@@ -369,8 +434,22 @@ pub(super) async fn update_case(
             "dispatched",
             &view,
             reporter.as_ref(),
-            json!({"role": "lead", "redispatch": true}),
+            json!({"role": "lead", "redispatch": current != Status::Registered}),
         );
+        // A dispatcher's choice of assisting units (协办) hears it too.
+        if matches!(update.action, Action::Dispatch | Action::ApproveReturn) {
+            for id in &next.assisting_units {
+                if let Some(assist) = rules.routing.unit(id) {
+                    events.send_to_unit(
+                        &assist.connector,
+                        "dispatched",
+                        &view,
+                        None,
+                        json!({"role": "assist", "unit": id}),
+                    );
+                }
+            }
+        }
     }
     if effects.contains(&Effect::Rework)
         && let Some(lead) = &next.lead_connector
@@ -407,6 +486,78 @@ pub(super) async fn update_case(
     }
     Ok(Applied::CaseUpdated {
         case_no: row.case_no,
+    })
+}
+
+/// The units a dispatcher chose: the lead (required for a dispatch; for an
+/// approved return, the rule's `on_return` when none is named) and the
+/// assisting units, each one the routing rules know. `Err` is the refusal.
+#[allow(clippy::result_large_err)]
+fn chosen_units(
+    update: &UpdateCase,
+    rules: &Rules,
+    case_no: &str,
+) -> Result<Option<(Unit, Vec<String>)>, Applied> {
+    let known = |id: &str| {
+        rules
+            .routing
+            .unit(id)
+            .cloned()
+            .ok_or_else(|| refuse(format!("case {case_no}: unknown unit {id}")))
+    };
+    let Some(lead) = update.unit.as_deref() else {
+        if update.action == Action::Dispatch {
+            return Err(refuse(format!(
+                "case {case_no}: a dispatch names the unit it goes to"
+            )));
+        }
+        return Ok(None);
+    };
+    let lead = known(lead)?;
+    let mut assist = Vec::new();
+    for id in &update.assist {
+        let unit = known(id)?;
+        if unit.id != lead.id && !assist.contains(&unit.id) {
+            assist.push(unit.id);
+        }
+    }
+    Ok(Some((lead, assist)))
+}
+
+/// A reminder (催办) or supervision (督办) by hand: the case's escalation
+/// level rises to it (never falls), the lead unit and the centre hear it,
+/// and the timeline names the dispatcher.
+async fn press(
+    tx: &mut Tx,
+    row: &CaseRow,
+    status: Status,
+    update: &UpdateCase,
+    by: By<'_>,
+    rules: &Rules,
+    seal: &Seal,
+) -> Result<Applied, StoreError> {
+    let (kind, level) = if update.action == Action::Supervise {
+        ("supervision", 2)
+    } else {
+        ("reminder", 1)
+    };
+    tx.raise_escalation(row.id, level).await?;
+    note_event(tx, row, status, kind, by, "", update.reason.as_deref()).await?;
+    let mut next = row.clone();
+    next.escalation_level = next.escalation_level.max(level);
+    let view = next.view();
+    let sources = tx.sources(row.id).await?;
+    let extra = || json!({"escalation": kind, "by_hand": true, "reason": update.reason});
+    let mut events = Events::new(&rules.centre, &rules.registry);
+    events.status(&view, status.as_str(), kind, &sources, extra());
+    if let Some(lead) = &row.lead_connector
+        && lead != &rules.centre
+    {
+        events.send_to_unit(lead, kind, &view, None, extra());
+    }
+    tx.insert_outbox(&events.out, seal).await?;
+    Ok(Applied::CaseUpdated {
+        case_no: row.case_no.clone(),
     })
 }
 
@@ -484,6 +635,7 @@ async fn note_event(
             message_id,
         } => (unit, Some(connector), Some(message_id), None),
         By::Desk { actor } => (actor, None, None, Some(unit)),
+        By::Centre { actor } => (actor, None, None, None),
     };
     tx.insert_event(&CaseEvent {
         case_id: row.id,

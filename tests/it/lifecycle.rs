@@ -281,6 +281,18 @@ async fn a_return_is_reviewed_and_dispatched_again() {
     let returned = sample("dept-urban-management", "return", |_| true, &case_no);
     env.publish(&[message("dept-urban-management", "return", returned)])
         .await;
+    // The return waits for the centre's review; approved, the case goes to
+    // the rule's on_return unit.
+    wait_status(&env, &case_no, "return_pending").await;
+    let (status, body) = hub
+        .call(
+            "POST",
+            &format!("/api/cases/{case_no}/act"),
+            Some(crate::helpers::OPS_TOKEN),
+            Some(&json!({"action": "approve_return", "reason": "not a matter for 城管"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     wait_until(Duration::from_secs(10), "re-dispatch", || async {
         case(&env, &case_no).await["lead_unit"] == "district-centre"
     })

@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod demo;
 mod desk;
+mod dispatch;
 mod dlq_ops;
 mod helpers;
 mod hostile;

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::inserts::PgInserts;
 use crate::intent::Media;
+use crate::lifecycle::Status;
 use crate::store::backend::either;
 use crate::store::{StoreError, Tx};
 
@@ -105,6 +106,21 @@ impl Tx {
             note,
             media: media.map(|m| m.0).unwrap_or_default(),
         }))
+    }
+
+    /// The status a unit returned the case from: its latest return's.
+    pub(in crate::store) async fn status_before_return(
+        &mut self,
+        case_id: Uuid,
+    ) -> Result<Option<Status>, StoreError> {
+        let from: Option<Option<String>> = either!(tx self, |tx, uuid, _time| sqlx::query_scalar(
+            "SELECT from_status FROM case_events WHERE case_id = $1 AND kind = 'return'
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(uuid(case_id))
+        .fetch_optional(&mut **tx)
+        .await?);
+        Ok(from.flatten().as_deref().and_then(Status::parse))
     }
 }
 

@@ -799,4 +799,63 @@ impl Tx {
             }
         }
     }
+
+    /// Raises a case's escalation level to `level` (never lowers it).
+    pub(in crate::store) async fn raise_escalation(
+        &mut self,
+        case_id: Uuid,
+        level: i16,
+    ) -> Result<(), StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                sqlx::query(
+                    "UPDATE cases SET escalation_level = GREATEST(escalation_level, $2), updated_at = now()
+                     WHERE id = $1",
+                )
+                .bind(case_id)
+                .bind(level)
+                .execute(&mut **tx)
+                .await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                sqlx::query(concat!(
+                    "UPDATE cases SET escalation_level = MAX(escalation_level, $2), updated_at = ",
+                    lite_now!(),
+                    " WHERE id = $1"
+                ))
+                .bind(lite_uuid(case_id))
+                .bind(level)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a case's assisting units (协办), by unit id.
+    pub(in crate::store) async fn set_assisting(
+        &mut self,
+        case_id: Uuid,
+        units: &[String],
+    ) -> Result<(), StoreError> {
+        match self {
+            Tx::Pg(tx) => {
+                sqlx::query("UPDATE cases SET assisting_units = $2 WHERE id = $1")
+                    .bind(case_id)
+                    .bind(units)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                sqlx::query("UPDATE cases SET assisting_units = json($2) WHERE id = $1")
+                    .bind(lite_uuid(case_id))
+                    .bind(json!(units).to_string())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,396 @@
+//! The centre's dispatchers act on cases: dispatch a triaged case by hand,
+//! review a unit's return, remind, close and reopen, over the API with a
+//! dispatcher's token and from the CLI, against the real services.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gridhub::settings::{Role, Token};
+use serde_json::{Value, json};
+
+use crate::helpers::{RunningHub, TestEnv, VIEWER_TOKEN, outgoing, root, wait_until};
+
+const DISPATCHER: &str = "dispatcher-token-for-tests-0123456789";
+
+/// A sample of a unit's message with its case number replaced by ours.
+fn unit_message(connector: &str, message_type: &str, name: &str, case_no: &str) -> Vec<u8> {
+    let path = root().join(format!(
+        "connectors/{connector}/samples/{message_type}/valid/{name}.json"
+    ));
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut body: Value = serde_json::from_str(&text).unwrap();
+    body["CaseNo"] = json!(case_no);
+    serde_json::to_vec(&body).unwrap()
+}
+
+async fn case(env: &TestEnv, case_no: &str) -> Value {
+    gridhub::store::Store::from_pool(env.pool.clone())
+        .case(case_no, None)
+        .await
+        .unwrap()
+        .expect("the case")
+}
+
+async fn wait_status(env: &TestEnv, case_no: &str, status: &str) {
+    wait_until(
+        Duration::from_secs(15),
+        &format!("{case_no} {status}"),
+        || async { case(env, case_no).await["status"] == status },
+    )
+    .await;
+}
+
+fn due(case: &Value) -> DateTime<Utc> {
+    case["due_at"].as_str().unwrap().parse().unwrap()
+}
+
+async fn act(hub: &RunningHub, token: &str, case_no: &str, body: Value) -> (u16, Value) {
+    hub.call(
+        "POST",
+        &format!("/api/cases/{case_no}/act"),
+        Some(token),
+        Some(&body),
+    )
+    .await
+}
+
+/// The events a unit's queue received until one of `until` arrives.
+async fn heard(env: &TestEnv, connector: &str, until: &str) -> Vec<Value> {
+    let queue = env.names.outbound_queue(connector);
+    let heard = std::sync::Mutex::new(Vec::new());
+    wait_until(Duration::from_secs(10), until, || async {
+        let drained = env.drain(&queue).await;
+        let mut heard = heard.lock().unwrap();
+        heard.extend(drained.into_iter().map(|(_, e)| e));
+        heard.iter().any(|e| e["event"] == until)
+    })
+    .await;
+    heard.into_inner().unwrap()
+}
+
+async fn trail(env: &TestEnv, case_no: &str) -> Vec<(String, String, String, Option<String>)> {
+    sqlx::query_as(
+        "SELECT e.kind, e.to_status, e.actor, e.note FROM case_events e JOIN cases c ON c.id = e.case_id
+         WHERE c.case_no = $1 ORDER BY e.id",
+    )
+    .bind(case_no)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
+    let env = TestEnv::new().await;
+    let mut settings = env.settings.clone();
+    settings.tokens.push(Token {
+        name: "desk-1".into(),
+        token: DISPATCHER.into(),
+        role: Role::Dispatcher,
+        connectors: Vec::new(),
+    });
+    let hub = env.start_hub(settings).await;
+    // No grid data yet: a grid-level matter (a neighbours' dispute) cannot
+    // be placed and waits in the centre's triage.
+    let ticket = "BJ12345-20261206-000901";
+    let mut body: Value = serde_json::from_slice(&crate::helpers::ticket_12345(ticket)).unwrap();
+    body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
+    env.publish(&[outgoing(
+        "hotline-12345",
+        "ticket",
+        serde_json::to_vec(&body).unwrap(),
+    )])
+    .await;
+    wait_until(Duration::from_secs(10), "case opened", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    let triaged = case(&env, &case_no).await;
+    assert_eq!(triaged["located_by"], "unplaced");
+    assert_eq!(triaged["lead_unit"], "district-centre");
+
+    // Only a dispatcher (or ops) acts, with a reason, to a unit the rules know.
+    let dispatch = json!({"action": "dispatch", "unit": "dept-urban-management",
+                          "assist": ["dept-housing"], "reason": "工地在玉桥中路，城管牵头"});
+    assert_eq!(
+        act(&hub, VIEWER_TOKEN, &case_no, dispatch.clone()).await.0,
+        403
+    );
+    let (status, body) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "dispatch", "unit": "dept-urban-management"}),
+    )
+    .await;
+    assert_eq!(status, 422, "no reason: {body}");
+    let (status, body) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "dispatch", "unit": "no-such-unit", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("unknown unit no-such-unit"),
+        "{body}"
+    );
+    let (status, body) = act(&hub, DISPATCHER, &case_no, dispatch).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "dispatched");
+    let dispatched = case(&env, &case_no).await;
+    assert_eq!(dispatched["lead_unit"], "dept-urban-management");
+    assert_eq!(dispatched["assisting_units"], json!(["dept-housing"]));
+    let lead = heard(&env, "dept-urban-management", "case.dispatched").await;
+    let to_lead = lead
+        .iter()
+        .find(|e| e["event"] == "case.dispatched")
+        .unwrap();
+    assert_eq!(to_lead["case_no"], case_no.as_str());
+    assert_eq!(to_lead["role"], "lead");
+    let assist = heard(&env, "dept-housing", "case.dispatched").await;
+    assert!(assist.iter().any(|e| e["role"] == "assist"));
+    let (kind, to, actor, note) = trail(&env, &case_no).await.pop().unwrap();
+    assert_eq!(
+        (kind.as_str(), to.as_str(), actor.as_str()),
+        ("dispatch", "dispatched", "token:desk-1")
+    );
+    assert_eq!(
+        note.as_deref(),
+        Some("to dept-urban-management: 工地在玉桥中路，城管牵头")
+    );
+
+    // The unit returns it: the return waits for review, the clock keeps running.
+    let first_due = due(&case(&env, &case_no).await);
+    env.publish(&[outgoing(
+        "dept-urban-management",
+        "return",
+        unit_message(
+            "dept-urban-management",
+            "return",
+            "address-unclear-zhongcang",
+            &case_no,
+        ),
+    )])
+    .await;
+    wait_status(&env, &case_no, "return_pending").await;
+    let pending = case(&env, &case_no).await;
+    assert_eq!(pending["lead_unit"], "dept-urban-management");
+    assert_eq!(due(&pending), first_due);
+    // Rejected: back to the unit, its deadline kept.
+    let (status, body) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "reject_return", "reason": "地址已在工单中写明"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "dispatched");
+    let rejected = case(&env, &case_no).await;
+    assert_eq!(
+        due(&rejected),
+        first_due,
+        "a rejected return keeps its deadline"
+    );
+    assert_eq!(rejected["lead_unit"], "dept-urban-management");
+    heard(&env, "dept-urban-management", "case.return_rejected").await;
+
+    // Returned again and approved: dispatched to the chosen unit, the
+    // clock started again.
+    let mut again = outgoing(
+        "dept-urban-management",
+        "return",
+        unit_message(
+            "dept-urban-management",
+            "return",
+            "not-our-duty-elevator-yuqiao",
+            &case_no,
+        ),
+    );
+    again.message_id = Some("return-2".into());
+    env.publish(&[again]).await;
+    wait_status(&env, &case_no, "return_pending").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "approve_return", "unit": "dept-housing", "reason": "电梯归住建"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let approved = case(&env, &case_no).await;
+    assert_eq!(approved["status"], "dispatched");
+    assert_eq!(approved["lead_unit"], "dept-housing");
+    assert!(
+        due(&approved) > first_due,
+        "an approved return restarts the clock"
+    );
+    let counts: (i32,) = sqlx::query_as("SELECT return_count FROM cases WHERE case_no = $1")
+        .bind(&case_no)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(counts.0, 2);
+    let housing = heard(&env, "dept-housing", "case.dispatched").await;
+    assert!(housing.iter().any(|e| e["role"] == "lead"));
+
+    // A reminder by hand reaches the unit and raises the escalation level.
+    let (status, body) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "remind", "reason": "居民再次来电"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let reminded = heard(&env, "dept-housing", "case.reminder").await;
+    let reminder = reminded
+        .iter()
+        .find(|e| e["event"] == "case.reminder")
+        .unwrap();
+    assert_eq!(reminder["by_hand"], true);
+    assert_eq!(case(&env, &case_no).await["escalation_level"], 1);
+
+    // Closed and reopened with reasons: reopened goes back to its lead unit.
+    let (status, _) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "close", "reason": "已协调解决"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_status(&env, &case_no, "closed").await;
+    let (status, body) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "close", "reason": "again"}),
+    )
+    .await;
+    assert_eq!(status, 409, "already closed: {body}");
+    let (status, _) = act(
+        &hub,
+        DISPATCHER,
+        &case_no,
+        json!({"action": "reopen", "reason": "居民反映未解决"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let reopened = case(&env, &case_no).await;
+    assert_eq!(reopened["status"], "dispatched");
+    assert_eq!(reopened["lead_unit"], "dept-housing");
+    let kinds: Vec<String> = trail(&env, &case_no)
+        .await
+        .into_iter()
+        .map(|(k, s, ..)| format!("{k}:{s}"))
+        .collect();
+    for step in [
+        "dispatch:dispatched",
+        "return:return_pending",
+        "reject_return:dispatched",
+        "approve_return:returned",
+        "dispatched:dispatched",
+        "reminder:dispatched",
+        "close:closed",
+        "reopen:reopened",
+    ] {
+        assert!(
+            kinds.contains(&step.to_owned()),
+            "{step} missing from {kinds:?}"
+        );
+    }
+    // No unit can send the centre's actions over its queue.
+    let centre_events = heard(&env, "command-centre", "case.reopened").await;
+    assert!(
+        centre_events
+            .iter()
+            .any(|e| e["event"] == "case.return_rejected")
+    );
+    assert!(
+        centre_events
+            .iter()
+            .any(|e| e["event"] == "case.return_approved")
+    );
+    hub.stop().await;
+}
+
+/// The same desk from the command line: `gridhub case dispatch` sends a
+/// case to the chosen unit; you are named on the timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_dispatches_and_reviews() {
+    let env = TestEnv::new().await;
+    let hub = env.start_hub(env.settings.clone()).await;
+    let ticket = "BJ12345-20261206-000902";
+    env.publish(&[outgoing(
+        "hotline-12345",
+        "ticket",
+        crate::helpers::ticket_12345(ticket),
+    )])
+    .await;
+    wait_until(Duration::from_secs(10), "case opened", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let mut command = crate::cli::gridhub();
+        command
+            .args(args)
+            .env("GRIDHUB_DATABASE_URL", &env.database_url);
+        command.output().unwrap()
+    };
+    let output = run(&[
+        "case",
+        "dispatch",
+        &case_no,
+        "--unit",
+        "dept-urban-management",
+        "--reason",
+        "城管牵头",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("dispatch recorded; now dispatched"),
+        "{stdout}"
+    );
+    assert_eq!(
+        case(&env, &case_no).await["lead_unit"],
+        "dept-urban-management"
+    );
+    heard(&env, "dept-urban-management", "case.dispatched").await;
+    // A review with nothing to review is refused, with the reason.
+    let output = run(&[
+        "case",
+        "review-return",
+        &case_no,
+        "--reject",
+        "--reason",
+        "x",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("reject_return not allowed in status dispatched"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (_, _, actor, _) = trail(&env, &case_no).await.pop().unwrap();
+    assert!(actor.starts_with("cli:"), "{actor}");
+    hub.stop().await;
+}
