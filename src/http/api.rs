@@ -637,13 +637,19 @@ pub async fn desk_response(
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the desk is off"))?;
     let update = crate::desk::response(&rules.registry, &case_no, &response, chrono::Utc::now())
         .map_err(|refusal| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.reason))?;
-    match state
+    let applied = state
         .ops
         .store()
         .desk_update(&update, &format!("token:{}", caller.name), rules)
-        .await?
-    {
-        Applied::CaseUpdated { case_no } => ok(json!({"case_no": case_no, "recorded": "respond"})),
+        .await?;
+    let case_no = desk_applied(applied)?;
+    ok(json!({"case_no": case_no, "recorded": "respond"}))
+}
+
+/// The case a desk step was recorded on; a refusal is 409 with its reason.
+fn desk_applied(applied: Applied) -> Result<String, ApiError> {
+    match applied {
+        Applied::CaseUpdated { case_no } => Ok(case_no),
         Applied::Refused(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.reason)),
         _ => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -672,24 +678,16 @@ pub async fn desk_act(
     let update = crate::desk::act(&rules.registry, &case_no, &act, chrono::Utc::now())
         .map_err(|refusal| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.reason))?;
     let store = state.ops.store();
-    match store
+    let applied = store
         .centre_update(&update, &format!("token:{}", caller.name), rules)
+        .await?;
+    let case_no = desk_applied(applied)?;
+    let status = store
+        .case(&case_no, None)
         .await?
-    {
-        Applied::CaseUpdated { case_no } => {
-            let status = store
-                .case(&case_no, None)
-                .await?
-                .map(|case| case["status"].clone())
-                .unwrap_or_default();
-            ok(json!({"case_no": case_no, "recorded": act.action.as_str(), "status": status}))
-        }
-        Applied::Refused(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.reason)),
-        _ => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "unexpected outcome",
-        )),
-    }
+        .map(|case| case["status"].clone())
+        .unwrap_or_default();
+    ok(json!({"case_no": case_no, "recorded": act.action.as_str(), "status": status}))
 }
 
 pub async fn audit(

@@ -412,21 +412,8 @@ impl Store {
         actor: &str,
         rules: &Rules,
     ) -> Result<Applied, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let applied = update::update_case(
-            &mut tx,
-            update::By::Desk { actor },
-            update,
-            rules,
-            &self.seal,
-            Utc::now(),
-        )
-        .await?;
-        // A refused update wrote nothing; dropping the transaction ends it.
-        if !matches!(applied, Applied::Refused(_)) {
-            tx.commit().await?;
-        }
-        Ok(applied)
+        self.by_hand(update, update::By::Desk { actor }, rules)
+            .await
     }
 
     /// Records a dispatcher's action on a case (see [`update::By::Centre`]:
@@ -439,10 +426,21 @@ impl Store {
         actor: &str,
         rules: &Rules,
     ) -> Result<Applied, StoreError> {
+        self.by_hand(update, update::By::Centre { actor }, rules)
+            .await
+    }
+
+    /// An update entered at the desk, in one transaction with its events.
+    async fn by_hand(
+        &self,
+        update: &UpdateCase,
+        by: update::By<'_>,
+        rules: &Rules,
+    ) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let by = update::By::Centre { actor };
         let applied =
             update::update_case(&mut tx, by, update, rules, &self.seal, Utc::now()).await?;
+        // A refused update wrote nothing; dropping the transaction ends it.
         if !matches!(applied, Applied::Refused(_)) {
             tx.commit().await?;
         }

@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::events::Events;
-use super::statements::{CaseEvent, CaseKey};
+use super::statements::{CaseEvent, CaseKey, Due};
 use super::update::load_case;
 use super::{Rules, Store, StoreError};
 
@@ -42,8 +42,8 @@ impl Store {
             .flag_deadline_warnings(now, rules.routing.warn_at)
             .await?;
         let raised = tx.raise_overdue(now, supervision).await?;
-        let unsigned = tx.flag_unsigned(now).await?;
-        let callbacks = tx.flag_callback_overdue(now).await?;
+        let unsigned = tx.flag_past(Due::SignFor, now).await?;
+        let callbacks = tx.flag_past(Due::Callback, now).await?;
 
         let mut escalations = Vec::new();
         let mut events = Events::new(&rules.centre, &rules.registry);

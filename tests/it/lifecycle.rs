@@ -638,6 +638,38 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
     hub.stop().await;
 }
 
+/// The unit responds: the case goes to verification.
+async fn responded(env: &TestEnv, case_no: &str) {
+    let result = sample("dept-urban-management", "result", |_| true, case_no);
+    env.publish(&[message("dept-urban-management", "result", result)])
+        .await;
+    wait_status(env, case_no, "verifying").await;
+}
+
+/// Waits until a callback is held during verification.
+async fn wait_held(env: &TestEnv, case_no: &str) {
+    wait_until(Duration::from_secs(10), "callback held", || async {
+        trail(env, case_no)
+            .await
+            .contains(&"callback_held:verifying".to_owned())
+    })
+    .await;
+}
+
+/// What the 12345 hotline's queue received until `until` arrived.
+async fn hotline_heard(env: &TestEnv, until: &str) -> Vec<(lapin::BasicProperties, Value)> {
+    let queue = env.names.outbound_queue("hotline-12345");
+    let heard = std::sync::Mutex::new(Vec::new());
+    wait_until(Duration::from_secs(10), until, || async {
+        let drained = env.drain(&queue).await;
+        let mut heard = heard.lock().unwrap();
+        heard.extend(drained);
+        events_of(&heard).contains(&until.to_owned())
+    })
+    .await;
+    heard.into_inner().unwrap()
+}
+
 /// The case events' kinds and statuses, oldest first: `kind:to_status`.
 async fn trail(env: &TestEnv, case_no: &str) -> Vec<String> {
     let rows: Vec<(String, String)> = sqlx::query_as(
@@ -656,10 +688,7 @@ async fn trail(env: &TestEnv, case_no: &str) -> Vec<String> {
 async fn a_callback_during_verification_is_applied_after_it() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
-    let result = sample("dept-urban-management", "result", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
-    wait_status(&env, &case_no, "verifying").await;
+    responded(&env, &case_no).await;
 
     let satisfied = sample(
         "hotline-12345",
@@ -669,12 +698,7 @@ async fn a_callback_during_verification_is_applied_after_it() {
     );
     env.publish(&[message("hotline-12345", "callback", satisfied)])
         .await;
-    wait_until(Duration::from_secs(10), "callback held", || async {
-        trail(&env, &case_no)
-            .await
-            .contains(&"callback_held:verifying".to_owned())
-    })
-    .await;
+    wait_held(&env, &case_no).await;
     assert_eq!(status_of(&env, &case_no).await, "verifying");
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
 
@@ -707,16 +731,7 @@ async fn a_callback_during_verification_is_applied_after_it() {
 
     // The hotline was asked for the callback, with its ticket, the
     // deadline and the response, before the callback closed the case.
-    let hotline_queue = env.names.outbound_queue("hotline-12345");
-    let heard = std::sync::Mutex::new(Vec::new());
-    wait_until(Duration::from_secs(10), "hotline events", || async {
-        let drained = env.drain(&hotline_queue).await;
-        let mut heard = heard.lock().unwrap();
-        heard.extend(drained);
-        events_of(&heard).contains(&"case.closed".to_owned())
-    })
-    .await;
-    let heard = heard.into_inner().unwrap();
+    let heard = hotline_heard(&env, "case.closed").await;
     assert_events_fit_the_schema(&heard);
     let names = events_of(&heard);
     let requested = names.iter().position(|e| e == "case.callback_requested");
@@ -743,10 +758,7 @@ async fn a_callback_during_verification_is_applied_after_it() {
 async fn a_callback_held_through_a_failed_verification_is_dropped() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
-    let result = sample("dept-urban-management", "result", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
-    wait_status(&env, &case_no, "verifying").await;
+    responded(&env, &case_no).await;
     let satisfied = sample(
         "hotline-12345",
         "callback",
@@ -755,12 +767,7 @@ async fn a_callback_held_through_a_failed_verification_is_dropped() {
     );
     env.publish(&[message("hotline-12345", "callback", satisfied)])
         .await;
-    wait_until(Duration::from_secs(10), "callback held", || async {
-        trail(&env, &case_no)
-            .await
-            .contains(&"callback_held:verifying".to_owned())
-    })
-    .await;
+    wait_held(&env, &case_no).await;
     let failed = sample(
         "grid-platform",
         "verification",
@@ -786,10 +793,7 @@ async fn a_callback_held_through_a_failed_verification_is_dropped() {
 async fn callbacks_owed_are_listed_and_pressed_when_late() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
-    let result = sample("dept-urban-management", "result", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
-    wait_status(&env, &case_no, "verifying").await;
+    responded(&env, &case_no).await;
     let passed = sample(
         "grid-platform",
         "verification",
@@ -853,20 +857,7 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
         "once"
     );
     assert_eq!(owed("hotline-12345").await[0]["overdue"], true);
-    let hotline_queue = env.names.outbound_queue("hotline-12345");
-    let heard = std::sync::Mutex::new(Vec::new());
-    wait_until(
-        Duration::from_secs(10),
-        "callback overdue event",
-        || async {
-            let drained = env.drain(&hotline_queue).await;
-            let mut heard = heard.lock().unwrap();
-            heard.extend(drained);
-            events_of(&heard).contains(&"case.callback_overdue".to_owned())
-        },
-    )
-    .await;
-    let heard = heard.into_inner().unwrap();
+    let heard = hotline_heard(&env, "case.callback_overdue").await;
     assert_events_fit_the_schema(&heard);
 
     let satisfied = sample(

@@ -638,44 +638,6 @@ impl Tx {
         }
     }
 
-    /// Flags dispatched cases past their sign-for deadline, at most 1000 a
-    /// scan; returns their ids.
-    pub(in crate::store) async fn flag_unsigned(
-        &mut self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, StoreError> {
-        match self {
-            Tx::Pg(tx) => {
-                let rows: Vec<(Uuid,)> = sqlx::query_as(
-                    "WITH due AS (
-                        SELECT id FROM cases WHERE status = 'dispatched' AND accept_due_at <= $1 AND NOT accept_overdue
-                        ORDER BY accept_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
-                     UPDATE cases c SET accept_overdue = true, updated_at = now() FROM due WHERE c.id = due.id
-                     RETURNING c.id",
-                )
-                .bind(now)
-                .fetch_all(&mut **tx)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
-            }
-            #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => {
-                let rows: Vec<(uuid::fmt::Hyphenated,)> = sqlx::query_as(concat!(
-                    "UPDATE cases SET accept_overdue = 1, updated_at = ",
-                    lite_now!(),
-                    " WHERE id IN (SELECT id FROM cases
-                         WHERE status = 'dispatched' AND accept_due_at <= $1 AND NOT accept_overdue
-                         ORDER BY accept_due_at LIMIT 1000)
-                     RETURNING id"
-                ))
-                .bind(lite_time(now))
-                .fetch_all(&mut **tx)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
-            }
-        }
-    }
-
     /// Keeps a callback result to apply when the on-site verification ends
     /// (JSON text), or lets go of the one kept.
     pub(in crate::store) async fn hold_callback(
@@ -707,46 +669,6 @@ impl Tx {
             }
         }
         Ok(())
-    }
-
-    /// Flags cases waiting for a callback past its deadline, at most 1000 a
-    /// scan; returns their ids. On PostgreSQL cases another scanner holds
-    /// are skipped.
-    pub(in crate::store) async fn flag_callback_overdue(
-        &mut self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Uuid>, StoreError> {
-        match self {
-            Tx::Pg(tx) => {
-                let rows: Vec<(Uuid,)> = sqlx::query_as(
-                    "WITH due AS (
-                        SELECT id FROM cases
-                        WHERE status = 'callback' AND callback_due_at <= $1 AND NOT callback_overdue
-                        ORDER BY callback_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
-                     UPDATE cases c SET callback_overdue = true, updated_at = now() FROM due WHERE c.id = due.id
-                     RETURNING c.id",
-                )
-                .bind(now)
-                .fetch_all(&mut **tx)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
-            }
-            #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => {
-                let rows: Vec<(uuid::fmt::Hyphenated,)> = sqlx::query_as(concat!(
-                    "UPDATE cases SET callback_overdue = 1, updated_at = ",
-                    lite_now!(),
-                    " WHERE id IN (SELECT id FROM cases
-                         WHERE status = 'callback' AND callback_due_at <= $1 AND NOT callback_overdue
-                         ORDER BY callback_due_at LIMIT 1000)
-                     RETURNING id"
-                ))
-                .bind(lite_time(now))
-                .fetch_all(&mut **tx)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
-            }
-        }
     }
 
     /// Flags cases in handling past `share` of their handling time (from
@@ -857,5 +779,66 @@ impl Tx {
             }
         }
         Ok(())
+    }
+
+    /// Flags the cases past a deadline the scanner flags once, at most 1000
+    /// a scan; returns their ids. On PostgreSQL cases another scanner holds
+    /// are skipped.
+    pub(in crate::store) async fn flag_past(
+        &mut self,
+        due: Due,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let (status, at, flag) = due.columns();
+        match self {
+            Tx::Pg(tx) => {
+                let rows: Vec<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "WITH due AS (
+                        SELECT id FROM cases WHERE status = '{status}' AND {at} <= $1 AND NOT {flag}
+                        ORDER BY {at} LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                     UPDATE cases c SET {flag} = true, updated_at = now() FROM due WHERE c.id = due.id
+                     RETURNING c.id"
+                )))
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                let rows: Vec<(uuid::fmt::Hyphenated,)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE cases SET {flag} = 1, updated_at = {}
+                     WHERE id IN (SELECT id FROM cases
+                         WHERE status = '{status}' AND {at} <= $1 AND NOT {flag}
+                         ORDER BY {at} LIMIT 1000)
+                     RETURNING id",
+                        lite_now!()
+                    )))
+                    .bind(lite_time(now))
+                    .fetch_all(&mut **tx)
+                    .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into_uuid()).collect())
+            }
+        }
+    }
+}
+
+/// A deadline the overdue scanner flags once.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::store) enum Due {
+    /// A dispatched case not signed for in `sign_for`.
+    SignFor,
+    /// A callback not made by `callback_due_at`.
+    Callback,
+}
+
+impl Due {
+    /// The status the deadline runs in, its column and the flag set once past it.
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Due::SignFor => ("dispatched", "accept_due_at", "accept_overdue"),
+            Due::Callback => ("callback", "callback_due_at", "callback_overdue"),
+        }
     }
 }
