@@ -386,6 +386,45 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
     );
     session.screenshot("console-case.png").await;
 
+    // The desk: a viewer cannot act; a dispatcher (here ops) dispatches the
+    // case by hand to another unit, with a reason, and the timeline shows
+    // it, naming the token.
+    assert!(
+        session.find("#act-go[disabled]").await.is_some(),
+        "a viewer's desk is disabled"
+    );
+    session.go(&format!("{console}#token={OPS_TOKEN}")).await;
+    session.wait_for_text("#who", "tester (ops)").await;
+    session.click("#case-search-go").await;
+    let started = std::time::Instant::now();
+    while session.find("#act-go:not([disabled])").await.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the desk opens for ops"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    session.type_into("#act-unit", "dept-housing").await;
+    session.type_into("#act-reason", "住建牵头").await;
+    session.click("#act-go").await;
+    session
+        .wait_for_text(
+            "#case-timeline tbody tr:last-child td:nth-child(2)",
+            "dispatch",
+        )
+        .await;
+    let who = session
+        .text("#case-timeline tbody tr:last-child td:nth-child(4)")
+        .await
+        .unwrap_or_default();
+    assert!(who.starts_with("token:"), "{who}");
+    let lead: String = sqlx::query_scalar("SELECT lead_unit FROM cases WHERE case_no = $1")
+        .bind(&case_no)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(lead, "dept-housing");
+
     session.close().await;
     drop(driver);
     let _ = std::fs::remove_dir_all(profile);
