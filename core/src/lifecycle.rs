@@ -157,35 +157,28 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub const LEAD_UNIT: Sender = Sender {
-        lead_unit: true,
-        grid_platform: false,
-        source: false,
-        centre: false,
-    };
-    pub const GRID_PLATFORM: Sender = Sender {
-        lead_unit: false,
-        grid_platform: true,
-        source: false,
-        centre: false,
-    };
-    pub const SOURCE: Sender = Sender {
-        lead_unit: false,
-        grid_platform: false,
-        source: true,
-        centre: false,
-    };
-    pub const CENTRE: Sender = Sender {
-        lead_unit: false,
-        grid_platform: false,
-        source: false,
-        centre: true,
-    };
+    /// Nobody the case knows.
     pub const OTHER: Sender = Sender {
         lead_unit: false,
         grid_platform: false,
         source: false,
         centre: false,
+    };
+    pub const LEAD_UNIT: Sender = Sender {
+        lead_unit: true,
+        ..Sender::OTHER
+    };
+    pub const GRID_PLATFORM: Sender = Sender {
+        grid_platform: true,
+        ..Sender::OTHER
+    };
+    pub const SOURCE: Sender = Sender {
+        source: true,
+        ..Sender::OTHER
+    };
+    pub const CENTRE: Sender = Sender {
+        centre: true,
+        ..Sender::OTHER
     };
 }
 

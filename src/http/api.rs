@@ -629,12 +629,7 @@ pub async fn desk_response(
     Path(case_no): Path<String>,
     Json(response): Json<crate::desk::Response>,
 ) -> ApiResult {
-    let caller = authorize(&state, &headers, Role::Dispatcher)?;
-    caller.district_wide("the desk")?;
-    let rules = state
-        .desk
-        .as_ref()
-        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the desk is off"))?;
+    let (caller, rules) = desk(&state, &headers)?;
     let update = crate::desk::response(&rules.registry, &case_no, &response, chrono::Utc::now())
         .map_err(|refusal| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.reason))?;
     let applied = state
@@ -644,6 +639,20 @@ pub async fn desk_response(
         .await?;
     let case_no = desk_applied(applied)?;
     ok(json!({"case_no": case_no, "recorded": "respond"}))
+}
+
+/// A dispatcher (or ops) at the desk, and what the desk's steps run by.
+fn desk<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+) -> Result<(super::Caller, &'s crate::store::Rules), ApiError> {
+    let caller = authorize(state, headers, Role::Dispatcher)?;
+    caller.district_wide("the desk")?;
+    let rules = state
+        .desk
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the desk is off"))?;
+    Ok((caller, rules))
 }
 
 /// The case a desk step was recorded on; a refusal is 409 with its reason.
@@ -669,12 +678,7 @@ pub async fn desk_act(
     Path(case_no): Path<String>,
     Json(act): Json<crate::desk::Act>,
 ) -> ApiResult {
-    let caller = authorize(&state, &headers, Role::Dispatcher)?;
-    caller.district_wide("the desk")?;
-    let rules = state
-        .desk
-        .as_ref()
-        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the desk is off"))?;
+    let (caller, rules) = desk(&state, &headers)?;
     let update = crate::desk::act(&rules.registry, &case_no, &act, chrono::Utc::now())
         .map_err(|refusal| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.reason))?;
     let store = state.ops.store();

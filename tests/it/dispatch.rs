@@ -54,6 +54,13 @@ async fn act(hub: &RunningHub, token: &str, case_no: &str, body: Value) -> (u16,
     .await
 }
 
+/// A dispatcher's action that is recorded: the answer.
+async fn acted(hub: &RunningHub, case_no: &str, body: Value) -> Value {
+    let (status, answer) = act(hub, DISPATCHER, case_no, body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
 /// The events a unit's queue received until one of `until` arrives.
 async fn heard(env: &TestEnv, connector: &str, until: &str) -> Vec<Value> {
     let queue = env.names.outbound_queue(connector);
@@ -140,8 +147,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
         body.to_string().contains("unknown unit no-such-unit"),
         "{body}"
     );
-    let (status, body) = act(&hub, DISPATCHER, &case_no, dispatch).await;
-    assert_eq!(status, 200, "{body}");
+    let body = acted(&hub, &case_no, dispatch).await;
     assert_eq!(body["status"], "dispatched");
     let dispatched = case(&env, &case_no).await;
     assert_eq!(dispatched["lead_unit"], "dept-urban-management");
@@ -183,14 +189,12 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     assert_eq!(pending["lead_unit"], "dept-urban-management");
     assert_eq!(due(&pending), first_due);
     // Rejected: back to the unit, its deadline kept.
-    let (status, body) = act(
+    let body = acted(
         &hub,
-        DISPATCHER,
         &case_no,
         json!({"action": "reject_return", "reason": "地址已在工单中写明"}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "dispatched");
     let rejected = case(&env, &case_no).await;
     assert_eq!(
@@ -217,14 +221,12 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     env.publish(&[again]).await;
     wait_status(&env, &case_no, "return_pending").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = act(
+    acted(
         &hub,
-        DISPATCHER,
         &case_no,
         json!({"action": "approve_return", "unit": "dept-housing", "reason": "电梯归住建"}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     let approved = case(&env, &case_no).await;
     assert_eq!(approved["status"], "dispatched");
     assert_eq!(approved["lead_unit"], "dept-housing");
@@ -242,14 +244,12 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     assert!(housing.iter().any(|e| e["role"] == "lead"));
 
     // A reminder by hand reaches the unit and raises the escalation level.
-    let (status, body) = act(
+    acted(
         &hub,
-        DISPATCHER,
         &case_no,
         json!({"action": "remind", "reason": "居民再次来电"}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     let reminded = heard(&env, "dept-housing", "case.reminder").await;
     let reminder = reminded
         .iter()
@@ -259,14 +259,12 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     assert_eq!(case(&env, &case_no).await["escalation_level"], 1);
 
     // Closed and reopened with reasons: reopened goes back to its lead unit.
-    let (status, _) = act(
+    acted(
         &hub,
-        DISPATCHER,
         &case_no,
         json!({"action": "close", "reason": "已协调解决"}),
     )
     .await;
-    assert_eq!(status, 200);
     wait_status(&env, &case_no, "closed").await;
     let (status, body) = act(
         &hub,
@@ -276,14 +274,12 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     )
     .await;
     assert_eq!(status, 409, "already closed: {body}");
-    let (status, _) = act(
+    acted(
         &hub,
-        DISPATCHER,
         &case_no,
         json!({"action": "reopen", "reason": "居民反映未解决"}),
     )
     .await;
-    assert_eq!(status, 200);
     let reopened = case(&env, &case_no).await;
     assert_eq!(reopened["status"], "dispatched");
     assert_eq!(reopened["lead_unit"], "dept-housing");
