@@ -244,6 +244,33 @@ fn valid_type(t: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// Every event the hub publishes (`schemas/hub/event.v1.json`): what a
+/// connector's `receives` may name. A name not here would never arrive.
+pub const EVENTS: &[&str] = &[
+    "case.opened",
+    "case.dispatched",
+    "case.merged",
+    "case.accepted",
+    "case.progress",
+    "case.responded",
+    "case.verifying",
+    "case.verify_requested",
+    "case.callback",
+    "case.callback_requested",
+    "case.callback_overdue",
+    "case.closed",
+    "case.returned",
+    "case.return_approved",
+    "case.return_rejected",
+    "case.rework",
+    "case.reopened",
+    "case.deadline_warning",
+    "case.reminder",
+    "case.supervision",
+    "case.sign_for_overdue",
+    "records.shared",
+];
+
 fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<String>> {
     let file = dir.join("connector.toml");
     let text = std::fs::read_to_string(&file)
@@ -257,6 +284,16 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
             file.display(),
             config.id
         ));
+    }
+    for event in &config.receives {
+        if !EVENTS.contains(&event.as_str()) {
+            problems.push(format!(
+                "{}: receives {:?}, which the hub never publishes (one of: {})",
+                file.display(),
+                crate::message::printable(event),
+                EVENTS.join(", ")
+            ));
+        }
     }
     let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if folder != config.id {

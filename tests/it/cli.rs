@@ -28,6 +28,36 @@ fn check_passes_on_the_bundled_connectors() {
 }
 
 #[test]
+fn check_refuses_an_event_the_hub_never_publishes() {
+    let dir = tempdir();
+    copy_dir(&root().join("connectors"), &dir.join("connectors"));
+    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    copy_dir(&root().join("deploy"), &dir.join("deploy"));
+    let toml = dir.join("connectors/hotline-12345/connector.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("\"case.responded\"", "\"case.respnded\"");
+    std::fs::write(&toml, text).unwrap();
+    let output = gridhub()
+        .arg("check")
+        .arg("--connectors")
+        .arg(dir.join("connectors"))
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{all}");
+    assert!(
+        all.contains("receives \"case.respnded\", which the hub never publishes"),
+        "{all}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn check_names_the_file_of_every_problem() {
     let dir = tempdir();
     copy_dir(&root().join("connectors"), &dir.join("connectors"));

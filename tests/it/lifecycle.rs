@@ -137,6 +137,11 @@ fn assert_events_fit_the_schema(messages: &[(lapin::BasicProperties, Value)]) {
     let schema =
         gridhub::schema::Schema::load(&root().join("schemas"), "hub/event.v1.json").unwrap();
     for (properties, event) in messages {
+        let name = event["event"].as_str().unwrap_or_default();
+        assert!(
+            gridhub::connector::EVENTS.contains(&name),
+            "{name} is not among the events a connector may receive"
+        );
         let violations = schema.violations(event);
         assert!(violations.is_empty(), "{}: {violations:?}", event["event"]);
         assert_eq!(
