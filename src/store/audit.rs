@@ -164,11 +164,16 @@ impl Store {
     /// dispatch not signed for at `sign_for`, a callback not made by each
     /// hotline that owes it at `callback`.
     pub async fn overdue_cases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        Ok(either!(pool & self.pool, |pool| {
-            sqlx::query_as(
+        // The statuses are the lifecycle's own names, a closed set.
+        let handling = crate::lifecycle::HANDLING
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "SELECT COALESCE(lead_unit, '(none)'),
                     CASE WHEN escalation_level >= 2 THEN 'supervision' ELSE 'reminder' END, count(*)
-             FROM cases WHERE overdue AND status IN ('dispatched', 'accepted', 'in_progress', 'rework', 'returned') -- lifecycle::HANDLING
+             FROM cases WHERE overdue AND status IN ({handling})
              GROUP BY 1, 2
              UNION ALL
              SELECT COALESCE(lead_unit, '(none)'), 'sign_for', count(*)
@@ -179,9 +184,11 @@ impl Store {
                ON s.case_id = c.id OR s.case_id IN (SELECT m.id FROM cases m WHERE m.parent_case_id = c.id)
              WHERE c.callback_overdue AND c.status = 'callback' GROUP BY 1
              ORDER BY 1, 2"
-        )
-        .fetch_all(pool)
-        .await?
+        );
+        Ok(either!(pool & self.pool, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?
         }))
     }
 

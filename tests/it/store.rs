@@ -598,6 +598,13 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
     assert_eq!(escalated["escalation_level"], 2);
     assert_eq!(escalated["overdue"], true);
     assert_eq!(
+        store.overdue_cases().await.unwrap(),
+        [
+            (URBAN.to_owned(), "sign_for".to_owned(), 1),
+            (URBAN.to_owned(), "supervision".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
         trail(store, &no).await[2..],
         [
             "sign_for_overdue:dispatched",
