@@ -113,10 +113,17 @@ impl TestEnv {
             settings.delivery_limit,
             &settings.centre_destination,
         );
-        let broker = amqp::connect(AMQP, "test").await.expect("broker");
-        // Declared here too, so a test can publish before its hub runs.
-        let channel = broker.create_channel().await.unwrap();
-        topology.declare(&channel).await.unwrap();
+        // Bounded: a broker that stalls (say, on the queues a killed run
+        // left behind) fails the test with a reason instead of hanging it.
+        let broker = tokio::time::timeout(Duration::from_secs(30), async {
+            let broker = amqp::connect(AMQP, "test").await.expect("broker");
+            // Declared here too, so a test can publish before its hub runs.
+            let channel = broker.create_channel().await.unwrap();
+            topology.declare(&channel).await.unwrap();
+            broker
+        })
+        .await
+        .expect("the broker declares a test's topology within 30 s: are queues of killed runs left over? (rabbitmqctl list_queues)");
         TestEnv {
             names,
             database_url,
