@@ -226,6 +226,11 @@ impl Registry {
     pub fn get(&self, id: &str) -> Option<&Connector> {
         self.connectors.get(id)
     }
+
+    /// Whether `id` is a connector of this kind.
+    pub fn is(&self, id: &str, kind: Kind) -> bool {
+        self.get(id).is_some_and(|c| c.config.kind == kind)
+    }
 }
 
 fn valid_id(id: &str) -> bool {

@@ -565,6 +565,11 @@ mod tests {
     use super::*;
 
     fn routing(rules: &str) -> Result<Routing, Vec<String>> {
+        routing_with("", rules)
+    }
+
+    /// The test rules with more `[deadlines]` entries.
+    fn routing_with(deadlines: &str, rules: &str) -> Result<Routing, Vec<String>> {
         let text = format!(
             r#"
             [deadlines]
@@ -574,6 +579,7 @@ mod tests {
             complex = "15d"
             sign_for = "2h"
             supervision_after = "24h"
+            {deadlines}
             [duplicates]
             radius_m = 50
             window = "72h"
@@ -664,44 +670,14 @@ mod tests {
         let r = routing(GOOD).unwrap();
         assert_eq!(r.callback, Duration::from_secs(48 * 3600));
         assert_eq!(r.warn_at, 0.8);
-        let text = |warn_at: &str| {
-            format!(
-                r#"
-                [deadlines]
-                emergency = "2h"
-                urgent = "24h"
-                general = "7d"
-                complex = "15d"
-                sign_for = "2h"
-                supervision_after = "24h"
-                callback = "3d"
-                warn_at = {warn_at}
-                [duplicates]
-                radius_m = 50
-                window = "72h"
-                [fallback]
-                lead = "centre"
-                [[catalogue]]
-                code = "road.pothole"
-                name = "道路破损"
-                [[units]]
-                id = "centre"
-                name = "区指挥中心"
-                level = "district"
-                connector = "grid-platform"
-                [[rules]]
-                id = "all"
-                categories = ["road.pothole"]
-                lead = "centre"
-                "#
-            )
-        };
-        let r = Routing::new(toml::from_str(&text("0.75")).unwrap()).unwrap();
+        let with =
+            |warn_at: &str| routing_with(&format!("callback = \"3d\"\nwarn_at = {warn_at}"), GOOD);
+        let r = with("0.75").unwrap();
         assert_eq!(
             (r.callback, r.warn_at),
             (Duration::from_secs(3 * 86400), 0.75)
         );
-        let problems = Routing::new(toml::from_str(&text("1.5")).unwrap()).unwrap_err();
+        let problems = with("1.5").unwrap_err();
         assert!(
             problems.iter().any(|p| p.contains("warn_at")),
             "{problems:?}"

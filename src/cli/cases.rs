@@ -471,11 +471,7 @@ pub(super) async fn callbacks(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let registry = registry(settings)?;
-    let is_hotline = |id: &str| {
-        registry
-            .get(id)
-            .is_some_and(|c| c.config.kind == crate::connector::Kind::Hotline)
-    };
+    let is_hotline = |id: &str| registry.is(id, crate::connector::Kind::Hotline);
     if let Some(id) = hotline
         && !is_hotline(id)
     {

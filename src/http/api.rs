@@ -465,13 +465,7 @@ pub async fn callbacks(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
     let hotline = query.hotline.as_deref();
-    let is_hotline = |id: &str| {
-        state
-            .ops
-            .registry()
-            .get(id)
-            .is_some_and(|c| c.config.kind == crate::connector::Kind::Hotline)
-    };
+    let is_hotline = |id: &str| state.ops.registry().is(id, crate::connector::Kind::Hotline);
     if let Some(id) = hotline
         && !is_hotline(id)
     {

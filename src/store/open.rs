@@ -33,6 +33,9 @@ struct NewCase<'a> {
     route: Option<Route>,
     parent: Option<(Uuid, String)>,
     callback_wanted: bool,
+    /// The keyed hash of the reporter's phone (store/seal.rs): stored with
+    /// the reporter, and matched against open cases' callers.
+    caller: Option<String>,
 }
 
 /// Open cases not seen before; returns one result per entry of `opens`.
@@ -73,10 +76,7 @@ pub(super) async fn open_cases(
         .zip(&seqs)
         .map(|((index, open), seq)| {
             let connector = items[*index].connector;
-            let is_hotline = rules
-                .registry
-                .get(connector)
-                .is_some_and(|c| c.config.kind == Kind::Hotline);
+            let is_hotline = rules.registry.is(connector, Kind::Hotline);
             NewCase {
                 index: *index,
                 open,
@@ -93,11 +93,12 @@ pub(super) async fn open_cases(
                         .reporter
                         .as_ref()
                         .is_some_and(|r| r.callback_consent && !r.anonymous),
+                caller: seal.phone_hash(open.reporter.as_ref().and_then(|r| r.phone.as_deref())),
             }
         })
         .collect();
 
-    find_duplicates(tx, &mut cases, rules, seal).await?;
+    find_duplicates(tx, &mut cases, rules).await?;
     for case in cases.iter_mut().filter(|c| c.parent.is_none()) {
         let route = rules.routing.route(
             case.open.category.as_deref(),
@@ -169,7 +170,6 @@ async fn find_duplicates(
     tx: &mut Tx,
     cases: &mut [NewCase<'_>],
     rules: &Rules,
-    seal: &Seal,
 ) -> Result<(), StoreError> {
     let radius = rules.routing.file.duplicates.radius_m;
     let point = |c: &NewCase<'_>| Some((c.open.place.lon?, c.open.place.lat?));
@@ -221,7 +221,7 @@ async fn find_duplicates(
             continue;
         }
         let at = case.open.received_at.to_utc();
-        let caller = seal.phone_hash(case.open.reporter.as_ref().and_then(|r| r.phone.as_deref()));
+        let caller = case.caller.clone();
         let alike =
             |c: &&OpenCandidate| c.category == category && (at - c.received_at).abs() <= window;
         let nearest = here.and_then(|here| {
@@ -370,7 +370,7 @@ async fn insert(
                     c.id,
                     c.connector,
                     seal.seal_reporter(c.id, r),
-                    seal.phone_hash(r.phone.as_deref()),
+                    c.caller.clone(),
                 )
             })
         })

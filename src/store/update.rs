@@ -115,7 +115,7 @@ pub(super) async fn update_case(
             let own_sources = tx.own_sources(row.id).await?;
             let sender = Sender {
                 lead_unit: row.lead_connector.as_deref() == Some(connector),
-                grid_platform: is_grid(rules, connector),
+                grid_platform: rules.registry.is(connector, Kind::Grid),
                 source: own_sources.iter().any(|(c, _)| c == connector),
                 centre: false,
             };
@@ -126,7 +126,7 @@ pub(super) async fn update_case(
             let led_in_grid = row
                 .lead_connector
                 .as_deref()
-                .is_some_and(|c| is_grid(rules, c));
+                .is_some_and(|c| rules.registry.is(c, Kind::Grid));
             if !led_in_grid {
                 return Ok(refuse(format!(
                     "case {}: the desk records steps only for cases led inside the grid system; \
@@ -482,7 +482,7 @@ pub(super) async fn update_case(
     if update.action == Action::Verify
         && let Some(held) = &row.held_callback
     {
-        settle_held_callback(tx, &next, held, by, unit, rules, seal, now).await?;
+        settle_held_callback(tx, &next, last, held, by, unit, rules, seal, now).await?;
     }
     Ok(Applied::CaseUpdated {
         case_no: row.case_no,
@@ -578,6 +578,7 @@ struct HeldCallback {
 async fn settle_held_callback(
     tx: &mut Tx,
     case: &CaseRow,
+    status: Status,
     held: &str,
     by: By<'_>,
     unit: &str,
@@ -586,7 +587,6 @@ async fn settle_held_callback(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     tx.hold_callback(case.id, None).await?;
-    let status = Status::parse(&case.status).unwrap_or(Status::Rework);
     let held: HeldCallback = match serde_json::from_str(held) {
         Ok(held) => held,
         Err(error) => {
@@ -609,14 +609,6 @@ async fn settle_held_callback(
         note_event(tx, case, status, "callback_dropped", by, unit, Some(&note)).await?;
     }
     Ok(())
-}
-
-/// Whether a connector is the grid platform's.
-fn is_grid(rules: &Rules, connector: &str) -> bool {
-    rules
-        .registry
-        .get(connector)
-        .is_some_and(|c| c.config.kind == Kind::Grid)
 }
 
 /// Records an update that changes no status.

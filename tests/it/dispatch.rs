@@ -303,7 +303,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
             "{step} missing from {kinds:?}"
         );
     }
-    // No unit can send the centre's actions over its queue.
+    // The centre heard the review of both returns.
     let centre_events = heard(&env, "command-centre", "case.reopened").await;
     assert!(
         centre_events
