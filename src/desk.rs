@@ -1,6 +1,7 @@
 //! The district centre's desk: lifecycle steps entered by hand. A
-//! dispatcher acts on any case ([`act`]: dispatch, review a return, remind,
-//! supervise, close, reopen), and records responses for the units of cases
+//! dispatcher acts on any case ([`act`]: dispatch, review a return, grant
+//! or decline an extension or a suspension, resume, remind, supervise,
+//! close, reopen), and records responses for the units of cases
 //! led inside the grid system ([`response`]).
 //!
 //! Departments whose systems are not connected yet have their matters
@@ -95,20 +96,38 @@ pub fn response(
 #[serde(deny_unknown_fields)]
 pub struct Act {
     /// `dispatch` (派单/改派), `approve_return` or `reject_return` (退单审核),
-    /// `remind` (催办), `supervise` (督办), `close` (结案), `reopen` (重启).
+    /// `extend` (延期), `suspend` (挂起), `resume` (恢复), `reject_request`
+    /// (an extension or suspension asked for, declined), `merge` (并单),
+    /// `split` (拆单), `remind` (催办),
+    /// `supervise` (督办), `close` (结案), `reopen` (重启).
     pub action: Action,
-    /// dispatch, approve_return: the unit the case goes to, by id
-    /// (deploy/routing.toml); for an approved return, the rule's
-    /// `on_return` when left out.
+    /// dispatch, approve_return, split: the unit the case goes to, by id
+    /// (deploy/routing.toml); left out, for an approved return the rule's
+    /// `on_return`, for a split its lead unit or the rules' choice.
     #[serde(default)]
     pub unit: Option<String>,
     /// dispatch, approve_return: assisting units (协办), by id.
     #[serde(default)]
     pub assist: Vec<String>,
-    /// Why; required but for remind and supervise.
+    /// merge: the case number of the open case it becomes part of.
+    #[serde(default)]
+    pub into: Option<String>,
+    /// extend: the days the deadline moves; left out, the days the unit
+    /// asked for.
+    #[serde(default)]
+    pub days: Option<u16>,
+    /// Why; required but for remind, supervise, extend and resume.
     #[serde(default)]
     pub reason: Option<String>,
 }
+
+/// The actions whose reason may be left out.
+const REASON_OPTIONAL: [Action; 4] = [
+    Action::Remind,
+    Action::Supervise,
+    Action::Extend,
+    Action::Resume,
+];
 
 /// The intent a dispatcher's action stands for, checked against the intent
 /// schema; `now` is when it is taken.
@@ -123,7 +142,8 @@ pub fn act(
             Stage::Intent,
             format!(
                 "{} is not a dispatcher's action: dispatch, approve_return, reject_return, \
-                 remind, supervise, close or reopen",
+                 extend, suspend, resume, reject_request, merge, split, remind, supervise, close \
+                 or reopen",
                 act.action.as_str()
             ),
         ));
@@ -133,7 +153,7 @@ pub fn act(
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
-    if reason.is_none() && !matches!(act.action, Action::Remind | Action::Supervise) {
+    if reason.is_none() && !REASON_OPTIONAL.contains(&act.action) {
         return Err(Refusal::new(
             Stage::Intent,
             format!("{} needs a reason", act.action.as_str()),
@@ -154,6 +174,12 @@ pub fn act(
     }
     if let Some(reason) = reason {
         intent["reason"] = json!(reason);
+    }
+    if let Some(days) = act.days {
+        intent["days"] = json!(days);
+    }
+    if let Some(into) = act.into.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        intent["into"] = json!(into);
     }
     let violations = registry.intent.violations(&intent);
     if !violations.is_empty() {

@@ -58,16 +58,11 @@ impl Location {
 
     /// What routing knows of the place.
     pub fn placed(&self) -> crate::routing::Placed {
-        use crate::routing::Placed;
-        if self.grid_id.is_some() {
-            Placed::Grid
-        } else if self.community.is_some() {
-            Placed::Community
-        } else if self.street.is_some() {
-            Placed::Street
-        } else {
-            Placed::Nowhere
-        }
+        crate::routing::Placed::of(
+            self.grid_id.is_some(),
+            self.community.is_some(),
+            self.street.is_some(),
+        )
     }
 }
 

@@ -273,6 +273,13 @@ pub const EVENTS: &[&str] = &[
     "case.reminder",
     "case.supervision",
     "case.sign_for_overdue",
+    "case.extension_requested",
+    "case.suspension_requested",
+    "case.extended",
+    "case.suspended",
+    "case.resumed",
+    "case.request_rejected",
+    "case.split",
     "records.shared",
 ];
 

@@ -59,6 +59,12 @@ pub struct UpdateCase {
     pub solved: Option<bool>,
     #[serde(default)]
     pub satisfaction: Option<String>,
+    /// request_extension, extend: how many days the deadline moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u16>,
+    /// merge: the case number of the case it becomes part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
 }
 
 /// The lifecycle steps an update may report.
@@ -93,6 +99,27 @@ pub enum Action {
     Remind,
     /// 督办 by hand.
     Supervise,
+    /// 延期申请: the lead unit asks for `days` more (working days when the
+    /// rules have a calendar), with a reason.
+    RequestExtension,
+    /// 挂起申请: the lead unit asks for the clock to stop while something
+    /// outside its hands holds the case (a court ruling, an owner abroad).
+    RequestSuspension,
+    /// 延期: the centre moves the deadline by `days`, or by the days the
+    /// unit asked for.
+    Extend,
+    /// 挂起: the centre stops the case's clock.
+    Suspend,
+    /// 恢复: the centre starts a suspended case's clock again; the deadline
+    /// moves by the time it stood.
+    Resume,
+    /// The centre declines the unit's extension or suspension request.
+    RejectRequest,
+    /// 并单 by hand: the case becomes part of the open case `into`.
+    Merge,
+    /// 拆单: a case merged into another goes on on its own, dispatched to
+    /// `unit` or as the routing rules say.
+    Split,
 }
 
 impl Action {
@@ -111,6 +138,14 @@ impl Action {
             Action::RejectReturn => "reject_return",
             Action::Remind => "remind",
             Action::Supervise => "supervise",
+            Action::RequestExtension => "request_extension",
+            Action::RequestSuspension => "request_suspension",
+            Action::Extend => "extend",
+            Action::Suspend => "suspend",
+            Action::Resume => "resume",
+            Action::RejectRequest => "reject_request",
+            Action::Merge => "merge",
+            Action::Split => "split",
         }
     }
 
@@ -123,7 +158,18 @@ impl Action {
                 | Action::RejectReturn
                 | Action::Remind
                 | Action::Supervise
+                | Action::Extend
+                | Action::Suspend
+                | Action::Resume
+                | Action::RejectRequest
+                | Action::Merge
+                | Action::Split
         )
+    }
+
+    /// A request a lead unit makes of the centre (延期申请, 挂起申请).
+    pub fn is_request(self) -> bool {
+        matches!(self, Action::RequestExtension | Action::RequestSuspension)
     }
 }
 

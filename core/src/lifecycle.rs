@@ -8,7 +8,14 @@
 //!      │         returned ◄───────┘                        rework ◄───────┘             reopened ─► dispatched
 //!      ├─► merged (duplicate of an open case)
 //!      └─► answered (answered directly, no dispatch)
+//!
+//! dispatched, accepted, in_progress, rework ─► suspended ─► (back where it was, the deadline moved
+//!                                              挂起           by the time it stood)
 //! ```
+//!
+//! A lead unit may ask for more time (延期申请) or for the clock to stop
+//! (挂起申请); the request waits on the case until the centre grants it
+//! (`extend`, `suspend`) or declines it (`reject_request`).
 //!
 //! [`apply`] is a pure function of the case's current state and one update;
 //! the store runs it inside the transaction that records the result.
@@ -50,6 +57,8 @@ pub enum Status {
     Merged,
     /// Not a matter for the district (kept for the record).
     Rejected,
+    /// 挂起: the centre stopped the case's clock; `resume` restarts it.
+    Suspended,
     /// 直接答复: answered at intake, never dispatched.
     Answered,
 }
@@ -71,6 +80,7 @@ impl Status {
             Status::Reopened => "reopened",
             Status::Merged => "merged",
             Status::Rejected => "rejected",
+            Status::Suspended => "suspended",
             Status::Answered => "answered",
         }
     }
@@ -85,7 +95,7 @@ impl Status {
             Status::Registered | Status::Returned | Status::ReturnPending | Status::Reopened => 0,
             Status::Dispatched => 1,
             Status::Accepted => 2,
-            Status::InProgress | Status::Rework => 3,
+            Status::InProgress | Status::Rework | Status::Suspended => 3,
             Status::Responded => 4,
             Status::Verifying => 5,
             Status::Callback => 6,
@@ -102,7 +112,7 @@ impl Status {
     }
 }
 
-const ALL: [Status; 15] = [
+const ALL: [Status; 16] = [
     Status::Registered,
     Status::Dispatched,
     Status::Accepted,
@@ -117,6 +127,7 @@ const ALL: [Status; 15] = [
     Status::Reopened,
     Status::Merged,
     Status::Rejected,
+    Status::Suspended,
     Status::Answered,
 ];
 
@@ -131,6 +142,15 @@ pub const HANDLING: [Status; 6] = [
     Status::ReturnPending,
 ];
 
+/// Statuses in which the lead unit works on the case: it may ask for more
+/// time or a suspension, and the centre may suspend it.
+const WORKING: [Status; 4] = [
+    Status::Dispatched,
+    Status::Accepted,
+    Status::InProgress,
+    Status::Rework,
+];
+
 /// What the lifecycle needs to know about a case.
 #[derive(Debug, Clone)]
 pub struct CaseState {
@@ -139,8 +159,9 @@ pub struct CaseState {
     pub located: bool,
     /// A source of the case is a hotline whose reporter agreed to a callback.
     pub callback_wanted: bool,
-    /// At `return_pending`: the status the unit returned the case from.
-    pub before_return: Option<Status>,
+    /// At `return_pending` or `suspended`: the status the case left for it
+    /// (where a rejected return or a resumption brings it back).
+    pub before: Option<Status>,
 }
 
 /// Who sent an update, relative to the case.
@@ -219,6 +240,14 @@ pub enum Effect {
     CountRework,
     /// Count a return.
     CountReturn,
+    /// Stop the case's clock (挂起).
+    StopClock,
+    /// Start it again: the deadline moves by the time it stood.
+    RestartClock,
+    /// Make the case part of the one the update names (并单).
+    Merge,
+    /// Let a merged case go on its own (拆单).
+    Split,
 }
 
 /// Why an update is refused. The reason names the current status.
@@ -249,6 +278,17 @@ pub enum Report {
     RejectReturn,
     Remind,
     Supervise,
+    /// 延期申请: how many days more the unit asks for.
+    RequestExtension {
+        days: u16,
+    },
+    RequestSuspension,
+    Extend,
+    Suspend,
+    Resume,
+    RejectRequest,
+    Merge,
+    Split,
 }
 
 impl Report {
@@ -277,6 +317,18 @@ impl Report {
             Action::RejectReturn => Report::RejectReturn,
             Action::Remind => Report::Remind,
             Action::Supervise => Report::Supervise,
+            Action::RequestExtension => Report::RequestExtension {
+                days: update
+                    .days
+                    .ok_or_else(|| NotAllowed("request_extension needs days".to_owned()))?,
+            },
+            Action::RequestSuspension => Report::RequestSuspension,
+            Action::Extend => Report::Extend,
+            Action::Suspend => Report::Suspend,
+            Action::Resume => Report::Resume,
+            Action::RejectRequest => Report::RejectRequest,
+            Action::Merge => Report::Merge,
+            Action::Split => Report::Split,
         })
     }
 
@@ -295,6 +347,14 @@ impl Report {
             Report::RejectReturn => Action::RejectReturn,
             Report::Remind => Action::Remind,
             Report::Supervise => Action::Supervise,
+            Report::RequestExtension { .. } => Action::RequestExtension,
+            Report::RequestSuspension => Action::RequestSuspension,
+            Report::Extend => Action::Extend,
+            Report::Suspend => Action::Suspend,
+            Report::Resume => Action::Resume,
+            Report::RejectRequest => Action::RejectRequest,
+            Report::Merge => Action::Merge,
+            Report::Split => Action::Split,
         }
     }
 }
@@ -323,15 +383,17 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
 
     // Who may report what.
     let allowed_role = match action {
-        Action::Accept | Action::Return | Action::Progress | Action::Respond => sender.lead_unit,
+        Action::Accept
+        | Action::Return
+        | Action::Progress
+        | Action::Respond
+        | Action::RequestExtension
+        | Action::RequestSuspension => sender.lead_unit,
         Action::Verify => sender.grid_platform,
         Action::Close | Action::Reopen => sender.grid_platform || sender.centre,
         Action::Callback => sender.source,
-        Action::Dispatch
-        | Action::ApproveReturn
-        | Action::RejectReturn
-        | Action::Remind
-        | Action::Supervise => sender.centre,
+        a if a.is_centres() => sender.centre,
+        _ => false,
     };
     if !allowed_role {
         return Err(NotAllowed(format!(
@@ -371,7 +433,17 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
         Action::Close => Closed,
         Action::Reopen => Reopened,
         Action::Dispatch | Action::ApproveReturn => Dispatched,
-        Action::RejectReturn | Action::Remind | Action::Supervise => current,
+        Action::Suspend => Suspended,
+        Action::Merge => Merged,
+        Action::Split => Dispatched,
+        Action::Resume => case.before.unwrap_or(Accepted),
+        Action::RejectReturn
+        | Action::Remind
+        | Action::Supervise
+        | Action::RequestExtension
+        | Action::RequestSuspension
+        | Action::Extend
+        | Action::RejectRequest => current,
     };
     match (action, current) {
         (Action::Accept, Dispatched) => moved(vec![Accepted], vec![]),
@@ -382,15 +454,28 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
         (
             Action::Dispatch,
             Registered | Dispatched | Accepted | InProgress | Rework | Returned | ReturnPending
-            | Reopened,
+            | Reopened | Suspended,
         ) => moved(vec![Dispatched], vec![Effect::Redispatch]),
         (Action::ApproveReturn, ReturnPending) => {
             moved(vec![Returned, Dispatched], vec![Effect::Redispatch])
         }
         (Action::RejectReturn, ReturnPending) => {
-            moved(vec![case.before_return.unwrap_or(Dispatched)], vec![])
+            moved(vec![case.before.unwrap_or(Dispatched)], vec![])
         }
         (Action::Remind | Action::Supervise, s) if HANDLING.contains(&s) => Ok(Outcome::Noted),
+        // A request waits on the case (the store keeps it) for the centre.
+        (Action::RequestExtension | Action::RequestSuspension, s) if WORKING.contains(&s) => {
+            Ok(Outcome::Noted)
+        }
+        (Action::Extend | Action::RejectRequest, s) if WORKING.contains(&s) || s == Suspended => {
+            Ok(Outcome::Noted)
+        }
+        (Action::Suspend, s) if WORKING.contains(&s) => {
+            moved(vec![Suspended], vec![Effect::StopClock])
+        }
+        (Action::Resume, Suspended) => moved(vec![target], vec![Effect::RestartClock]),
+        (Action::Merge, s) if s.is_open() => moved(vec![Merged], vec![Effect::Merge]),
+        (Action::Split, Merged) => moved(vec![Dispatched], vec![Effect::Split, Effect::Redispatch]),
         // The centre's own actions are never late: refused unless allowed.
         (a, _) if a.is_centres() => refuse(""),
         (Action::Progress, Dispatched) => moved(vec![Accepted, InProgress], vec![]),
@@ -445,7 +530,7 @@ mod tests {
             status,
             located: true,
             callback_wanted: true,
-            before_return: None,
+            before: None,
         }
     }
 
@@ -456,26 +541,18 @@ mod tests {
         }
     }
 
-    /// The action, passed, solved and the reporter reached.
+    /// The action, passed, solved and the reporter reached, 5 days asked for.
     fn report(action: Action) -> Report {
-        match action {
-            Action::Accept => Report::Accept,
-            Action::Return => Report::Return,
-            Action::Progress => Report::Progress,
-            Action::Respond => Report::Respond,
-            Action::Verify => Report::Verify { passed: true },
-            Action::Callback => Report::Callback {
-                contacted: true,
-                solved: true,
-            },
-            Action::Close => Report::Close,
-            Action::Reopen => Report::Reopen,
-            Action::Dispatch => Report::Dispatch,
-            Action::ApproveReturn => Report::ApproveReturn,
-            Action::RejectReturn => Report::RejectReturn,
-            Action::Remind => Report::Remind,
-            Action::Supervise => Report::Supervise,
-        }
+        let update = serde_json::json!({
+            "case": {"case_no": "TZ2612060000001"},
+            "action": action,
+            "occurred_at": "2026-12-06T10:00:00+08:00",
+            "passed": true,
+            "contacted": true,
+            "solved": true,
+            "days": 5,
+        });
+        Report::of(&serde_json::from_value(update).unwrap()).unwrap()
     }
 
     fn run(status: Status, action: Action, role: Sender) -> Result<Outcome, NotAllowed> {
@@ -552,7 +629,7 @@ mod tests {
         );
         // Rejected: back where the unit returned it from, nothing restarted.
         let pending = CaseState {
-            before_return: Some(Accepted),
+            before: Some(Accepted),
             ..case(ReturnPending)
         };
         assert_eq!(
@@ -625,6 +702,114 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_asks_for_time_and_the_centre_grants_or_declines() {
+        for status in [Dispatched, Accepted, InProgress, Rework] {
+            for action in [Action::RequestExtension, Action::RequestSuspension] {
+                assert_eq!(
+                    run(status, action, Sender::LEAD_UNIT).unwrap(),
+                    Outcome::Noted,
+                    "{status:?} {action:?}"
+                );
+                assert!(run(status, action, Sender::CENTRE).is_err());
+                assert!(run(status, action, Sender::SOURCE).is_err());
+            }
+            for action in [Action::Extend, Action::RejectRequest] {
+                assert_eq!(run(status, action, Sender::CENTRE).unwrap(), Outcome::Noted);
+                assert!(run(status, action, Sender::LEAD_UNIT).is_err());
+            }
+        }
+        // Nothing to ask once the unit has answered or handed the case back.
+        for status in [ReturnPending, Responded, Verifying, Callback, Closed] {
+            let error = run(status, Action::RequestExtension, Sender::LEAD_UNIT).unwrap_err();
+            assert!(error.0.contains(status.as_str()), "{}", error.0);
+        }
+        let bare: crate::intent::UpdateCase = serde_json::from_value(serde_json::json!({
+            "case": {"case_no": "TZ2026120600001"},
+            "action": "request_extension",
+            "occurred_at": "2026-12-06T10:00:00+08:00"
+        }))
+        .unwrap();
+        assert!(Report::of(&bare).is_err(), "an extension names its days");
+    }
+
+    #[test]
+    fn a_suspension_stops_the_clock_and_resumes_where_it_was() {
+        for status in [Dispatched, Accepted, InProgress, Rework] {
+            assert_eq!(
+                run(status, Action::Suspend, Sender::CENTRE).unwrap(),
+                Outcome::Moved {
+                    steps: vec![Suspended],
+                    effects: vec![Effect::StopClock]
+                }
+            );
+        }
+        assert!(run(ReturnPending, Action::Suspend, Sender::CENTRE).is_err());
+        assert!(run(Accepted, Action::Suspend, Sender::LEAD_UNIT).is_err());
+        let suspended = CaseState {
+            before: Some(InProgress),
+            ..case(Suspended)
+        };
+        assert_eq!(
+            apply(&suspended, Report::Resume, Sender::CENTRE).unwrap(),
+            Outcome::Moved {
+                steps: vec![InProgress],
+                effects: vec![Effect::RestartClock]
+            }
+        );
+        assert!(run(Accepted, Action::Resume, Sender::CENTRE).is_err());
+        // Suspended, the unit waits: a sign-for is behind it, a result refused.
+        assert_eq!(
+            run(Suspended, Action::Accept, Sender::LEAD_UNIT).unwrap(),
+            Outcome::Late
+        );
+        let error = run(Suspended, Action::Respond, Sender::LEAD_UNIT).unwrap_err();
+        assert_eq!(error.0, "respond not allowed in status suspended");
+        // The centre may still extend, re-dispatch or close it.
+        assert_eq!(
+            run(Suspended, Action::Extend, Sender::CENTRE).unwrap(),
+            Outcome::Noted
+        );
+        assert_eq!(
+            steps(run(Suspended, Action::Dispatch, Sender::CENTRE).unwrap()),
+            [Dispatched]
+        );
+        assert_eq!(
+            steps(run(Suspended, Action::Close, Sender::CENTRE).unwrap()),
+            [Closed]
+        );
+        assert!(!HANDLING.contains(&Suspended), "no deadline runs");
+        assert!(Suspended.is_open());
+    }
+
+    #[test]
+    fn the_centre_merges_open_cases_and_splits_merged_ones() {
+        for status in [
+            Registered, Dispatched, InProgress, Suspended, Verifying, Callback,
+        ] {
+            assert_eq!(
+                run(status, Action::Merge, Sender::CENTRE).unwrap(),
+                Outcome::Moved {
+                    steps: vec![Merged],
+                    effects: vec![Effect::Merge]
+                },
+                "{status:?}"
+            );
+        }
+        for status in [Merged, Closed, Answered] {
+            assert!(run(status, Action::Merge, Sender::CENTRE).is_err());
+        }
+        assert_eq!(
+            run(Merged, Action::Split, Sender::CENTRE).unwrap(),
+            Outcome::Moved {
+                steps: vec![Dispatched],
+                effects: vec![Effect::Split, Effect::Redispatch]
+            }
+        );
+        assert!(run(Dispatched, Action::Split, Sender::CENTRE).is_err());
+        assert!(run(Dispatched, Action::Merge, Sender::LEAD_UNIT).is_err());
+    }
+
+    #[test]
     fn failed_verification_is_rework() {
         let outcome = apply(
             &case(Verifying),
@@ -645,7 +830,7 @@ mod tests {
             status: Accepted,
             located: false,
             callback_wanted: false,
-            before_return: None,
+            before: None,
         };
         let outcome = apply(&state, Report::Respond, Sender::LEAD_UNIT).unwrap();
         assert_eq!(steps(outcome), [Responded, Closed]);

@@ -198,6 +198,18 @@ pub enum Placed {
     Nowhere,
 }
 
+impl Placed {
+    /// The finest level known: a grid, else a community, else a street.
+    pub fn of(grid: bool, community: bool, street: bool) -> Placed {
+        match (grid, community, street) {
+            (true, ..) => Placed::Grid,
+            (_, true, _) => Placed::Community,
+            (_, _, true) => Placed::Street,
+            _ => Placed::Nowhere,
+        }
+    }
+}
+
 fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
@@ -460,6 +472,15 @@ impl Routing {
             _ => chrono::Duration::from_std(self.deadline(priority))
                 .map(|d| from + d)
                 .unwrap_or(from),
+        }
+    }
+
+    /// A deadline moved by `days` (延期): working days when there is a
+    /// calendar, else whole days of clock time.
+    pub fn extend(&self, due_at: DateTime<Utc>, days: u16) -> DateTime<Utc> {
+        match &self.calendar {
+            Some(calendar) => calendar.add_working_days(due_at, days.into()),
+            None => due_at + chrono::Duration::days(days.into()),
         }
     }
 

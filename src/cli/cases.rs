@@ -66,6 +66,50 @@ pub enum CaseCommand {
         #[command(flatten)]
         to: UnitArgs,
     },
+    /// Extend the deadline (延期) by --days, or by the days the lead unit
+    /// asked for; or --reject the unit's extension request.
+    Extend {
+        #[command(flatten)]
+        act: ActArgs,
+        /// Days the deadline moves (working days with a calendar).
+        #[arg(long, conflicts_with = "reject")]
+        days: Option<u16>,
+        /// Decline the unit's request instead.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Suspend the case (挂起): its clock stops until `resume`. Or --reject
+    /// the unit's suspension request.
+    Suspend {
+        #[command(flatten)]
+        act: ActArgs,
+        /// Decline the unit's request instead.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Resume a suspended case (恢复): back where it was, its deadline moved
+    /// by the time it stood.
+    Resume {
+        #[command(flatten)]
+        act: ActArgs,
+    },
+    /// Merge the case into another open case (并单): its sources hear
+    /// `case.merged` and follow that case from then on.
+    Merge {
+        #[command(flatten)]
+        act: ActArgs,
+        /// The case it becomes part of (TZ...).
+        #[arg(long)]
+        into: String,
+    },
+    /// Split a merged case back out (拆单): dispatched on its own, to --unit
+    /// or as the routing rules say.
+    Split {
+        #[command(flatten)]
+        act: ActArgs,
+        #[command(flatten)]
+        to: UnitArgs,
+    },
     /// Remind the lead unit by hand (催办).
     Remind {
         #[command(flatten)]
@@ -95,7 +139,8 @@ pub struct ActArgs {
     common: Common,
     /// The case number (TZ...).
     case_no: String,
-    /// Why (required but for remind and supervise); it goes on the timeline.
+    /// Why (required but for remind, supervise, extend and resume); it goes
+    /// on the timeline.
     #[arg(long)]
     reason: Option<String>,
 }
@@ -262,7 +307,7 @@ pub(super) async fn cases(settings: &Settings, filters: CaseFilters) -> anyhow::
 }
 
 pub(super) async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
-    let (common, case_no, unit, note, photos) = match command {
+    let (act, action) = match command {
         CaseCommand::Show {
             common,
             case_no,
@@ -277,8 +322,10 @@ pub(super) async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
             unit,
             note,
             photos,
-        } => (common, case_no, unit, note, photos),
-        CaseCommand::Dispatch { act, to } => return desk_act(act, Action::Dispatch, to).await,
+        } => return respond(common, case_no, unit, note, photos).await,
+        CaseCommand::Dispatch { act, to } => {
+            return desk_act(act, Action::Dispatch, to, Desk::Nothing).await;
+        }
         CaseCommand::ReviewReturn {
             act, approve, to, ..
         } => {
@@ -287,13 +334,47 @@ pub(super) async fn case(command: CaseCommand) -> anyhow::Result<ExitCode> {
             } else {
                 Action::RejectReturn
             };
-            return desk_act(act, action, to).await;
+            return desk_act(act, action, to, Desk::Nothing).await;
         }
-        CaseCommand::Remind { act } => return desk_act(act, Action::Remind, none()).await,
-        CaseCommand::Supervise { act } => return desk_act(act, Action::Supervise, none()).await,
-        CaseCommand::Close { act } => return desk_act(act, Action::Close, none()).await,
-        CaseCommand::Reopen { act } => return desk_act(act, Action::Reopen, none()).await,
+        CaseCommand::Extend { act, days, reject } => {
+            let action = if reject {
+                Action::RejectRequest
+            } else {
+                Action::Extend
+            };
+            return desk_act(act, action, none(), Desk::Days(days)).await;
+        }
+        CaseCommand::Suspend { act, reject } => {
+            let action = if reject {
+                Action::RejectRequest
+            } else {
+                Action::Suspend
+            };
+            return desk_act(act, action, none(), Desk::Nothing).await;
+        }
+        CaseCommand::Merge { act, into } => {
+            return desk_act(act, Action::Merge, none(), Desk::Into(into)).await;
+        }
+        CaseCommand::Split { act, to } => {
+            return desk_act(act, Action::Split, to, Desk::Nothing).await;
+        }
+        CaseCommand::Resume { act } => (act, Action::Resume),
+        CaseCommand::Remind { act } => (act, Action::Remind),
+        CaseCommand::Supervise { act } => (act, Action::Supervise),
+        CaseCommand::Close { act } => (act, Action::Close),
+        CaseCommand::Reopen { act } => (act, Action::Reopen),
     };
+    desk_act(act, action, none(), Desk::Nothing).await
+}
+
+/// `gridhub case respond`: a response recorded for a unit with no system.
+async fn respond(
+    common: Common,
+    case_no: String,
+    unit: String,
+    note: String,
+    photos: Vec<String>,
+) -> anyhow::Result<ExitCode> {
     let settings = settings(&common)?;
     let rules = desk_rules(&settings)?;
     let response = crate::desk::Response { unit, note, photos };
@@ -338,13 +419,35 @@ fn desk_rules(settings: &Settings) -> anyhow::Result<crate::store::Rules> {
 }
 
 /// A dispatcher's action from the command line; you are the actor.
-async fn desk_act(args: ActArgs, action: Action, to: UnitArgs) -> anyhow::Result<ExitCode> {
+/// What else an action names.
+enum Desk {
+    Nothing,
+    /// extend: the days.
+    Days(Option<u16>),
+    /// merge: the case it goes into.
+    Into(String),
+}
+
+async fn desk_act(
+    args: ActArgs,
+    action: Action,
+    to: UnitArgs,
+    more: Desk,
+) -> anyhow::Result<ExitCode> {
     let settings = settings(&args.common)?;
     let rules = desk_rules(&settings)?;
     let act = crate::desk::Act {
         action,
         unit: to.unit,
         assist: to.assist,
+        days: match more {
+            Desk::Days(days) => days,
+            _ => None,
+        },
+        into: match more {
+            Desk::Into(into) => Some(into),
+            _ => None,
+        },
         reason: args.reason,
     };
     let update = crate::desk::act(&rules.registry, &args.case_no, &act, chrono::Utc::now())

@@ -125,6 +125,29 @@ const CALLBACKS: &[Reply] = &[
     ),
 ];
 
+/// Extension requests (延期申请): for one dispatched case in six, the lead
+/// unit asks the centre for more days before it answers; the request waits
+/// in the case view for a dispatcher, until the unit's result makes it moot.
+const EXTENSIONS: &[Reply] = &[
+    reply(
+        "dept-urban-management",
+        "postpone",
+        "extension-awaiting-survey-yuqiao",
+        6,
+    ),
+    reply(
+        "dept-housing",
+        "feedback",
+        "05-extension-scaffold-facade",
+        6,
+    ),
+];
+
+/// Whether a case is one of every `n`, by its number (the same case always).
+fn one_in(case_no: &str, n: u32) -> bool {
+    case_no.bytes().map(u32::from).sum::<u32>() % n == 0
+}
+
 /// A reply ready to fill in: the sample's text and the reference to replace.
 struct Template {
     reply: &'static Reply,
@@ -146,7 +169,8 @@ fn templates(player: &Player) -> Vec<Template> {
     let replies = SCRIPT
         .iter()
         .flat_map(|(_, _, replies)| replies.iter())
-        .chain(CALLBACKS);
+        .chain(CALLBACKS)
+        .chain(EXTENSIONS);
     replies
         .filter_map(|reply| {
             let sample = samples.iter().find(|s| {
@@ -256,7 +280,7 @@ fn answers<'a>(
 ) -> Vec<(&'a Template, String)> {
     let case_no = event["case_no"].as_str().unwrap_or_default().to_owned();
     if destination == player.centre {
-        let early = case_no.bytes().map(u32::from).sum::<u32>() % 8 == 0;
+        let early = one_in(&case_no, 8);
         let calls_back = match event_name {
             "case.callback_requested" => !early,
             "case.verifying" => early,
@@ -294,8 +318,13 @@ fn answers<'a>(
     else {
         return Vec::new();
     };
+    let asks = EXTENSIONS
+        .iter()
+        .filter(|r| event_name == "case.dispatched" && r.connector == destination)
+        .filter(|_| one_in(&case_no, 6));
     replies
         .iter()
+        .chain(asks)
         .filter_map(|reply| templates.iter().find(|t| std::ptr::eq(t.reply, reply)))
         .map(|t| (t, case_no.clone()))
         .collect()

@@ -206,7 +206,17 @@ const LITE_CASE: &str = "json_object(
 
 /// A case's dispatched, sign-for, due and closed times, as a backend reads
 /// them.
-type Deadlines<At> = (Option<At>, Option<At>, Option<At>, Option<At>, Option<At>);
+/// dispatched, sign-for due, due, closed, callback due, suspended at; the
+/// pending request (JSON text).
+type Deadlines<At> = (
+    Option<At>,
+    Option<At>,
+    Option<At>,
+    Option<At>,
+    Option<At>,
+    Option<At>,
+    Option<String>,
+);
 
 /// A `case_events` row as a backend reads it: at, kind, from and to status,
 /// actor, on behalf of, note, connector, message id, media (JSON text).
@@ -376,64 +386,81 @@ impl Store {
 
     /// A case's deadlines and its timeline, by its id.
     async fn timeline(&self, id: &str) -> Result<(Value, Vec<Step>), StoreError> {
-        let deadlines_sql = "SELECT dispatched_at, accept_due_at, due_at, closed_at, callback_due_at FROM cases WHERE id = $1";
+        let deadlines_sql =
+            "SELECT dispatched_at, accept_due_at, due_at, closed_at, callback_due_at,
+                suspended_at, CAST(pending_request AS text) FROM cases WHERE id = $1";
         let steps_sql =
             "SELECT at, kind, from_status, to_status, actor, on_behalf_of, note, connector,
                     message_id, CAST(media AS text) FROM case_events WHERE case_id = $1 ORDER BY id";
-        let (deadlines, rows): (Deadlines<DateTime<Utc>>, Vec<StepRow<DateTime<Utc>>>) =
-            match &self.pool {
-                Pool::Pg(pool) => {
-                    let id: uuid::Uuid = id.parse().map_err(|_| StoreError::Permanent {
-                        code: "decode".to_owned(),
-                    })?;
-                    (
-                        sqlx::query_as(deadlines_sql)
-                            .bind(id)
-                            .fetch_one(pool)
-                            .await?,
-                        sqlx::query_as(steps_sql).bind(id).fetch_all(pool).await?,
-                    )
-                }
-                // Times are text there: one that does not parse is a corrupt
-                // row, named.
-                #[cfg(feature = "sqlite")]
-                Pool::Lite(pool) => {
-                    let time = |t: String| {
-                        t.parse::<DateTime<Utc>>()
-                            .map_err(|_| StoreError::Permanent {
-                                code: format!("corrupt row: a time of case {id} is {t:?}"),
-                            })
-                    };
-                    let optional = |t: Option<String>| t.map(time).transpose();
-                    let (a, b, c, d, e): Deadlines<String> = sqlx::query_as(deadlines_sql)
+        let (deadlines, rows): (Deadlines<DateTime<Utc>>, Vec<StepRow<DateTime<Utc>>>) = match &self
+            .pool
+        {
+            Pool::Pg(pool) => {
+                let id: uuid::Uuid = id.parse().map_err(|_| StoreError::Permanent {
+                    code: "decode".to_owned(),
+                })?;
+                (
+                    sqlx::query_as(deadlines_sql)
                         .bind(id)
                         .fetch_one(pool)
-                        .await?;
-                    let rows: Vec<StepRow<String>> =
-                        sqlx::query_as(steps_sql).bind(id).fetch_all(pool).await?;
-                    let mut steps = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        steps.push((time(r.0)?, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9));
-                    }
-                    (
-                        (
-                            optional(a)?,
-                            optional(b)?,
-                            optional(c)?,
-                            optional(d)?,
-                            optional(e)?,
-                        ),
-                        steps,
-                    )
+                        .await?,
+                    sqlx::query_as(steps_sql).bind(id).fetch_all(pool).await?,
+                )
+            }
+            // Times are text there: one that does not parse is a corrupt
+            // row, named.
+            #[cfg(feature = "sqlite")]
+            Pool::Lite(pool) => {
+                let time = |t: String| {
+                    t.parse::<DateTime<Utc>>()
+                        .map_err(|_| StoreError::Permanent {
+                            code: format!("corrupt row: a time of case {id} is {t:?}"),
+                        })
+                };
+                let optional = |t: Option<String>| t.map(time).transpose();
+                let (a, b, c, d, e, f, request): Deadlines<String> = sqlx::query_as(deadlines_sql)
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+                let rows: Vec<StepRow<String>> =
+                    sqlx::query_as(steps_sql).bind(id).fetch_all(pool).await?;
+                let mut steps = Vec::with_capacity(rows.len());
+                for r in rows {
+                    steps.push((time(r.0)?, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9));
                 }
-            };
-        let (dispatched_at, accept_due_at, due_at, closed_at, callback_due_at) = deadlines;
+                (
+                    (
+                        optional(a)?,
+                        optional(b)?,
+                        optional(c)?,
+                        optional(d)?,
+                        optional(e)?,
+                        optional(f)?,
+                        request,
+                    ),
+                    steps,
+                )
+            }
+        };
+        let (
+            dispatched_at,
+            accept_due_at,
+            due_at,
+            closed_at,
+            callback_due_at,
+            suspended_at,
+            request,
+        ) = deadlines;
+        // The lead unit's extension or suspension request waiting for the centre.
+        let request = request.and_then(|text| serde_json::from_str::<Value>(&text).ok());
         let deadlines = serde_json::json!({
             "dispatched_at": dispatched_at,
             "sign_for_due_at": accept_due_at,
             "due_at": due_at,
             "closed_at": closed_at,
             "callback_due_at": callback_due_at,
+            "suspended_at": suspended_at,
+            "pending_request": request,
         });
         let steps = rows
             .into_iter()

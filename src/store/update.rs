@@ -6,13 +6,13 @@ use serde_json::json;
 
 use super::events::Events;
 use super::seal::Seal;
-use super::statements::{CaseEvent, CaseKey, CaseRow, Response};
+use super::statements::{CaseEvent, CaseKey, CaseRow, Clocks, Response};
 use super::{Applied, Rules, StoreError, Tx};
 use crate::connector::Kind;
-use crate::intent::{Action, Priority, UpdateCase};
-use crate::lifecycle::{self, CaseState, Effect, Outcome, Sender, Status};
+use crate::intent::{Action, Nature, Priority, UpdateCase};
+use crate::lifecycle::{self, CaseState, Effect, HANDLING, Outcome, Sender, Status};
 use crate::pipeline::{Refusal, Stage};
-use crate::routing::{Level, Unit};
+use crate::routing::{Level, Placed, Route, Unit};
 
 /// Loads a case row with its parent's case number, its description opened
 /// (a confidential complainant's is sealed at rest). One that does not open
@@ -146,7 +146,8 @@ pub(super) async fn update_case(
         By::Centre { actor } => (Sender::CENTRE, actor, actor, None),
     };
 
-    if current == Status::Merged {
+    // A merged case follows the case it is part of, until split out.
+    if current == Status::Merged && update.action != Action::Split {
         if update.action == Action::Callback && sender.source {
             tx.record_callback(&row, update, None).await?;
             note_event(
@@ -170,15 +171,16 @@ pub(super) async fn update_case(
         )));
     }
 
-    let before_return = match current {
-        Status::ReturnPending => tx.status_before_return(row.id).await?,
+    let before = match current {
+        Status::ReturnPending => tx.status_before(row.id, "return").await?,
+        Status::Suspended => tx.status_before(row.id, "suspend").await?,
         _ => None,
     };
     let state = CaseState {
         status: current,
         located: row.grid_id.is_some(),
         callback_wanted: row.callback_wanted,
-        before_return,
+        before,
     };
     let outcome = match lifecycle::Report::of(update)
         .and_then(|report| lifecycle::apply(&state, report, sender))
@@ -208,6 +210,12 @@ pub(super) async fn update_case(
             }
             if matches!(update.action, Action::Remind | Action::Supervise) {
                 return press(tx, &row, current, update, by, rules, seal).await;
+            }
+            if update.action.is_request() {
+                return request(tx, &row, current, update, by, unit, rules, seal, now).await;
+            }
+            if matches!(update.action, Action::Extend | Action::RejectRequest) {
+                return settle_request(tx, &row, current, update, by, rules, seal).await;
             }
             note_event(
                 tx,
@@ -251,14 +259,20 @@ pub(super) async fn update_case(
     let last = *steps.last().expect("a move has steps");
     next.status = last.as_str().to_owned();
     let mut redispatch_to: Option<Unit> = None;
-    let mut callback_requested = false;
+    let mut merged_into: Option<CaseRow> = None;
+    let mut clocks = Clocks {
+        // A request is about the work the unit was doing: moot once the
+        // case leaves it.
+        request_settled: !matches!(last, Status::Accepted | Status::InProgress),
+        ..Clocks::default()
+    };
     for effect in &effects {
         match effect {
             Effect::CountReturn => next.return_count += 1,
             Effect::CountRework => next.rework_count += 1,
             Effect::Redispatch => {
                 let chosen = match update.action {
-                    Action::Dispatch | Action::ApproveReturn => {
+                    Action::Dispatch | Action::ApproveReturn | Action::Split => {
                         match chosen_units(update, rules, &row.case_no) {
                             Ok(chosen) => chosen,
                             Err(refusal) => return Ok(refusal),
@@ -273,6 +287,17 @@ pub(super) async fn update_case(
                     }
                     (Action::ApproveReturn, None) => {
                         rules.routing.on_return(row.routing_rule.as_deref()).clone()
+                    }
+                    // Merged at intake, it was never routed: the rules
+                    // route it now as they would have.
+                    (Action::Split, None) if row.lead_unit.is_none() => {
+                        match split_route(&row, rules) {
+                            Ok((unit, rule)) => {
+                                next.routing_rule = Some(rule);
+                                unit
+                            }
+                            Err(refusal) => return Ok(refusal),
+                        }
                     }
                     _ => row
                         .lead_unit
@@ -296,8 +321,30 @@ pub(super) async fn update_case(
                 next.escalation_level = 0;
                 redispatch_to = Some(unit);
             }
+            Effect::Merge => {
+                let target = match merge_target(tx, &row, update, seal).await? {
+                    Ok(target) => target,
+                    Err(refusal) => return Ok(refusal),
+                };
+                tx.set_parent(row.id, Some(target.id)).await?;
+                next.parent_case_no = Some(target.case_no.clone());
+                merged_into = Some(target);
+            }
+            Effect::Split => {
+                tx.set_parent(row.id, None).await?;
+                next.parent_case_no = None;
+            }
+            Effect::StopClock => next.suspended_at = Some(now),
+            Effect::RestartClock => {
+                let stood = now - row.suspended_at.unwrap_or(now);
+                next.due_at = row
+                    .due_at
+                    .map(|due| due + stood.max(chrono::TimeDelta::zero()));
+                next.suspended_at = None;
+                clocks.deadline_moved = true;
+            }
             Effect::RequestCallback => {
-                callback_requested = true;
+                clocks.callback_requested = true;
                 next.callback_due_at = chrono::Duration::from_std(rules.routing.callback)
                     .ok()
                     .map(|d| now + d);
@@ -309,13 +356,8 @@ pub(super) async fn update_case(
         next.satisfaction = update.satisfaction.clone().or(next.satisfaction);
     }
     let sign_for = chrono::Duration::from_std(rules.routing.sign_for).unwrap_or_default();
-    tx.write_case(
-        &next,
-        now,
-        redispatch_to.is_some().then_some(now + sign_for),
-        callback_requested,
-    )
-    .await?;
+    clocks.accept_due_at = redispatch_to.is_some().then_some(now + sign_for);
+    tx.write_case(&next, now, &clocks).await?;
     if update.action == Action::Callback {
         tx.record_callback(&row, update, Some(&next)).await?;
     }
@@ -388,6 +430,22 @@ pub(super) async fn update_case(
                 "returned",
                 json!({"reason": update.reason, "returned_by": unit}),
             ),
+            (Action::Suspend, _) => (
+                "suspended",
+                json!({"reason": update.reason, "suspended_by": actor}),
+            ),
+            (Action::Merge, _) => (
+                "merged",
+                json!({"into": next.parent_case_no, "reason": update.reason, "by_hand": true}),
+            ),
+            (Action::Split, _) => (
+                "split",
+                json!({"from": row.parent_case_no, "reason": update.reason}),
+            ),
+            (Action::Resume, _) => (
+                "resumed",
+                json!({"reason": update.reason, "resumed_by": actor, "due_at": next.due_at}),
+            ),
             (_, Status::Closed) => ("closed", json!({"satisfaction": next.satisfaction})),
             (_, Status::Responded) if !update.media.is_empty() => {
                 ("responded", json!({"media": update.media}))
@@ -396,18 +454,20 @@ pub(super) async fn update_case(
         };
         events.status(&view, step.as_str(), what, &all_sources, extra);
     }
-    if update.action == Action::RejectReturn
-        && let Some(lead) = &next.lead_connector
-    {
-        events.send_to_unit(
-            lead,
-            "return_rejected",
-            &view,
-            None,
-            json!({"reason": update.reason}),
-        );
+    let told_unit = match update.action {
+        Action::RejectReturn => Some("return_rejected"),
+        Action::Suspend => Some("suspended"),
+        Action::Resume => Some("resumed"),
+        // The unit that handled it stops: the case it joined goes on.
+        Action::Merge if HANDLING.contains(&current) || current == Status::Suspended => {
+            Some("merged")
+        }
+        _ => None,
+    };
+    if let (Some(what), Some(lead)) = (told_unit, &next.lead_connector) {
+        events.send_to_unit(lead, what, &view, None, json!({"reason": update.reason}));
     }
-    if callback_requested {
+    if clocks.callback_requested {
         // The request quotes the response the reporter is asked about.
         let response = if update.action == Action::Respond {
             Some(Response {
@@ -479,6 +539,11 @@ pub(super) async fn update_case(
         );
     }
     tx.insert_outbox(&events.out, seal).await?;
+    if let Some(target) = &merged_into {
+        let note = format!("{} merged into it", row.case_no);
+        let status = Status::parse(&target.status).unwrap_or(Status::Registered);
+        note_event(tx, target, status, "merged_in", by, unit, Some(&note)).await?;
+    }
     if update.action == Action::Verify
         && let Some(held) = &row.held_callback
     {
@@ -487,6 +552,68 @@ pub(super) async fn update_case(
     Ok(Applied::CaseUpdated {
         case_no: row.case_no,
     })
+}
+
+/// The case a merge by hand names, locked: open, not merged itself, not
+/// the case merged. The cases merged into the one merged follow it there.
+/// `Err` is the refusal.
+async fn merge_target(
+    tx: &mut Tx,
+    row: &CaseRow,
+    update: &UpdateCase,
+    seal: &Seal,
+) -> Result<Result<CaseRow, Applied>, StoreError> {
+    let Some(into) = update.into.as_deref() else {
+        return Ok(Err(refuse(format!(
+            "case {}: merge names the case it goes into",
+            row.case_no
+        ))));
+    };
+    if into == row.case_no {
+        return Ok(Err(refuse(format!(
+            "case {}: cannot merge a case into itself",
+            row.case_no
+        ))));
+    }
+    let Some(target) = load_case(tx, CaseKey::Number(into), seal).await? else {
+        return Ok(Err(refuse(format!(
+            "case {}: unknown case {into}",
+            row.case_no
+        ))));
+    };
+    let open = Status::parse(&target.status).is_some_and(|s| s.is_open());
+    if !open {
+        return Ok(Err(refuse(format!(
+            "case {}: {into} is {}: merge into an open case",
+            row.case_no, target.status
+        ))));
+    }
+    tx.reparent(row.id, target.id).await?;
+    Ok(Ok(target))
+}
+
+/// Where the rules send a case merged at intake, now split out: its lead
+/// unit and rule. `Err` is the refusal.
+#[allow(clippy::result_large_err)]
+fn split_route(row: &CaseRow, rules: &Rules) -> Result<(Unit, String), Applied> {
+    let placed = Placed::of(
+        row.grid_id.is_some(),
+        row.community.is_some(),
+        row.street.is_some(),
+    );
+    let nature = Nature::parse(&row.nature).ok_or_else(|| {
+        refuse(format!(
+            "case {}: corrupt nature {:?}",
+            row.case_no, row.nature
+        ))
+    })?;
+    match rules.routing.route(row.category.as_deref(), nature, placed) {
+        Route::Dispatch { rule, lead, .. } => Ok((lead, rule)),
+        Route::Answer { rule } => Err(refuse(format!(
+            "case {}: rule {rule} answers it at intake: split names the unit it goes to",
+            row.case_no
+        ))),
+    }
 }
 
 /// The units a dispatcher chose: the lead (required for a dispatch; for an
@@ -545,20 +672,173 @@ async fn press(
     note_event(tx, row, status, kind, by, "", update.reason.as_deref()).await?;
     let mut next = row.clone();
     next.escalation_level = next.escalation_level.max(level);
-    let view = next.view();
-    let sources = tx.sources(row.id).await?;
-    let extra = || json!({"escalation": kind, "by_hand": true, "reason": update.reason});
+    let extra = json!({"escalation": kind, "by_hand": true, "reason": update.reason});
+    let hear = Hear {
+        status,
+        what: kind,
+        extra,
+        unit: true,
+    };
+    announce(tx, &next, hear, rules, seal).await
+}
+
+/// What an action that moves no status announces: `case.<what>`, at
+/// `status`, with `extra`, to the centre and the sources that receive it,
+/// and to the lead unit when `unit`.
+struct Hear<'a> {
+    status: Status,
+    what: &'a str,
+    extra: serde_json::Value,
+    unit: bool,
+}
+
+/// Announces an action on `case` (as it is after it) and answers that the
+/// case was updated.
+async fn announce(
+    tx: &mut Tx,
+    case: &CaseRow,
+    hear: Hear<'_>,
+    rules: &Rules,
+    seal: &Seal,
+) -> Result<Applied, StoreError> {
+    let view = case.view();
+    let sources = tx.sources(case.id).await?;
     let mut events = Events::new(&rules.centre, &rules.registry);
-    events.status(&view, status.as_str(), kind, &sources, extra());
-    if let Some(lead) = &row.lead_connector
+    let status = hear.status.as_str();
+    events.status(&view, status, hear.what, &sources, hear.extra.clone());
+    if hear.unit
+        && let Some(lead) = &case.lead_connector
         && lead != &rules.centre
     {
-        events.send_to_unit(lead, kind, &view, None, extra());
+        events.send_to_unit(lead, hear.what, &view, None, hear.extra);
     }
     tx.insert_outbox(&events.out, seal).await?;
     Ok(Applied::CaseUpdated {
-        case_no: row.case_no.clone(),
+        case_no: case.case_no.clone(),
     })
+}
+
+/// A lead unit's request waiting for the centre (延期申请, 挂起申请), kept
+/// on the case as JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingRequest {
+    action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    days: Option<u16>,
+    reason: Option<String>,
+    unit: String,
+    at: DateTime<Utc>,
+}
+
+/// The event a request is announced as.
+fn requested(action: Action) -> &'static str {
+    if action == Action::RequestExtension {
+        "extension_requested"
+    } else {
+        "suspension_requested"
+    }
+}
+
+/// A lead unit asks for more time or a suspension: the request waits on
+/// the case (replacing one made before) and the centre hears it.
+#[allow(clippy::too_many_arguments)]
+async fn request(
+    tx: &mut Tx,
+    row: &CaseRow,
+    status: Status,
+    update: &UpdateCase,
+    by: By<'_>,
+    unit: &str,
+    rules: &Rules,
+    seal: &Seal,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    let pending = PendingRequest {
+        action: update.action,
+        days: update.days,
+        reason: update.reason.clone(),
+        unit: unit.to_owned(),
+        at: now,
+    };
+    let text = serde_json::to_string(&pending).map_err(|error| StoreError::Permanent {
+        code: format!("pending request: {error}"),
+    })?;
+    tx.set_pending_request(row.id, Some(&text)).await?;
+    let what = requested(update.action);
+    let note = match update.days {
+        Some(days) => format!("{days} days: {}", update.reason.as_deref().unwrap_or("")),
+        None => update.reason.clone().unwrap_or_default(),
+    };
+    note_event(tx, row, status, what, by, unit, Some(&note)).await?;
+    let extra = json!({"days": update.days, "reason": update.reason, "requested_by": unit});
+    let hear = Hear {
+        status,
+        what,
+        extra,
+        unit: false,
+    };
+    announce(tx, row, hear, rules, seal).await
+}
+
+/// The centre extends the deadline (延期: by `days`, else by the days the
+/// unit asked for) or declines the request waiting on the case; the lead
+/// unit, the centre and the sources that receive it hear which.
+async fn settle_request(
+    tx: &mut Tx,
+    row: &CaseRow,
+    status: Status,
+    update: &UpdateCase,
+    by: By<'_>,
+    rules: &Rules,
+    seal: &Seal,
+) -> Result<Applied, StoreError> {
+    let pending: Option<PendingRequest> = row
+        .pending_request
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
+    let mut next = row.clone();
+    let (what, extra) = if update.action == Action::Extend {
+        let asked = pending
+            .as_ref()
+            .filter(|p| p.action == Action::RequestExtension)
+            .and_then(|p| p.days);
+        let Some(days) = update.days.or(asked) else {
+            return Ok(refuse(format!(
+                "case {}: extend names its days (no extension was asked for)",
+                row.case_no
+            )));
+        };
+        let Some(due_at) = row.due_at else {
+            return Ok(refuse(format!(
+                "case {}: no deadline to extend",
+                row.case_no
+            )));
+        };
+        next.due_at = Some(rules.routing.extend(due_at, days));
+        tx.extend_deadline(row.id, next.due_at.unwrap_or(due_at))
+            .await?;
+        let extra = json!({"days": days, "previous_due_at": row.due_at, "reason": update.reason});
+        ("extended", extra)
+    } else {
+        let Some(pending) = pending else {
+            return Ok(refuse(format!(
+                "case {}: no extension or suspension request waits",
+                row.case_no
+            )));
+        };
+        tx.set_pending_request(row.id, None).await?;
+        let extra = json!({"request": requested(pending.action), "reason": update.reason});
+        ("request_rejected", extra)
+    };
+    next.pending_request = None;
+    note_event(tx, row, status, what, by, "", update.reason.as_deref()).await?;
+    let hear = Hear {
+        status,
+        what,
+        extra,
+        unit: true,
+    };
+    announce(tx, &next, hear, rules, seal).await
 }
 
 /// A callback result kept while the grid verified on site: who sent it and

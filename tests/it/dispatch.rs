@@ -390,3 +390,172 @@ async fn the_cli_dispatches_and_reviews() {
     assert!(actor.starts_with("cli:"), "{actor}");
     hub.stop().await;
 }
+
+/// A unit's request (延期申请, 挂起申请) over its queue, through its own
+/// message type, and the centre's answers: extend by the days asked for,
+/// decline, suspend (the overdue scanner passes the case by), resume (the
+/// deadline moved by the time it stood).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_asks_for_time_and_the_centre_extends_suspends_and_resumes() {
+    let env = TestEnv::new().await;
+    let mut settings = env.settings.clone();
+    settings.tokens.push(Token {
+        name: "desk-2".into(),
+        token: DISPATCHER.into(),
+        role: Role::Dispatcher,
+        connectors: Vec::new(),
+    });
+    let hub = env.start_hub(settings).await;
+    let mut body: Value =
+        serde_json::from_slice(&crate::helpers::ticket_12345("BJ12345-20261206-000911")).unwrap();
+    body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
+    env.publish(&[outgoing(
+        "hotline-12345",
+        "ticket",
+        serde_json::to_vec(&body).unwrap(),
+    )])
+    .await;
+    wait_until(Duration::from_secs(10), "case opened", || async {
+        env.count("SELECT count(*) FROM cases").await == 1
+    })
+    .await;
+    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    let dispatch =
+        json!({"action": "dispatch", "unit": "dept-urban-management", "reason": "城管牵头"});
+    acted(&hub, &case_no, dispatch).await;
+    heard(&env, "dept-urban-management", "case.dispatched").await;
+    let postpone = |name: &str| {
+        outgoing(
+            "dept-urban-management",
+            "postpone",
+            unit_message("dept-urban-management", "postpone", name, &case_no),
+        )
+    };
+
+    // 延期申请: the request waits on the case; the centre hears it.
+    let before = due(&case(&env, &case_no).await);
+    env.publish(&[postpone("extension-awaiting-survey-yuqiao")])
+        .await;
+    wait_until(Duration::from_secs(10), "request kept", || async {
+        let detail = gridhub::store::Store::from_pool(env.pool.clone())
+            .case_detail(&case_no, None)
+            .await
+            .unwrap()
+            .unwrap();
+        detail["deadlines"]["pending_request"]["days"] == 5
+    })
+    .await;
+    let centre = heard(&env, "command-centre", "case.extension_requested").await;
+    let asked = centre
+        .iter()
+        .find(|e| e["event"] == "case.extension_requested")
+        .unwrap();
+    assert_eq!(asked["days"], 5);
+    assert_eq!(asked["requested_by"], "dept-urban-management");
+
+    // Granted without naming days: the 5 asked for, working days from the
+    // old deadline (so at least 5 calendar days later).
+    let answer = acted(&hub, &case_no, json!({"action": "extend"})).await;
+    assert_eq!(answer["status"], "dispatched");
+    let extended = due(&case(&env, &case_no).await);
+    assert!(
+        extended >= before + chrono::Duration::days(5),
+        "{before} -> {extended}"
+    );
+    let unit = heard(&env, "dept-urban-management", "case.extended").await;
+    let told = unit.iter().find(|e| e["event"] == "case.extended").unwrap();
+    assert_eq!(told["days"], 5);
+    // Settled: a second extend names its days or is refused.
+    let (status, refused) = act(&hub, DISPATCHER, &case_no, json!({"action": "extend"})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("extend names its days")
+    );
+
+    // 挂起申请, declined: the unit hears why, nothing else changes.
+    env.publish(&[postpone("suspension-review-pending-beiyuan")])
+        .await;
+    heard(&env, "command-centre", "case.suspension_requested").await;
+    acted(
+        &hub,
+        &case_no,
+        json!({"action": "reject_request", "reason": "复议不停止执行"}),
+    )
+    .await;
+    let unit = heard(&env, "dept-urban-management", "case.request_rejected").await;
+    let told = unit
+        .iter()
+        .find(|e| e["event"] == "case.request_rejected")
+        .unwrap();
+    assert_eq!(told["request"], "suspension_requested");
+    assert_eq!(due(&case(&env, &case_no).await), extended);
+
+    // Suspended by the centre: the clock stops; the scanner, run past the
+    // deadline, passes it by.
+    acted(
+        &hub,
+        &case_no,
+        json!({"action": "suspend", "reason": "等待行政复议结果"}),
+    )
+    .await;
+    wait_status(&env, &case_no, "suspended").await;
+    heard(&env, "dept-urban-management", "case.suspended").await;
+    let past = extended + chrono::Duration::days(3);
+    let escalated = hub.store.escalate(past, &hub.rules).await.unwrap();
+    assert!(
+        escalated.is_empty(),
+        "{:?}",
+        escalated.iter().map(|e| e.kind).collect::<Vec<_>>()
+    );
+    // Suspended once is enough: a second suspension is refused, naming the status.
+    let again = json!({"action": "suspend", "reason": "again"});
+    let (status, refused) = act(&hub, DISPATCHER, &case_no, again).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("status suspended")
+    );
+
+    // Suspended a while (set back an hour), then resumed: back to
+    // dispatched, the deadline moved by the hour it stood.
+    sqlx::query(
+        "UPDATE cases SET suspended_at = suspended_at - interval '1 hour' WHERE case_no = $1",
+    )
+    .bind(&case_no)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let answer = acted(&hub, &case_no, json!({"action": "resume"})).await;
+    assert_eq!(answer["status"], "dispatched");
+    let resumed = due(&case(&env, &case_no).await);
+    let moved = resumed - extended;
+    assert!(
+        moved >= chrono::Duration::minutes(60) && moved < chrono::Duration::minutes(62),
+        "moved by {moved}"
+    );
+    heard(&env, "dept-urban-management", "case.resumed").await;
+    let kinds: Vec<String> = trail(&env, &case_no)
+        .await
+        .into_iter()
+        .map(|(kind, ..)| kind)
+        .collect();
+    for kind in [
+        "extension_requested",
+        "extended",
+        "suspension_requested",
+        "request_rejected",
+        "suspend",
+        "resume",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    hub.stop().await;
+}

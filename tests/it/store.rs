@@ -51,6 +51,8 @@ on_both!(
     a_corrupt_status_is_refused_naming_its_row,
     the_callback_loop_holds_lists_and_presses,
     tickets_placed_by_address_merge_by_grid_and_caller,
+    requests_for_time_are_kept_granted_and_the_clock_stops,
+    the_centre_merges_and_splits_by_hand,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1583,4 +1585,164 @@ async fn tickets_placed_by_address_merge_by_grid_and_caller(store: &Store) {
         x.as_str(),
         "no caller in common: the latest"
     );
+}
+
+/// The centre's step on a case, as the desk takes it.
+async fn centre(
+    store: &Store,
+    rules: &Rules,
+    case_no: &str,
+    action: &str,
+    extra: Value,
+) -> Applied {
+    let Intent::UpdateCase(update) = update(case_no, action, extra) else {
+        unreachable!()
+    };
+    store.centre_update(&update, "desk-1", rules).await.unwrap()
+}
+
+/// A lead unit's extension request kept and granted (the deadline moved by
+/// its days), a suspension that takes the case out of the overdue scan and
+/// a resumption that moves the deadline by the time it stood.
+async fn requests_for_time_are_kept_granted_and_the_clock_stops(store: &Store) {
+    let rules = located(store).await;
+    let no = open_ticket(store, &rules).await;
+    let updated = Applied::CaseUpdated {
+        case_no: no.clone(),
+    };
+    let due = |case: &Value| -> chrono::DateTime<Utc> {
+        case["due_at"].as_str().unwrap().parse().unwrap()
+    };
+    let before = due(&case(store, &no).await);
+    let ask = update(
+        &no,
+        "request_extension",
+        json!({"days": 3, "reason": "等待鉴定"}),
+    );
+    assert_eq!(apply(store, &rules, URBAN, "u-1", &ask).await, updated);
+    let detail = store.case_detail(&no, None).await.unwrap().unwrap();
+    assert_eq!(detail["deadlines"]["pending_request"]["days"], 3);
+    assert_eq!(detail["deadlines"]["pending_request"]["unit"], URBAN);
+    // Only the lead unit asks.
+    let refused = apply(store, &rules, "dept-housing", "h-1", &ask).await;
+    assert!(matches!(refused, Applied::Refused(_)), "{refused:?}");
+
+    assert_eq!(
+        centre(store, &rules, &no, "extend", json!({})).await,
+        updated
+    );
+    let extended = due(&case(store, &no).await);
+    assert_eq!(extended, rules.routing.extend(before, 3));
+    let detail = store.case_detail(&no, None).await.unwrap().unwrap();
+    assert!(detail["deadlines"]["pending_request"].is_null());
+
+    let suspend = json!({"reason": "行政复议"});
+    assert_eq!(
+        centre(store, &rules, &no, "suspend", suspend).await,
+        updated
+    );
+    assert_eq!(case(store, &no).await["status"], "suspended");
+    let past = extended + Duration::days(2);
+    assert!(store.escalate(past, &rules).await.unwrap().is_empty());
+    assert!(store.overdue_cases().await.unwrap().is_empty());
+    assert_eq!(
+        centre(store, &rules, &no, "resume", json!({})).await,
+        updated
+    );
+    let resumed = case(store, &no).await;
+    assert_eq!(resumed["status"], "dispatched");
+    assert!(due(&resumed) >= extended, "moved by the time it stood");
+    assert!(due(&resumed) < extended + Duration::minutes(1));
+    assert_eq!(
+        trail(store, &no).await[2..],
+        [
+            "extension_requested:dispatched",
+            "extended:dispatched",
+            "suspend:suspended",
+            "resume:dispatched"
+        ]
+    );
+    let heard = strings(
+        store,
+        "SELECT routing_key FROM outbox WHERE destination = $1 ORDER BY routing_key",
+        URBAN,
+    )
+    .await;
+    for event in ["extended", "suspended", "resumed"] {
+        let key = format!("{URBAN}.case.{event}");
+        assert!(heard.contains(&key), "{key} in {heard:?}");
+    }
+}
+
+/// 并单 and 拆单 at the desk: a case merged by hand into another, with its
+/// hotline told; split back out to its unit; a duplicate merged at intake
+/// split out and routed as the rules say.
+async fn the_centre_merges_and_splits_by_hand(store: &Store) {
+    let rules = located(store).await;
+    let first = open_ticket(store, &rules).await;
+    let other = ticket_at(
+        "T-2",
+        json!({"lon": 116.6762, "lat": 39.8935}),
+        "13900001111",
+        "environment.garbage",
+    );
+    let second = case_no(&apply(store, &rules, "hotline-12345", "m-2", &other).await);
+    assert_ne!(first, second, "another category: not a duplicate");
+    let reason = |into: &str| json!({"into": into, "reason": "同一工地"});
+
+    // Refused: into itself, into an unknown case, without a reason at the desk's door.
+    for into in [second.as_str(), "TZ2601010000001"] {
+        let refused = centre(store, &rules, &second, "merge", reason(into)).await;
+        assert!(matches!(refused, Applied::Refused(_)), "{refused:?}");
+    }
+    let updated = |no: &str| Applied::CaseUpdated {
+        case_no: no.to_owned(),
+    };
+    assert_eq!(
+        centre(store, &rules, &second, "merge", reason(&first)).await,
+        updated(&second)
+    );
+    let merged = case(store, &second).await;
+    assert_eq!(merged["status"], "merged");
+    assert_eq!(merged["parent_case_no"], first.as_str());
+    assert_eq!(
+        trail(store, &first).await.last().unwrap(),
+        "merged_in:dispatched"
+    );
+    let told = strings(
+        store,
+        "SELECT routing_key FROM outbox WHERE destination = $1 AND routing_key LIKE '%.merged'",
+        "hotline-12345",
+    )
+    .await;
+    assert_eq!(told, ["hotline-12345.case.merged"]);
+    // Into a merged case: refused (it is not open).
+    let refused = centre(store, &rules, &first, "merge", reason(&second)).await;
+    assert!(matches!(refused, Applied::Refused(_)), "{refused:?}");
+
+    // Split back out: dispatched again to the unit it had.
+    let lead = merged["lead_unit"].clone();
+    assert_eq!(
+        centre(store, &rules, &second, "split", json!({"reason": "并错了"})).await,
+        updated(&second)
+    );
+    let split = case(store, &second).await;
+    assert_eq!(split["status"], "dispatched");
+    assert!(split["parent_case_no"].is_null());
+    assert_eq!(split["lead_unit"], lead);
+
+    // A duplicate merged at intake was never routed: split, the rules route it.
+    let duplicate = ticket("T-3", 116.6762, 39.8935);
+    let third = case_no(&apply(store, &rules, "hotline-12345", "m-3", &duplicate).await);
+    assert_eq!(case(store, &third).await["status"], "merged");
+    assert!(case(store, &third).await["lead_unit"].is_null());
+    let split = json!({"reason": "不是同一件事"});
+    assert_eq!(
+        centre(store, &rules, &third, "split", split).await,
+        updated(&third)
+    );
+    let routed = case(store, &third).await;
+    assert_eq!(routed["status"], "dispatched");
+    assert_eq!(routed["lead_unit"], case(store, &first).await["lead_unit"]);
+    assert!(routed["routing_rule"].is_string(), "{routed}");
 }

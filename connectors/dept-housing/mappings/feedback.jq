@@ -4,7 +4,8 @@
 # Input: one 案件反馈, valid against schemas/dept-housing/feedback.v1.json:
 # a head (message envelope) and a body with uppercase pinyin-initial field
 # names. The step code HJDM picks the action:
-#   01 签收 -> accept, 02 退回 -> return, 03 进展 -> progress, 04 办结 -> respond.
+#   01 签收 -> accept, 02 退回 -> return, 03 进展 -> progress, 04 办结 -> respond,
+#   05 延期申请 -> request_extension (YQTS days), 06 挂起申请 -> request_suspension.
 # The step name HJMC must agree with the code. CLSJ "YYYY-MM-DD HH:MM" is
 # Beijing time to the minute. The case is addressed by the hub's case number;
 # the unit is left out (the hub records the sender).
@@ -15,7 +16,9 @@ def steps: {
   "01": ["签收", "accept"],
   "02": ["退回", "return"],
   "03": ["进展", "progress"],
-  "04": ["办结", "respond"]
+  "04": ["办结", "respond"],
+  "05": ["延期申请", "request_extension"],
+  "06": ["挂起申请", "request_suspension"]
 };
 
 # 退回类型 THLX -> label.
@@ -52,6 +55,10 @@ def results: {
       reason: ((return_types[$b.THLX] // error("unknown return type")) + "：" + $b.THYY),
       note: ($b.CLDW + " 退回")
     }
+  elif $b.HJDM == "05" then
+    . + {days: $b.YQTS, reason: $b.SQLY, note: ($b.CLDW + " 延期申请")}
+  elif $b.HJDM == "06" then
+    . + {reason: $b.SQLY, note: ($b.CLDW + " 挂起申请")}
   elif $b.HJDM == "03" then
     . + {note: ($b.CLYJ + (if $b.YJWCSJ then "（预计 " + $b.YJWCSJ + " 前完成）" else "" end))}
   else

@@ -108,16 +108,20 @@ impl Tx {
         }))
     }
 
-    /// The status a unit returned the case from: its latest return's.
-    pub(in crate::store) async fn status_before_return(
+    /// The status the case was in before its latest event of `kind` (a
+    /// `return`, a `suspend`): where a rejected return or a resumption
+    /// brings it back.
+    pub(in crate::store) async fn status_before(
         &mut self,
         case_id: Uuid,
+        kind: &str,
     ) -> Result<Option<Status>, StoreError> {
         let from: Option<Option<String>> = either!(tx self, |tx, uuid, _time| sqlx::query_scalar(
-            "SELECT from_status FROM case_events WHERE case_id = $1 AND kind = 'return'
+            "SELECT from_status FROM case_events WHERE case_id = $1 AND kind = $2
              ORDER BY id DESC LIMIT 1",
         )
         .bind(uuid(case_id))
+        .bind(kind)
         .fetch_optional(&mut **tx)
         .await?);
         Ok(from.flatten().as_deref().and_then(Status::parse))

@@ -58,13 +58,47 @@ pub(in crate::store) struct CaseRow {
     pub callback_due_at: Option<DateTime<Utc>>,
     /// JSON text: a callback result kept while the grid verifies on site.
     pub held_callback: Option<String>,
+    /// JSON text: the lead unit's extension or suspension request waiting
+    /// for the centre.
+    pub pending_request: Option<String>,
+    /// When a suspended case's clock stopped.
+    pub suspended_at: Option<DateTime<Utc>>,
 }
+
+/// The clocks a lifecycle change restarts or stops besides the row's own
+/// values.
+#[derive(Debug, Default)]
+pub(in crate::store) struct Clocks {
+    /// A re-dispatch: the dispatch clocks start again, sign-for due then.
+    pub accept_due_at: Option<DateTime<Utc>>,
+    /// A callback was asked for: its clock starts.
+    pub callback_requested: bool,
+    /// The deadline moved (a suspension ended): warned and overdue again
+    /// only against the new one.
+    pub deadline_moved: bool,
+    /// A request the lead unit made is settled (or moot).
+    pub request_settled: bool,
+}
+
+/// A value bound on SQLite (any, when the build has no SQLite).
+#[cfg(feature = "sqlite")]
+pub(in crate::store) trait LiteValue<'q>:
+    sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>
+{
+}
+#[cfg(feature = "sqlite")]
+impl<'q, T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>> LiteValue<'q> for T {}
+#[cfg(not(feature = "sqlite"))]
+pub(in crate::store) trait LiteValue<'q> {}
+#[cfg(not(feature = "sqlite"))]
+impl<T> LiteValue<'_> for T {}
 
 pub(in crate::store) const CASE_COLUMNS: &str = "c.id, c.case_no, c.status, c.channel, c.nature, c.category, c.priority, c.title,
     c.description, c.address, c.street_given, c.community_given, c.lon, c.lat, c.grid_id, c.community, c.street,
     c.located_by, c.unplaced, c.lead_unit, c.lead_connector, c.dispatch_level, c.assisting_units, c.routing_rule,
     c.due_at, p.case_no AS parent_case_no, c.received_at, c.rework_count, c.return_count, c.escalation_level,
-    c.satisfaction, c.callback_wanted, c.callback_due_at, CAST(c.held_callback AS TEXT) AS held_callback";
+    c.satisfaction, c.callback_wanted, c.callback_due_at, CAST(c.held_callback AS TEXT) AS held_callback,
+    CAST(c.pending_request AS TEXT) AS pending_request, c.suspended_at";
 
 impl CaseRow {
     pub fn view(&self) -> CaseView {
@@ -145,6 +179,8 @@ fn lite_case_row(row: &SqliteRow) -> Result<CaseRow, sqlx::Error> {
         callback_wanted: row.try_get("callback_wanted")?,
         callback_due_at: row.try_get("callback_due_at")?,
         held_callback: row.try_get("held_callback")?,
+        pending_request: row.try_get("pending_request")?,
+        suspended_at: row.try_get("suspended_at")?,
     })
 }
 
@@ -219,15 +255,14 @@ impl Tx {
         }
     }
 
-    /// Writes a lifecycle change of `next` (the case as it is now). A
-    /// re-dispatch (`accept_due_at` set) restarts the dispatch clocks; a
-    /// callback request (`callback_requested`) starts the callback's.
+    /// Writes a lifecycle change of `next` (the case as it is now, its
+    /// deadline and suspension included), restarting the clocks `clocks`
+    /// names.
     pub(in crate::store) async fn write_case(
         &mut self,
         next: &CaseRow,
         now: DateTime<Utc>,
-        accept_due_at: Option<DateTime<Utc>>,
-        callback_requested: bool,
+        clocks: &Clocks,
     ) -> Result<(), StoreError> {
         either!(tx self, |tx, uuid, time| {
             sqlx::query(
@@ -236,12 +271,15 @@ impl Tx {
                         escalation_level = $8, rework_count = $9, return_count = $10, satisfaction = $11,
                         dispatched_at = CASE WHEN $12 THEN $3 ELSE dispatched_at END,
                         accept_due_at = CASE WHEN $12 THEN $13 ELSE accept_due_at END,
-                        overdue = CASE WHEN $12 THEN false ELSE overdue END,
+                        overdue = CASE WHEN $12 OR $16 THEN false ELSE overdue END,
                         accept_overdue = CASE WHEN $12 THEN false ELSE accept_overdue END,
-                        deadline_warned = CASE WHEN $12 THEN false ELSE deadline_warned END,
+                        deadline_warned = CASE WHEN $12 OR $16 THEN false ELSE deadline_warned END,
                         closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE NULL END,
                         callback_due_at = $14,
-                        callback_overdue = CASE WHEN $15 THEN false ELSE callback_overdue END
+                        callback_overdue = CASE WHEN $15 THEN false ELSE callback_overdue END,
+                        suspended_at = $17,
+                        pending_request = CASE WHEN $18 THEN NULL ELSE pending_request END,
+                        routing_rule = $19
                  WHERE id = $1",
             )
             .bind(uuid(next.id))
@@ -255,10 +293,14 @@ impl Tx {
             .bind(next.rework_count)
             .bind(next.return_count)
             .bind(&next.satisfaction)
-            .bind(accept_due_at.is_some())
-            .bind(time(accept_due_at.unwrap_or(now)))
+            .bind(clocks.accept_due_at.is_some())
+            .bind(time(clocks.accept_due_at.unwrap_or(now)))
             .bind(next.callback_due_at.map(time))
-            .bind(callback_requested)
+            .bind(clocks.callback_requested)
+            .bind(clocks.deadline_moved)
+            .bind(next.suspended_at.map(time))
+            .bind(clocks.request_settled)
+            .bind(&next.routing_rule)
             .execute(&mut **tx)
             .await?;
         });
@@ -638,6 +680,47 @@ impl Tx {
         }
     }
 
+    /// Sets columns of one case: `pg` and `lite` are each backend's SET
+    /// list, with `$2` the value given for it; `updated_at` is set too.
+    async fn set_case<'q, P, L>(
+        &mut self,
+        case_id: Uuid,
+        pg: &str,
+        pg_value: P,
+        lite: &str,
+        lite_value: L,
+    ) -> Result<(), StoreError>
+    where
+        P: 'q + Send + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+        L: 'q + Send + LiteValue<'q>,
+    {
+        match self {
+            Tx::Pg(tx) => {
+                let sql = format!("UPDATE cases SET {pg}, updated_at = now() WHERE id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(case_id)
+                    .bind(pg_value)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(tx) => {
+                let sql = format!(
+                    "UPDATE cases SET {lite}, updated_at = {} WHERE id = $1",
+                    lite_now!()
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(lite_uuid(case_id))
+                    .bind(lite_value)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        #[cfg(not(feature = "sqlite"))]
+        let _ = (lite, lite_value);
+        Ok(())
+    }
+
     /// Keeps a callback result to apply when the on-site verification ends
     /// (JSON text), or lets go of the one kept.
     pub(in crate::store) async fn hold_callback(
@@ -645,30 +728,31 @@ impl Tx {
         case_id: Uuid,
         held: Option<&str>,
     ) -> Result<(), StoreError> {
-        match self {
-            Tx::Pg(tx) => {
-                sqlx::query(
-                    "UPDATE cases SET held_callback = $2::jsonb, updated_at = now() WHERE id = $1",
-                )
-                .bind(case_id)
-                .bind(held)
-                .execute(&mut **tx)
-                .await?;
-            }
-            #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => {
-                sqlx::query(concat!(
-                    "UPDATE cases SET held_callback = json($2), updated_at = ",
-                    lite_now!(),
-                    " WHERE id = $1"
-                ))
-                .bind(lite_uuid(case_id))
-                .bind(held)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-        Ok(())
+        let (pg, lite) = ("held_callback = $2::jsonb", "held_callback = json($2)");
+        self.set_case(case_id, pg, held, lite, held).await
+    }
+
+    /// Keeps the lead unit's extension or suspension request (JSON text)
+    /// for the centre, or clears it once settled.
+    pub(in crate::store) async fn set_pending_request(
+        &mut self,
+        case_id: Uuid,
+        request: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (pg, lite) = ("pending_request = $2::jsonb", "pending_request = json($2)");
+        self.set_case(case_id, pg, request, lite, request).await
+    }
+
+    /// Moves a case's deadline (延期), settling any request: the warning and
+    /// the overdue flag count again against the new deadline.
+    pub(in crate::store) async fn extend_deadline(
+        &mut self,
+        case_id: Uuid,
+        due_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let set = "due_at = $2, overdue = false, deadline_warned = false, pending_request = NULL";
+        self.set_case(case_id, set, due_at, set, lite_time(due_at))
+            .await
     }
 
     /// Flags cases in handling past `share` of their handling time (from
@@ -722,37 +806,43 @@ impl Tx {
         }
     }
 
+    /// Makes a case part of another (`Some`), or lets it go on its own.
+    pub(in crate::store) async fn set_parent(
+        &mut self,
+        case_id: Uuid,
+        parent: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        let set = "parent_case_id = $2";
+        self.set_case(case_id, set, parent, set, parent.map(lite_uuid))
+            .await
+    }
+
+    /// The cases merged into `from` become part of `to` (a case merged by
+    /// hand takes its own duplicates along).
+    pub(in crate::store) async fn reparent(
+        &mut self,
+        from: Uuid,
+        to: Uuid,
+    ) -> Result<(), StoreError> {
+        either!(tx self, |tx, uuid, _time| {
+            sqlx::query("UPDATE cases SET parent_case_id = $2 WHERE parent_case_id = $1")
+                .bind(uuid(from))
+                .bind(uuid(to))
+                .execute(&mut **tx)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Raises a case's escalation level to `level` (never lowers it).
     pub(in crate::store) async fn raise_escalation(
         &mut self,
         case_id: Uuid,
         level: i16,
     ) -> Result<(), StoreError> {
-        match self {
-            Tx::Pg(tx) => {
-                sqlx::query(
-                    "UPDATE cases SET escalation_level = GREATEST(escalation_level, $2), updated_at = now()
-                     WHERE id = $1",
-                )
-                .bind(case_id)
-                .bind(level)
-                .execute(&mut **tx)
-                .await?;
-            }
-            #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => {
-                sqlx::query(concat!(
-                    "UPDATE cases SET escalation_level = MAX(escalation_level, $2), updated_at = ",
-                    lite_now!(),
-                    " WHERE id = $1"
-                ))
-                .bind(lite_uuid(case_id))
-                .bind(level)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-        Ok(())
+        let pg = "escalation_level = GREATEST(escalation_level, $2)";
+        let lite = "escalation_level = MAX(escalation_level, $2)";
+        self.set_case(case_id, pg, level, lite, level).await
     }
 
     /// Sets a case's assisting units (协办), by unit id.
@@ -761,24 +851,9 @@ impl Tx {
         case_id: Uuid,
         units: &[String],
     ) -> Result<(), StoreError> {
-        match self {
-            Tx::Pg(tx) => {
-                sqlx::query("UPDATE cases SET assisting_units = $2 WHERE id = $1")
-                    .bind(case_id)
-                    .bind(units)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => {
-                sqlx::query("UPDATE cases SET assisting_units = json($2) WHERE id = $1")
-                    .bind(lite_uuid(case_id))
-                    .bind(json!(units).to_string())
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
-        Ok(())
+        let lite = json!(units).to_string();
+        let (pg_set, lite_set) = ("assisting_units = $2", "assisting_units = json($2)");
+        self.set_case(case_id, pg_set, units, lite_set, lite).await
     }
 
     /// Flags the cases past a deadline the scanner flags once, at most 1000
