@@ -75,6 +75,12 @@ pub fn response(
                 .collect::<Vec<_>>(),
         );
     }
+    checked(registry, intent, "a desk response")
+}
+
+/// A desk step's intent, checked against the intent schema like any
+/// mapping's output.
+fn checked(registry: &Registry, intent: Value, what: &str) -> Result<UpdateCase, Refusal> {
     let violations = registry.intent.violations(&intent);
     if !violations.is_empty() {
         return Err(Refusal::from_violations(
@@ -86,7 +92,7 @@ pub fn response(
     serde_json::from_value(intent).map_err(|_| {
         Refusal::new(
             Stage::Intent,
-            "a desk response does not fit the hub's types",
+            format!("{what} does not fit the hub's types"),
         )
     })
 }
@@ -181,14 +187,5 @@ pub fn act(
     if let Some(into) = act.into.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         intent["into"] = json!(into);
     }
-    let violations = registry.intent.violations(&intent);
-    if !violations.is_empty() {
-        return Err(Refusal::from_violations(
-            Stage::Intent,
-            INTENT_SCHEMA,
-            violations,
-        ));
-    }
-    serde_json::from_value(intent)
-        .map_err(|_| Refusal::new(Stage::Intent, "a desk action does not fit the hub's types"))
+    checked(registry, intent, "a desk action")
 }

@@ -378,20 +378,37 @@ async fn respond(
     let settings = settings(&common)?;
     let rules = desk_rules(&settings)?;
     let response = crate::desk::Response { unit, note, photos };
-    let update = crate::desk::response(&rules.registry, &case_no, &response, chrono::Utc::now())
-        .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
-    let store = open_store(&settings).await?;
-    match store
-        .desk_update(&update, &cli_actor().name, &rules)
-        .await?
-    {
-        crate::store::Applied::CaseUpdated { case_no } => {
-            println!("{case_no}: response recorded for {}", response.unit.trim());
-            Ok(ExitCode::SUCCESS)
-        }
+    let update = crate::desk::response(&rules.registry, &case_no, &response, chrono::Utc::now());
+    let case_no = match desk_step(&settings, &rules, update, false).await? {
+        Ok((_, case_no)) => case_no,
+        Err(code) => return Ok(code),
+    };
+    println!("{case_no}: response recorded for {}", response.unit.trim());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a desk step, a dispatcher's (`centre`) or one recorded for a unit:
+/// the store and the case it updated, or the exit code of its refusal,
+/// printed with its reason.
+async fn desk_step(
+    settings: &Settings,
+    rules: &crate::store::Rules,
+    update: Result<crate::intent::UpdateCase, crate::pipeline::Refusal>,
+    centre: bool,
+) -> anyhow::Result<Result<(crate::store::Store, String), ExitCode>> {
+    let update = update.map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
+    let store = open_store(settings).await?;
+    let actor = cli_actor().name;
+    let applied = if centre {
+        store.centre_update(&update, &actor, rules).await?
+    } else {
+        store.desk_update(&update, &actor, rules).await?
+    };
+    match applied {
+        crate::store::Applied::CaseUpdated { case_no } => Ok(Ok((store, case_no))),
         crate::store::Applied::Refused(refusal) => {
             eprintln!("gridhub: {}", refusal.reason);
-            Ok(ExitCode::FAILURE)
+            Ok(Err(ExitCode::FAILURE))
         }
         other => anyhow::bail!("unexpected outcome: {other:?}"),
     }
@@ -450,28 +467,18 @@ async fn desk_act(
         },
         reason: args.reason,
     };
-    let update = crate::desk::act(&rules.registry, &args.case_no, &act, chrono::Utc::now())
-        .map_err(|refusal| anyhow::anyhow!("{}", refusal.reason))?;
-    let store = open_store(&settings).await?;
-    match store
-        .centre_update(&update, &cli_actor().name, &rules)
+    let update = crate::desk::act(&rules.registry, &args.case_no, &act, chrono::Utc::now());
+    let (store, case_no) = match desk_step(&settings, &rules, update, true).await? {
+        Ok(updated) => updated,
+        Err(code) => return Ok(code),
+    };
+    let status = store
+        .case(&case_no, None)
         .await?
-    {
-        crate::store::Applied::CaseUpdated { case_no } => {
-            let status = store
-                .case(&case_no, None)
-                .await?
-                .and_then(|case| case["status"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            println!("{case_no}: {} recorded; now {status}", action.as_str());
-            Ok(ExitCode::SUCCESS)
-        }
-        crate::store::Applied::Refused(refusal) => {
-            eprintln!("gridhub: {}", refusal.reason);
-            Ok(ExitCode::FAILURE)
-        }
-        other => anyhow::bail!("unexpected outcome: {other:?}"),
-    }
+        .and_then(|case| case["status"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    println!("{case_no}: {} recorded; now {status}", action.as_str());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `gridhub case show`: one case whole; the read is audited.

@@ -189,44 +189,30 @@ pub(super) async fn update_case(
         Err(not_allowed) => return Ok(refuse(format!("case {}: {}", row.case_no, not_allowed.0))),
     };
     let (steps, effects) = match outcome {
-        Outcome::Late => {
-            note_event(
-                tx,
-                &row,
-                current,
-                &format!("late_{}", update.action.as_str()),
+        Outcome::Late | Outcome::Noted => {
+            let step = Step {
+                row: &row,
+                status: current,
+                update,
                 by,
-                unit,
-                update.note.as_deref(),
-            )
-            .await?;
-            return Ok(Applied::CaseUpdated {
-                case_no: row.case_no,
-            });
-        }
-        Outcome::Noted => {
-            if update.action == Action::Callback {
-                tx.record_callback(&row, update, None).await?;
-            }
-            if matches!(update.action, Action::Remind | Action::Supervise) {
-                return press(tx, &row, current, update, by, rules, seal).await;
-            }
-            if update.action.is_request() {
-                return request(tx, &row, current, update, by, unit, rules, seal, now).await;
-            }
-            if matches!(update.action, Action::Extend | Action::RejectRequest) {
-                return settle_request(tx, &row, current, update, by, rules, seal).await;
-            }
-            note_event(
-                tx,
-                &row,
-                current,
-                update.action.as_str(),
-                by,
-                unit,
-                update.note.as_deref(),
-            )
-            .await?;
+                rules,
+                seal,
+            };
+            let kind = if outcome == Outcome::Late {
+                format!("late_{}", update.action.as_str())
+            } else if matches!(update.action, Action::Remind | Action::Supervise) {
+                return press(tx, step).await;
+            } else if update.action.is_request() {
+                return request(tx, step, unit, now).await;
+            } else if matches!(update.action, Action::Extend | Action::RejectRequest) {
+                return settle_request(tx, step).await;
+            } else {
+                if update.action == Action::Callback {
+                    tx.record_callback(&row, update, None).await?;
+                }
+                update.action.as_str().to_owned()
+            };
+            note_event(tx, &row, current, &kind, by, unit, update.note.as_deref()).await?;
             return Ok(Applied::CaseUpdated {
                 case_no: row.case_no,
             });
@@ -651,18 +637,24 @@ fn chosen_units(
     Ok(Some((lead, assist)))
 }
 
+/// An update that moves no status, on the case it is about.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    row: &'a CaseRow,
+    /// The case's status (it stays).
+    status: Status,
+    update: &'a UpdateCase,
+    by: By<'a>,
+    rules: &'a Rules,
+    seal: &'a Seal,
+}
+
 /// A reminder (催办) or supervision (督办) by hand: the case's escalation
 /// level rises to it (never falls), the lead unit and the centre hear it,
 /// and the timeline names the dispatcher.
-async fn press(
-    tx: &mut Tx,
-    row: &CaseRow,
-    status: Status,
-    update: &UpdateCase,
-    by: By<'_>,
-    rules: &Rules,
-    seal: &Seal,
-) -> Result<Applied, StoreError> {
+async fn press(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreError> {
+    let (row, status, update, by) = (step.row, step.status, step.update, step.by);
+    let (rules, seal) = (step.rules, step.seal);
     let (kind, level) = if update.action == Action::Supervise {
         ("supervision", 2)
     } else {
@@ -741,18 +733,14 @@ fn requested(action: Action) -> &'static str {
 
 /// A lead unit asks for more time or a suspension: the request waits on
 /// the case (replacing one made before) and the centre hears it.
-#[allow(clippy::too_many_arguments)]
 async fn request(
     tx: &mut Tx,
-    row: &CaseRow,
-    status: Status,
-    update: &UpdateCase,
-    by: By<'_>,
+    step: Step<'_>,
     unit: &str,
-    rules: &Rules,
-    seal: &Seal,
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
+    let (row, status, update, by) = (step.row, step.status, step.update, step.by);
+    let (rules, seal) = (step.rules, step.seal);
     let pending = PendingRequest {
         action: update.action,
         days: update.days,
@@ -783,15 +771,9 @@ async fn request(
 /// The centre extends the deadline (延期: by `days`, else by the days the
 /// unit asked for) or declines the request waiting on the case; the lead
 /// unit, the centre and the sources that receive it hear which.
-async fn settle_request(
-    tx: &mut Tx,
-    row: &CaseRow,
-    status: Status,
-    update: &UpdateCase,
-    by: By<'_>,
-    rules: &Rules,
-    seal: &Seal,
-) -> Result<Applied, StoreError> {
+async fn settle_request(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreError> {
+    let (row, status, update, by) = (step.row, step.status, step.update, step.by);
+    let (rules, seal) = (step.rules, step.seal);
     let pending: Option<PendingRequest> = row
         .pending_request
         .as_deref()
