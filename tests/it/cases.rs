@@ -8,7 +8,7 @@ use gridhub::settings::{Role, Token};
 use serde_json::{Value, json};
 
 use crate::cli::gridhub;
-use crate::helpers::{OPS_TOKEN, TestEnv, outgoing, wait_until};
+use crate::helpers::{OPS_TOKEN, TestEnv, outgoing};
 
 const URBAN: &str = "urban-management-token-0123456789";
 
@@ -67,10 +67,8 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
         ),
     ])
     .await;
-    wait_until(Duration::from_secs(20), "three cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 3
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 3, Duration::from_secs(20))
+        .await;
 
     // By ticket id.
     let (status, found) = hub

@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{TestEnv, root, wait_until};
+use crate::helpers::{TestEnv, root};
 
 const SECRET_TOKEN: &str = "never-logged-token-5f2a9c";
 
@@ -208,9 +208,11 @@ async fn serve_publish_cases_dlq_and_sigterm() {
         .unwrap();
     assert!(output.status.success());
 
-    wait_until(Duration::from_secs(20), "cases recorded", || async {
-        env.count("SELECT count(*) FROM inbox").await == valid.len() as i64 + 1
-    })
+    env.wait_count(
+        "SELECT count(*) FROM inbox",
+        valid.len() as i64 + 1,
+        Duration::from_secs(20),
+    )
     .await;
     let output = gridhub()
         .args(["cases", "--json", "--limit", "100"])

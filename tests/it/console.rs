@@ -238,10 +238,7 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
     ));
     env.publish(&messages).await;
     let queue = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(20), "four dead letters", || async {
-        env.depth(&queue).await == 4
-    })
-    .await;
+    env.wait_depth(&queue, 4, Duration::from_secs(20)).await;
     hub.stop().await;
 
     // The fix is deployed; ops open the console.
@@ -291,10 +288,8 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
 
     session.click(&button).await;
     session.wait_for_text("#dlq-total", "1").await;
-    wait_until(Duration::from_secs(20), "three cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 3
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 3, Duration::from_secs(20))
+        .await;
     let oldest: String =
         sqlx::query_scalar("SELECT status FROM cases ORDER BY created_at, case_no LIMIT 1")
             .fetch_one(&env.pool)
@@ -329,10 +324,8 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
         crate::helpers::one_grid(),
     )])
     .await;
-    wait_until(Duration::from_secs(10), "grid loaded", || async {
-        env.count("SELECT count(*) FROM grids").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM grids", 1, Duration::from_secs(10))
+        .await;
     // Each hub reloads its places within places_refresh_ms.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ticket_no = "BJ12345-20261128-900299";

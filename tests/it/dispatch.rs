@@ -108,10 +108,8 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
         serde_json::to_vec(&body).unwrap(),
     )])
     .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+        .await;
     let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
         .fetch_one(&env.pool)
         .await
@@ -331,10 +329,8 @@ async fn the_cli_dispatches_and_reviews() {
         crate::helpers::ticket_12345(ticket),
     )])
     .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+        .await;
     let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
         .fetch_one(&env.pool)
         .await

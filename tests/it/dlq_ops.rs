@@ -249,10 +249,8 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 3);
     assert_eq!(report["failed"], 0);
-    wait_until(Duration::from_secs(20), "three cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 3
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 3, Duration::from_secs(20))
+        .await;
     wait_dlq(&env, 0).await;
     assert_eq!(
         env.count("SELECT count(*) FROM inbox WHERE outcome = 'case_opened' AND replays = 1")

@@ -195,6 +195,23 @@ impl TestEnv {
             .collect()
     }
 
+    /// Waits until `sql`, a count, reaches `n`, failing the test after `limit`.
+    pub async fn wait_count(&self, sql: &'static str, n: i64, limit: Duration) {
+        wait_until(limit, &format!("{n} of {sql}"), || async {
+            self.count(sql).await == n
+        })
+        .await;
+    }
+
+    /// Waits until a queue holds `n` messages (a DLQ: `n` dead letters
+    /// waiting, see [`TestEnv::depth`]), failing the test after `limit`.
+    pub async fn wait_depth(&self, queue: &str, n: u32, limit: Duration) {
+        wait_until(limit, &format!("{n} in {queue}"), || async {
+            self.depth(queue).await == n
+        })
+        .await;
+    }
+
     /// Messages ready in a queue, or `None` if there is no such queue.
     pub async fn depth_if_any(&self, queue: &str) -> Option<u32> {
         // A passive declare of a missing queue closes its channel.

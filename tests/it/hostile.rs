@@ -108,10 +108,8 @@ async fn a_header_nested_as_deep_as_a_frame_allows_costs_only_itself() {
         .collect();
     let started = Instant::now();
     env.publish(&tickets).await;
-    wait_until(Duration::from_secs(30), "21 cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 21
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 21, Duration::from_secs(30))
+        .await;
     let delay = started.elapsed();
     assert!(
         hub.0.try_wait().unwrap().is_none(),
@@ -147,10 +145,7 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     );
     assert!(confirmed, "{summary}");
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(20), "refused", || async {
-        env.depth(&dlq).await == 1
-    })
-    .await;
+    env.wait_depth(&dlq, 1, Duration::from_secs(20)).await;
     let (status, letters) = hub
         .call(
             "GET",
@@ -285,10 +280,7 @@ async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
     })
     .await;
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(10), "3 dead letters", || async {
-        env.depth(&dlq).await == 3
-    })
-    .await;
+    env.wait_depth(&dlq, 3, Duration::from_secs(10)).await;
     let reasons: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT routing_key, reason, violations::text FROM dead_letters ORDER BY id",
     )
@@ -323,10 +315,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
         ticket_12345("BJ12345-20261204-000002"),
     )])
     .await;
-    wait_until(Duration::from_secs(20), "the hub at work", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(20))
+        .await;
     // A refusal that no queue takes: the DLQ's binding is gone.
     let dlq = env.names.dead_letter_queue(HOTLINE);
     let channel = env.broker.create_channel().await.unwrap();
@@ -445,10 +435,8 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The database recovers: the released message is recorded once.
     statement_timeout(&env, "0").await;
-    wait_until(Duration::from_secs(60), "the case recorded", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(60))
+        .await;
     assert_eq!(env.count("SELECT count(*) FROM case_sources").await, 1);
     assert_eq!(env.depth(&env.names.dead_letter_queue(HOTLINE)).await, 0);
     assert!(
@@ -544,10 +532,7 @@ async fn an_unreadable_message_costs_only_itself() {
     .await;
     let own_done = started.elapsed();
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(10), "3 dead letters", || async {
-        env.depth(&dlq).await == 3
-    })
-    .await;
+    env.wait_depth(&dlq, 3, Duration::from_secs(10)).await;
     // Lost: none. Doubled: none. Wrongly dead-lettered: none.
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 40);
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 3);
@@ -678,12 +663,7 @@ async fn what_a_connector_holds_is_bounded_in_bytes() {
     );
     assert!(confirmed, "{summary}");
     let inbound = env.names.inbound_queue(HOTLINE);
-    wait_until(
-        Duration::from_secs(20),
-        "the hub holds its prefetch",
-        || async { env.depth(&inbound).await == 33 },
-    )
-    .await;
+    env.wait_depth(&inbound, 33, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         env.depth(&inbound).await,
@@ -694,10 +674,7 @@ async fn what_a_connector_holds_is_bounded_in_bytes() {
     // limit), none lost.
     lock.rollback().await.unwrap();
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(60), "all forty refused", || async {
-        env.depth(&dlq).await == 40
-    })
-    .await;
+    env.wait_depth(&dlq, 40, Duration::from_secs(60)).await;
     assert_eq!(env.depth(&inbound).await, 0);
     assert_eq!(
         env.count("SELECT count(*) FROM dead_letters").await,

@@ -110,10 +110,8 @@ async fn located_case(env: &TestEnv) -> (RunningHub, String) {
         crate::helpers::one_grid(),
     )])
     .await;
-    wait_until(Duration::from_secs(10), "grid loaded", || async {
-        env.count("SELECT count(*) FROM grids").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM grids", 1, Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_millis(400)).await; // the hub reloads its index
     env.publish(&[message(
         "hotline-12345",
@@ -121,10 +119,8 @@ async fn located_case(env: &TestEnv) -> (RunningHub, String) {
         ticket(TICKET, 116.6762, 39.8935),
     )])
     .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+        .await;
     let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
         .fetch_one(&env.pool)
         .await
@@ -385,10 +381,8 @@ async fn duplicates_from_two_hotlines_are_merged_and_both_callers_hear_the_outco
     let body = serde_json::to_vec(&other).unwrap();
     env.publish(&[message("hotline-96126", "ticket", body)])
         .await;
-    wait_until(Duration::from_secs(10), "second case", || async {
-        env.count("SELECT count(*) FROM cases").await == 2
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 2, Duration::from_secs(10))
+        .await;
     let child_no: String = sqlx::query_scalar("SELECT case_no FROM cases WHERE case_no <> $1")
         .bind(&parent)
         .fetch_one(&env.pool)
@@ -496,9 +490,11 @@ async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
         message("dept-urban-management", "sign-for", unknown),
     ])
     .await;
-    wait_until(Duration::from_secs(10), "two refusals", || async {
-        env.count("SELECT count(*) FROM dead_letters").await == 2
-    })
+    env.wait_count(
+        "SELECT count(*) FROM dead_letters",
+        2,
+        Duration::from_secs(10),
+    )
     .await;
     let reasons: Vec<(String, String, String)> =
         sqlx::query_as("SELECT connector, stage, reason FROM dead_letters ORDER BY connector")
@@ -515,10 +511,7 @@ async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
     );
     for connector in ["grid-platform", "dept-urban-management"] {
         let queue = env.names.dead_letter_queue(connector);
-        wait_until(Duration::from_secs(5), "in the DLQ", || async {
-            env.depth(&queue).await == 1
-        })
-        .await;
+        env.wait_depth(&queue, 1, Duration::from_secs(5)).await;
     }
     assert_eq!(status_of(&env, &case_no).await, "dispatched");
     hub.stop().await;
@@ -536,10 +529,7 @@ async fn population_records_reach_the_grid_platform_masked() {
         env.publish(&[message(connector, message_type, body)]).await;
     }
     let queue = env.names.outbound_queue("grid-platform");
-    wait_until(Duration::from_secs(10), "shared records", || async {
-        env.depth(&queue).await == 2
-    })
-    .await;
+    env.wait_depth(&queue, 2, Duration::from_secs(10)).await;
     let shared = env.drain(&queue).await;
     assert_events_fit_the_schema(&shared);
     let id_pattern = regex_lite_masked_id;
@@ -591,10 +581,8 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
             })
             .collect();
     env.publish(&messages).await;
-    wait_until(Duration::from_secs(30), "1,809 grids", || async {
-        env.count("SELECT count(*) FROM grids").await == 1809
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM grids", 1809, Duration::from_secs(30))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // the hub reloads its index
 
     // A point inside a grid far from the old town, and a known address.
@@ -625,10 +613,8 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
         ),
     ])
     .await;
-    wait_until(Duration::from_secs(10), "two cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 2
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 2, Duration::from_secs(10))
+        .await;
     type Placed = (String, Option<String>, Option<String>, Option<String>);
     let placed: Vec<Placed> =
         sqlx::query_as("SELECT s.source_ref, c.grid_id, c.street, c.located_by FROM cases c JOIN case_sources s ON s.case_id = c.id ORDER BY s.source_ref")

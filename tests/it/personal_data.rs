@@ -118,10 +118,8 @@ async fn reporters_are_sealed_at_rest_and_keys_rotate() {
         ticket_12345("BJ12345-20261206-000201"),
     )])
     .await;
-    wait_until(Duration::from_secs(30), "recorded", || async {
-        env.count("SELECT count(*) FROM reporters").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM reporters", 1, Duration::from_secs(30))
+        .await;
     hub.stop().await;
     type Stored = (
         Option<String>,
