@@ -390,10 +390,10 @@ async fn a_new_token_is_kept_as_its_hash_and_opens_the_api() {
             ..env.settings.clone()
         })
         .await;
-    let (status, _) = hub.call("GET", "/api/overview", Some(&secret), None).await;
+    let (status, _) = hub.get("/api/overview", &secret).await;
     assert_eq!(status, 200);
     let stored = settings.tokens[0].token.clone();
-    let (status, _) = hub.call("GET", "/api/overview", Some(&stored), None).await;
+    let (status, _) = hub.get("/api/overview", &stored).await;
     assert_eq!(status, 401, "the stored hash is no token");
     hub.stop().await;
 }

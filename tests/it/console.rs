@@ -243,9 +243,7 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
 
     // The fix is deployed; ops open the console.
     let hub = env.start_hub(env.settings.clone()).await;
-    let (_, groups) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (_, groups) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     let mapping = groups["groups"]
         .as_array()
         .unwrap()

@@ -45,13 +45,8 @@ fn due(case: &Value) -> DateTime<Utc> {
 }
 
 async fn act(hub: &RunningHub, token: &str, case_no: &str, body: Value) -> (u16, Value) {
-    hub.call(
-        "POST",
-        &format!("/api/cases/{case_no}/act"),
-        Some(token),
-        Some(&body),
-    )
-    .await
+    hub.post(&format!("/api/cases/{case_no}/act"), token, &body)
+        .await
 }
 
 /// A dispatcher's action that is recorded: the answer.

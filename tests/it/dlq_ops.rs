@@ -37,14 +37,7 @@ async fn wait_dlq(env: &TestEnv, count: u32) {
 }
 
 async fn letters(hub: &RunningHub, query: &str) -> Vec<Value> {
-    let (status, body) = hub
-        .call(
-            "GET",
-            &format!("/api/dlq?{query}"),
-            Some(VIEWER_TOKEN),
-            None,
-        )
-        .await;
+    let (status, body) = hub.get(&format!("/api/dlq?{query}"), VIEWER_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     body["letters"].as_array().unwrap().clone()
 }
@@ -70,9 +63,7 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     .await;
     wait_dlq(&env, 4).await;
 
-    let (status, body) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, body) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     let groups = body["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 3, "{body:#}");
@@ -121,15 +112,13 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
         found.iter().any(|l| l["message_id"] == "broken-1"),
         "{word}"
     );
-    let (status, _) = hub
-        .call("GET", "/api/dlq?conector=typo", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/dlq?conector=typo", VIEWER_TOKEN).await;
     assert_eq!(status, 400, "an unknown filter is an error, not everything");
 
     // Show: ops see the payload pretty-printed; viewers do not.
     let id = grouped[0]["id"].as_str().unwrap();
     let path = format!("/api/dlq/{HOTLINE}/{id}");
-    let (status, detail) = hub.call("GET", &path, Some(OPS_TOKEN), None).await;
+    let (status, detail) = hub.get(&path, OPS_TOKEN).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["body_is_json"], true);
     let body = detail["body"].as_str().unwrap();
@@ -137,12 +126,12 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     assert!(!detail["violations"].as_array().unwrap().is_empty());
     assert_eq!(detail["properties"]["headers"]["x-gridhub-stage"], "schema");
     assert_eq!(detail["properties"]["content_type"], "application/json");
-    let (status, detail) = hub.call("GET", &path, Some(VIEWER_TOKEN), None).await;
+    let (status, detail) = hub.get(&path, VIEWER_TOKEN).await;
     assert_eq!(status, 200);
     assert!(detail["body"].is_null(), "viewers do not read payloads");
     // The payload read is audited: who, what, when, from where; the
     // viewer's read, without the payload, is not a read of personal data.
-    let (_, trail) = hub.call("GET", "/api/audit", Some(OPS_TOKEN), None).await;
+    let (_, trail) = hub.get("/api/audit", OPS_TOKEN).await;
     let reads: Vec<&Value> = trail
         .as_array()
         .unwrap()
@@ -155,17 +144,13 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     assert_eq!(reads[0]["filter"]["id"], id);
     assert!(reads[0]["at"].is_string());
     let (status, _) = hub
-        .call(
-            "GET",
+        .get(
             &format!("/api/dlq/{HOTLINE}/0000000000000000"),
-            Some(VIEWER_TOKEN),
-            None,
+            VIEWER_TOKEN,
         )
         .await;
     assert_eq!(status, 404);
-    let (status, _) = hub
-        .call("GET", "/api/dlq?connector=nobody", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/dlq?connector=nobody", VIEWER_TOKEN).await;
     assert_eq!(status, 404);
 
     // Reading took nothing away.
@@ -208,9 +193,7 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
 
     // The fix is deployed.
     let hub = env.start_hub(env.settings.clone()).await;
-    let (_, body) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (_, body) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     let groups = body["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 1, "{body:#}");
     assert_eq!(groups[0]["stage"], "mapping");
@@ -223,29 +206,18 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
         .await;
     assert_eq!(status, 401);
     let (status, _) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some("not-a-token-at-all"),
-            Some(&replay),
-        )
+        .post("/api/dlq/replay", "not-a-token-at-all", &replay)
         .await;
     assert_eq!(status, 401);
     let (status, _) = hub.call("GET", "/api/overview", None, None).await;
     assert_eq!(status, 401);
-    let (status, _) = hub
-        .call("POST", "/api/dlq/replay", Some(VIEWER_TOKEN), Some(&replay))
-        .await;
+    let (status, _) = hub.post("/api/dlq/replay", VIEWER_TOKEN, &replay).await;
     assert_eq!(status, 403);
-    let (status, _) = hub
-        .call("POST", "/api/dlq/replay", Some(OPS_TOKEN), Some(&json!({})))
-        .await;
+    let (status, _) = hub.post("/api/dlq/replay", OPS_TOKEN, &json!({})).await;
     assert_eq!(status, 400, "replaying everything needs a filter");
     wait_dlq(&env, 3).await;
 
-    let (status, report) = hub
-        .call("POST", "/api/dlq/replay", Some(OPS_TOKEN), Some(&replay))
-        .await;
+    let (status, report) = hub.post("/api/dlq/replay", OPS_TOKEN, &replay).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 3);
     assert_eq!(report["failed"], 0);
@@ -275,9 +247,7 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
         audit(&env, "replay").await,
         vec![("token:tester".to_owned(), 3)]
     );
-    let (status, trail) = hub
-        .call("GET", "/api/audit", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, trail) = hub.get("/api/audit", VIEWER_TOKEN).await;
     assert_eq!(status, 200);
     assert_eq!(trail[0]["action"], "replay");
     assert_eq!(trail[0]["message_ids"].as_array().unwrap().len(), 3);
@@ -295,11 +265,10 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
     assert_eq!(first[0]["replays"], 0);
 
     let (status, report) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"connector": HOTLINE, "id": first[0]["id"]})),
+            OPS_TOKEN,
+            &json!({"connector": HOTLINE, "id": first[0]["id"]}),
         )
         .await;
     assert_eq!(status, 200, "{report}");
@@ -310,12 +279,7 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
     })
     .await;
     let (_, report) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"stage": "schema"})),
-        )
+        .post("/api/dlq/replay", OPS_TOKEN, &json!({"stage": "schema"}))
         .await;
     assert_eq!(report["done"], 1);
     wait_until(Duration::from_secs(20), "refused a third time", || async {
@@ -379,36 +343,19 @@ async fn edit_and_replay_fixes_one_message() {
     let still_broken: Value =
         serde_json::from_slice(&sample(HOTLINE, "ticket/invalid/invalid-phone.json")).unwrap();
     let (status, answer) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"body": still_broken})),
-        )
+        .post(&path, OPS_TOKEN, &json!({"body": still_broken}))
         .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["outcome"], "would-be-refused");
     assert_eq!(answer["refusal"]["stage"], "schema");
     let (status, _) = hub
-        .call(
-            "POST",
-            &path,
-            Some(VIEWER_TOKEN),
-            Some(&json!({"body": still_broken})),
-        )
+        .post(&path, VIEWER_TOKEN, &json!({"body": still_broken}))
         .await;
     assert_eq!(status, 403);
     wait_dlq(&env, 1).await;
 
     let fixed: Value = serde_json::from_slice(&ticket_12345("BJ12345-20261128-900001")).unwrap();
-    let (status, answer) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"body": fixed})),
-        )
-        .await;
+    let (status, answer) = hub.post(&path, OPS_TOKEN, &json!({"body": fixed})).await;
     assert_eq!(status, 200, "{answer}");
     wait_until(Duration::from_secs(20), "the fixed case", || async {
         env.count("SELECT count(*) FROM case_sources WHERE message_id = 'edit-1' AND source_ref = 'BJ12345-20261128-900001'")
@@ -421,14 +368,7 @@ async fn edit_and_replay_fixes_one_message() {
         audit(&env, "edit-replay").await,
         vec![("token:tester".to_owned(), 1)]
     );
-    let (status, _) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"body": fixed})),
-        )
-        .await;
+    let (status, _) = hub.post(&path, OPS_TOKEN, &json!({"body": fixed})).await;
     assert_eq!(status, 404, "it is gone");
     hub.stop().await;
 }
@@ -447,31 +387,20 @@ async fn purge_asks_for_confirmation_first() {
 
     let filter = json!({"connector": HOTLINE, "message_id": "purge-1"});
     let (status, _) = hub
-        .call(
-            "POST",
-            "/api/dlq/purge",
-            Some(VIEWER_TOKEN),
-            Some(&json!({"filter": filter})),
-        )
+        .post("/api/dlq/purge", VIEWER_TOKEN, &json!({"filter": filter}))
         .await;
     assert_eq!(status, 403);
     let (status, asked) = hub
-        .call(
-            "POST",
-            "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": filter})),
-        )
+        .post("/api/dlq/purge", OPS_TOKEN, &json!({"filter": filter}))
         .await;
     assert_eq!(status, 202, "{asked}");
     assert_eq!(asked["count"], 1);
     wait_dlq(&env, 3).await;
     let (status, _) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": {"connector": HOTLINE}, "confirm": asked["confirm"]})),
+            OPS_TOKEN,
+            &json!({"filter": {"connector": HOTLINE}, "confirm": asked["confirm"]}),
         )
         .await;
     assert_eq!(
@@ -479,19 +408,13 @@ async fn purge_asks_for_confirmation_first() {
         "a confirmation is for the filter it was given for"
     );
     let (_, asked) = hub
-        .call(
-            "POST",
-            "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": filter})),
-        )
+        .post("/api/dlq/purge", OPS_TOKEN, &json!({"filter": filter}))
         .await;
     let (status, done) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": filter, "confirm": asked["confirm"]})),
+            OPS_TOKEN,
+            &json!({"filter": filter, "confirm": asked["confirm"]}),
         )
         .await;
     assert_eq!(status, 200, "{done}");
@@ -713,19 +636,12 @@ async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
     assert_eq!(env.depth_if_any(&queue).await, Some(0));
     for _ in 0..100 {
         let (status, listing) = hub
-            .call(
-                "GET",
-                "/api/dlq?connector=hotline-12345",
-                Some(VIEWER_TOKEN),
-                None,
-            )
+            .get("/api/dlq?connector=hotline-12345", VIEWER_TOKEN)
             .await;
         assert_eq!(status, 200);
         assert_eq!(listing["letters"].as_array().unwrap().len(), 2);
     }
-    let (_, groups) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (_, groups) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     assert_eq!(groups["groups"][0]["count"], 2);
     assert_eq!(
         env.count("SELECT count(*) FROM dlq_messages WHERE settled_at IS NULL")
@@ -734,12 +650,7 @@ async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
     );
     // Replayed, they are settled once each and refused again (still `{}`).
     let (status, report) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"connector": HOTLINE})),
-        )
+        .post("/api/dlq/replay", OPS_TOKEN, &json!({"connector": HOTLINE}))
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 2);

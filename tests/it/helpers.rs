@@ -372,6 +372,16 @@ impl RunningHub {
         (status, value)
     }
 
+    /// `GET path` with a token: (status, body).
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    /// `POST path` of a JSON body with a token: (status, body).
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
     /// Asks the hub to stop and waits until it has.
     pub async fn stop(self) {
         self.shutdown.cancel();

@@ -146,14 +146,7 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     assert!(confirmed, "{summary}");
     let dlq = env.names.dead_letter_queue(HOTLINE);
     env.wait_depth(&dlq, 1, Duration::from_secs(20)).await;
-    let (status, letters) = hub
-        .call(
-            "GET",
-            "/api/dlq?connector=hotline-12345",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    let (status, letters) = hub.get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     assert_eq!(status, 200, "{letters}");
     let letter = &letters["letters"][0];
     assert_eq!(letter["stage"], "identity", "{letters}");
@@ -161,12 +154,7 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     // Replayed by ops: it is still judged as a publisher with no user_id,
     // never as the hub that republishes it.
     let (status, report) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"connector": HOTLINE})),
-        )
+        .post("/api/dlq/replay", OPS_TOKEN, &json!({"connector": HOTLINE}))
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 1, "{report}");
@@ -180,22 +168,14 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     assert_eq!(env.depth(&dlq).await, 1);
     // Nor does an edit pass as the hub: the fixed body is checked as its
     // original publisher's, and would be refused at identity.
-    let (_, letters) = hub
-        .call(
-            "GET",
-            "/api/dlq?connector=hotline-12345",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    let (_, letters) = hub.get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     let id = letters["letters"][0]["id"].as_str().unwrap().to_owned();
     let fixed: Value = serde_json::from_str(&body).unwrap();
     let (status, answer) = hub
-        .call(
-            "POST",
+        .post(
             &format!("/api/dlq/{HOTLINE}/{id}/edit"),
-            Some(OPS_TOKEN),
-            Some(&json!({ "body": fixed })),
+            OPS_TOKEN,
+            &json!({ "body": fixed }),
         )
         .await;
     assert_eq!(status, 422, "{answer}");
@@ -538,14 +518,7 @@ async fn an_unreadable_message_costs_only_itself() {
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 3);
     assert_eq!(env.depth(&env.names.dead_letter_queue(other)).await, 0);
     // Ops read them, with their stage and reason, and the tools survive it.
-    let (status, listing) = hub
-        .call(
-            "GET",
-            "/api/dlq?connector=hotline-12345",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    let (status, listing) = hub.get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     assert_eq!(status, 200, "{listing}");
     let letters = listing["letters"].as_array().unwrap();
     assert_eq!(letters.len(), 3, "{listing}");

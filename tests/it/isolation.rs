@@ -325,7 +325,7 @@ async fn a_departments_token_sees_only_its_own() {
             && env.count("SELECT count(*) FROM cases").await == 1
     })
     .await;
-    let get = |path: &'static str, token: &'static str| hub.call("GET", path, Some(token), None);
+    let get = |path: &'static str, token: &'static str| hub.get(path, token);
 
     // Its dead letters only, whatever it asks.
     let (status, listing) = get("/api/dlq", URBAN).await;
@@ -338,20 +338,14 @@ async fn a_departments_token_sees_only_its_own() {
     let (_, all) = get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     let hotline_letter = all["letters"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = hub
-        .call(
-            "GET",
-            &format!("/api/dlq/hotline-12345/{hotline_letter}"),
-            Some(URBAN),
-            None,
-        )
+        .get(&format!("/api/dlq/hotline-12345/{hotline_letter}"), URBAN)
         .await;
     assert_eq!(status, 403, "another connector's dead letter");
     let (status, report) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/replay",
-            Some(URBAN),
-            Some(&serde_json::json!({"stage": "schema"})),
+            URBAN,
+            &serde_json::json!({"stage": "schema"}),
         )
         .await;
     assert_eq!(status, 200);

@@ -286,11 +286,10 @@ async fn a_return_is_reviewed_and_dispatched_again() {
     // the rule's on_return unit.
     wait_status(&env, &case_no, "return_pending").await;
     let (status, body) = hub
-        .call(
-            "POST",
+        .post(
             &format!("/api/cases/{case_no}/act"),
-            Some(crate::helpers::OPS_TOKEN),
-            Some(&json!({"action": "approve_return", "reason": "not a matter for 城管"})),
+            crate::helpers::OPS_TOKEN,
+            &json!({"action": "approve_return", "reason": "not a matter for 城管"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -799,11 +798,9 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
         let hub = &hub;
         async move {
             let (status, owed) = hub
-                .call(
-                    "GET",
+                .get(
                     &format!("/api/callbacks?hotline={hotline}"),
-                    Some(crate::helpers::OPS_TOKEN),
-                    None,
+                    crate::helpers::OPS_TOKEN,
                 )
                 .await;
             assert_eq!(status, 200, "{owed}");
@@ -817,11 +814,9 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
     assert_eq!(listed[0]["overdue"], false);
     assert!(owed("hotline-96156").await.is_empty());
     let (status, _) = hub
-        .call(
-            "GET",
+        .get(
             "/api/callbacks?hotline=dept-health",
-            Some(crate::helpers::OPS_TOKEN),
-            None,
+            crate::helpers::OPS_TOKEN,
         )
         .await;
     assert_eq!(status, 404, "not a hotline");
