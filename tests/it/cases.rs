@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gridhub::settings::{Role, Token};
+use gridhub::settings::Role;
 use serde_json::{Value, json};
 
 use crate::cli::gridhub;
@@ -35,13 +35,8 @@ fn numbers(cases: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "dept-urban-management".into(),
-        token: URBAN.into(),
-        role: Role::Viewer,
-        connectors: vec!["dept-urban-management".into()],
-    });
+    let unit = "dept-urban-management";
+    let settings = env.settings_with_token(unit, URBAN, Role::Viewer, &[unit]);
     let hub = env.start_hub(settings).await;
     // The same caller twice (construction noise, then water), another once.
     let (noise, water, other) = (
@@ -199,12 +194,7 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
     );
 
     // The CLI: find by ticket, by phone from standard input, show whole.
-    let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("namespace = \"{}\"\n", env.settings.namespace),
-    )
-    .unwrap();
+    let config = env.config_file("");
     let run = |args: &[&str], input: &str| {
         let output = crate::cli::output_with_input(
             gridhub()

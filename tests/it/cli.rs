@@ -135,15 +135,7 @@ fn definitions_file_matches_the_declared_topology() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_publish_cases_dlq_and_sigterm() {
     let env = TestEnv::new().await;
-    let config = tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "namespace = \"{}\"\nshutdown_grace_secs = 5\nhttp_listen = \"127.0.0.1:0\"\n",
-            env.settings.namespace
-        ),
-    )
-    .unwrap();
+    let config = env.config_file("shutdown_grace_secs = 5\nhttp_listen = \"127.0.0.1:0\"\n");
     let mut serve = gridhub()
         .args(["serve", "--config"])
         .arg(&config)

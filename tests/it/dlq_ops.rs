@@ -422,12 +422,7 @@ async fn purge_asks_for_confirmation_first() {
     wait_dlq(&env, 2).await;
 
     // The CLI asks too.
-    let config = tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("namespace = \"{}\"\n", env.settings.namespace),
-    )
-    .unwrap();
+    let config = env.config_file("");
     let run = |args: &[&str], input: &str| {
         crate::cli::output_with_input(
             gridhub()

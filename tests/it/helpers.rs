@@ -143,6 +143,34 @@ impl TestEnv {
         RunningHub::run(Hub::build(settings).await.expect("hub builds"))
     }
 
+    /// These settings with one more API token, for `connectors` only (every
+    /// connector when empty).
+    pub fn settings_with_token(
+        &self,
+        name: &str,
+        token: &str,
+        role: Role,
+        connectors: &[&str],
+    ) -> Settings {
+        let mut settings = self.settings.clone();
+        settings.tokens.push(Token {
+            name: name.to_owned(),
+            token: token.to_owned(),
+            role,
+            connectors: connectors.iter().map(|c| (*c).to_owned()).collect(),
+        });
+        settings
+    }
+
+    /// A `gridhub.toml` in a directory of its own that names this test's
+    /// namespace, then the lines of `more`.
+    pub fn config_file(&self, more: &str) -> PathBuf {
+        let config = crate::cli::tempdir().join("gridhub.toml");
+        let namespace = &self.settings.namespace;
+        std::fs::write(&config, format!("namespace = \"{namespace}\"\n{more}")).unwrap();
+        config
+    }
+
     /// Publishes with confirms to the inbound exchange.
     pub async fn publish(&self, messages: &[Outgoing]) -> Vec<Published> {
         let channel = self.broker.create_channel().await.unwrap();

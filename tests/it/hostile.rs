@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::{gridhub, tempdir};
+use crate::cli::gridhub;
 use crate::helpers::{AMQP, OPS_TOKEN, TestEnv, outgoing, ticket_12345, wait_until};
 
 const HOTLINE: &str = "hotline-12345";
@@ -41,15 +41,7 @@ impl Drop for Serve {
 }
 
 fn serve(env: &TestEnv) -> Serve {
-    let config = tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "namespace = \"{}\"\nhttp_listen = \"\"\n",
-            env.settings.namespace
-        ),
-    )
-    .unwrap();
+    let config = env.config_file("http_listen = \"\"\n");
     Serve(
         gridhub()
             .args(["serve", "--config"])

@@ -293,17 +293,13 @@ async fn each_connector_publishes_and_reads_only_as_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departments_token_sees_only_its_own() {
     use crate::helpers::{OPS_TOKEN, outgoing, ticket_12345, wait_until};
-    use gridhub::settings::{Role, Token};
+    use gridhub::settings::Role;
     const URBAN: &str = "urban-management-token-0123456789";
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "dept-urban-management".into(),
-        token: URBAN.into(),
-        role: Role::Ops,
-        connectors: vec!["dept-urban-management".into()],
-    });
-    let hub = env.start_hub(settings).await;
+    let unit = "dept-urban-management";
+    let hub = env
+        .start_hub(env.settings_with_token(unit, URBAN, Role::Ops, &[unit]))
+        .await;
     // A 12345 ticket about a matter urban management leads; a refusal each
     // for the hotline and for urban management.
     let mut refused_hotline = outgoing("hotline-12345", "ticket", b"{}".to_vec());

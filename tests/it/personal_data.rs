@@ -60,12 +60,7 @@ async fn personal_data_is_erased_after_its_retention() {
     ] {
         sqlx::query(sql).execute(&env.pool).await.unwrap();
     }
-    let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("namespace = \"{}\"\n", env.settings.namespace),
-    )
-    .unwrap();
+    let config = env.config_file("");
     let run = || {
         gridhub()
             .args(["expire", "--config"])
@@ -163,12 +158,10 @@ async fn reporters_are_sealed_at_rest_and_keys_rotate() {
     let new = Seal::new_key_line("test2");
     let keys = env.settings.data_keys_file.clone().unwrap();
     std::fs::write(&keys, format!("{new}\n{}\n", crate::helpers::TEST_KEY)).unwrap();
-    let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("data_keys_file = {:?}\n", keys.display().to_string()),
-    )
-    .unwrap();
+    let config = env.config_file(&format!(
+        "data_keys_file = {:?}\n",
+        keys.display().to_string()
+    ));
     let output = gridhub()
         .args(["key", "rotate", "--config"])
         .arg(&config)
