@@ -316,16 +316,7 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
 
     // The case view: a ticket found by its id, opened with its timeline
     // and its place among the grids.
-    env.publish(&[outgoing(
-        "dept-planning",
-        "grid-boundaries",
-        crate::helpers::one_grid(),
-    )])
-    .await;
-    env.wait_count("SELECT count(*) FROM grids", 1, Duration::from_secs(10))
-        .await;
-    // Each hub reloads its places within places_refresh_ms.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.load_one_grid().await;
     let ticket_no = "BJ12345-20261128-900299";
     let mut water: Value = serde_json::from_slice(&ticket_12345(ticket_no)).unwrap();
     water["category"] = json!({"code": "0501", "name": "停水"});

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gridhub::settings::{Role, Token};
+use gridhub::settings::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningHub, TestEnv, VIEWER_TOKEN, outgoing, root, wait_until};
+use crate::helpers::{
+    RunningHub, TestEnv, VIEWER_TOKEN, hotline_ticket, outgoing, root, wait_until,
+};
 
 const DISPATCHER: &str = "dispatcher-token-for-tests-0123456789";
 
@@ -84,31 +86,17 @@ async fn trail(env: &TestEnv, case_no: &str) -> Vec<(String, String, String, Opt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "desk-1".into(),
-        token: DISPATCHER.into(),
-        role: Role::Dispatcher,
-        connectors: Vec::new(),
-    });
+    let settings = env.settings_with_token("desk-1", DISPATCHER, Role::Dispatcher, &[]);
     let hub = env.start_hub(settings).await;
     // No grid data yet: a grid-level matter (a neighbours' dispute) cannot
     // be placed and waits in the centre's triage.
     let ticket = "BJ12345-20261206-000901";
     let mut body: Value = serde_json::from_slice(&crate::helpers::ticket_12345(ticket)).unwrap();
     body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        serde_json::to_vec(&body).unwrap(),
-    )])
-    .await;
-    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+    let body = serde_json::to_vec(&body).unwrap();
+    let case_no = env
+        .open_case(outgoing("hotline-12345", "ticket", body))
         .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
     let triaged = case(&env, &case_no).await;
     assert_eq!(triaged["located_by"], "unplaced");
     assert_eq!(triaged["lead_unit"], "district-centre");
@@ -317,19 +305,9 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
 async fn the_cli_dispatches_and_reviews() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let ticket = "BJ12345-20261206-000902";
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        crate::helpers::ticket_12345(ticket),
-    )])
-    .await;
-    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+    let case_no = env
+        .open_case(hotline_ticket("BJ12345-20261206-000902"))
         .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
     let run = |args: &[&str]| {
         let mut command = crate::cli::gridhub();
         command

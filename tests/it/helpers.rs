@@ -182,6 +182,29 @@ impl TestEnv {
         results
     }
 
+    /// Publishes the test grid ([`one_grid`]) and waits until it is stored
+    /// and the running hubs have reloaded their places.
+    pub async fn load_one_grid(&self) {
+        self.publish(&[outgoing("dept-planning", "grid-boundaries", one_grid())])
+            .await;
+        self.wait_count("SELECT count(*) FROM grids", 1, Duration::from_secs(10))
+            .await;
+        // Each hub reloads its places within places_refresh_ms.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    /// Publishes a ticket into an empty store and waits until it opens the
+    /// one case there; its case number.
+    pub async fn open_case(&self, ticket: Outgoing) -> String {
+        self.publish(&[ticket]).await;
+        self.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+            .await;
+        sqlx::query_scalar("SELECT case_no FROM cases")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }
@@ -461,6 +484,12 @@ pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing 
         body,
         replays: 0,
     }
+}
+
+/// A valid 12345 ticket with the given ticket number, as the hotline
+/// publishes it.
+pub fn hotline_ticket(ticket_no: &str) -> Outgoing {
+    outgoing("hotline-12345", "ticket", ticket_12345(ticket_no))
 }
 
 /// A valid 12345 ticket with the given ticket number.

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{RunningHub, TestEnv, outgoing, root, wait_until};
 
 const TICKET: &str = "BJ12345-20261128-000777";
+const URBAN: &str = "dept-urban-management";
 
 /// A valid sample of a connector's message type whose expected intent
 /// satisfies `pick`, with every case number and 12345 ticket id in it
@@ -104,28 +105,48 @@ async fn wait_status(env: &TestEnv, case_no: &str, status: &str) {
 /// Starts a hub, loads the test grid and opens one ticket; returns its case number.
 async fn located_case(env: &TestEnv) -> (RunningHub, String) {
     let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[message(
-        "dept-planning",
-        "grid-boundaries",
-        crate::helpers::one_grid(),
-    )])
-    .await;
-    env.wait_count("SELECT count(*) FROM grids", 1, Duration::from_secs(10))
-        .await;
-    tokio::time::sleep(Duration::from_millis(400)).await; // the hub reloads its index
-    env.publish(&[message(
-        "hotline-12345",
-        "ticket",
-        ticket(TICKET, 116.6762, 39.8935),
-    )])
-    .await;
-    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
-        .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    env.load_one_grid().await;
+    let ticket = message("hotline-12345", "ticket", ticket(TICKET, 116.6762, 39.8935));
+    let case_no = env.open_case(ticket).await;
     (hub, case_no)
+}
+
+/// Publishes the sample of a connector's message type that `pick`
+/// accepts, about `case_no`.
+async fn send(
+    env: &TestEnv,
+    connector: &str,
+    message_type: &str,
+    case_no: &str,
+    pick: impl Fn(&Value) -> bool,
+) {
+    let body = sample(connector, message_type, pick, case_no);
+    env.publish(&[message(connector, message_type, body)]).await;
+}
+
+/// Samples: any one.
+fn any(_: &Value) -> bool {
+    true
+}
+
+/// Samples: a verification that passed.
+fn passed(intent: &Value) -> bool {
+    intent["passed"] == true
+}
+
+/// Samples: a verification that failed.
+fn failed(intent: &Value) -> bool {
+    intent["passed"] == false
+}
+
+/// Samples: a callback that reached the caller, whose matter is solved.
+fn solved(intent: &Value) -> bool {
+    intent["contacted"] == true && intent["solved"] == true
+}
+
+/// Samples: a callback like [`solved`], the caller satisfied.
+fn satisfied(intent: &Value) -> bool {
+    solved(intent) && intent["satisfaction"] == "satisfied"
 }
 
 /// Every event the hub publishes fits schemas/hub/event.v1.json.
@@ -182,41 +203,19 @@ async fn a_ticket_goes_round_the_whole_loop() {
         "城管 is entitled to the reporter"
     );
 
-    let urban = |message_type: &str, pick: &dyn Fn(&Value) -> bool| {
-        message(
-            "dept-urban-management",
-            message_type,
-            sample("dept-urban-management", message_type, pick, &case_no),
-        )
-    };
-    env.publish(&[urban("sign-for", &|_| true)]).await;
+    send(&env, URBAN, "sign-for", &case_no, any).await;
     wait_status(&env, &case_no, "accepted").await;
-    env.publish(&[urban("result", &|_| true)]).await;
-    wait_status(&env, &case_no, "verifying").await;
+    responded(&env, &case_no).await;
     let verify_queue = env.names.outbound_queue("grid-platform");
     wait_until(Duration::from_secs(10), "verification request", || async {
         events_of(&env.drain(&verify_queue).await).contains(&"case.verify_requested".to_owned())
     })
     .await;
 
-    let passed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == true,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", passed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "callback").await;
 
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true && e["satisfaction"] == "satisfied",
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, satisfied).await;
     wait_status(&env, &case_no, "closed").await;
     assert_eq!(case(&env, &case_no).await["satisfaction"], "satisfied");
 
@@ -279,9 +278,7 @@ async fn a_ticket_goes_round_the_whole_loop() {
 async fn a_return_is_reviewed_and_dispatched_again() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
-    let returned = sample("dept-urban-management", "return", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "return", returned)])
-        .await;
+    send(&env, URBAN, "return", &case_no, any).await;
     // The return waits for the centre's review; approved, the case goes to
     // the rule's on_return unit.
     wait_status(&env, &case_no, "return_pending").await;
@@ -325,14 +322,7 @@ async fn failed_verification_is_rework_and_counted() {
     env.publish(&[message("dept-urban-management", "result", result.clone())])
         .await;
     wait_status(&env, &case_no, "verifying").await;
-    let failed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == false,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", failed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, failed).await;
     wait_status(&env, &case_no, "rework").await;
     assert_eq!(case(&env, &case_no).await["rework_count"], 1);
     let queue = env.names.outbound_queue("dept-urban-management");
@@ -399,10 +389,7 @@ async fn duplicates_from_two_hotlines_are_merged_and_both_callers_hear_the_outco
     })
     .await;
     // The parent is answered: the 96126 caller hears it too.
-    let result = sample("dept-urban-management", "result", |_| true, &parent);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
-    wait_status(&env, &parent, "verifying").await;
+    responded(&env, &parent).await;
     wait_until(
         Duration::from_secs(10),
         "parent's outcome on 96126",
@@ -630,9 +617,7 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
 
 /// The unit responds: the case goes to verification.
 async fn responded(env: &TestEnv, case_no: &str) {
-    let result = sample("dept-urban-management", "result", |_| true, case_no);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
+    send(env, URBAN, "result", case_no, any).await;
     wait_status(env, case_no, "verifying").await;
 }
 
@@ -680,26 +665,12 @@ async fn a_callback_during_verification_is_applied_after_it() {
     let (hub, case_no) = located_case(&env).await;
     responded(&env, &case_no).await;
 
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true && e["satisfaction"] == "satisfied",
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, satisfied).await;
     wait_held(&env, &case_no).await;
     assert_eq!(status_of(&env, &case_no).await, "verifying");
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
 
-    let passed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == true,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", passed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "closed").await;
     assert_eq!(case(&env, &case_no).await["satisfaction"], "satisfied");
     let trail = trail(&env, &case_no).await;
@@ -749,23 +720,9 @@ async fn a_callback_held_through_a_failed_verification_is_dropped() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
     responded(&env, &case_no).await;
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true,
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, solved).await;
     wait_held(&env, &case_no).await;
-    let failed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == false,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", failed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, failed).await;
     wait_status(&env, &case_no, "rework").await;
     let trail = trail(&env, &case_no).await;
     assert_eq!(
@@ -784,14 +741,7 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
     responded(&env, &case_no).await;
-    let passed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == true,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", passed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "callback").await;
 
     let owed = |hotline: &'static str| {
@@ -846,14 +796,7 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
     let heard = hotline_heard(&env, "case.callback_overdue").await;
     assert_events_fit_the_schema(&heard);
 
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true,
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, solved).await;
     wait_status(&env, &case_no, "closed").await;
     assert!(owed("hotline-12345").await.is_empty());
     hub.stop().await;
