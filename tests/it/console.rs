@@ -10,9 +10,9 @@ use gridhub::amqp::publish::Outgoing;
 use gridhub::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::cli::{copy_dir, tempdir};
+use crate::cli::{broken_ticket_mapping, tempdir};
 use crate::helpers::{
-    OPS_TOKEN, TestEnv, VIEWER_TOKEN, http, outgoing, root, sample, ticket_12345, wait_until,
+    OPS_TOKEN, TestEnv, VIEWER_TOKEN, http, outgoing, sample, ticket_12345, wait_until,
 };
 
 const HOTLINE: &str = "hotline-12345";
@@ -208,14 +208,7 @@ impl Session<'_> {
 async fn console_replays_a_group_and_the_dlq_count_falls() {
     let env = TestEnv::new().await;
     // A broken mapping refuses three good tickets; one bad ticket is refused too.
-    let broken = tempdir();
-    copy_dir(&root().join("connectors"), &broken.join("connectors"));
-    copy_dir(&root().join("schemas"), &broken.join("schemas"));
-    std::fs::write(
-        broken.join(format!("connectors/{HOTLINE}/mappings/ticket.jq")),
-        "error(\"mapping under repair\")",
-    )
-    .unwrap();
+    let broken = broken_ticket_mapping(HOTLINE);
     let hub = env
         .start_hub(Settings {
             connectors_dir: broken.join("connectors"),

@@ -8,10 +8,10 @@ use gridhub::amqp::publish::Outgoing;
 use gridhub::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::cli::{copy_dir, gridhub, tempdir};
+use crate::cli::{broken_ticket_mapping, gridhub};
 use crate::helpers::{
-    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, outgoing, root, sample,
-    ticket_12345, wait_until,
+    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, outgoing, sample, ticket_12345,
+    wait_until,
 };
 
 const HOTLINE: &str = "hotline-12345";
@@ -163,14 +163,7 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
     let env = TestEnv::new().await;
-    let broken = tempdir();
-    copy_dir(&root().join("connectors"), &broken.join("connectors"));
-    copy_dir(&root().join("schemas"), &broken.join("schemas"));
-    std::fs::write(
-        broken.join(format!("connectors/{HOTLINE}/mappings/ticket.jq")),
-        "error(\"mapping under repair\")",
-    )
-    .unwrap();
+    let broken = broken_ticket_mapping(HOTLINE);
     let hub = env
         .start_hub(Settings {
             connectors_dir: broken.join("connectors"),
