@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::cli::{broken_ticket_mapping, tempdir};
 use crate::helpers::{
-    OPS_TOKEN, TestEnv, VIEWER_TOKEN, http, outgoing, sample, ticket_12345, wait_until,
+    OPS_TOKEN, TestEnv, VIEWER_TOKEN, hotline_ticket, http, outgoing, sample, ticket_12345,
+    wait_until,
 };
 
 const HOTLINE: &str = "hotline-12345";
@@ -216,13 +217,7 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
         })
         .await;
     let mut messages: Vec<Outgoing> = (1..=3)
-        .map(|n| {
-            outgoing(
-                HOTLINE,
-                "ticket",
-                ticket_12345(&format!("BJ12345-20261128-90020{n}")),
-            )
-        })
+        .map(|n| hotline_ticket(&format!("BJ12345-20261128-90020{n}")))
         .collect();
     messages.push(outgoing(
         HOTLINE,

@@ -10,20 +10,15 @@ use serde_json::{Value, json};
 
 use crate::cli::{broken_ticket_mapping, gridhub};
 use crate::helpers::{
-    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, outgoing, sample, ticket_12345,
-    wait_until,
+    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, empty_ticket, hotline_ticket,
+    outgoing, sample, ticket_12345, wait_until, with_message_id,
 };
 
 const HOTLINE: &str = "hotline-12345";
 
 fn invalid(name: &str, message_id: &str) -> Outgoing {
-    let mut message = outgoing(
-        HOTLINE,
-        "ticket",
-        sample(HOTLINE, &format!("ticket/invalid/{name}")),
-    );
-    message.message_id = Some(message_id.to_owned());
-    message
+    let body = sample(HOTLINE, &format!("ticket/invalid/{name}"));
+    with_message_id(outgoing(HOTLINE, "ticket", body), message_id)
 }
 
 async fn wait_dlq(env: &TestEnv, count: u32) {
@@ -171,13 +166,7 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
         })
         .await;
     let tickets: Vec<Outgoing> = (1..=3)
-        .map(|n| {
-            outgoing(
-                HOTLINE,
-                "ticket",
-                ticket_12345(&format!("BJ12345-20261128-90010{n}")),
-            )
-        })
+        .map(|n| hotline_ticket(&format!("BJ12345-20261128-90010{n}")))
         .collect();
     env.publish(&tickets).await;
     wait_dlq(&env, 3).await;
@@ -607,11 +596,7 @@ async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     let broken: Vec<_> = (1..=2)
-        .map(|n| {
-            let mut m = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-            m.message_id = Some(format!("read-{n}"));
-            m
-        })
+        .map(|n| empty_ticket(&format!("read-{n}")))
         .collect();
     env.publish(&broken).await;
     wait_until(Duration::from_secs(20), "two recorded", || async {

@@ -486,6 +486,20 @@ pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing 
     }
 }
 
+/// `message` under another message_id.
+pub fn with_message_id(mut message: Outgoing, message_id: &str) -> Outgoing {
+    message.message_id = Some(message_id.to_owned());
+    message
+}
+
+/// An empty 12345 ticket, `{}`, which its schema refuses, under `message_id`.
+pub fn empty_ticket(message_id: &str) -> Outgoing {
+    with_message_id(
+        outgoing("hotline-12345", "ticket", b"{}".to_vec()),
+        message_id,
+    )
+}
+
 /// A valid 12345 ticket with the given ticket number, as the hotline
 /// publishes it.
 pub fn hotline_ticket(ticket_no: &str) -> Outgoing {

@@ -292,7 +292,9 @@ async fn each_connector_publishes_and_reads_only_as_itself() {
 /// else of the district's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departments_token_sees_only_its_own() {
-    use crate::helpers::{OPS_TOKEN, outgoing, ticket_12345, wait_until};
+    use crate::helpers::{
+        OPS_TOKEN, empty_ticket, hotline_ticket, outgoing, wait_until, with_message_id,
+    };
     use gridhub::settings::Role;
     const URBAN: &str = "urban-management-token-0123456789";
     let env = TestEnv::new().await;
@@ -302,16 +304,11 @@ async fn a_departments_token_sees_only_its_own() {
         .await;
     // A 12345 ticket about a matter urban management leads; a refusal each
     // for the hotline and for urban management.
-    let mut refused_hotline = outgoing("hotline-12345", "ticket", b"{}".to_vec());
-    refused_hotline.message_id = Some("hotline-refused".into());
-    let mut refused_urban = outgoing("dept-urban-management", "progress", b"{}".to_vec());
-    refused_urban.message_id = Some("urban-refused".into());
+    let refused_hotline = empty_ticket("hotline-refused");
+    let refused_urban = outgoing("dept-urban-management", "progress", b"{}".to_vec());
+    let refused_urban = with_message_id(refused_urban, "urban-refused");
     env.publish(&[
-        outgoing(
-            "hotline-12345",
-            "ticket",
-            ticket_12345("BJ12345-20261206-000001"),
-        ),
+        hotline_ticket("BJ12345-20261206-000001"),
         refused_hotline,
         refused_urban,
     ])

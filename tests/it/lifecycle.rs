@@ -7,7 +7,7 @@ use std::time::Duration;
 use gridhub::amqp::publish::Outgoing;
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningHub, TestEnv, outgoing, root, wait_until};
+use crate::helpers::{RunningHub, TestEnv, outgoing, root, wait_until, with_message_id};
 
 const TICKET: &str = "BJ12345-20261128-000777";
 const URBAN: &str = "dept-urban-management";
@@ -334,8 +334,8 @@ async fn failed_verification_is_rework_and_counted() {
     })
     .await;
     // The unit answers again (another message): back to verification.
-    let mut again = message("dept-urban-management", "result", result);
-    again.message_id = Some("result-after-rework".into());
+    let again = message("dept-urban-management", "result", result);
+    let again = with_message_id(again, "result-after-rework");
     env.publish(&[again]).await;
     wait_status(&env, &case_no, "verifying").await;
     hub.stop().await;

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use gridhub::amqp::publish::Published;
 
-use crate::helpers::{TestEnv, batches_through, outgoing, ticket_12345, wait_until};
+use crate::helpers::{
+    TestEnv, batches_through, outgoing, ticket_12345, wait_until, with_message_id,
+};
 use crate::proxy::Proxy;
 
 fn ticket(n: usize) -> Vec<u8> {
@@ -17,8 +19,7 @@ async fn redelivered_and_republished_messages_open_one_case() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     let first = outgoing("hotline-12345", "ticket", ticket(1));
-    let mut same_ticket_new_id = first.clone();
-    same_ticket_new_id.message_id = Some("republished-with-another-id".into());
+    let same_ticket_new_id = with_message_id(first.clone(), "republished-with-another-id");
     // The same message three times (one of them in a later batch), and the same ticket under another id.
     env.publish(&[first.clone(), first.clone()]).await;
     env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
@@ -248,8 +249,8 @@ async fn a_broker_that_accepts_and_never_answers_is_given_up_on_and_retried() {
 async fn a_replay_may_redo_a_refused_message_once() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let mut broken = outgoing("hotline-12345", "ticket", b"{\"ticketNo\": 1}".to_vec());
-    broken.message_id = Some("fixed-later".into());
+    let broken = outgoing("hotline-12345", "ticket", b"{\"ticketNo\": 1}".to_vec());
+    let broken = with_message_id(broken, "fixed-later");
     env.publish(&[broken.clone()]).await;
     env.wait_count(
         "SELECT count(*) FROM dead_letters",
@@ -259,8 +260,10 @@ async fn a_replay_may_redo_a_refused_message_once() {
     .await;
     // The same message_id again, not a replay: recognised, nothing new. And
     // replayed with its body fixed, in the same batch or the next: processed.
-    let mut replay = outgoing("hotline-12345", "ticket", ticket(7));
-    replay.message_id = Some("fixed-later".into());
+    let mut replay = with_message_id(
+        outgoing("hotline-12345", "ticket", ticket(7)),
+        "fixed-later",
+    );
     replay.replays = 1;
     env.publish(&[broken, replay.clone()]).await;
     env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
