@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cli::gridhub;
-use crate::helpers::{AMQP, OPS_TOKEN, TestEnv, outgoing, ticket_12345, wait_until};
+use crate::helpers::{
+    AMQP, OPS_TOKEN, TestEnv, empty_ticket, hotline_ticket, outgoing, ticket_12345, wait_until,
+};
 
 const HOTLINE: &str = "hotline-12345";
 
@@ -28,6 +30,15 @@ fn hostile(env: &TestEnv, args: &[&str]) -> (Value, bool) {
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or(Value::Null);
     (summary, output.status.success())
+}
+
+/// [`hostile`] publishing to the hotline's ticket routing key as the
+/// broker's test user, `guest`, with `args` after.
+fn hostile_ticket(env: &TestEnv, args: &[&str]) -> (Value, bool) {
+    let routing_key = format!("{HOTLINE}.ticket");
+    let mut all = vec!["--routing-key", &routing_key, "--user-id", "guest"];
+    all.extend_from_slice(args);
+    hostile(env, &all)
 }
 
 /// `gridhub serve` as a child process, killed if the test ends first.
@@ -60,15 +71,10 @@ async fn a_header_nested_as_deep_as_a_frame_allows_costs_only_itself() {
     let env = TestEnv::new().await;
     let mut hub = serve(&env);
     let body = String::from_utf8(ticket_12345("BJ12345-20261202-000001")).unwrap();
-    let routing_key = format!("{HOTLINE}.ticket");
     let deep = |message_id: &str, depth: &str| {
-        hostile(
+        hostile_ticket(
             &env,
             &[
-                "--routing-key",
-                &routing_key,
-                "--user-id",
-                "guest",
                 "--message-id",
                 message_id,
                 "--body",
@@ -90,13 +96,7 @@ async fn a_header_nested_as_deep_as_a_frame_allows_costs_only_itself() {
     assert!(confirmed, "{summary}");
     // Tickets published after it.
     let tickets: Vec<_> = (2..=21)
-        .map(|n| {
-            outgoing(
-                HOTLINE,
-                "ticket",
-                ticket_12345(&format!("BJ12345-20261202-{n:06}")),
-            )
-        })
+        .map(|n| hotline_ticket(&format!("BJ12345-20261202-{n:06}")))
         .collect();
     let started = Instant::now();
     env.publish(&tickets).await;
@@ -215,18 +215,9 @@ async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
     );
     assert!(confirmed, "{summary}");
     let body = String::from_utf8(ticket_12345("BJ12345-20261203-000001")).unwrap();
-    let (summary, confirmed) = hostile(
+    let (summary, confirmed) = hostile_ticket(
         &env,
-        &[
-            "--routing-key",
-            &format!("{HOTLINE}.ticket"),
-            "--user-id",
-            "guest",
-            "--message-id-hex",
-            &hex(b"nul\0id"),
-            "--body",
-            &body,
-        ],
+        &["--message-id-hex", &hex(b"nul\0id"), "--body", &body],
     );
     assert!(confirmed, "{summary}");
     // A key that is a phone number.
@@ -238,13 +229,7 @@ async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
         "ticket",
         serde_json::to_vec(&keyed).unwrap(),
     )];
-    tickets.extend((3..=12).map(|n| {
-        outgoing(
-            HOTLINE,
-            "ticket",
-            ticket_12345(&format!("BJ12345-20261203-{n:06}")),
-        )
-    }));
+    tickets.extend((3..=12).map(|n| hotline_ticket(&format!("BJ12345-20261203-{n:06}"))));
     env.publish(&tickets).await;
     wait_until(Duration::from_secs(20), "10 cases, 3 refusals", || async {
         env.count("SELECT count(*) FROM cases").await == 10
@@ -281,12 +266,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     // The hub is up and has declared its topology.
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261204-000002"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261204-000002")])
+        .await;
     env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(20))
         .await;
     // A refusal that no queue takes: the DLQ's binding is gone.
@@ -301,9 +282,7 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
         )
         .await
         .unwrap();
-    let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-    bad.message_id = Some("refused-into-no-queue".into());
-    env.publish(&[bad]).await;
+    env.publish(&[empty_ticket("refused-into-no-queue")]).await;
     wait_until(
         Duration::from_secs(20),
         "the dead letter in its DLQ",
@@ -323,9 +302,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     // recorder, whose consumer went with the queue, reconnects first and
     // declares it again. Either way the dead letter is kept.
     delete_queue(&env, &dlq).await;
-    let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-    bad.message_id = Some("refused-into-a-deleted-dlq".into());
-    env.publish(&[bad]).await;
+    env.publish(&[empty_ticket("refused-into-a-deleted-dlq")])
+        .await;
     wait_until(
         Duration::from_secs(20),
         "the dead letter in its DLQ",
@@ -337,12 +315,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     // Events into a deleted out queue.
     let centre = env.names.outbound_queue(&env.settings.centre_destination);
     delete_queue(&env, &centre).await;
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261204-000001"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261204-000001")])
+        .await;
     wait_until(Duration::from_secs(20), "every event sent", || async {
         env.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
             .await
@@ -396,12 +370,8 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
         .await;
     // Every statement of every new session times out (SQLSTATE 57014).
     statement_timeout(&env, "'1ms'").await;
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261205-000001"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261205-000001")])
+        .await;
     // Two holds' worth of failing statements: the batch is given back at
     // least once (counted below, once the database answers /metrics again).
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -439,16 +409,9 @@ async fn an_unreadable_message_costs_only_itself() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     let other = "hotline-96156";
-    let routing_key = format!("{HOTLINE}.ticket");
     let tickets = |from: u32| -> Vec<_> {
         (from..from + 10)
-            .map(|n| {
-                outgoing(
-                    HOTLINE,
-                    "ticket",
-                    ticket_12345(&format!("BJ12345-20261206-{n:06}")),
-                )
-            })
+            .map(|n| hotline_ticket(&format!("BJ12345-20261206-{n:06}")))
             .chain((from..from + 10).map(|n| outgoing(other, "ticket", ticket_96156(n))))
             .collect()
     };
@@ -462,19 +425,7 @@ async fn an_unreadable_message_costs_only_itself() {
         ["--type-hex", "c328"],
         ["--header-key-hex", "fffe80"],
     ] {
-        let (summary, confirmed) = hostile(
-            &env,
-            &[
-                "--routing-key",
-                &routing_key,
-                "--user-id",
-                "guest",
-                "--body",
-                &body,
-                culprit[0],
-                culprit[1],
-            ],
-        );
+        let (summary, confirmed) = hostile_ticket(&env, &["--body", &body, culprit[0], culprit[1]]);
         assert!(confirmed, "{summary}");
     }
     env.publish(&tickets(11)).await;
@@ -537,22 +488,8 @@ async fn an_unreadable_message_costs_only_itself() {
 async fn an_oversized_body_is_refused_at_the_door_or_kept_as_a_prefix() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let routing_key = format!("{HOTLINE}.ticket");
-    let publish = |size: &str, id: &str| {
-        hostile(
-            &env,
-            &[
-                "--routing-key",
-                &routing_key,
-                "--user-id",
-                "guest",
-                "--message-id",
-                id,
-                "--body-size",
-                size,
-            ],
-        )
-    };
+    let publish =
+        |size: &str, id: &str| hostile_ticket(&env, &["--message-id", id, "--body-size", size]);
     // 32 MiB: over the broker's max_message_size (deploy/rabbitmq).
     let (_, confirmed) = publish("33554432", "huge");
     assert!(!confirmed, "the broker refuses it at the door");
@@ -560,12 +497,8 @@ async fn an_oversized_body_is_refused_at_the_door_or_kept_as_a_prefix() {
     // letter keeps the first 4 KiB with the size and the SHA-256.
     let (summary, confirmed) = publish("614400", "large");
     assert!(confirmed, "{summary}");
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261207-000001"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261207-000001")])
+        .await;
     let dlq = env.names.dead_letter_queue(HOTLINE);
     wait_until(Duration::from_secs(20), "refused and recorded", || async {
         env.depth(&dlq).await == 1 && env.count("SELECT count(*) FROM cases").await == 1
@@ -613,19 +546,7 @@ async fn what_a_connector_holds_is_bounded_in_bytes() {
         .execute(&mut *lock)
         .await
         .unwrap();
-    let (summary, confirmed) = hostile(
-        &env,
-        &[
-            "--routing-key",
-            &format!("{HOTLINE}.ticket"),
-            "--user-id",
-            "guest",
-            "--body-size",
-            "1000000",
-            "--count",
-            "40",
-        ],
-    );
+    let (summary, confirmed) = hostile_ticket(&env, &["--body-size", "1000000", "--count", "40"]);
     assert!(confirmed, "{summary}");
     let inbound = env.names.inbound_queue(HOTLINE);
     env.wait_depth(&inbound, 33, Duration::from_secs(20)).await;
