@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use gridhub::connector::Registry;
 use gridhub::intent::Intent;
 use gridhub::pipeline::{Refusal, Stage};
@@ -532,20 +532,22 @@ async fn refusals_are_recorded_and_settled(store: &Store) {
     );
 }
 
+/// What `escalate` raises at `at`: the escalations' kinds, in its order.
+async fn escalation_kinds(store: &Store, rules: &Rules, at: DateTime<Utc>) -> Vec<&'static str> {
+    let escalations = store.escalate(at, rules).await.unwrap();
+    escalations.iter().map(|e| e.kind).collect()
+}
+
 async fn overdue_cases_are_escalated_once(store: &Store) {
     let rules = located(store).await;
     let no = open_ticket(store, &rules).await;
     assert!(store.escalate(Utc::now(), &rules).await.unwrap().is_empty());
     // Past the sign-for deadline only.
     let later = Utc::now() + Duration::hours(3);
-    let kinds: Vec<&str> = store
-        .escalate(later, &rules)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(kinds, ["sign_for_overdue"]);
+    assert_eq!(
+        escalation_kinds(store, &rules, later).await,
+        ["sign_for_overdue"]
+    );
     // Short of 80% of its handling time (7 working days), nothing; past
     // it, the unit is warned, once.
     let dispatched = Utc::now();
@@ -559,14 +561,10 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
     };
     assert!(store.escalate(share(0.7), &rules).await.unwrap().is_empty());
     let warned = share(0.9);
-    let kinds: Vec<&str> = store
-        .escalate(warned, &rules)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(kinds, ["deadline_warning"]);
+    assert_eq!(
+        escalation_kinds(store, &rules, warned).await,
+        ["deadline_warning"]
+    );
     assert!(store.escalate(warned, &rules).await.unwrap().is_empty());
     // Long past the handling deadline: reminder and supervision, once.
     let much_later = Utc::now() + Duration::days(60);
@@ -1408,20 +1406,15 @@ async fn tickets_placed_by_address_merge_by_grid_and_caller(store: &Store) {
     let rules = located(store).await;
     let address = json!({"address": "玉桥东里1号楼"});
     let noise = "noise.construction";
+    // Ticket T-n (message m-n) opens a case: its number.
     let open = |n: &'static str, place: Value, phone: &'static str, category: &'static str| {
         let rules = &rules;
         async move {
-            apply(
-                store,
-                rules,
-                "hotline-12345",
-                &format!("m-{n}"),
-                &ticket_at(&format!("T-{n}"), place, phone, category),
-            )
-            .await
+            let ticket = ticket_at(&format!("T-{n}"), place, phone, category);
+            case_no(&apply(store, rules, "hotline-12345", &format!("m-{n}"), &ticket).await)
         }
     };
-    let first = case_no(&open("1", address.clone(), "13900000001", noise).await);
+    let first = open("1", address.clone(), "13900000001", noise).await;
     let listed = case(store, &first).await;
     assert_eq!(
         listed["grid_id"], "YQ-001-01",
@@ -1429,16 +1422,16 @@ async fn tickets_placed_by_address_merge_by_grid_and_caller(store: &Store) {
     );
     assert!(listed["place"]["lon"].is_null());
     // The same matter by address again: merged.
-    let again = case_no(&open("2", address.clone(), "13900000002", noise).await);
+    let again = open("2", address.clone(), "13900000002", noise).await;
     assert_eq!(case(store, &again).await["status"], "merged");
     assert_eq!(case(store, &again).await["parent_case_no"], first.as_str());
     // Another category at the same address: a case of its own.
-    let road = case_no(&open("3", address.clone(), "13900000001", "road.pothole").await);
+    let road = open("3", address.clone(), "13900000001", "road.pothole").await;
     assert_ne!(case(store, &road).await["status"], "merged");
     // A point in the same grid, with no case within the radius: merged into
     // the one placed by address.
     let point = json!({"lon": 116.6712, "lat": 39.8912});
-    let pointed = case_no(&open("4", point, "13900000004", noise).await);
+    let pointed = open("4", point, "13900000004", noise).await;
     assert_eq!(
         case(store, &pointed).await["parent_case_no"],
         first.as_str()
@@ -1447,28 +1440,16 @@ async fn tickets_placed_by_address_merge_by_grid_and_caller(store: &Store) {
     // Two open cases with points far apart (no merge), callers Y then X;
     // a ticket by address from Y goes to Y's case, though X's is later.
     let garbage = "sanitation.garbage";
-    let y = case_no(
-        &open(
-            "5",
-            json!({"lon": 116.6710, "lat": 39.8910}),
-            "13900000055",
-            garbage,
-        )
-        .await,
+    let (y_at, x_at) = (
+        json!({"lon": 116.6710, "lat": 39.8910}),
+        json!({"lon": 116.6790, "lat": 39.8990}),
     );
-    let x = case_no(
-        &open(
-            "6",
-            json!({"lon": 116.6790, "lat": 39.8990}),
-            "13900000066",
-            garbage,
-        )
-        .await,
-    );
+    let y = open("5", y_at, "13900000055", garbage).await;
+    let x = open("6", x_at, "13900000066", garbage).await;
     assert_ne!(case(store, &x).await["status"], "merged", "far apart");
-    let from_y = case_no(&open("7", address.clone(), "13900000055", garbage).await);
+    let from_y = open("7", address.clone(), "13900000055", garbage).await;
     assert_eq!(case(store, &from_y).await["parent_case_no"], y.as_str());
-    let from_z = case_no(&open("8", address, "13900000099", garbage).await);
+    let from_z = open("8", address, "13900000099", garbage).await;
     assert_eq!(
         case(store, &from_z).await["parent_case_no"],
         x.as_str(),
