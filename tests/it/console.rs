@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use gridhub::amqp::publish::Outgoing;
-use gridhub::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::cli::{broken_ticket_mapping, tempdir};
+use crate::cli::tempdir;
 use crate::helpers::{
     OPS_TOKEN, TestEnv, VIEWER_TOKEN, hotline_ticket, http, outgoing, sample, ticket_12345,
     wait_until,
@@ -209,13 +208,7 @@ impl Session<'_> {
 async fn console_replays_a_group_and_the_dlq_count_falls() {
     let env = TestEnv::new().await;
     // A broken mapping refuses three good tickets; one bad ticket is refused too.
-    let broken = broken_ticket_mapping(HOTLINE);
-    let hub = env
-        .start_hub(Settings {
-            connectors_dir: broken.join("connectors"),
-            ..env.settings.clone()
-        })
-        .await;
+    let (broken, hub) = env.start_hub_with_broken_mapping(HOTLINE).await;
     let mut messages: Vec<Outgoing> = (1..=3)
         .map(|n| hotline_ticket(&format!("BJ12345-20261128-90020{n}")))
         .collect();

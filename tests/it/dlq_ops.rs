@@ -8,7 +8,7 @@ use gridhub::amqp::publish::Outgoing;
 use gridhub::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::cli::{broken_ticket_mapping, gridhub};
+use crate::cli::gridhub;
 use crate::helpers::{
     OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, empty_ticket, hotline_ticket,
     outgoing, sample, ticket_12345, wait_until, with_message_id,
@@ -35,6 +35,17 @@ async fn letters(hub: &RunningHub, query: &str) -> Vec<Value> {
     let (status, body) = hub.get(&format!("/api/dlq?{query}"), VIEWER_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     body["letters"].as_array().unwrap().clone()
+}
+
+/// Starts a hub that refuses one invalid ticket (a bad phone) under
+/// `message_id`; the hub and the dead letter as listed.
+async fn one_dead_letter(env: &TestEnv, message_id: &str) -> (RunningHub, Value) {
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[invalid("invalid-phone.json", message_id)])
+        .await;
+    wait_dlq(env, 1).await;
+    let letter = letters(&hub, "").await[0].clone();
+    (hub, letter)
 }
 
 async fn audit(env: &TestEnv, action: &str) -> Vec<(String, i32)> {
@@ -158,13 +169,7 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
     let env = TestEnv::new().await;
-    let broken = broken_ticket_mapping(HOTLINE);
-    let hub = env
-        .start_hub(Settings {
-            connectors_dir: broken.join("connectors"),
-            ..env.settings.clone()
-        })
-        .await;
+    let (broken, hub) = env.start_hub_with_broken_mapping(HOTLINE).await;
     let tickets: Vec<Outgoing> = (1..=3)
         .map(|n| hotline_ticket(&format!("BJ12345-20261128-90010{n}")))
         .collect();
@@ -239,18 +244,14 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_refused_again_comes_back_with_its_replay_count() {
     let env = TestEnv::new().await;
-    let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[invalid("invalid-phone.json", "again-1")])
-        .await;
-    wait_dlq(&env, 1).await;
-    let first = letters(&hub, "").await;
-    assert_eq!(first[0]["replays"], 0);
+    let (hub, first) = one_dead_letter(&env, "again-1").await;
+    assert_eq!(first["replays"], 0);
 
     let (status, report) = hub
         .post(
             "/api/dlq/replay",
             OPS_TOKEN,
-            &json!({"connector": HOTLINE, "id": first[0]["id"]}),
+            &json!({"connector": HOTLINE, "id": first["id"]}),
         )
         .await;
     assert_eq!(status, 200, "{report}");
@@ -312,14 +313,8 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edit_and_replay_fixes_one_message() {
     let env = TestEnv::new().await;
-    let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[invalid("invalid-phone.json", "edit-1")])
-        .await;
-    wait_dlq(&env, 1).await;
-    let id = letters(&hub, "").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (hub, letter) = one_dead_letter(&env, "edit-1").await;
+    let id = letter["id"].as_str().unwrap();
     let path = format!("/api/dlq/{HOTLINE}/{id}/edit");
 
     let still_broken: Value =

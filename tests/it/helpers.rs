@@ -171,6 +171,18 @@ impl TestEnv {
         config
     }
 
+    /// Starts a hub on a copy of the bundled connectors in which
+    /// `connector`'s ticket mapping fails every message; the copy's
+    /// directory, to remove when done, and the hub.
+    pub async fn start_hub_with_broken_mapping(&self, connector: &str) -> (PathBuf, RunningHub) {
+        let broken = crate::cli::broken_ticket_mapping(connector);
+        let settings = Settings {
+            connectors_dir: broken.join("connectors"),
+            ..self.settings.clone()
+        };
+        (broken, self.start_hub(settings).await)
+    }
+
     /// Publishes with confirms to the inbound exchange.
     pub async fn publish(&self, messages: &[Outgoing]) -> Vec<Published> {
         let channel = self.broker.create_channel().await.unwrap();
