@@ -621,6 +621,13 @@ async fn responded(env: &TestEnv, case_no: &str) {
     wait_status(env, case_no, "verifying").await;
 }
 
+/// [`located_case`], answered by the unit: the case is in verification.
+async fn verifying_case(env: &TestEnv) -> (RunningHub, String) {
+    let (hub, case_no) = located_case(env).await;
+    responded(env, &case_no).await;
+    (hub, case_no)
+}
+
 /// Waits until a callback is held during verification.
 async fn wait_held(env: &TestEnv, case_no: &str) {
     wait_until(Duration::from_secs(10), "callback held", || async {
@@ -662,8 +669,7 @@ async fn trail(env: &TestEnv, case_no: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_during_verification_is_applied_after_it() {
     let env = TestEnv::new().await;
-    let (hub, case_no) = located_case(&env).await;
-    responded(&env, &case_no).await;
+    let (hub, case_no) = verifying_case(&env).await;
 
     send(&env, "hotline-12345", "callback", &case_no, satisfied).await;
     wait_held(&env, &case_no).await;
@@ -718,8 +724,7 @@ async fn a_callback_during_verification_is_applied_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_held_through_a_failed_verification_is_dropped() {
     let env = TestEnv::new().await;
-    let (hub, case_no) = located_case(&env).await;
-    responded(&env, &case_no).await;
+    let (hub, case_no) = verifying_case(&env).await;
     send(&env, "hotline-12345", "callback", &case_no, solved).await;
     wait_held(&env, &case_no).await;
     send(&env, "grid-platform", "verification", &case_no, failed).await;
@@ -739,8 +744,7 @@ async fn a_callback_held_through_a_failed_verification_is_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_owed_are_listed_and_pressed_when_late() {
     let env = TestEnv::new().await;
-    let (hub, case_no) = located_case(&env).await;
-    responded(&env, &case_no).await;
+    let (hub, case_no) = verifying_case(&env).await;
     send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "callback").await;
 
