@@ -228,6 +228,26 @@ async fn step(
     case(store, no).await["status"].clone()
 }
 
+/// A callback's details: the caller reached, the matter solved, satisfied.
+fn satisfied() -> Value {
+    json!({"contacted": true, "solved": true, "satisfaction": "satisfied"})
+}
+
+async fn assert_closed_satisfied(store: &Store, case_no: &str) {
+    let closed = case(store, case_no).await;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["satisfaction"], "satisfied");
+}
+
+/// The routing keys of the outbox's events for `destination` that end
+/// with `ending`, oldest first.
+async fn outbox_keys(store: &Store, destination: &str, ending: &str) -> Vec<String> {
+    let sql = "SELECT routing_key FROM outbox WHERE destination = $1 ORDER BY id";
+    let mut keys = strings(store, sql, destination).await;
+    keys.retain(|k| k.ends_with(ending));
+    keys
+}
+
 async fn case(store: &Store, case_no: &str) -> Value {
     store
         .cases(100, None)
@@ -367,14 +387,11 @@ async fn lifecycle_updates_move_refuse_and_note(store: &Store) {
         step("grid-platform", "v-1", "verify", passed).await,
         "callback"
     );
-    let satisfied = json!({"contacted": true, "solved": true, "satisfaction": "satisfied"});
     assert_eq!(
-        step("hotline-12345", "c-1", "callback", satisfied).await,
+        step("hotline-12345", "c-1", "callback", satisfied()).await,
         "closed"
     );
-    let closed = case(store, &no).await;
-    assert_eq!(closed["status"], "closed");
-    assert_eq!(closed["satisfaction"], "satisfied");
+    assert_closed_satisfied(store, &no).await;
     assert_eq!(
         trail(store, &no).await,
         [
@@ -389,12 +406,7 @@ async fn lifecycle_updates_move_refuse_and_note(store: &Store) {
         ]
     );
     // The grid platform was asked to verify, once.
-    let verify = strings(
-        store,
-        "SELECT routing_key FROM outbox WHERE destination = $1 AND routing_key LIKE '%verify_requested'",
-        "grid-platform",
-    )
-    .await;
+    let verify = outbox_keys(store, "grid-platform", "verify_requested").await;
     assert_eq!(verify, ["grid-platform.case.verify_requested"]);
 }
 
@@ -600,12 +612,7 @@ async fn overdue_cases_are_escalated_once(store: &Store) {
             "supervision:dispatched"
         ]
     );
-    let to_unit = strings(
-        store,
-        "SELECT routing_key FROM outbox WHERE destination = $1 ORDER BY id",
-        URBAN,
-    )
-    .await;
+    let to_unit = outbox_keys(store, URBAN, "").await;
     assert_eq!(
         to_unit,
         [
@@ -1287,8 +1294,7 @@ async fn the_callback_loop_holds_lists_and_presses(store: &Store) {
     };
     let respond = json!({"note": "已处理"});
     assert_eq!(step(URBAN, "u-1", "respond", respond).await, "verifying");
-    let satisfied = json!({"contacted": true, "solved": true, "satisfaction": "satisfied"});
-    let held = step("hotline-12345", "c-1", "callback", satisfied.clone()).await;
+    let held = step("hotline-12345", "c-1", "callback", satisfied()).await;
     assert_eq!(held, "verifying");
     assert!(store.callbacks_owed(None, 10).await.unwrap().is_empty());
     let passed = json!({"passed": true});
@@ -1296,9 +1302,7 @@ async fn the_callback_loop_holds_lists_and_presses(store: &Store) {
         step("grid-platform", "v-1", "verify", passed).await,
         "closed"
     );
-    let closed = case(store, &no).await;
-    assert_eq!(closed["status"], "closed");
-    assert_eq!(closed["satisfaction"], "satisfied");
+    assert_closed_satisfied(store, &no).await;
     let trail = trail(store, &no).await;
     assert_eq!(
         trail[trail.len() - 3..],
@@ -1316,12 +1320,7 @@ async fn the_callback_loop_holds_lists_and_presses(store: &Store) {
         .await,
         0
     );
-    let requested = strings(
-        store,
-        "SELECT routing_key FROM outbox WHERE destination = $1 AND routing_key LIKE '%callback_requested'",
-        "hotline-12345",
-    )
-    .await;
+    let requested = outbox_keys(store, "hotline-12345", "callback_requested").await;
     assert_eq!(requested, ["hotline-12345.case.callback_requested"]);
 
     // Another ticket, left waiting for its callback.
@@ -1381,7 +1380,7 @@ async fn the_callback_loop_holds_lists_and_presses(store: &Store) {
         overdue.contains(&("hotline-12345".to_owned(), "callback".to_owned(), 1)),
         "{overdue:?}"
     );
-    let callback = update(&second, "callback", satisfied);
+    let callback = update(&second, "callback", satisfied());
     apply(store, &rules, "hotline-12345", "c-2", &callback).await;
     assert_eq!(case(store, &second).await["status"], "closed");
     assert!(store.callbacks_owed(None, 10).await.unwrap().is_empty());
