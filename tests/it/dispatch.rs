@@ -102,27 +102,18 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     assert_eq!(triaged["lead_unit"], "district-centre");
 
     // Only a dispatcher (or ops) acts, with a reason, to a unit the rules know.
+    let as_dispatcher = |body: Value| act(&hub, DISPATCHER, &case_no, body);
     let dispatch = json!({"action": "dispatch", "unit": "dept-urban-management",
                           "assist": ["dept-housing"], "reason": "工地在玉桥中路，城管牵头"});
     assert_eq!(
         act(&hub, VIEWER_TOKEN, &case_no, dispatch.clone()).await.0,
         403
     );
-    let (status, body) = act(
-        &hub,
-        DISPATCHER,
-        &case_no,
-        json!({"action": "dispatch", "unit": "dept-urban-management"}),
-    )
-    .await;
+    let (status, body) =
+        as_dispatcher(json!({"action": "dispatch", "unit": "dept-urban-management"})).await;
     assert_eq!(status, 422, "no reason: {body}");
-    let (status, body) = act(
-        &hub,
-        DISPATCHER,
-        &case_no,
-        json!({"action": "dispatch", "unit": "no-such-unit", "reason": "x"}),
-    )
-    .await;
+    let (status, body) =
+        as_dispatcher(json!({"action": "dispatch", "unit": "no-such-unit", "reason": "x"})).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body.to_string().contains("unknown unit no-such-unit"),
@@ -215,12 +206,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
         due(&approved) > first_due,
         "an approved return restarts the clock"
     );
-    let counts: (i32,) = sqlx::query_as("SELECT return_count FROM cases WHERE case_no = $1")
-        .bind(&case_no)
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert_eq!(counts.0, 2);
+    assert_eq!(env.return_count(&case_no).await, 2);
     let housing = heard(&env, "dept-housing", "case.dispatched").await;
     assert!(housing.iter().any(|e| e["role"] == "lead"));
 
@@ -247,13 +233,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     )
     .await;
     wait_status(&env, &case_no, "closed").await;
-    let (status, body) = act(
-        &hub,
-        DISPATCHER,
-        &case_no,
-        json!({"action": "close", "reason": "again"}),
-    )
-    .await;
+    let (status, body) = as_dispatcher(json!({"action": "close", "reason": "again"})).await;
     assert_eq!(status, 409, "already closed: {body}");
     acted(
         &hub,

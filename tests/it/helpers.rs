@@ -209,9 +209,18 @@ impl TestEnv {
     /// one case there; its case number.
     pub async fn open_case(&self, ticket: Outgoing) -> String {
         self.publish(&[ticket]).await;
-        self.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+        self.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(20))
             .await;
         sqlx::query_scalar("SELECT case_no FROM cases")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// How many times a case was returned by its units (`return_count`).
+    pub async fn return_count(&self, case_no: &str) -> i32 {
+        sqlx::query_scalar("SELECT return_count FROM cases WHERE case_no = $1")
+            .bind(case_no)
             .fetch_one(&self.pool)
             .await
             .unwrap()

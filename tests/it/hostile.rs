@@ -266,9 +266,7 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     // The hub is up and has declared its topology.
-    env.publish(&[hotline_ticket("BJ12345-20261204-000002")])
-        .await;
-    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(20))
+    env.open_case(hotline_ticket("BJ12345-20261204-000002"))
         .await;
     // A refusal that no queue takes: the DLQ's binding is gone.
     let dlq = env.names.dead_letter_queue(HOTLINE);

@@ -296,12 +296,7 @@ async fn a_return_is_reviewed_and_dispatched_again() {
     .await;
     let now = case(&env, &case_no).await;
     assert_eq!(now["status"], "dispatched");
-    let counts: (i32,) = sqlx::query_as("SELECT return_count FROM cases WHERE case_no = $1")
-        .bind(&case_no)
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert_eq!(counts.0, 1);
+    assert_eq!(env.return_count(&case_no).await, 1);
     // The centre's desk (on the grid platform) got the re-dispatch.
     let desk = env.names.outbound_queue("grid-platform");
     wait_until(Duration::from_secs(10), "re-dispatch event", || async {
