@@ -251,7 +251,7 @@ async fn a_replay_may_redo_a_refused_message_once() {
     let hub = env.start_hub(env.settings.clone()).await;
     let broken = outgoing("hotline-12345", "ticket", b"{\"ticketNo\": 1}".to_vec());
     let broken = with_message_id(broken, "fixed-later");
-    env.publish(&[broken.clone()]).await;
+    env.publish(std::slice::from_ref(&broken)).await;
     env.wait_count(
         "SELECT count(*) FROM dead_letters",
         1,
