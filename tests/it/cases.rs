@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use gridhub::settings::{Role, Token};
+use gridhub::settings::Role;
 use serde_json::{Value, json};
 
 use crate::cli::gridhub;
-use crate::helpers::{OPS_TOKEN, TestEnv, outgoing, wait_until};
+use crate::helpers::{OPS_TOKEN, TestEnv, outgoing};
 
 const URBAN: &str = "urban-management-token-0123456789";
 
@@ -35,13 +35,8 @@ fn numbers(cases: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "dept-urban-management".into(),
-        token: URBAN.into(),
-        role: Role::Viewer,
-        connectors: vec!["dept-urban-management".into()],
-    });
+    let unit = "dept-urban-management";
+    let settings = env.settings_with_token(unit, URBAN, Role::Viewer, &[unit]);
     let hub = env.start_hub(settings).await;
     // The same caller twice (construction noise, then water), another once.
     let (noise, water, other) = (
@@ -67,19 +62,12 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
         ),
     ])
     .await;
-    wait_until(Duration::from_secs(20), "three cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 3
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 3, Duration::from_secs(20))
+        .await;
 
     // By ticket id.
     let (status, found) = hub
-        .call(
-            "GET",
-            &format!("/api/cases?ticket={noise}"),
-            Some(OPS_TOKEN),
-            None,
-        )
+        .get(&format!("/api/cases?ticket={noise}"), OPS_TOKEN)
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
@@ -88,31 +76,24 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
 
     // By phone, in a body: the same digits however written.
     let (status, by_phone) = hub
-        .call(
-            "POST",
+        .post(
             "/api/cases/find",
-            Some(OPS_TOKEN),
-            Some(&json!({"phone": "139 1111 2222"})),
+            OPS_TOKEN,
+            &json!({"phone": "139 1111 2222"}),
         )
         .await;
     assert_eq!(status, 200, "{by_phone}");
     assert_eq!(by_phone.as_array().unwrap().len(), 2, "{by_phone}");
     assert!(numbers(&by_phone).contains(&noise_case));
     let (_, narrowed) = hub
-        .call(
-            "POST",
+        .post(
             "/api/cases/find",
-            Some(OPS_TOKEN),
-            Some(&json!({"phone": "13911112222", "category": "utility.water"})),
+            OPS_TOKEN,
+            &json!({"phone": "13911112222", "category": "utility.water"}),
         )
         .await;
     let (_, water_found) = hub
-        .call(
-            "GET",
-            &format!("/api/cases?ticket={water}"),
-            Some(OPS_TOKEN),
-            None,
-        )
+        .get(&format!("/api/cases?ticket={water}"), OPS_TOKEN)
         .await;
     assert_eq!(narrowed.as_array().unwrap().len(), 1, "{narrowed}");
     assert_eq!(
@@ -120,31 +101,15 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
         "{narrowed}"
     );
     // Never in an address, which is logged; unknown filters are refused.
-    let (status, _) = hub
-        .call("GET", "/api/cases?phone=13911112222", Some(OPS_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/cases?phone=13911112222", OPS_TOKEN).await;
     assert_eq!(status, 400);
-    let (status, _) = hub
-        .call("GET", "/api/cases?colour=red", Some(OPS_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/cases?colour=red", OPS_TOKEN).await;
     assert_eq!(status, 400);
 
     // Filters and paging.
-    let (_, all) = hub
-        .call(
-            "GET",
-            "/api/cases?channel=12345&limit=2",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    let (_, all) = hub.get("/api/cases?channel=12345&limit=2", OPS_TOKEN).await;
     let (_, rest) = hub
-        .call(
-            "GET",
-            "/api/cases?channel=12345&limit=2&offset=2",
-            Some(OPS_TOKEN),
-            None,
-        )
+        .get("/api/cases?channel=12345&limit=2&offset=2", OPS_TOKEN)
         .await;
     assert_eq!(
         (
@@ -154,11 +119,9 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
         (2, 1)
     );
     let (_, words) = hub
-        .call(
-            "GET",
+        .get(
             &format!("/api/cases?text={}", "%E5%99%AA%E5%A3%B0"),
-            Some(OPS_TOKEN),
-            None,
+            OPS_TOKEN,
         )
         .await;
     assert_eq!(
@@ -167,23 +130,13 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
         "噪声 is in every title: {words}"
     );
     let (_, none) = hub
-        .call(
-            "GET",
-            "/api/cases?received_from=2030-01-01T00:00:00Z",
-            Some(OPS_TOKEN),
-            None,
-        )
+        .get("/api/cases?received_from=2030-01-01T00:00:00Z", OPS_TOKEN)
         .await;
     assert_eq!(none, json!([]));
 
     // One case whole: sources, deadlines, the timeline.
     let (status, case) = hub
-        .call(
-            "GET",
-            &format!("/api/cases/{noise_case}"),
-            Some(OPS_TOKEN),
-            None,
-        )
+        .get(&format!("/api/cases/{noise_case}"), OPS_TOKEN)
         .await;
     assert_eq!(status, 200, "{case}");
     assert_eq!(case["sources"][0]["ref"], noise);
@@ -202,47 +155,21 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
         case.get("reporter").is_none(),
         "no reporter in a case: {case}"
     );
-    let (status, _) = hub
-        .call("GET", "/api/cases/TZ0000000000000", Some(OPS_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/cases/TZ0000000000000", OPS_TOKEN).await;
     assert_eq!(status, 404);
 
     // A department reads only the cases that concern it.
-    let (status, _) = hub
-        .call(
-            "GET",
-            &format!("/api/cases/{noise_case}"),
-            Some(URBAN),
-            None,
-        )
-        .await;
+    let (status, _) = hub.get(&format!("/api/cases/{noise_case}"), URBAN).await;
     assert_eq!(status, 200);
     let (_, other_found) = hub
-        .call(
-            "GET",
-            &format!("/api/cases?ticket={other}"),
-            Some(OPS_TOKEN),
-            None,
-        )
+        .get(&format!("/api/cases?ticket={other}"), OPS_TOKEN)
         .await;
     let other_case = other_found[0]["case_no"].as_str().unwrap();
     assert_ne!(other_found[0]["lead_unit"], "dept-urban-management");
-    let (status, _) = hub
-        .call(
-            "GET",
-            &format!("/api/cases/{other_case}"),
-            Some(URBAN),
-            None,
-        )
-        .await;
+    let (status, _) = hub.get(&format!("/api/cases/{other_case}"), URBAN).await;
     assert_eq!(status, 404, "outside its scope");
     let (_, scoped) = hub
-        .call(
-            "POST",
-            "/api/cases/find",
-            Some(URBAN),
-            Some(&json!({"phone": "13911112222"})),
-        )
+        .post("/api/cases/find", URBAN, &json!({"phone": "13911112222"}))
         .await;
     assert_eq!(numbers(&scoped), vec![noise_case.clone()]);
 
@@ -267,12 +194,7 @@ async fn a_case_is_found_by_ticket_and_by_phone_and_read_whole() {
     );
 
     // The CLI: find by ticket, by phone from standard input, show whole.
-    let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("namespace = \"{}\"\n", env.settings.namespace),
-    )
-    .unwrap();
+    let config = env.config_file("");
     let run = |args: &[&str], input: &str| {
         let output = crate::cli::output_with_input(
             gridhub()

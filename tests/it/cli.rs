@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{TestEnv, root, wait_until};
+use crate::helpers::{TestEnv, root};
 
 const SECRET_TOKEN: &str = "never-logged-token-5f2a9c";
 
@@ -29,21 +29,14 @@ fn check_passes_on_the_bundled_connectors() {
 
 #[test]
 fn check_refuses_an_event_the_hub_never_publishes() {
-    let dir = tempdir();
-    copy_dir(&root().join("connectors"), &dir.join("connectors"));
-    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    let dir = bundled_copy();
     copy_dir(&root().join("deploy"), &dir.join("deploy"));
     let toml = dir.join("connectors/hotline-12345/connector.toml");
     let text = std::fs::read_to_string(&toml)
         .unwrap()
         .replace("\"case.responded\"", "\"case.respnded\"");
     std::fs::write(&toml, text).unwrap();
-    let output = gridhub()
-        .arg("check")
-        .arg("--connectors")
-        .arg(dir.join("connectors"))
-        .output()
-        .unwrap();
+    let output = check(&dir);
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -59,9 +52,7 @@ fn check_refuses_an_event_the_hub_never_publishes() {
 
 #[test]
 fn check_names_the_file_of_every_problem() {
-    let dir = tempdir();
-    copy_dir(&root().join("connectors"), &dir.join("connectors"));
-    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    let dir = bundled_copy();
     std::fs::create_dir_all(dir.join("deploy")).unwrap();
     for file in ["routing.toml", "calendar.toml"] {
         std::fs::copy(
@@ -82,12 +73,7 @@ fn check_names_the_file_of_every_problem() {
         "{kind: ",
     )
     .unwrap();
-    let output = gridhub()
-        .arg("check")
-        .arg("--connectors")
-        .arg(dir.join("connectors"))
-        .output()
-        .unwrap();
+    let output = check(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
     assert!(
@@ -99,12 +85,7 @@ fn check_names_the_file_of_every_problem() {
         std::fs::read(root().join("connectors/hotline-12345/mappings/ticket.jq")).unwrap(),
     )
     .unwrap();
-    let output = gridhub()
-        .arg("check")
-        .arg("--connectors")
-        .arg(dir.join("connectors"))
-        .output()
-        .unwrap();
+    let output = check(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -135,15 +116,7 @@ fn definitions_file_matches_the_declared_topology() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_publish_cases_dlq_and_sigterm() {
     let env = TestEnv::new().await;
-    let config = tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "namespace = \"{}\"\nshutdown_grace_secs = 5\nhttp_listen = \"127.0.0.1:0\"\n",
-            env.settings.namespace
-        ),
-    )
-    .unwrap();
+    let config = env.config_file("shutdown_grace_secs = 5\nhttp_listen = \"127.0.0.1:0\"\n");
     let mut serve = gridhub()
         .args(["serve", "--config"])
         .arg(&config)
@@ -163,19 +136,23 @@ async fn serve_publish_cases_dlq_and_sigterm() {
         .map(|e| e.path())
         .filter(|p| !p.to_string_lossy().ends_with(".expect.json"))
         .collect();
-    let output = gridhub()
-        .args([
-            "publish",
-            "--connector",
-            "hotline-96156",
-            "--type",
-            "ticket",
-            "--config",
-        ])
-        .arg(&config)
-        .args(&valid)
-        .output()
-        .unwrap();
+    // `gridhub publish` of 96156 tickets, as their files.
+    let publish = |files: &[std::path::PathBuf]| {
+        gridhub()
+            .args([
+                "publish",
+                "--connector",
+                "hotline-96156",
+                "--type",
+                "ticket",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    let output = publish(&valid);
     assert!(
         output.status.success(),
         "{}",
@@ -193,24 +170,14 @@ async fn serve_publish_cases_dlq_and_sigterm() {
     } else {
         first_invalid(&samples)
     };
-    let output = gridhub()
-        .args([
-            "publish",
-            "--connector",
-            "hotline-96156",
-            "--type",
-            "ticket",
-            "--config",
-        ])
-        .arg(&config)
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let output = publish(&[bad]);
     assert!(output.status.success());
 
-    wait_until(Duration::from_secs(20), "cases recorded", || async {
-        env.count("SELECT count(*) FROM inbox").await == valid.len() as i64 + 1
-    })
+    env.wait_count(
+        "SELECT count(*) FROM inbox",
+        valid.len() as i64 + 1,
+        Duration::from_secs(20),
+    )
     .await;
     let output = gridhub()
         .args(["cases", "--json", "--limit", "100"])
@@ -356,6 +323,36 @@ pub fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// A fresh directory holding a copy of the bundled connectors and schemas.
+pub fn bundled_copy() -> std::path::PathBuf {
+    let dir = tempdir();
+    copy_dir(&root().join("connectors"), &dir.join("connectors"));
+    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    dir
+}
+
+/// [`bundled_copy`] with `connector`'s ticket mapping failing every
+/// message ("mapping under repair").
+pub fn broken_ticket_mapping(connector: &str) -> std::path::PathBuf {
+    let dir = bundled_copy();
+    std::fs::write(
+        dir.join(format!("connectors/{connector}/mappings/ticket.jq")),
+        "error(\"mapping under repair\")",
+    )
+    .unwrap();
+    dir
+}
+
+/// `gridhub check` of the connectors in `dir`.
+fn check(dir: &std::path::Path) -> std::process::Output {
+    gridhub()
+        .arg("check")
+        .arg("--connectors")
+        .arg(dir.join("connectors"))
+        .output()
+        .unwrap()
+}
+
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -388,19 +385,17 @@ async fn a_new_token_is_kept_as_its_hash_and_opens_the_api() {
             ..env.settings.clone()
         })
         .await;
-    let (status, _) = hub.call("GET", "/api/overview", Some(&secret), None).await;
+    let (status, _) = hub.get("/api/overview", &secret).await;
     assert_eq!(status, 200);
     let stored = settings.tokens[0].token.clone();
-    let (status, _) = hub.call("GET", "/api/overview", Some(&stored), None).await;
+    let (status, _) = hub.get("/api/overview", &stored).await;
     assert_eq!(status, 401, "the stored hash is no token");
     hub.stop().await;
 }
 
 #[test]
 fn check_warns_of_a_field_that_unmasks_what_is_masked() {
-    let dir = tempdir();
-    copy_dir(&root().join("connectors"), &dir.join("connectors"));
-    copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    let dir = bundled_copy();
     // A record that carries the resident's mobile again, undeclared, to the
     // grid platform (entitled to masked records only).
     let expect = dir.join(
@@ -412,12 +407,7 @@ fn check_warns_of_a_field_that_unmasks_what_is_masked() {
         1,
     );
     std::fs::write(&expect, text).unwrap();
-    let output = gridhub()
-        .arg("check")
-        .arg("--connectors")
-        .arg(dir.join("connectors"))
-        .output()
-        .unwrap();
+    let output = check(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use gridhub::amqp::publish::Outgoing;
-use gridhub::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::cli::{copy_dir, tempdir};
+use crate::cli::tempdir;
 use crate::helpers::{
-    OPS_TOKEN, TestEnv, VIEWER_TOKEN, http, outgoing, root, sample, ticket_12345, wait_until,
+    OPS_TOKEN, TestEnv, VIEWER_TOKEN, hotline_ticket, http, outgoing, sample, ticket_12345,
+    wait_until,
 };
 
 const HOTLINE: &str = "hotline-12345";
@@ -208,28 +208,9 @@ impl Session<'_> {
 async fn console_replays_a_group_and_the_dlq_count_falls() {
     let env = TestEnv::new().await;
     // A broken mapping refuses three good tickets; one bad ticket is refused too.
-    let broken = tempdir();
-    copy_dir(&root().join("connectors"), &broken.join("connectors"));
-    copy_dir(&root().join("schemas"), &broken.join("schemas"));
-    std::fs::write(
-        broken.join(format!("connectors/{HOTLINE}/mappings/ticket.jq")),
-        "error(\"mapping under repair\")",
-    )
-    .unwrap();
-    let hub = env
-        .start_hub(Settings {
-            connectors_dir: broken.join("connectors"),
-            ..env.settings.clone()
-        })
-        .await;
+    let (broken, hub) = env.start_hub_with_broken_mapping(HOTLINE).await;
     let mut messages: Vec<Outgoing> = (1..=3)
-        .map(|n| {
-            outgoing(
-                HOTLINE,
-                "ticket",
-                ticket_12345(&format!("BJ12345-20261128-90020{n}")),
-            )
-        })
+        .map(|n| hotline_ticket(&format!("BJ12345-20261128-90020{n}")))
         .collect();
     messages.push(outgoing(
         HOTLINE,
@@ -238,17 +219,12 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
     ));
     env.publish(&messages).await;
     let queue = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(20), "four dead letters", || async {
-        env.depth(&queue).await == 4
-    })
-    .await;
+    env.wait_depth(&queue, 4, Duration::from_secs(20)).await;
     hub.stop().await;
 
     // The fix is deployed; ops open the console.
     let hub = env.start_hub(env.settings.clone()).await;
-    let (_, groups) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (_, groups) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     let mapping = groups["groups"]
         .as_array()
         .unwrap()
@@ -291,10 +267,8 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
 
     session.click(&button).await;
     session.wait_for_text("#dlq-total", "1").await;
-    wait_until(Duration::from_secs(20), "three cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 3
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 3, Duration::from_secs(20))
+        .await;
     let oldest: String =
         sqlx::query_scalar("SELECT status FROM cases ORDER BY created_at, case_no LIMIT 1")
             .fetch_one(&env.pool)
@@ -323,18 +297,7 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
 
     // The case view: a ticket found by its id, opened with its timeline
     // and its place among the grids.
-    env.publish(&[outgoing(
-        "dept-planning",
-        "grid-boundaries",
-        crate::helpers::one_grid(),
-    )])
-    .await;
-    wait_until(Duration::from_secs(10), "grid loaded", || async {
-        env.count("SELECT count(*) FROM grids").await == 1
-    })
-    .await;
-    // Each hub reloads its places within places_refresh_ms.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.load_one_grid().await;
     let ticket_no = "BJ12345-20261128-900299";
     let mut water: Value = serde_json::from_slice(&ticket_12345(ticket_no)).unwrap();
     water["category"] = json!({"code": "0501", "name": "停水"});

@@ -120,24 +120,15 @@ async fn cases_led_inside_the_grid_system_finish() {
         "note": "抢修班组已更换损坏的电缆分支箱，小区恢复供电。",
         "photos": ["https://grid.tz.example/photo/desk/1.jpg"]
     });
-    let (status, body) = hub
-        .call("POST", &path, Some(VIEWER_TOKEN), Some(&response))
-        .await;
+    let (status, body) = hub.post(&path, VIEWER_TOKEN, &response).await;
     assert_eq!(status, 403, "a viewer cannot act: {body}");
     let (status, body) = hub.call("POST", &path, None, Some(&response)).await;
     assert_eq!(status, 401, "{body}");
     let (status, body) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"unit": "", "note": "x"})),
-        )
+        .post(&path, OPS_TOKEN, &json!({"unit": "", "note": "x"}))
         .await;
     assert_eq!(status, 422, "a response names its unit: {body}");
-    let (status, body) = hub
-        .call("POST", &path, Some(OPS_TOKEN), Some(&response))
-        .await;
+    let (status, body) = hub.post(&path, OPS_TOKEN, &response).await;
     assert_eq!(status, 200, "{body}");
     wait_status(&env, power, "closed").await;
     let (actor, on_behalf_of, connector): (String, Option<String>, Option<String>) =
@@ -153,9 +144,7 @@ async fn cases_led_inside_the_grid_system_finish() {
     assert_eq!(on_behalf_of.as_deref(), Some("国网北京通州供电公司"));
     assert_eq!(connector, None, "no connector sent it");
     // Again: a closed case takes no second response.
-    let (status, body) = hub
-        .call("POST", &path, Some(OPS_TOKEN), Some(&response))
-        .await;
+    let (status, body) = hub.post(&path, OPS_TOKEN, &response).await;
     assert_eq!(
         status, 200,
         "a response behind the case is recorded as late: {body}"
@@ -166,11 +155,10 @@ async fn cases_led_inside_the_grid_system_finish() {
     let (noise_case, _, lead) = case_of(&env, noise).await;
     assert_eq!(lead, "dept-urban-management");
     let (status, body) = hub
-        .call(
-            "POST",
+        .post(
             &format!("/api/cases/{noise_case}/respond"),
-            Some(OPS_TOKEN),
-            Some(&response),
+            OPS_TOKEN,
+            &response,
         )
         .await;
     assert_eq!(status, 409, "{body}");

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gridhub::settings::{Role, Token};
+use gridhub::settings::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningHub, TestEnv, VIEWER_TOKEN, outgoing, root, wait_until};
+use crate::helpers::{
+    RunningHub, TestEnv, VIEWER_TOKEN, hotline_ticket, outgoing, root, wait_until,
+};
 
 const DISPATCHER: &str = "dispatcher-token-for-tests-0123456789";
 
@@ -45,13 +47,8 @@ fn due(case: &Value) -> DateTime<Utc> {
 }
 
 async fn act(hub: &RunningHub, token: &str, case_no: &str, body: Value) -> (u16, Value) {
-    hub.call(
-        "POST",
-        &format!("/api/cases/{case_no}/act"),
-        Some(token),
-        Some(&body),
-    )
-    .await
+    hub.post(&format!("/api/cases/{case_no}/act"), token, &body)
+        .await
 }
 
 /// A dispatcher's action that is recorded: the answer.
@@ -89,59 +86,34 @@ async fn trail(env: &TestEnv, case_no: &str) -> Vec<(String, String, String, Opt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "desk-1".into(),
-        token: DISPATCHER.into(),
-        role: Role::Dispatcher,
-        connectors: Vec::new(),
-    });
+    let settings = env.settings_with_token("desk-1", DISPATCHER, Role::Dispatcher, &[]);
     let hub = env.start_hub(settings).await;
     // No grid data yet: a grid-level matter (a neighbours' dispute) cannot
     // be placed and waits in the centre's triage.
     let ticket = "BJ12345-20261206-000901";
     let mut body: Value = serde_json::from_slice(&crate::helpers::ticket_12345(ticket)).unwrap();
     body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        serde_json::to_vec(&body).unwrap(),
-    )])
-    .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    let body = serde_json::to_vec(&body).unwrap();
+    let case_no = env
+        .open_case(outgoing("hotline-12345", "ticket", body))
+        .await;
     let triaged = case(&env, &case_no).await;
     assert_eq!(triaged["located_by"], "unplaced");
     assert_eq!(triaged["lead_unit"], "district-centre");
 
     // Only a dispatcher (or ops) acts, with a reason, to a unit the rules know.
+    let as_dispatcher = |body: Value| act(&hub, DISPATCHER, &case_no, body);
     let dispatch = json!({"action": "dispatch", "unit": "dept-urban-management",
                           "assist": ["dept-housing"], "reason": "工地在玉桥中路，城管牵头"});
     assert_eq!(
         act(&hub, VIEWER_TOKEN, &case_no, dispatch.clone()).await.0,
         403
     );
-    let (status, body) = act(
-        &hub,
-        DISPATCHER,
-        &case_no,
-        json!({"action": "dispatch", "unit": "dept-urban-management"}),
-    )
-    .await;
+    let (status, body) =
+        as_dispatcher(json!({"action": "dispatch", "unit": "dept-urban-management"})).await;
     assert_eq!(status, 422, "no reason: {body}");
-    let (status, body) = act(
-        &hub,
-        DISPATCHER,
-        &case_no,
-        json!({"action": "dispatch", "unit": "no-such-unit", "reason": "x"}),
-    )
-    .await;
+    let (status, body) =
+        as_dispatcher(json!({"action": "dispatch", "unit": "no-such-unit", "reason": "x"})).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body.to_string().contains("unknown unit no-such-unit"),
@@ -234,12 +206,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
         due(&approved) > first_due,
         "an approved return restarts the clock"
     );
-    let counts: (i32,) = sqlx::query_as("SELECT return_count FROM cases WHERE case_no = $1")
-        .bind(&case_no)
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert_eq!(counts.0, 2);
+    assert_eq!(env.return_count(&case_no).await, 2);
     let housing = heard(&env, "dept-housing", "case.dispatched").await;
     assert!(housing.iter().any(|e| e["role"] == "lead"));
 
@@ -266,13 +233,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     )
     .await;
     wait_status(&env, &case_no, "closed").await;
-    let (status, body) = act(
-        &hub,
-        DISPATCHER,
-        &case_no,
-        json!({"action": "close", "reason": "again"}),
-    )
-    .await;
+    let (status, body) = as_dispatcher(json!({"action": "close", "reason": "again"})).await;
     assert_eq!(status, 409, "already closed: {body}");
     acted(
         &hub,
@@ -324,21 +285,9 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
 async fn the_cli_dispatches_and_reviews() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let ticket = "BJ12345-20261206-000902";
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        crate::helpers::ticket_12345(ticket),
-    )])
-    .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    let case_no = env
+        .open_case(hotline_ticket("BJ12345-20261206-000902"))
+        .await;
     let run = |args: &[&str]| {
         let mut command = crate::cli::gridhub();
         command

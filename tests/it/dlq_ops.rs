@@ -8,22 +8,17 @@ use gridhub::amqp::publish::Outgoing;
 use gridhub::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::cli::{copy_dir, gridhub, tempdir};
+use crate::cli::gridhub;
 use crate::helpers::{
-    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, outgoing, root, sample,
-    ticket_12345, wait_until,
+    OPS_TOKEN, RunningHub, TestEnv, VIEWER_TOKEN, batches_through, empty_ticket, hotline_ticket,
+    outgoing, sample, ticket_12345, wait_until, with_message_id,
 };
 
 const HOTLINE: &str = "hotline-12345";
 
 fn invalid(name: &str, message_id: &str) -> Outgoing {
-    let mut message = outgoing(
-        HOTLINE,
-        "ticket",
-        sample(HOTLINE, &format!("ticket/invalid/{name}")),
-    );
-    message.message_id = Some(message_id.to_owned());
-    message
+    let body = sample(HOTLINE, &format!("ticket/invalid/{name}"));
+    with_message_id(outgoing(HOTLINE, "ticket", body), message_id)
 }
 
 async fn wait_dlq(env: &TestEnv, count: u32) {
@@ -37,16 +32,20 @@ async fn wait_dlq(env: &TestEnv, count: u32) {
 }
 
 async fn letters(hub: &RunningHub, query: &str) -> Vec<Value> {
-    let (status, body) = hub
-        .call(
-            "GET",
-            &format!("/api/dlq?{query}"),
-            Some(VIEWER_TOKEN),
-            None,
-        )
-        .await;
+    let (status, body) = hub.get(&format!("/api/dlq?{query}"), VIEWER_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     body["letters"].as_array().unwrap().clone()
+}
+
+/// Starts a hub that refuses one invalid ticket (a bad phone) under
+/// `message_id`; the hub and the dead letter as listed.
+async fn one_dead_letter(env: &TestEnv, message_id: &str) -> (RunningHub, Value) {
+    let hub = env.start_hub(env.settings.clone()).await;
+    env.publish(&[invalid("invalid-phone.json", message_id)])
+        .await;
+    wait_dlq(env, 1).await;
+    let letter = letters(&hub, "").await[0].clone();
+    (hub, letter)
 }
 
 async fn audit(env: &TestEnv, action: &str) -> Vec<(String, i32)> {
@@ -70,9 +69,7 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     .await;
     wait_dlq(&env, 4).await;
 
-    let (status, body) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, body) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     assert_eq!(status, 200, "{body}");
     let groups = body["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 3, "{body:#}");
@@ -121,15 +118,13 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
         found.iter().any(|l| l["message_id"] == "broken-1"),
         "{word}"
     );
-    let (status, _) = hub
-        .call("GET", "/api/dlq?conector=typo", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/dlq?conector=typo", VIEWER_TOKEN).await;
     assert_eq!(status, 400, "an unknown filter is an error, not everything");
 
     // Show: ops see the payload pretty-printed; viewers do not.
     let id = grouped[0]["id"].as_str().unwrap();
     let path = format!("/api/dlq/{HOTLINE}/{id}");
-    let (status, detail) = hub.call("GET", &path, Some(OPS_TOKEN), None).await;
+    let (status, detail) = hub.get(&path, OPS_TOKEN).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["body_is_json"], true);
     let body = detail["body"].as_str().unwrap();
@@ -137,12 +132,12 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     assert!(!detail["violations"].as_array().unwrap().is_empty());
     assert_eq!(detail["properties"]["headers"]["x-gridhub-stage"], "schema");
     assert_eq!(detail["properties"]["content_type"], "application/json");
-    let (status, detail) = hub.call("GET", &path, Some(VIEWER_TOKEN), None).await;
+    let (status, detail) = hub.get(&path, VIEWER_TOKEN).await;
     assert_eq!(status, 200);
     assert!(detail["body"].is_null(), "viewers do not read payloads");
     // The payload read is audited: who, what, when, from where; the
     // viewer's read, without the payload, is not a read of personal data.
-    let (_, trail) = hub.call("GET", "/api/audit", Some(OPS_TOKEN), None).await;
+    let (_, trail) = hub.get("/api/audit", OPS_TOKEN).await;
     let reads: Vec<&Value> = trail
         .as_array()
         .unwrap()
@@ -155,17 +150,13 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
     assert_eq!(reads[0]["filter"]["id"], id);
     assert!(reads[0]["at"].is_string());
     let (status, _) = hub
-        .call(
-            "GET",
+        .get(
             &format!("/api/dlq/{HOTLINE}/0000000000000000"),
-            Some(VIEWER_TOKEN),
-            None,
+            VIEWER_TOKEN,
         )
         .await;
     assert_eq!(status, 404);
-    let (status, _) = hub
-        .call("GET", "/api/dlq?connector=nobody", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, _) = hub.get("/api/dlq?connector=nobody", VIEWER_TOKEN).await;
     assert_eq!(status, 404);
 
     // Reading took nothing away.
@@ -178,28 +169,9 @@ async fn list_filters_groups_and_show_leave_the_dlq_as_it_was() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
     let env = TestEnv::new().await;
-    let broken = tempdir();
-    copy_dir(&root().join("connectors"), &broken.join("connectors"));
-    copy_dir(&root().join("schemas"), &broken.join("schemas"));
-    std::fs::write(
-        broken.join(format!("connectors/{HOTLINE}/mappings/ticket.jq")),
-        "error(\"mapping under repair\")",
-    )
-    .unwrap();
-    let hub = env
-        .start_hub(Settings {
-            connectors_dir: broken.join("connectors"),
-            ..env.settings.clone()
-        })
-        .await;
+    let (broken, hub) = env.start_hub_with_broken_mapping(HOTLINE).await;
     let tickets: Vec<Outgoing> = (1..=3)
-        .map(|n| {
-            outgoing(
-                HOTLINE,
-                "ticket",
-                ticket_12345(&format!("BJ12345-20261128-90010{n}")),
-            )
-        })
+        .map(|n| hotline_ticket(&format!("BJ12345-20261128-90010{n}")))
         .collect();
     env.publish(&tickets).await;
     wait_dlq(&env, 3).await;
@@ -208,9 +180,7 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
 
     // The fix is deployed.
     let hub = env.start_hub(env.settings.clone()).await;
-    let (_, body) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (_, body) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     let groups = body["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 1, "{body:#}");
     assert_eq!(groups[0]["stage"], "mapping");
@@ -223,36 +193,23 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
         .await;
     assert_eq!(status, 401);
     let (status, _) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some("not-a-token-at-all"),
-            Some(&replay),
-        )
+        .post("/api/dlq/replay", "not-a-token-at-all", &replay)
         .await;
     assert_eq!(status, 401);
     let (status, _) = hub.call("GET", "/api/overview", None, None).await;
     assert_eq!(status, 401);
-    let (status, _) = hub
-        .call("POST", "/api/dlq/replay", Some(VIEWER_TOKEN), Some(&replay))
-        .await;
+    let (status, _) = hub.post("/api/dlq/replay", VIEWER_TOKEN, &replay).await;
     assert_eq!(status, 403);
-    let (status, _) = hub
-        .call("POST", "/api/dlq/replay", Some(OPS_TOKEN), Some(&json!({})))
-        .await;
+    let (status, _) = hub.post("/api/dlq/replay", OPS_TOKEN, &json!({})).await;
     assert_eq!(status, 400, "replaying everything needs a filter");
     wait_dlq(&env, 3).await;
 
-    let (status, report) = hub
-        .call("POST", "/api/dlq/replay", Some(OPS_TOKEN), Some(&replay))
-        .await;
+    let (status, report) = hub.post("/api/dlq/replay", OPS_TOKEN, &replay).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 3);
     assert_eq!(report["failed"], 0);
-    wait_until(Duration::from_secs(20), "three cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 3
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 3, Duration::from_secs(20))
+        .await;
     wait_dlq(&env, 0).await;
     assert_eq!(
         env.count("SELECT count(*) FROM inbox WHERE outcome = 'case_opened' AND replays = 1")
@@ -277,9 +234,7 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
         audit(&env, "replay").await,
         vec![("token:tester".to_owned(), 3)]
     );
-    let (status, trail) = hub
-        .call("GET", "/api/audit", Some(VIEWER_TOKEN), None)
-        .await;
+    let (status, trail) = hub.get("/api/audit", VIEWER_TOKEN).await;
     assert_eq!(status, 200);
     assert_eq!(trail[0]["action"], "replay");
     assert_eq!(trail[0]["message_ids"].as_array().unwrap().len(), 3);
@@ -289,19 +244,14 @@ async fn after_a_fix_replaying_the_group_turns_it_into_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_refused_again_comes_back_with_its_replay_count() {
     let env = TestEnv::new().await;
-    let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[invalid("invalid-phone.json", "again-1")])
-        .await;
-    wait_dlq(&env, 1).await;
-    let first = letters(&hub, "").await;
-    assert_eq!(first[0]["replays"], 0);
+    let (hub, first) = one_dead_letter(&env, "again-1").await;
+    assert_eq!(first["replays"], 0);
 
     let (status, report) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"connector": HOTLINE, "id": first[0]["id"]})),
+            OPS_TOKEN,
+            &json!({"connector": HOTLINE, "id": first["id"]}),
         )
         .await;
     assert_eq!(status, 200, "{report}");
@@ -312,12 +262,7 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
     })
     .await;
     let (_, report) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"stage": "schema"})),
-        )
+        .post("/api/dlq/replay", OPS_TOKEN, &json!({"stage": "schema"}))
         .await;
     assert_eq!(report["done"], 1);
     wait_until(Duration::from_secs(20), "refused a third time", || async {
@@ -368,49 +313,26 @@ async fn a_message_refused_again_comes_back_with_its_replay_count() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edit_and_replay_fixes_one_message() {
     let env = TestEnv::new().await;
-    let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[invalid("invalid-phone.json", "edit-1")])
-        .await;
-    wait_dlq(&env, 1).await;
-    let id = letters(&hub, "").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (hub, letter) = one_dead_letter(&env, "edit-1").await;
+    let id = letter["id"].as_str().unwrap();
     let path = format!("/api/dlq/{HOTLINE}/{id}/edit");
 
     let still_broken: Value =
         serde_json::from_slice(&sample(HOTLINE, "ticket/invalid/invalid-phone.json")).unwrap();
     let (status, answer) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"body": still_broken})),
-        )
+        .post(&path, OPS_TOKEN, &json!({"body": still_broken}))
         .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["outcome"], "would-be-refused");
     assert_eq!(answer["refusal"]["stage"], "schema");
     let (status, _) = hub
-        .call(
-            "POST",
-            &path,
-            Some(VIEWER_TOKEN),
-            Some(&json!({"body": still_broken})),
-        )
+        .post(&path, VIEWER_TOKEN, &json!({"body": still_broken}))
         .await;
     assert_eq!(status, 403);
     wait_dlq(&env, 1).await;
 
     let fixed: Value = serde_json::from_slice(&ticket_12345("BJ12345-20261128-900001")).unwrap();
-    let (status, answer) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"body": fixed})),
-        )
-        .await;
+    let (status, answer) = hub.post(&path, OPS_TOKEN, &json!({"body": fixed})).await;
     assert_eq!(status, 200, "{answer}");
     wait_until(Duration::from_secs(20), "the fixed case", || async {
         env.count("SELECT count(*) FROM case_sources WHERE message_id = 'edit-1' AND source_ref = 'BJ12345-20261128-900001'")
@@ -423,14 +345,7 @@ async fn edit_and_replay_fixes_one_message() {
         audit(&env, "edit-replay").await,
         vec![("token:tester".to_owned(), 1)]
     );
-    let (status, _) = hub
-        .call(
-            "POST",
-            &path,
-            Some(OPS_TOKEN),
-            Some(&json!({"body": fixed})),
-        )
-        .await;
+    let (status, _) = hub.post(&path, OPS_TOKEN, &json!({"body": fixed})).await;
     assert_eq!(status, 404, "it is gone");
     hub.stop().await;
 }
@@ -449,31 +364,20 @@ async fn purge_asks_for_confirmation_first() {
 
     let filter = json!({"connector": HOTLINE, "message_id": "purge-1"});
     let (status, _) = hub
-        .call(
-            "POST",
-            "/api/dlq/purge",
-            Some(VIEWER_TOKEN),
-            Some(&json!({"filter": filter})),
-        )
+        .post("/api/dlq/purge", VIEWER_TOKEN, &json!({"filter": filter}))
         .await;
     assert_eq!(status, 403);
     let (status, asked) = hub
-        .call(
-            "POST",
-            "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": filter})),
-        )
+        .post("/api/dlq/purge", OPS_TOKEN, &json!({"filter": filter}))
         .await;
     assert_eq!(status, 202, "{asked}");
     assert_eq!(asked["count"], 1);
     wait_dlq(&env, 3).await;
     let (status, _) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": {"connector": HOTLINE}, "confirm": asked["confirm"]})),
+            OPS_TOKEN,
+            &json!({"filter": {"connector": HOTLINE}, "confirm": asked["confirm"]}),
         )
         .await;
     assert_eq!(
@@ -481,19 +385,13 @@ async fn purge_asks_for_confirmation_first() {
         "a confirmation is for the filter it was given for"
     );
     let (_, asked) = hub
-        .call(
-            "POST",
-            "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": filter})),
-        )
+        .post("/api/dlq/purge", OPS_TOKEN, &json!({"filter": filter}))
         .await;
     let (status, done) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/purge",
-            Some(OPS_TOKEN),
-            Some(&json!({"filter": filter, "confirm": asked["confirm"]})),
+            OPS_TOKEN,
+            &json!({"filter": filter, "confirm": asked["confirm"]}),
         )
         .await;
     assert_eq!(status, 200, "{done}");
@@ -501,12 +399,7 @@ async fn purge_asks_for_confirmation_first() {
     wait_dlq(&env, 2).await;
 
     // The CLI asks too.
-    let config = tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("namespace = \"{}\"\n", env.settings.namespace),
-    )
-    .unwrap();
+    let config = env.config_file("");
     let run = |args: &[&str], input: &str| {
         crate::cli::output_with_input(
             gridhub()
@@ -698,11 +591,7 @@ async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     let broken: Vec<_> = (1..=2)
-        .map(|n| {
-            let mut m = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-            m.message_id = Some(format!("read-{n}"));
-            m
-        })
+        .map(|n| empty_ticket(&format!("read-{n}")))
         .collect();
     env.publish(&broken).await;
     wait_until(Duration::from_secs(20), "two recorded", || async {
@@ -715,19 +604,12 @@ async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
     assert_eq!(env.depth_if_any(&queue).await, Some(0));
     for _ in 0..100 {
         let (status, listing) = hub
-            .call(
-                "GET",
-                "/api/dlq?connector=hotline-12345",
-                Some(VIEWER_TOKEN),
-                None,
-            )
+            .get("/api/dlq?connector=hotline-12345", VIEWER_TOKEN)
             .await;
         assert_eq!(status, 200);
         assert_eq!(listing["letters"].as_array().unwrap().len(), 2);
     }
-    let (_, groups) = hub
-        .call("GET", "/api/dlq/groups", Some(VIEWER_TOKEN), None)
-        .await;
+    let (_, groups) = hub.get("/api/dlq/groups", VIEWER_TOKEN).await;
     assert_eq!(groups["groups"][0]["count"], 2);
     assert_eq!(
         env.count("SELECT count(*) FROM dlq_messages WHERE settled_at IS NULL")
@@ -736,12 +618,7 @@ async fn reading_dead_letters_a_hundred_times_never_touches_the_broker() {
     );
     // Replayed, they are settled once each and refused again (still `{}`).
     let (status, report) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"connector": HOTLINE})),
-        )
+        .post("/api/dlq/replay", OPS_TOKEN, &json!({"connector": HOTLINE}))
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 2);

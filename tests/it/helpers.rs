@@ -143,6 +143,46 @@ impl TestEnv {
         RunningHub::run(Hub::build(settings).await.expect("hub builds"))
     }
 
+    /// These settings with one more API token, for `connectors` only (every
+    /// connector when empty).
+    pub fn settings_with_token(
+        &self,
+        name: &str,
+        token: &str,
+        role: Role,
+        connectors: &[&str],
+    ) -> Settings {
+        let mut settings = self.settings.clone();
+        settings.tokens.push(Token {
+            name: name.to_owned(),
+            token: token.to_owned(),
+            role,
+            connectors: connectors.iter().map(|c| (*c).to_owned()).collect(),
+        });
+        settings
+    }
+
+    /// A `gridhub.toml` in a directory of its own that names this test's
+    /// namespace, then the lines of `more`.
+    pub fn config_file(&self, more: &str) -> PathBuf {
+        let config = crate::cli::tempdir().join("gridhub.toml");
+        let namespace = &self.settings.namespace;
+        std::fs::write(&config, format!("namespace = \"{namespace}\"\n{more}")).unwrap();
+        config
+    }
+
+    /// Starts a hub on a copy of the bundled connectors in which
+    /// `connector`'s ticket mapping fails every message; the copy's
+    /// directory, to remove when done, and the hub.
+    pub async fn start_hub_with_broken_mapping(&self, connector: &str) -> (PathBuf, RunningHub) {
+        let broken = crate::cli::broken_ticket_mapping(connector);
+        let settings = Settings {
+            connectors_dir: broken.join("connectors"),
+            ..self.settings.clone()
+        };
+        (broken, self.start_hub(settings).await)
+    }
+
     /// Publishes with confirms to the inbound exchange.
     pub async fn publish(&self, messages: &[Outgoing]) -> Vec<Published> {
         let channel = self.broker.create_channel().await.unwrap();
@@ -152,6 +192,38 @@ impl TestEnv {
             .unwrap();
         let _ = channel.close(200, "done".into()).await;
         results
+    }
+
+    /// Publishes the test grid ([`one_grid`]) and waits until it is stored
+    /// and the running hubs have reloaded their places.
+    pub async fn load_one_grid(&self) {
+        self.publish(&[outgoing("dept-planning", "grid-boundaries", one_grid())])
+            .await;
+        self.wait_count("SELECT count(*) FROM grids", 1, Duration::from_secs(10))
+            .await;
+        // Each hub reloads its places within places_refresh_ms.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    /// Publishes a ticket into an empty store and waits until it opens the
+    /// one case there; its case number.
+    pub async fn open_case(&self, ticket: Outgoing) -> String {
+        self.publish(&[ticket]).await;
+        self.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(20))
+            .await;
+        sqlx::query_scalar("SELECT case_no FROM cases")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// How many times a case was returned by its units (`return_count`).
+    pub async fn return_count(&self, case_no: &str) -> i32 {
+        sqlx::query_scalar("SELECT return_count FROM cases WHERE case_no = $1")
+            .bind(case_no)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
@@ -193,6 +265,23 @@ impl TestEnv {
                 )
             })
             .collect()
+    }
+
+    /// Waits until `sql`, a count, reaches `n`, failing the test after `limit`.
+    pub async fn wait_count(&self, sql: &'static str, n: i64, limit: Duration) {
+        wait_until(limit, &format!("{n} of {sql}"), || async {
+            self.count(sql).await == n
+        })
+        .await;
+    }
+
+    /// Waits until a queue holds `n` messages (a DLQ: `n` dead letters
+    /// waiting, see [`TestEnv::depth`]), failing the test after `limit`.
+    pub async fn wait_depth(&self, queue: &str, n: u32, limit: Duration) {
+        wait_until(limit, &format!("{n} in {queue}"), || async {
+            self.depth(queue).await == n
+        })
+        .await;
     }
 
     /// Messages ready in a queue, or `None` if there is no such queue.
@@ -355,6 +444,16 @@ impl RunningHub {
         (status, value)
     }
 
+    /// `GET path` with a token: (status, body).
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    /// `POST path` of a JSON body with a token: (status, body).
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
     /// Asks the hub to stop and waits until it has.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -406,6 +505,26 @@ pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing 
         body,
         replays: 0,
     }
+}
+
+/// `message` under another message_id.
+pub fn with_message_id(mut message: Outgoing, message_id: &str) -> Outgoing {
+    message.message_id = Some(message_id.to_owned());
+    message
+}
+
+/// An empty 12345 ticket, `{}`, which its schema refuses, under `message_id`.
+pub fn empty_ticket(message_id: &str) -> Outgoing {
+    with_message_id(
+        outgoing("hotline-12345", "ticket", b"{}".to_vec()),
+        message_id,
+    )
+}
+
+/// A valid 12345 ticket with the given ticket number, as the hotline
+/// publishes it.
+pub fn hotline_ticket(ticket_no: &str) -> Outgoing {
+    outgoing("hotline-12345", "ticket", ticket_12345(ticket_no))
 }
 
 /// A valid 12345 ticket with the given ticket number.

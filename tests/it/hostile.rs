@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cli::{gridhub, tempdir};
-use crate::helpers::{AMQP, OPS_TOKEN, TestEnv, outgoing, ticket_12345, wait_until};
+use crate::cli::gridhub;
+use crate::helpers::{
+    AMQP, OPS_TOKEN, TestEnv, empty_ticket, hotline_ticket, outgoing, ticket_12345, wait_until,
+};
 
 const HOTLINE: &str = "hotline-12345";
 
@@ -30,6 +32,15 @@ fn hostile(env: &TestEnv, args: &[&str]) -> (Value, bool) {
     (summary, output.status.success())
 }
 
+/// [`hostile`] publishing to the hotline's ticket routing key as the
+/// broker's test user, `guest`, with `args` after.
+fn hostile_ticket(env: &TestEnv, args: &[&str]) -> (Value, bool) {
+    let routing_key = format!("{HOTLINE}.ticket");
+    let mut all = vec!["--routing-key", &routing_key, "--user-id", "guest"];
+    all.extend_from_slice(args);
+    hostile(env, &all)
+}
+
 /// `gridhub serve` as a child process, killed if the test ends first.
 struct Serve(std::process::Child);
 
@@ -41,15 +52,7 @@ impl Drop for Serve {
 }
 
 fn serve(env: &TestEnv) -> Serve {
-    let config = tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "namespace = \"{}\"\nhttp_listen = \"\"\n",
-            env.settings.namespace
-        ),
-    )
-    .unwrap();
+    let config = env.config_file("http_listen = \"\"\n");
     Serve(
         gridhub()
             .args(["serve", "--config"])
@@ -68,15 +71,10 @@ async fn a_header_nested_as_deep_as_a_frame_allows_costs_only_itself() {
     let env = TestEnv::new().await;
     let mut hub = serve(&env);
     let body = String::from_utf8(ticket_12345("BJ12345-20261202-000001")).unwrap();
-    let routing_key = format!("{HOTLINE}.ticket");
     let deep = |message_id: &str, depth: &str| {
-        hostile(
+        hostile_ticket(
             &env,
             &[
-                "--routing-key",
-                &routing_key,
-                "--user-id",
-                "guest",
                 "--message-id",
                 message_id,
                 "--body",
@@ -98,20 +96,12 @@ async fn a_header_nested_as_deep_as_a_frame_allows_costs_only_itself() {
     assert!(confirmed, "{summary}");
     // Tickets published after it.
     let tickets: Vec<_> = (2..=21)
-        .map(|n| {
-            outgoing(
-                HOTLINE,
-                "ticket",
-                ticket_12345(&format!("BJ12345-20261202-{n:06}")),
-            )
-        })
+        .map(|n| hotline_ticket(&format!("BJ12345-20261202-{n:06}")))
         .collect();
     let started = Instant::now();
     env.publish(&tickets).await;
-    wait_until(Duration::from_secs(30), "21 cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 21
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 21, Duration::from_secs(30))
+        .await;
     let delay = started.elapsed();
     assert!(
         hub.0.try_wait().unwrap().is_none(),
@@ -147,18 +137,8 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     );
     assert!(confirmed, "{summary}");
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(20), "refused", || async {
-        env.depth(&dlq).await == 1
-    })
-    .await;
-    let (status, letters) = hub
-        .call(
-            "GET",
-            "/api/dlq?connector=hotline-12345",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    env.wait_depth(&dlq, 1, Duration::from_secs(20)).await;
+    let (status, letters) = hub.get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     assert_eq!(status, 200, "{letters}");
     let letter = &letters["letters"][0];
     assert_eq!(letter["stage"], "identity", "{letters}");
@@ -166,12 +146,7 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     // Replayed by ops: it is still judged as a publisher with no user_id,
     // never as the hub that republishes it.
     let (status, report) = hub
-        .call(
-            "POST",
-            "/api/dlq/replay",
-            Some(OPS_TOKEN),
-            Some(&json!({"connector": HOTLINE})),
-        )
+        .post("/api/dlq/replay", OPS_TOKEN, &json!({"connector": HOTLINE}))
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["done"], 1, "{report}");
@@ -185,22 +160,14 @@ async fn a_publisher_cannot_forge_the_hubs_headers() {
     assert_eq!(env.depth(&dlq).await, 1);
     // Nor does an edit pass as the hub: the fixed body is checked as its
     // original publisher's, and would be refused at identity.
-    let (_, letters) = hub
-        .call(
-            "GET",
-            "/api/dlq?connector=hotline-12345",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    let (_, letters) = hub.get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     let id = letters["letters"][0]["id"].as_str().unwrap().to_owned();
     let fixed: Value = serde_json::from_str(&body).unwrap();
     let (status, answer) = hub
-        .call(
-            "POST",
+        .post(
             &format!("/api/dlq/{HOTLINE}/{id}/edit"),
-            Some(OPS_TOKEN),
-            Some(&json!({ "body": fixed })),
+            OPS_TOKEN,
+            &json!({ "body": fixed }),
         )
         .await;
     assert_eq!(status, 422, "{answer}");
@@ -248,18 +215,9 @@ async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
     );
     assert!(confirmed, "{summary}");
     let body = String::from_utf8(ticket_12345("BJ12345-20261203-000001")).unwrap();
-    let (summary, confirmed) = hostile(
+    let (summary, confirmed) = hostile_ticket(
         &env,
-        &[
-            "--routing-key",
-            &format!("{HOTLINE}.ticket"),
-            "--user-id",
-            "guest",
-            "--message-id-hex",
-            &hex(b"nul\0id"),
-            "--body",
-            &body,
-        ],
+        &["--message-id-hex", &hex(b"nul\0id"), "--body", &body],
     );
     assert!(confirmed, "{summary}");
     // A key that is a phone number.
@@ -271,13 +229,7 @@ async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
         "ticket",
         serde_json::to_vec(&keyed).unwrap(),
     )];
-    tickets.extend((3..=12).map(|n| {
-        outgoing(
-            HOTLINE,
-            "ticket",
-            ticket_12345(&format!("BJ12345-20261203-{n:06}")),
-        )
-    }));
+    tickets.extend((3..=12).map(|n| hotline_ticket(&format!("BJ12345-20261203-{n:06}"))));
     env.publish(&tickets).await;
     wait_until(Duration::from_secs(20), "10 cases, 3 refusals", || async {
         env.count("SELECT count(*) FROM cases").await == 10
@@ -285,10 +237,7 @@ async fn nul_bytes_and_key_names_cost_one_message_and_quote_nothing() {
     })
     .await;
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(10), "3 dead letters", || async {
-        env.depth(&dlq).await == 3
-    })
-    .await;
+    env.wait_depth(&dlq, 3, Duration::from_secs(10)).await;
     let reasons: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT routing_key, reason, violations::text FROM dead_letters ORDER BY id",
     )
@@ -317,16 +266,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     // The hub is up and has declared its topology.
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261204-000002"),
-    )])
-    .await;
-    wait_until(Duration::from_secs(20), "the hub at work", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.open_case(hotline_ticket("BJ12345-20261204-000002"))
+        .await;
     // A refusal that no queue takes: the DLQ's binding is gone.
     let dlq = env.names.dead_letter_queue(HOTLINE);
     let channel = env.broker.create_channel().await.unwrap();
@@ -339,9 +280,7 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
         )
         .await
         .unwrap();
-    let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-    bad.message_id = Some("refused-into-no-queue".into());
-    env.publish(&[bad]).await;
+    env.publish(&[empty_ticket("refused-into-no-queue")]).await;
     wait_until(
         Duration::from_secs(20),
         "the dead letter in its DLQ",
@@ -361,9 +300,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     // recorder, whose consumer went with the queue, reconnects first and
     // declares it again. Either way the dead letter is kept.
     delete_queue(&env, &dlq).await;
-    let mut bad = outgoing(HOTLINE, "ticket", b"{}".to_vec());
-    bad.message_id = Some("refused-into-a-deleted-dlq".into());
-    env.publish(&[bad]).await;
+    env.publish(&[empty_ticket("refused-into-a-deleted-dlq")])
+        .await;
     wait_until(
         Duration::from_secs(20),
         "the dead letter in its DLQ",
@@ -375,12 +313,8 @@ async fn a_deleted_queue_is_declared_again_not_written_into_the_void() {
     // Events into a deleted out queue.
     let centre = env.names.outbound_queue(&env.settings.centre_destination);
     delete_queue(&env, &centre).await;
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261204-000001"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261204-000001")])
+        .await;
     wait_until(Duration::from_secs(20), "every event sent", || async {
         env.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
             .await
@@ -434,21 +368,15 @@ async fn a_store_that_keeps_timing_out_releases_the_batch() {
         .await;
     // Every statement of every new session times out (SQLSTATE 57014).
     statement_timeout(&env, "'1ms'").await;
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261205-000001"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261205-000001")])
+        .await;
     // Two holds' worth of failing statements: the batch is given back at
     // least once (counted below, once the database answers /metrics again).
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The database recovers: the released message is recorded once.
     statement_timeout(&env, "0").await;
-    wait_until(Duration::from_secs(60), "the case recorded", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(60))
+        .await;
     assert_eq!(env.count("SELECT count(*) FROM case_sources").await, 1);
     assert_eq!(env.depth(&env.names.dead_letter_queue(HOTLINE)).await, 0);
     assert!(
@@ -479,16 +407,9 @@ async fn an_unreadable_message_costs_only_itself() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     let other = "hotline-96156";
-    let routing_key = format!("{HOTLINE}.ticket");
     let tickets = |from: u32| -> Vec<_> {
         (from..from + 10)
-            .map(|n| {
-                outgoing(
-                    HOTLINE,
-                    "ticket",
-                    ticket_12345(&format!("BJ12345-20261206-{n:06}")),
-                )
-            })
+            .map(|n| hotline_ticket(&format!("BJ12345-20261206-{n:06}")))
             .chain((from..from + 10).map(|n| outgoing(other, "ticket", ticket_96156(n))))
             .collect()
     };
@@ -502,19 +423,7 @@ async fn an_unreadable_message_costs_only_itself() {
         ["--type-hex", "c328"],
         ["--header-key-hex", "fffe80"],
     ] {
-        let (summary, confirmed) = hostile(
-            &env,
-            &[
-                "--routing-key",
-                &routing_key,
-                "--user-id",
-                "guest",
-                "--body",
-                &body,
-                culprit[0],
-                culprit[1],
-            ],
-        );
+        let (summary, confirmed) = hostile_ticket(&env, &["--body", &body, culprit[0], culprit[1]]);
         assert!(confirmed, "{summary}");
     }
     env.publish(&tickets(11)).await;
@@ -544,23 +453,13 @@ async fn an_unreadable_message_costs_only_itself() {
     .await;
     let own_done = started.elapsed();
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(10), "3 dead letters", || async {
-        env.depth(&dlq).await == 3
-    })
-    .await;
+    env.wait_depth(&dlq, 3, Duration::from_secs(10)).await;
     // Lost: none. Doubled: none. Wrongly dead-lettered: none.
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 40);
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 3);
     assert_eq!(env.depth(&env.names.dead_letter_queue(other)).await, 0);
     // Ops read them, with their stage and reason, and the tools survive it.
-    let (status, listing) = hub
-        .call(
-            "GET",
-            "/api/dlq?connector=hotline-12345",
-            Some(OPS_TOKEN),
-            None,
-        )
-        .await;
+    let (status, listing) = hub.get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     assert_eq!(status, 200, "{listing}");
     let letters = listing["letters"].as_array().unwrap();
     assert_eq!(letters.len(), 3, "{listing}");
@@ -587,22 +486,8 @@ async fn an_unreadable_message_costs_only_itself() {
 async fn an_oversized_body_is_refused_at_the_door_or_kept_as_a_prefix() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let routing_key = format!("{HOTLINE}.ticket");
-    let publish = |size: &str, id: &str| {
-        hostile(
-            &env,
-            &[
-                "--routing-key",
-                &routing_key,
-                "--user-id",
-                "guest",
-                "--message-id",
-                id,
-                "--body-size",
-                size,
-            ],
-        )
-    };
+    let publish =
+        |size: &str, id: &str| hostile_ticket(&env, &["--message-id", id, "--body-size", size]);
     // 32 MiB: over the broker's max_message_size (deploy/rabbitmq).
     let (_, confirmed) = publish("33554432", "huge");
     assert!(!confirmed, "the broker refuses it at the door");
@@ -610,12 +495,8 @@ async fn an_oversized_body_is_refused_at_the_door_or_kept_as_a_prefix() {
     // letter keeps the first 4 KiB with the size and the SHA-256.
     let (summary, confirmed) = publish("614400", "large");
     assert!(confirmed, "{summary}");
-    env.publish(&[outgoing(
-        HOTLINE,
-        "ticket",
-        ticket_12345("BJ12345-20261207-000001"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261207-000001")])
+        .await;
     let dlq = env.names.dead_letter_queue(HOTLINE);
     wait_until(Duration::from_secs(20), "refused and recorded", || async {
         env.depth(&dlq).await == 1 && env.count("SELECT count(*) FROM cases").await == 1
@@ -663,27 +544,10 @@ async fn what_a_connector_holds_is_bounded_in_bytes() {
         .execute(&mut *lock)
         .await
         .unwrap();
-    let (summary, confirmed) = hostile(
-        &env,
-        &[
-            "--routing-key",
-            &format!("{HOTLINE}.ticket"),
-            "--user-id",
-            "guest",
-            "--body-size",
-            "1000000",
-            "--count",
-            "40",
-        ],
-    );
+    let (summary, confirmed) = hostile_ticket(&env, &["--body-size", "1000000", "--count", "40"]);
     assert!(confirmed, "{summary}");
     let inbound = env.names.inbound_queue(HOTLINE);
-    wait_until(
-        Duration::from_secs(20),
-        "the hub holds its prefetch",
-        || async { env.depth(&inbound).await == 33 },
-    )
-    .await;
+    env.wait_depth(&inbound, 33, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         env.depth(&inbound).await,
@@ -694,10 +558,7 @@ async fn what_a_connector_holds_is_bounded_in_bytes() {
     // limit), none lost.
     lock.rollback().await.unwrap();
     let dlq = env.names.dead_letter_queue(HOTLINE);
-    wait_until(Duration::from_secs(60), "all forty refused", || async {
-        env.depth(&dlq).await == 40
-    })
-    .await;
+    env.wait_depth(&dlq, 40, Duration::from_secs(60)).await;
     assert_eq!(env.depth(&inbound).await, 0);
     assert_eq!(
         env.count("SELECT count(*) FROM dead_letters").await,

@@ -292,30 +292,23 @@ async fn each_connector_publishes_and_reads_only_as_itself() {
 /// else of the district's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_departments_token_sees_only_its_own() {
-    use crate::helpers::{OPS_TOKEN, outgoing, ticket_12345, wait_until};
-    use gridhub::settings::{Role, Token};
+    use crate::helpers::{
+        OPS_TOKEN, empty_ticket, hotline_ticket, outgoing, wait_until, with_message_id,
+    };
+    use gridhub::settings::Role;
     const URBAN: &str = "urban-management-token-0123456789";
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "dept-urban-management".into(),
-        token: URBAN.into(),
-        role: Role::Ops,
-        connectors: vec!["dept-urban-management".into()],
-    });
-    let hub = env.start_hub(settings).await;
+    let unit = "dept-urban-management";
+    let hub = env
+        .start_hub(env.settings_with_token(unit, URBAN, Role::Ops, &[unit]))
+        .await;
     // A 12345 ticket about a matter urban management leads; a refusal each
     // for the hotline and for urban management.
-    let mut refused_hotline = outgoing("hotline-12345", "ticket", b"{}".to_vec());
-    refused_hotline.message_id = Some("hotline-refused".into());
-    let mut refused_urban = outgoing("dept-urban-management", "progress", b"{}".to_vec());
-    refused_urban.message_id = Some("urban-refused".into());
+    let refused_hotline = empty_ticket("hotline-refused");
+    let refused_urban = outgoing("dept-urban-management", "progress", b"{}".to_vec());
+    let refused_urban = with_message_id(refused_urban, "urban-refused");
     env.publish(&[
-        outgoing(
-            "hotline-12345",
-            "ticket",
-            ticket_12345("BJ12345-20261206-000001"),
-        ),
+        hotline_ticket("BJ12345-20261206-000001"),
         refused_hotline,
         refused_urban,
     ])
@@ -325,7 +318,7 @@ async fn a_departments_token_sees_only_its_own() {
             && env.count("SELECT count(*) FROM cases").await == 1
     })
     .await;
-    let get = |path: &'static str, token: &'static str| hub.call("GET", path, Some(token), None);
+    let get = |path: &'static str, token: &'static str| hub.get(path, token);
 
     // Its dead letters only, whatever it asks.
     let (status, listing) = get("/api/dlq", URBAN).await;
@@ -338,20 +331,14 @@ async fn a_departments_token_sees_only_its_own() {
     let (_, all) = get("/api/dlq?connector=hotline-12345", OPS_TOKEN).await;
     let hotline_letter = all["letters"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = hub
-        .call(
-            "GET",
-            &format!("/api/dlq/hotline-12345/{hotline_letter}"),
-            Some(URBAN),
-            None,
-        )
+        .get(&format!("/api/dlq/hotline-12345/{hotline_letter}"), URBAN)
         .await;
     assert_eq!(status, 403, "another connector's dead letter");
     let (status, report) = hub
-        .call(
-            "POST",
+        .post(
             "/api/dlq/replay",
-            Some(URBAN),
-            Some(&serde_json::json!({"stage": "schema"})),
+            URBAN,
+            &serde_json::json!({"stage": "schema"}),
         )
         .await;
     assert_eq!(status, 200);

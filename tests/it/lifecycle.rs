@@ -7,9 +7,10 @@ use std::time::Duration;
 use gridhub::amqp::publish::Outgoing;
 use serde_json::{Value, json};
 
-use crate::helpers::{RunningHub, TestEnv, outgoing, root, wait_until};
+use crate::helpers::{RunningHub, TestEnv, outgoing, root, wait_until, with_message_id};
 
 const TICKET: &str = "BJ12345-20261128-000777";
+const URBAN: &str = "dept-urban-management";
 
 /// A valid sample of a connector's message type whose expected intent
 /// satisfies `pick`, with every case number and 12345 ticket id in it
@@ -104,32 +105,48 @@ async fn wait_status(env: &TestEnv, case_no: &str, status: &str) {
 /// Starts a hub, loads the test grid and opens one ticket; returns its case number.
 async fn located_case(env: &TestEnv) -> (RunningHub, String) {
     let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[message(
-        "dept-planning",
-        "grid-boundaries",
-        crate::helpers::one_grid(),
-    )])
-    .await;
-    wait_until(Duration::from_secs(10), "grid loaded", || async {
-        env.count("SELECT count(*) FROM grids").await == 1
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(400)).await; // the hub reloads its index
-    env.publish(&[message(
-        "hotline-12345",
-        "ticket",
-        ticket(TICKET, 116.6762, 39.8935),
-    )])
-    .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    env.load_one_grid().await;
+    let ticket = message("hotline-12345", "ticket", ticket(TICKET, 116.6762, 39.8935));
+    let case_no = env.open_case(ticket).await;
     (hub, case_no)
+}
+
+/// Publishes the sample of a connector's message type that `pick`
+/// accepts, about `case_no`.
+async fn send(
+    env: &TestEnv,
+    connector: &str,
+    message_type: &str,
+    case_no: &str,
+    pick: impl Fn(&Value) -> bool,
+) {
+    let body = sample(connector, message_type, pick, case_no);
+    env.publish(&[message(connector, message_type, body)]).await;
+}
+
+/// Samples: any one.
+fn any(_: &Value) -> bool {
+    true
+}
+
+/// Samples: a verification that passed.
+fn passed(intent: &Value) -> bool {
+    intent["passed"] == true
+}
+
+/// Samples: a verification that failed.
+fn failed(intent: &Value) -> bool {
+    intent["passed"] == false
+}
+
+/// Samples: a callback that reached the caller, whose matter is solved.
+fn solved(intent: &Value) -> bool {
+    intent["contacted"] == true && intent["solved"] == true
+}
+
+/// Samples: a callback like [`solved`], the caller satisfied.
+fn satisfied(intent: &Value) -> bool {
+    solved(intent) && intent["satisfaction"] == "satisfied"
 }
 
 /// Every event the hub publishes fits schemas/hub/event.v1.json.
@@ -186,41 +203,19 @@ async fn a_ticket_goes_round_the_whole_loop() {
         "城管 is entitled to the reporter"
     );
 
-    let urban = |message_type: &str, pick: &dyn Fn(&Value) -> bool| {
-        message(
-            "dept-urban-management",
-            message_type,
-            sample("dept-urban-management", message_type, pick, &case_no),
-        )
-    };
-    env.publish(&[urban("sign-for", &|_| true)]).await;
+    send(&env, URBAN, "sign-for", &case_no, any).await;
     wait_status(&env, &case_no, "accepted").await;
-    env.publish(&[urban("result", &|_| true)]).await;
-    wait_status(&env, &case_no, "verifying").await;
+    responded(&env, &case_no).await;
     let verify_queue = env.names.outbound_queue("grid-platform");
     wait_until(Duration::from_secs(10), "verification request", || async {
         events_of(&env.drain(&verify_queue).await).contains(&"case.verify_requested".to_owned())
     })
     .await;
 
-    let passed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == true,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", passed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "callback").await;
 
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true && e["satisfaction"] == "satisfied",
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, satisfied).await;
     wait_status(&env, &case_no, "closed").await;
     assert_eq!(case(&env, &case_no).await["satisfaction"], "satisfied");
 
@@ -283,18 +278,15 @@ async fn a_ticket_goes_round_the_whole_loop() {
 async fn a_return_is_reviewed_and_dispatched_again() {
     let env = TestEnv::new().await;
     let (hub, case_no) = located_case(&env).await;
-    let returned = sample("dept-urban-management", "return", |_| true, &case_no);
-    env.publish(&[message("dept-urban-management", "return", returned)])
-        .await;
+    send(&env, URBAN, "return", &case_no, any).await;
     // The return waits for the centre's review; approved, the case goes to
     // the rule's on_return unit.
     wait_status(&env, &case_no, "return_pending").await;
     let (status, body) = hub
-        .call(
-            "POST",
+        .post(
             &format!("/api/cases/{case_no}/act"),
-            Some(crate::helpers::OPS_TOKEN),
-            Some(&json!({"action": "approve_return", "reason": "not a matter for 城管"})),
+            crate::helpers::OPS_TOKEN,
+            &json!({"action": "approve_return", "reason": "not a matter for 城管"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -304,12 +296,7 @@ async fn a_return_is_reviewed_and_dispatched_again() {
     .await;
     let now = case(&env, &case_no).await;
     assert_eq!(now["status"], "dispatched");
-    let counts: (i32,) = sqlx::query_as("SELECT return_count FROM cases WHERE case_no = $1")
-        .bind(&case_no)
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert_eq!(counts.0, 1);
+    assert_eq!(env.return_count(&case_no).await, 1);
     // The centre's desk (on the grid platform) got the re-dispatch.
     let desk = env.names.outbound_queue("grid-platform");
     wait_until(Duration::from_secs(10), "re-dispatch event", || async {
@@ -330,14 +317,7 @@ async fn failed_verification_is_rework_and_counted() {
     env.publish(&[message("dept-urban-management", "result", result.clone())])
         .await;
     wait_status(&env, &case_no, "verifying").await;
-    let failed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == false,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", failed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, failed).await;
     wait_status(&env, &case_no, "rework").await;
     assert_eq!(case(&env, &case_no).await["rework_count"], 1);
     let queue = env.names.outbound_queue("dept-urban-management");
@@ -349,8 +329,8 @@ async fn failed_verification_is_rework_and_counted() {
     })
     .await;
     // The unit answers again (another message): back to verification.
-    let mut again = message("dept-urban-management", "result", result);
-    again.message_id = Some("result-after-rework".into());
+    let again = message("dept-urban-management", "result", result);
+    let again = with_message_id(again, "result-after-rework");
     env.publish(&[again]).await;
     wait_status(&env, &case_no, "verifying").await;
     hub.stop().await;
@@ -385,10 +365,8 @@ async fn duplicates_from_two_hotlines_are_merged_and_both_callers_hear_the_outco
     let body = serde_json::to_vec(&other).unwrap();
     env.publish(&[message("hotline-96126", "ticket", body)])
         .await;
-    wait_until(Duration::from_secs(10), "second case", || async {
-        env.count("SELECT count(*) FROM cases").await == 2
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 2, Duration::from_secs(10))
+        .await;
     let child_no: String = sqlx::query_scalar("SELECT case_no FROM cases WHERE case_no <> $1")
         .bind(&parent)
         .fetch_one(&env.pool)
@@ -406,10 +384,7 @@ async fn duplicates_from_two_hotlines_are_merged_and_both_callers_hear_the_outco
     })
     .await;
     // The parent is answered: the 96126 caller hears it too.
-    let result = sample("dept-urban-management", "result", |_| true, &parent);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
-    wait_status(&env, &parent, "verifying").await;
+    responded(&env, &parent).await;
     wait_until(
         Duration::from_secs(10),
         "parent's outcome on 96126",
@@ -496,9 +471,11 @@ async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
         message("dept-urban-management", "sign-for", unknown),
     ])
     .await;
-    wait_until(Duration::from_secs(10), "two refusals", || async {
-        env.count("SELECT count(*) FROM dead_letters").await == 2
-    })
+    env.wait_count(
+        "SELECT count(*) FROM dead_letters",
+        2,
+        Duration::from_secs(10),
+    )
     .await;
     let reasons: Vec<(String, String, String)> =
         sqlx::query_as("SELECT connector, stage, reason FROM dead_letters ORDER BY connector")
@@ -515,10 +492,7 @@ async fn illegal_transitions_and_unknown_cases_are_refused_with_reasons() {
     );
     for connector in ["grid-platform", "dept-urban-management"] {
         let queue = env.names.dead_letter_queue(connector);
-        wait_until(Duration::from_secs(5), "in the DLQ", || async {
-            env.depth(&queue).await == 1
-        })
-        .await;
+        env.wait_depth(&queue, 1, Duration::from_secs(5)).await;
     }
     assert_eq!(status_of(&env, &case_no).await, "dispatched");
     hub.stop().await;
@@ -536,10 +510,7 @@ async fn population_records_reach_the_grid_platform_masked() {
         env.publish(&[message(connector, message_type, body)]).await;
     }
     let queue = env.names.outbound_queue("grid-platform");
-    wait_until(Duration::from_secs(10), "shared records", || async {
-        env.depth(&queue).await == 2
-    })
-    .await;
+    env.wait_depth(&queue, 2, Duration::from_secs(10)).await;
     let shared = env.drain(&queue).await;
     assert_events_fit_the_schema(&shared);
     let id_pattern = regex_lite_masked_id;
@@ -591,10 +562,8 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
             })
             .collect();
     env.publish(&messages).await;
-    wait_until(Duration::from_secs(30), "1,809 grids", || async {
-        env.count("SELECT count(*) FROM grids").await == 1809
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM grids", 1809, Duration::from_secs(30))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // the hub reloads its index
 
     // A point inside a grid far from the old town, and a known address.
@@ -625,10 +594,8 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
         ),
     ])
     .await;
-    wait_until(Duration::from_secs(10), "two cases", || async {
-        env.count("SELECT count(*) FROM cases").await == 2
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 2, Duration::from_secs(10))
+        .await;
     type Placed = (String, Option<String>, Option<String>, Option<String>);
     let placed: Vec<Placed> =
         sqlx::query_as("SELECT s.source_ref, c.grid_id, c.street, c.located_by FROM cases c JOIN case_sources s ON s.case_id = c.id ORDER BY s.source_ref")
@@ -645,10 +612,15 @@ async fn the_generated_district_places_cases_by_point_and_by_address() {
 
 /// The unit responds: the case goes to verification.
 async fn responded(env: &TestEnv, case_no: &str) {
-    let result = sample("dept-urban-management", "result", |_| true, case_no);
-    env.publish(&[message("dept-urban-management", "result", result)])
-        .await;
+    send(env, URBAN, "result", case_no, any).await;
     wait_status(env, case_no, "verifying").await;
+}
+
+/// [`located_case`], answered by the unit: the case is in verification.
+async fn verifying_case(env: &TestEnv) -> (RunningHub, String) {
+    let (hub, case_no) = located_case(env).await;
+    responded(env, &case_no).await;
+    (hub, case_no)
 }
 
 /// Waits until a callback is held during verification.
@@ -692,29 +664,14 @@ async fn trail(env: &TestEnv, case_no: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_during_verification_is_applied_after_it() {
     let env = TestEnv::new().await;
-    let (hub, case_no) = located_case(&env).await;
-    responded(&env, &case_no).await;
+    let (hub, case_no) = verifying_case(&env).await;
 
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true && e["satisfaction"] == "satisfied",
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, satisfied).await;
     wait_held(&env, &case_no).await;
     assert_eq!(status_of(&env, &case_no).await, "verifying");
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 0);
 
-    let passed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == true,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", passed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "closed").await;
     assert_eq!(case(&env, &case_no).await["satisfaction"], "satisfied");
     let trail = trail(&env, &case_no).await;
@@ -762,25 +719,10 @@ async fn a_callback_during_verification_is_applied_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_held_through_a_failed_verification_is_dropped() {
     let env = TestEnv::new().await;
-    let (hub, case_no) = located_case(&env).await;
-    responded(&env, &case_no).await;
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true,
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    let (hub, case_no) = verifying_case(&env).await;
+    send(&env, "hotline-12345", "callback", &case_no, solved).await;
     wait_held(&env, &case_no).await;
-    let failed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == false,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", failed)])
-        .await;
+    send(&env, "grid-platform", "verification", &case_no, failed).await;
     wait_status(&env, &case_no, "rework").await;
     let trail = trail(&env, &case_no).await;
     assert_eq!(
@@ -797,27 +739,17 @@ async fn a_callback_held_through_a_failed_verification_is_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_owed_are_listed_and_pressed_when_late() {
     let env = TestEnv::new().await;
-    let (hub, case_no) = located_case(&env).await;
-    responded(&env, &case_no).await;
-    let passed = sample(
-        "grid-platform",
-        "verification",
-        |e| e["passed"] == true,
-        &case_no,
-    );
-    env.publish(&[message("grid-platform", "verification", passed)])
-        .await;
+    let (hub, case_no) = verifying_case(&env).await;
+    send(&env, "grid-platform", "verification", &case_no, passed).await;
     wait_status(&env, &case_no, "callback").await;
 
     let owed = |hotline: &'static str| {
         let hub = &hub;
         async move {
             let (status, owed) = hub
-                .call(
-                    "GET",
+                .get(
                     &format!("/api/callbacks?hotline={hotline}"),
-                    Some(crate::helpers::OPS_TOKEN),
-                    None,
+                    crate::helpers::OPS_TOKEN,
                 )
                 .await;
             assert_eq!(status, 200, "{owed}");
@@ -831,11 +763,9 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
     assert_eq!(listed[0]["overdue"], false);
     assert!(owed("hotline-96156").await.is_empty());
     let (status, _) = hub
-        .call(
-            "GET",
+        .get(
             "/api/callbacks?hotline=dept-health",
-            Some(crate::helpers::OPS_TOKEN),
-            None,
+            crate::helpers::OPS_TOKEN,
         )
         .await;
     assert_eq!(status, 404, "not a hotline");
@@ -865,14 +795,7 @@ async fn callbacks_owed_are_listed_and_pressed_when_late() {
     let heard = hotline_heard(&env, "case.callback_overdue").await;
     assert_events_fit_the_schema(&heard);
 
-    let satisfied = sample(
-        "hotline-12345",
-        "callback",
-        |e| e["contacted"] == true && e["solved"] == true,
-        &case_no,
-    );
-    env.publish(&[message("hotline-12345", "callback", satisfied)])
-        .await;
+    send(&env, "hotline-12345", "callback", &case_no, solved).await;
     wait_status(&env, &case_no, "closed").await;
     assert!(owed("hotline-12345").await.is_empty());
     hub.stop().await;

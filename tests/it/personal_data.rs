@@ -6,27 +6,20 @@
 use std::time::Duration;
 
 use crate::cli::gridhub;
-use crate::helpers::{TestEnv, outgoing, ticket_12345, wait_until};
+use crate::helpers::{
+    TestEnv, empty_ticket, hotline_ticket, outgoing, wait_until, with_message_id,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_data_is_erased_after_its_retention() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let mut refused = outgoing("hotline-12345", "ticket", b"{\"caller\": \"x\"}".to_vec());
-    refused.message_id = Some("refused-long-ago".into());
-    let mut recent = outgoing("hotline-12345", "ticket", b"{}".to_vec());
-    recent.message_id = Some("refused-today".into());
+    let refused = outgoing("hotline-12345", "ticket", b"{\"caller\": \"x\"}".to_vec());
+    let refused = with_message_id(refused, "refused-long-ago");
+    let recent = empty_ticket("refused-today");
     env.publish(&[
-        outgoing(
-            "hotline-12345",
-            "ticket",
-            ticket_12345("BJ12345-20261206-000101"),
-        ),
-        outgoing(
-            "hotline-12345",
-            "ticket",
-            ticket_12345("BJ12345-20261206-000102"),
-        ),
+        hotline_ticket("BJ12345-20261206-000101"),
+        hotline_ticket("BJ12345-20261206-000102"),
         refused,
         recent,
     ])
@@ -60,12 +53,7 @@ async fn personal_data_is_erased_after_its_retention() {
     ] {
         sqlx::query(sql).execute(&env.pool).await.unwrap();
     }
-    let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("namespace = \"{}\"\n", env.settings.namespace),
-    )
-    .unwrap();
+    let config = env.config_file("");
     let run = || {
         gridhub()
             .args(["expire", "--config"])
@@ -112,16 +100,10 @@ async fn reporters_are_sealed_at_rest_and_keys_rotate() {
     use gridhub::store::seal::Seal;
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        ticket_12345("BJ12345-20261206-000201"),
-    )])
-    .await;
-    wait_until(Duration::from_secs(30), "recorded", || async {
-        env.count("SELECT count(*) FROM reporters").await == 1
-    })
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261206-000201")])
+        .await;
+    env.wait_count("SELECT count(*) FROM reporters", 1, Duration::from_secs(30))
+        .await;
     hub.stop().await;
     type Stored = (
         Option<String>,
@@ -165,12 +147,10 @@ async fn reporters_are_sealed_at_rest_and_keys_rotate() {
     let new = Seal::new_key_line("test2");
     let keys = env.settings.data_keys_file.clone().unwrap();
     std::fs::write(&keys, format!("{new}\n{}\n", crate::helpers::TEST_KEY)).unwrap();
-    let config = crate::cli::tempdir().join("gridhub.toml");
-    std::fs::write(
-        &config,
-        format!("data_keys_file = {:?}\n", keys.display().to_string()),
-    )
-    .unwrap();
+    let config = env.config_file(&format!(
+        "data_keys_file = {:?}\n",
+        keys.display().to_string()
+    ));
     let output = gridhub()
         .args(["key", "rotate", "--config"])
         .arg(&config)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use gridhub::amqp::publish::Published;
 
-use crate::helpers::{TestEnv, batches_through, outgoing, ticket_12345, wait_until};
+use crate::helpers::{
+    TestEnv, batches_through, outgoing, ticket_12345, wait_until, with_message_id,
+};
 use crate::proxy::Proxy;
 
 fn ticket(n: usize) -> Vec<u8> {
@@ -17,24 +19,19 @@ async fn redelivered_and_republished_messages_open_one_case() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
     let first = outgoing("hotline-12345", "ticket", ticket(1));
-    let mut same_ticket_new_id = first.clone();
-    same_ticket_new_id.message_id = Some("republished-with-another-id".into());
+    let same_ticket_new_id = with_message_id(first.clone(), "republished-with-another-id");
     // The same message three times (one of them in a later batch), and the same ticket under another id.
     env.publish(&[first.clone(), first.clone()]).await;
-    wait_until(Duration::from_secs(10), "first case", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+        .await;
     env.publish(&[first.clone(), same_ticket_new_id]).await;
-    wait_until(
+    env.wait_count("SELECT count(*) FROM inbox", 2, Duration::from_secs(10))
+        .await;
+    env.wait_depth(
+        &env.names.inbound_queue("hotline-12345"),
+        0,
         Duration::from_secs(10),
-        "both message ids in the inbox",
-        || async { env.count("SELECT count(*) FROM inbox").await == 2 },
     )
-    .await;
-    wait_until(Duration::from_secs(10), "queue drained", || async {
-        env.depth(&env.names.inbound_queue("hotline-12345")).await == 0
-    })
     .await;
     hub.stop().await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 1);
@@ -68,10 +65,7 @@ async fn message_without_id_is_refused_with_that_reason() {
     message.message_id = None;
     assert_eq!(env.publish(&[message]).await, vec![Published::Confirmed]);
     let queue = env.names.dead_letter_queue("hotline-12345");
-    wait_until(Duration::from_secs(10), "dead letter", || async {
-        env.depth(&queue).await == 1
-    })
-    .await;
+    env.wait_depth(&queue, 1, Duration::from_secs(10)).await;
     let letters = env.dead_letters("hotline-12345").await;
     assert_eq!(letters[0].stage, "decode");
     assert_eq!(letters[0].reason, "message has no message_id");
@@ -93,16 +87,11 @@ async fn data_the_database_refuses_is_dead_lettered_alone() {
     env.publish(&messages).await;
     // One hub, started after publishing, so all eleven arrive in one batch.
     let hub = env.start_hub(env.settings.clone()).await;
-    wait_until(Duration::from_secs(15), "all recorded", || async {
-        env.count("SELECT count(*) FROM inbox").await == 11
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM inbox", 11, Duration::from_secs(15))
+        .await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 10);
     let queue = env.names.dead_letter_queue("hotline-12345");
-    wait_until(Duration::from_secs(5), "dead letter", || async {
-        env.depth(&queue).await == 1
-    })
-    .await;
+    env.wait_depth(&queue, 1, Duration::from_secs(5)).await;
     let letters = env.dead_letters("hotline-12345").await;
     assert_eq!(letters[0].stage, "apply");
     assert!(
@@ -129,10 +118,8 @@ async fn database_outage_loses_nothing_and_dead_letters_nothing() {
         .map(|n| outgoing("hotline-12345", "ticket", ticket(1000 + n)))
         .collect();
     env.publish(&first).await;
-    wait_until(Duration::from_secs(15), "first hundred", || async {
-        env.count("SELECT count(*) FROM cases").await == 100
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 100, Duration::from_secs(15))
+        .await;
 
     database.cut();
     let second: Vec<_> = (0..300)
@@ -141,12 +128,7 @@ async fn database_outage_loses_nothing_and_dead_letters_nothing() {
     env.publish(&second).await;
     let queue = env.names.inbound_queue("hotline-12345");
     // The hub holds at most its prefetch; the rest waits in the queue.
-    wait_until(
-        Duration::from_secs(10),
-        "hub holding its prefetch",
-        || async { env.depth(&queue).await == 250 },
-    )
-    .await;
+    env.wait_depth(&queue, 250, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         env.depth(&queue).await,
@@ -160,12 +142,8 @@ async fn database_outage_loses_nothing_and_dead_letters_nothing() {
     );
 
     database.restore();
-    wait_until(
-        Duration::from_secs(60),
-        "every case after the outage",
-        || async { env.count("SELECT count(*) FROM cases").await == 400 },
-    )
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 400, Duration::from_secs(60))
+        .await;
     assert_eq!(
         env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'")
             .await,
@@ -205,17 +183,14 @@ async fn broker_connections_cut_mid_stream_lose_nothing_and_double_nothing() {
             broker.restore();
         }
     }
-    wait_until(
+    env.wait_count(
+        "SELECT count(*) FROM inbox",
+        total as i64,
         Duration::from_secs(60),
-        "every case after the cuts",
-        || async { env.count("SELECT count(*) FROM inbox").await == total as i64 },
     )
     .await;
     let queue = env.names.inbound_queue("hotline-12345");
-    wait_until(Duration::from_secs(30), "queue drained", || async {
-        env.depth(&queue).await == 0
-    })
-    .await;
+    env.wait_depth(&queue, 0, Duration::from_secs(30)).await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, total as i64);
     assert_eq!(
         env.count("SELECT count(*) FROM case_events WHERE kind = 'opened'")
@@ -265,12 +240,8 @@ async fn a_broker_that_accepts_and_never_answers_is_given_up_on_and_retried() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(env.count("SELECT count(*) FROM inbox").await, 0);
     broker.restore();
-    wait_until(
-        Duration::from_secs(30),
-        "the ticket once the broker answers",
-        || async { env.count("SELECT count(*) FROM cases").await == 1 },
-    )
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(30))
+        .await;
     hub.stop().await;
 }
 
@@ -278,30 +249,29 @@ async fn a_broker_that_accepts_and_never_answers_is_given_up_on_and_retried() {
 async fn a_replay_may_redo_a_refused_message_once() {
     let env = TestEnv::new().await;
     let hub = env.start_hub(env.settings.clone()).await;
-    let mut broken = outgoing("hotline-12345", "ticket", b"{\"ticketNo\": 1}".to_vec());
-    broken.message_id = Some("fixed-later".into());
-    env.publish(&[broken.clone()]).await;
-    wait_until(Duration::from_secs(10), "refusal recorded", || async {
-        env.count("SELECT count(*) FROM dead_letters").await == 1
-    })
+    let broken = outgoing("hotline-12345", "ticket", b"{\"ticketNo\": 1}".to_vec());
+    let broken = with_message_id(broken, "fixed-later");
+    env.publish(std::slice::from_ref(&broken)).await;
+    env.wait_count(
+        "SELECT count(*) FROM dead_letters",
+        1,
+        Duration::from_secs(10),
+    )
     .await;
     // The same message_id again, not a replay: recognised, nothing new. And
     // replayed with its body fixed, in the same batch or the next: processed.
-    let mut replay = outgoing("hotline-12345", "ticket", ticket(7));
-    replay.message_id = Some("fixed-later".into());
+    let mut replay = with_message_id(
+        outgoing("hotline-12345", "ticket", ticket(7)),
+        "fixed-later",
+    );
     replay.replays = 1;
     env.publish(&[broken, replay.clone()]).await;
-    wait_until(Duration::from_secs(10), "replayed case", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM cases", 1, Duration::from_secs(10))
+        .await;
     // The same replay copy redelivered: nothing new.
     env.publish(&[replay]).await;
     let queue = env.names.inbound_queue("hotline-12345");
-    wait_until(Duration::from_secs(10), "queue drained", || async {
-        env.depth(&queue).await == 0
-    })
-    .await;
+    env.wait_depth(&queue, 0, Duration::from_secs(10)).await;
     hub.stop().await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, 1);
     assert_eq!(env.count("SELECT count(*) FROM dead_letters").await, 1);
@@ -336,10 +306,8 @@ async fn a_batch_never_holds_more_than_its_bytes() {
             ..env.settings.clone()
         })
         .await;
-    wait_until(Duration::from_secs(20), "four tickets recorded", || async {
-        env.count("SELECT count(*) FROM inbox").await == 4
-    })
-    .await;
+    env.wait_count("SELECT count(*) FROM inbox", 4, Duration::from_secs(20))
+        .await;
     let (_, metrics) = hub.call("GET", "/metrics", None, None).await;
     let batches = batches_through(metrics.as_str().unwrap(), "record");
     assert_eq!(batches, 4, "one batch per ticket");

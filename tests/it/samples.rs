@@ -75,9 +75,11 @@ async fn samples_become_cases_or_dead_letters() {
     let grid_updates = count_kind("update_grids");
     let invalid = count_kind("refusal");
     assert!(opens > 0 && updates > 0 && shares > 0 && grid_updates > 0);
-    wait_until(Duration::from_secs(60), "every sample recorded", || async {
-        env.count("SELECT count(*) FROM inbox").await == expected.len() as i64
-    })
+    env.wait_count(
+        "SELECT count(*) FROM inbox",
+        expected.len() as i64,
+        Duration::from_secs(60),
+    )
     .await;
     assert_eq!(env.count("SELECT count(*) FROM cases").await, opens);
     assert_eq!(
@@ -242,12 +244,8 @@ async fn samples_become_cases_or_dead_letters() {
             .values()
             .filter(|l| &l.connector == connector)
             .count() as u32;
-        wait_until(
-            Duration::from_secs(5),
-            "dead letters still waiting",
-            || async { env.depth(&queue).await == in_queue },
-        )
-        .await;
+        env.wait_depth(&queue, in_queue, Duration::from_secs(5))
+            .await;
     }
 
     // case.opened reached the command centre, one per case, with no personal data.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use gridhub::amqp::{self, Tls};
 use gridhub::settings::Settings;
 
-use crate::helpers::{TestEnv, outgoing, ticket_12345, wait_until};
+use crate::helpers::{TestEnv, hotline_ticket, wait_until};
 
 const TLS_DIR: &str = "/var/lib/gridhub-dev-tls";
 const BROKER: &str = "amqps://guest:guest@localhost:5671/%2f";
@@ -46,12 +46,8 @@ async fn the_round_trip_runs_over_tls_on_both_links() {
     };
     settings.validate().unwrap();
     let hub = env.start_hub(settings).await;
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        ticket_12345("BJ12345-20261206-000301"),
-    )])
-    .await;
+    env.publish(&[hotline_ticket("BJ12345-20261206-000301")])
+        .await;
     let centre = env.names.outbound_queue(&env.settings.centre_destination);
     wait_until(
         Duration::from_secs(30),
