@@ -21,44 +21,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::OutboxEvent;
 use super::outbox::json_text;
+use super::statements::CaseRow;
 use crate::connector::{Disclosure, Registry};
-use crate::intent::{Place, Reporter};
+use crate::intent::Reporter;
 use crate::privacy;
-
-/// A case as events describe it.
-#[derive(Debug, Clone)]
-pub struct CaseView {
-    pub id: Uuid,
-    pub case_no: String,
-    pub status: String,
-    pub channel: String,
-    pub nature: String,
-    pub category: Option<String>,
-    pub priority: String,
-    pub title: String,
-    pub description: String,
-    pub place: Place,
-    pub grid_id: Option<String>,
-    pub community: Option<String>,
-    pub street: Option<String>,
-    pub located_by: Option<String>,
-    pub unplaced: bool,
-    pub lead_unit: Option<String>,
-    pub lead_connector: Option<String>,
-    pub dispatch_level: Option<String>,
-    pub assisting_units: Vec<String>,
-    pub routing_rule: Option<String>,
-    pub due_at: Option<DateTime<Utc>>,
-    pub parent_case_no: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub rework_count: i32,
-    pub escalation_level: i16,
-    pub satisfaction: Option<String>,
-}
 
 /// Source tickets of a case: (connector, the source's own ticket id).
 pub type Sources = Vec<(String, String)>;
@@ -68,7 +37,7 @@ pub type Sources = Vec<(String, String)>;
 /// besides, and the event's own entries, which replace the case's of the
 /// same name.
 struct Body<'a> {
-    case: &'a CaseView,
+    case: &'a CaseRow,
     /// The status the event announces (a case can pass several in one
     /// change).
     status: &'a str,
@@ -115,7 +84,7 @@ impl Serialize for Body<'_> {
         if self.for_unit {
             entries! {
                 "description": case.description,
-                "place": UnitPlace(&case.place),
+                "place": UnitPlace(case),
                 "assisting_units": case.assisting_units,
                 "routing_rule": case.routing_rule,
             }
@@ -128,17 +97,17 @@ impl Serialize for Body<'_> {
 }
 
 /// The place as a unit is told it.
-struct UnitPlace<'a>(&'a Place);
+struct UnitPlace<'a>(&'a CaseRow);
 
 impl Serialize for UnitPlace<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let place = self.0;
+        let case = self.0;
         let mut map = serializer.serialize_map(Some(5))?;
-        map.serialize_entry("address", &place.address)?;
-        map.serialize_entry("lon", &place.lon)?;
-        map.serialize_entry("lat", &place.lat)?;
-        map.serialize_entry("street", &place.street)?;
-        map.serialize_entry("community", &place.community)?;
+        map.serialize_entry("address", &case.address)?;
+        map.serialize_entry("lon", &case.lon)?;
+        map.serialize_entry("lat", &case.lat)?;
+        map.serialize_entry("street", &case.street_given)?;
+        map.serialize_entry("community", &case.community_given)?;
         map.end()
     }
 }
@@ -180,7 +149,7 @@ impl<'a> Events<'a> {
     /// replaces the case's.
     pub fn status(
         &mut self,
-        case: &CaseView,
+        case: &CaseRow,
         status: &str,
         what: &str,
         sources: &Sources,
@@ -235,7 +204,7 @@ impl<'a> Events<'a> {
         &mut self,
         connector: &str,
         what: &str,
-        case: &CaseView,
+        case: &CaseRow,
         reporter: Option<&Reporter>,
         extra: Value,
     ) {
@@ -302,6 +271,7 @@ mod tests {
     use std::path::Path;
 
     use serde_json::json;
+    use uuid::Uuid;
 
     use super::*;
 
@@ -310,8 +280,8 @@ mod tests {
         Registry::load(&connectors, &crate::settings::schemas_beside(&connectors)).unwrap()
     }
 
-    fn case() -> CaseView {
-        CaseView {
+    fn case() -> CaseRow {
+        CaseRow {
             id: Uuid::nil(),
             case_no: "C-1".into(),
             status: "dispatched".into(),
@@ -321,14 +291,11 @@ mod tests {
             priority: "normal".into(),
             title: "Noise at night".into(),
             description: "Loud \"music\"\nafter 22:00".into(),
-            place: Place {
-                address: Some("1 Road".into()),
-                street: Some("S".into()),
-                community: None,
-                lon: Some(116.5),
-                lat: Some(39.9),
-                grid_id: Some("G-1".into()),
-            },
+            address: Some("1 Road".into()),
+            street_given: Some("S".into()),
+            community_given: None,
+            lon: Some(116.5),
+            lat: Some(39.9),
             grid_id: Some("G-1".into()),
             community: Some("C".into()),
             street: Some("S".into()),
@@ -345,6 +312,7 @@ mod tests {
             rework_count: 1,
             escalation_level: 0,
             satisfaction: None,
+            ..CaseRow::default()
         }
     }
 
@@ -543,7 +511,7 @@ mod tests {
     #[inline(never)]
     fn dispatched_ticket(
         events: &mut Events,
-        case: &CaseView,
+        case: &CaseRow,
         sources: &Sources,
         reporter: &Reporter,
     ) {

@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::duplicates::LockPlan;
-use super::events::{CaseView, Events};
+use super::events::Events;
 use super::seal::Seal;
+use super::statements::CaseRow;
 use super::statements::{CaseEvent, CaseInsert, NewReporter, OpenCandidate, SourceRow};
 use super::{Applied, Item, Rules, StoreError, Tx, case_no};
 use crate::connector::Kind;
@@ -271,7 +272,7 @@ async fn find_duplicates(
     Ok(())
 }
 
-fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
+fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseRow {
     let open = case.open;
     let (lead, assist, rule, unplaced) = match &case.route {
         Some(Route::Dispatch {
@@ -296,7 +297,7 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
     let due_at = lead
         .as_ref()
         .map(|_| rules.routing.due_at(open.priority, now));
-    CaseView {
+    CaseRow {
         id: case.id,
         case_no: case.case_no.clone(),
         status: case.status.as_str().to_owned(),
@@ -306,7 +307,11 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
         priority: open.priority.as_str().to_owned(),
         title: open.title.clone(),
         description: open.description.clone(),
-        place: open.place.clone(),
+        address: open.place.address.clone(),
+        street_given: open.place.street.clone(),
+        community_given: open.place.community.clone(),
+        lon: open.place.lon,
+        lat: open.place.lat,
         grid_id: case.location.grid_id.clone(),
         community: case.location.community.clone(),
         street: case.location.street.clone(),
@@ -320,9 +325,8 @@ fn view(case: &NewCase<'_>, now: DateTime<Utc>, rules: &Rules) -> CaseView {
         due_at,
         parent_case_no: case.parent.as_ref().map(|(_, no)| no.clone()),
         received_at: open.received_at.to_utc(),
-        rework_count: 0,
-        escalation_level: 0,
-        satisfaction: None,
+        callback_wanted: case.callback_wanted,
+        ..CaseRow::default()
     }
 }
 
@@ -333,7 +337,7 @@ async fn insert(
     seal: &Seal,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let views: Vec<CaseView> = cases.iter().map(|c| view(c, now, rules)).collect();
+    let views: Vec<CaseRow> = cases.iter().map(|c| view(c, now, rules)).collect();
     let sign_for = chrono::Duration::from_std(rules.routing.sign_for).unwrap_or_default();
     let rows: Vec<CaseInsert<'_>> = cases
         .iter()

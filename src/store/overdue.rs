@@ -82,20 +82,20 @@ impl Store {
                 on_behalf_of: None,
             })
             .await?;
-            let view = row.view();
+            let view = &row;
             let sources = tx.sources(id).await?;
             let escalation = if kind == "callback_overdue" {
                 json!({"escalation": kind, "callback_due_at": row.callback_due_at})
             } else {
                 json!({"escalation": kind})
             };
-            events.status(&view, &view.status, kind, &sources, escalation);
+            events.status(view, &view.status, kind, &sources, escalation);
             // A callback is the hotline's to make: the unit is not pressed.
             if let Some(lead) = &row.lead_connector
                 && lead != &rules.centre
                 && kind != "callback_overdue"
             {
-                events.send_to_unit(lead, kind, &view, None, json!({"escalation": kind}));
+                events.send_to_unit(lead, kind, view, None, json!({"escalation": kind}));
             }
             escalations.push(Escalation {
                 case_no: row.case_no.clone(),

@@ -397,7 +397,7 @@ pub(super) async fn update_case(
     // Who hears about it.
     let all_sources = tx.sources(row.id).await?;
     let mut events = Events::new(&rules.centre, &rules.registry);
-    let view = next.view();
+    let view = &next;
     for step in &steps {
         let (what, extra) = match (update.action, step) {
             (_, Status::ReturnPending) => (
@@ -438,7 +438,7 @@ pub(super) async fn update_case(
             }
             (_, other) => (announced(*other), json!({})),
         };
-        events.status(&view, step.as_str(), what, &all_sources, extra);
+        events.status(view, step.as_str(), what, &all_sources, extra);
     }
     let told_unit = match update.action {
         Action::RejectReturn => Some("return_rejected"),
@@ -451,7 +451,7 @@ pub(super) async fn update_case(
         _ => None,
     };
     if let (Some(what), Some(lead)) = (told_unit, &next.lead_connector) {
-        events.send_to_unit(lead, what, &view, None, json!({"reason": update.reason}));
+        events.send_to_unit(lead, what, view, None, json!({"reason": update.reason}));
     }
     if clocks.callback_requested {
         // The request quotes the response the reporter is asked about.
@@ -466,7 +466,7 @@ pub(super) async fn update_case(
         };
         let request = json!({"callback_due_at": next.callback_due_at, "response": response});
         events.status(
-            &view,
+            view,
             Status::Callback.as_str(),
             "callback_requested",
             &all_sources,
@@ -478,7 +478,7 @@ pub(super) async fn update_case(
         events.send_to_unit(
             &unit.connector,
             "dispatched",
-            &view,
+            view,
             reporter.as_ref(),
             json!({"role": "lead", "redispatch": current != Status::Registered}),
         );
@@ -489,7 +489,7 @@ pub(super) async fn update_case(
                     events.send_to_unit(
                         &assist.connector,
                         "dispatched",
-                        &view,
+                        view,
                         None,
                         json!({"role": "assist", "unit": id}),
                     );
@@ -504,7 +504,7 @@ pub(super) async fn update_case(
         events.send_to_unit(
             lead,
             "rework",
-            &view,
+            view,
             reporter.as_ref(),
             json!({"rework_count": next.rework_count, "note": update.note}),
         );
@@ -519,7 +519,7 @@ pub(super) async fn update_case(
         events.send_to_unit(
             &grid,
             "verify_requested",
-            &view,
+            view,
             None,
             json!({"result": update.note}),
         );
@@ -693,16 +693,16 @@ async fn announce(
     rules: &Rules,
     seal: &Seal,
 ) -> Result<Applied, StoreError> {
-    let view = case.view();
+    let view = case;
     let sources = tx.sources(case.id).await?;
     let mut events = Events::new(&rules.centre, &rules.registry);
     let status = hear.status.as_str();
-    events.status(&view, status, hear.what, &sources, hear.extra.clone());
+    events.status(view, status, hear.what, &sources, hear.extra.clone());
     if hear.unit
         && let Some(lead) = &case.lead_connector
         && lead != &rules.centre
     {
-        events.send_to_unit(lead, hear.what, &view, None, hear.extra);
+        events.send_to_unit(lead, hear.what, view, None, hear.extra);
     }
     tx.insert_outbox(&events.out, seal).await?;
     Ok(Applied::CaseUpdated {

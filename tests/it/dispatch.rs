@@ -72,6 +72,12 @@ async fn heard(env: &TestEnv, connector: &str, until: &str) -> Vec<Value> {
     heard.into_inner().unwrap()
 }
 
+/// The event `event` a connector's queue received (waiting for it).
+async fn told(env: &TestEnv, connector: &str, event: &str) -> Value {
+    let heard = heard(env, connector, event).await;
+    heard.into_iter().find(|e| e["event"] == event).unwrap()
+}
+
 async fn trail(env: &TestEnv, case_no: &str) -> Vec<(String, String, String, Option<String>)> {
     sqlx::query_as(
         "SELECT e.kind, e.to_status, e.actor, e.note FROM case_events e JOIN cases c ON c.id = e.case_id
@@ -83,20 +89,23 @@ async fn trail(env: &TestEnv, case_no: &str) -> Vec<(String, String, String, Opt
     .unwrap()
 }
 
+/// A grid-level matter (a neighbours' dispute) reported before any grid
+/// data: it cannot be placed and waits in the centre's triage. Its case
+/// number.
+async fn triaged(env: &TestEnv, ticket: &str) -> String {
+    let mut body: Value = serde_json::from_slice(&crate::helpers::ticket_12345(ticket)).unwrap();
+    body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
+    let body = serde_json::to_vec(&body).unwrap();
+    env.open_case(outgoing("hotline-12345", "ticket", body))
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     let env = TestEnv::new().await;
     let settings = env.settings_with_token("desk-1", DISPATCHER, Role::Dispatcher, &[]);
     let hub = env.start_hub(settings).await;
-    // No grid data yet: a grid-level matter (a neighbours' dispute) cannot
-    // be placed and waits in the centre's triage.
-    let ticket = "BJ12345-20261206-000901";
-    let mut body: Value = serde_json::from_slice(&crate::helpers::ticket_12345(ticket)).unwrap();
-    body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
-    let body = serde_json::to_vec(&body).unwrap();
-    let case_no = env
-        .open_case(outgoing("hotline-12345", "ticket", body))
-        .await;
+    let case_no = triaged(&env, "BJ12345-20261206-000901").await;
     let triaged = case(&env, &case_no).await;
     assert_eq!(triaged["located_by"], "unplaced");
     assert_eq!(triaged["lead_unit"], "district-centre");
@@ -124,11 +133,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
     let dispatched = case(&env, &case_no).await;
     assert_eq!(dispatched["lead_unit"], "dept-urban-management");
     assert_eq!(dispatched["assisting_units"], json!(["dept-housing"]));
-    let lead = heard(&env, "dept-urban-management", "case.dispatched").await;
-    let to_lead = lead
-        .iter()
-        .find(|e| e["event"] == "case.dispatched")
-        .unwrap();
+    let to_lead = told(&env, "dept-urban-management", "case.dispatched").await;
     assert_eq!(to_lead["case_no"], case_no.as_str());
     assert_eq!(to_lead["role"], "lead");
     let assist = heard(&env, "dept-housing", "case.dispatched").await;
@@ -217,11 +222,7 @@ async fn a_dispatcher_dispatches_reviews_returns_reminds_and_closes() {
         json!({"action": "remind", "reason": "居民再次来电"}),
     )
     .await;
-    let reminded = heard(&env, "dept-housing", "case.reminder").await;
-    let reminder = reminded
-        .iter()
-        .find(|e| e["event"] == "case.reminder")
-        .unwrap();
+    let reminder = told(&env, "dept-housing", "case.reminder").await;
     assert_eq!(reminder["by_hand"], true);
     assert_eq!(case(&env, &case_no).await["escalation_level"], 1);
 
@@ -347,31 +348,9 @@ async fn the_cli_dispatches_and_reviews() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_asks_for_time_and_the_centre_extends_suspends_and_resumes() {
     let env = TestEnv::new().await;
-    let mut settings = env.settings.clone();
-    settings.tokens.push(Token {
-        name: "desk-2".into(),
-        token: DISPATCHER.into(),
-        role: Role::Dispatcher,
-        connectors: Vec::new(),
-    });
+    let settings = env.settings_with_token("desk-2", DISPATCHER, Role::Dispatcher, &[]);
     let hub = env.start_hub(settings).await;
-    let mut body: Value =
-        serde_json::from_slice(&crate::helpers::ticket_12345("BJ12345-20261206-000911")).unwrap();
-    body["category"] = json!({"code": "1001", "name": "邻里纠纷"});
-    env.publish(&[outgoing(
-        "hotline-12345",
-        "ticket",
-        serde_json::to_vec(&body).unwrap(),
-    )])
-    .await;
-    wait_until(Duration::from_secs(10), "case opened", || async {
-        env.count("SELECT count(*) FROM cases").await == 1
-    })
-    .await;
-    let case_no: String = sqlx::query_scalar("SELECT case_no FROM cases")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+    let case_no = triaged(&env, "BJ12345-20261206-000911").await;
     let dispatch =
         json!({"action": "dispatch", "unit": "dept-urban-management", "reason": "城管牵头"});
     acted(&hub, &case_no, dispatch).await;
@@ -397,11 +376,7 @@ async fn a_unit_asks_for_time_and_the_centre_extends_suspends_and_resumes() {
         detail["deadlines"]["pending_request"]["days"] == 5
     })
     .await;
-    let centre = heard(&env, "command-centre", "case.extension_requested").await;
-    let asked = centre
-        .iter()
-        .find(|e| e["event"] == "case.extension_requested")
-        .unwrap();
+    let asked = told(&env, "command-centre", "case.extension_requested").await;
     assert_eq!(asked["days"], 5);
     assert_eq!(asked["requested_by"], "dept-urban-management");
 
@@ -414,9 +389,8 @@ async fn a_unit_asks_for_time_and_the_centre_extends_suspends_and_resumes() {
         extended >= before + chrono::Duration::days(5),
         "{before} -> {extended}"
     );
-    let unit = heard(&env, "dept-urban-management", "case.extended").await;
-    let told = unit.iter().find(|e| e["event"] == "case.extended").unwrap();
-    assert_eq!(told["days"], 5);
+    let extension = told(&env, "dept-urban-management", "case.extended").await;
+    assert_eq!(extension["days"], 5);
     // Settled: a second extend names its days or is refused.
     let (status, refused) = act(&hub, DISPATCHER, &case_no, json!({"action": "extend"})).await;
     assert_eq!(status, 409, "{refused}");
@@ -431,28 +405,16 @@ async fn a_unit_asks_for_time_and_the_centre_extends_suspends_and_resumes() {
     env.publish(&[postpone("suspension-review-pending-beiyuan")])
         .await;
     heard(&env, "command-centre", "case.suspension_requested").await;
-    acted(
-        &hub,
-        &case_no,
-        json!({"action": "reject_request", "reason": "复议不停止执行"}),
-    )
-    .await;
-    let unit = heard(&env, "dept-urban-management", "case.request_rejected").await;
-    let told = unit
-        .iter()
-        .find(|e| e["event"] == "case.request_rejected")
-        .unwrap();
-    assert_eq!(told["request"], "suspension_requested");
+    let decline = json!({"action": "reject_request", "reason": "复议不停止执行"});
+    acted(&hub, &case_no, decline).await;
+    let declined = told(&env, "dept-urban-management", "case.request_rejected").await;
+    assert_eq!(declined["request"], "suspension_requested");
     assert_eq!(due(&case(&env, &case_no).await), extended);
 
     // Suspended by the centre: the clock stops; the scanner, run past the
     // deadline, passes it by.
-    acted(
-        &hub,
-        &case_no,
-        json!({"action": "suspend", "reason": "等待行政复议结果"}),
-    )
-    .await;
+    let suspend = json!({"action": "suspend", "reason": "等待行政复议结果"});
+    acted(&hub, &case_no, suspend).await;
     wait_status(&env, &case_no, "suspended").await;
     heard(&env, "dept-urban-management", "case.suspended").await;
     let past = extended + chrono::Duration::days(3);

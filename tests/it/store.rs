@@ -724,17 +724,22 @@ async fn execute(store: &Store, sql: &'static str) {
     .expect("statement")
 }
 
+/// A 12345 ticket refused with `body`, as dead letter letter-1.
+fn ticket_letter(body: &[u8]) -> gridhub::store::dead_letters::NewDeadLetter<'_> {
+    gridhub::store::dead_letters::NewDeadLetter {
+        letter_id: "letter-1".into(),
+        connector: "hotline-12345",
+        routing_key: "hotline-12345.ticket".into(),
+        properties: Vec::new(),
+        body,
+    }
+}
+
 async fn personal_data_past_its_retention_expires(store: &Store) {
     let rules = located(store).await;
     open_ticket(store, &rules).await;
     store
-        .record_dead_letters(&[gridhub::store::dead_letters::NewDeadLetter {
-            letter_id: "letter-1".into(),
-            connector: "hotline-12345",
-            routing_key: "hotline-12345.ticket".into(),
-            properties: Vec::new(),
-            body: b"{\"phone\": \"13900005678\"}",
-        }])
+        .record_dead_letters(&[ticket_letter(b"{\"phone\": \"13900005678\"}")])
         .await
         .unwrap();
     let hour = Some(Duration::hours(1));
@@ -1028,13 +1033,7 @@ async fn dead_letters_are_sealed_at_rest(store: &Store) {
     let body = br#"{"phone": "13900005678"}"#;
     let store = store.clone().sealed(Seal::parse(OLD).unwrap());
     store
-        .record_dead_letters(&[gridhub::store::dead_letters::NewDeadLetter {
-            letter_id: "letter-1".into(),
-            connector: "hotline-12345",
-            routing_key: "hotline-12345.ticket".into(),
-            properties: Vec::new(),
-            body,
-        }])
+        .record_dead_letters(&[ticket_letter(body)])
         .await
         .unwrap();
     assert_eq!(

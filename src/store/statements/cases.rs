@@ -12,15 +12,14 @@ use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::inserts::PgInserts;
-use crate::intent::{Place, UpdateCase};
+use crate::intent::UpdateCase;
 use crate::lifecycle::HANDLING;
 use crate::store::backend::{either, lite_now, lite_time, lite_uuid};
 use crate::store::duplicates::LockPlan;
-use crate::store::events::CaseView;
 use crate::store::{StoreError, Tx};
 
-/// The case row as updates need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A case as updates read and write it and events describe it.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub(in crate::store) struct CaseRow {
     pub id: Uuid,
     pub case_no: String,
@@ -99,46 +98,6 @@ pub(in crate::store) const CASE_COLUMNS: &str = "c.id, c.case_no, c.status, c.ch
     c.due_at, p.case_no AS parent_case_no, c.received_at, c.rework_count, c.return_count, c.escalation_level,
     c.satisfaction, c.callback_wanted, c.callback_due_at, CAST(c.held_callback AS TEXT) AS held_callback,
     CAST(c.pending_request AS TEXT) AS pending_request, c.suspended_at";
-
-impl CaseRow {
-    pub fn view(&self) -> CaseView {
-        CaseView {
-            id: self.id,
-            case_no: self.case_no.clone(),
-            status: self.status.clone(),
-            channel: self.channel.clone(),
-            nature: self.nature.clone(),
-            category: self.category.clone(),
-            priority: self.priority.clone(),
-            title: self.title.clone(),
-            description: self.description.clone(),
-            place: Place {
-                address: self.address.clone(),
-                street: self.street_given.clone(),
-                community: self.community_given.clone(),
-                lon: self.lon,
-                lat: self.lat,
-                grid_id: None,
-            },
-            grid_id: self.grid_id.clone(),
-            community: self.community.clone(),
-            street: self.street.clone(),
-            located_by: self.located_by.clone(),
-            unplaced: self.unplaced,
-            lead_unit: self.lead_unit.clone(),
-            lead_connector: self.lead_connector.clone(),
-            dispatch_level: self.dispatch_level.clone(),
-            assisting_units: self.assisting_units.clone(),
-            routing_rule: self.routing_rule.clone(),
-            due_at: self.due_at,
-            parent_case_no: self.parent_case_no.clone(),
-            received_at: self.received_at,
-            rework_count: self.rework_count,
-            escalation_level: self.escalation_level,
-            satisfaction: self.satisfaction.clone(),
-        }
-    }
-}
 
 #[cfg(feature = "sqlite")]
 /// Reads a case row from SQLite, whose columns hold uuids, times and
@@ -460,7 +419,7 @@ type LiteCandidate = (
 
 /// A case row to insert: the case as events see it, and the rest.
 pub(in crate::store) struct CaseInsert<'a> {
-    pub view: &'a CaseView,
+    pub view: &'a CaseRow,
     /// The description as stored, when it is sealed (`view`'s otherwise).
     pub description: Option<String>,
     /// JSON text.
@@ -502,17 +461,14 @@ pub(in crate::store) fn add(inserts: &mut PgInserts, rows: &[CaseInsert<'_>]) {
         inserts.column(rows.iter().map(CaseInsert::description).collect(), "text"),
         inserts.column(rows.iter().map(|r| r.attributes.as_str()).collect(), "text"),
         inserts.column(rows.iter().map(|r| r.media.as_str()).collect(), "text"),
+        inserts.column(views().map(|v| v.address.as_deref()).collect(), "text"),
+        inserts.column(views().map(|v| v.street_given.as_deref()).collect(), "text"),
         inserts.column(
-            views().map(|v| v.place.address.as_deref()).collect(),
+            views().map(|v| v.community_given.as_deref()).collect(),
             "text",
         ),
-        inserts.column(views().map(|v| v.place.street.as_deref()).collect(), "text"),
-        inserts.column(
-            views().map(|v| v.place.community.as_deref()).collect(),
-            "text",
-        ),
-        inserts.column(views().map(|v| v.place.lon).collect(), "float8"),
-        inserts.column(views().map(|v| v.place.lat).collect(), "float8"),
+        inserts.column(views().map(|v| v.lon).collect(), "float8"),
+        inserts.column(views().map(|v| v.lat).collect(), "float8"),
         inserts.column(views().map(|v| v.received_at).collect(), "timestamptz"),
         inserts.column(views().map(|v| v.grid_id.as_deref()).collect(), "text"),
         inserts.column(views().map(|v| v.community.as_deref()).collect(), "text"),
@@ -590,11 +546,11 @@ pub(in crate::store) async fn insert_lite(
         .bind(r.description())
         .bind(&r.attributes)
         .bind(&r.media)
-        .bind(v.place.address.as_deref())
-        .bind(v.place.street.as_deref())
-        .bind(v.place.community.as_deref())
-        .bind(v.place.lon)
-        .bind(v.place.lat)
+        .bind(v.address.as_deref())
+        .bind(v.street_given.as_deref())
+        .bind(v.community_given.as_deref())
+        .bind(v.lon)
+        .bind(v.lat)
         .bind(lite_time(v.received_at))
         .bind(v.grid_id.as_deref())
         .bind(v.community.as_deref())
