@@ -387,6 +387,16 @@ async fn console_replays_a_group_and_the_dlq_count_falls() {
         .await
         .unwrap();
     assert_eq!(lead, "dept-housing");
+    // Three days more (延期), as a unit might ask: the timeline says so.
+    session.click("#act-action option[value=extend]").await;
+    session.type_into("#act-days", "3").await;
+    session.click("#act-go").await;
+    session
+        .wait_for_text(
+            "#case-timeline tbody tr:last-child td:nth-child(2)",
+            "extended",
+        )
+        .await;
 
     session.close().await;
     drop(driver);
