@@ -246,7 +246,8 @@ pub enum Effect {
     RestartClock,
     /// Make the case part of the one the update names (并单).
     Merge,
-    /// Let a merged case go on its own (拆单).
+    /// Let a merged case go on its own (拆单). After `Redispatch`, which
+    /// may still refuse: nothing is written before a refusal.
     Split,
 }
 
@@ -475,7 +476,7 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
         }
         (Action::Resume, Suspended) => moved(vec![target], vec![Effect::RestartClock]),
         (Action::Merge, s) if s.is_open() => moved(vec![Merged], vec![Effect::Merge]),
-        (Action::Split, Merged) => moved(vec![Dispatched], vec![Effect::Split, Effect::Redispatch]),
+        (Action::Split, Merged) => moved(vec![Dispatched], vec![Effect::Redispatch, Effect::Split]),
         // The centre's own actions are never late: refused unless allowed.
         (a, _) if a.is_centres() => refuse(""),
         (Action::Progress, Dispatched) => moved(vec![Accepted, InProgress], vec![]),
@@ -802,7 +803,7 @@ mod tests {
             run(Merged, Action::Split, Sender::CENTRE).unwrap(),
             Outcome::Moved {
                 steps: vec![Dispatched],
-                effects: vec![Effect::Split, Effect::Redispatch]
+                effects: vec![Effect::Redispatch, Effect::Split]
             }
         );
         assert!(run(Dispatched, Action::Split, Sender::CENTRE).is_err());

@@ -1590,6 +1590,12 @@ async fn the_centre_merges_and_splits_by_hand(store: &Store) {
     let refused = centre(store, &rules, &first, "merge", reason(&second)).await;
     assert!(matches!(refused, Applied::Refused(_)), "{refused:?}");
 
+    // A split to a unit the rules do not know is refused and changes nothing.
+    let nowhere = json!({"reason": "并错了", "unit": "no-such-unit"});
+    let refused = centre(store, &rules, &second, "split", nowhere).await;
+    assert!(matches!(refused, Applied::Refused(_)), "{refused:?}");
+    assert_eq!(case(store, &second).await["parent_case_no"], first.as_str());
+
     // Split back out: dispatched again to the unit it had.
     let lead = merged["lead_unit"].clone();
     assert_eq!(
