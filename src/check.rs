@@ -262,6 +262,13 @@ pub fn run_all(connectors_dir: &Path, schemas_dir: &Path, routing_file: &Path) -
     let mut report = run(connectors_dir, schemas_dir);
     match crate::routing::Routing::load(routing_file) {
         Ok(routing) => {
+            for year in routing.calendar.iter().flat_map(|c| c.unarranged_years()) {
+                report.warnings.push(format!(
+                    "{}: warning: calendar year {year} lists no make-up working day (调休): \
+                     enter the State Council's arrangement for it when it is published",
+                    routing_file.display()
+                ));
+            }
             if let Ok(registry) = Registry::load(connectors_dir, schemas_dir) {
                 report.problems.extend(
                     crate::routing::check_against(&routing, &registry)

@@ -126,6 +126,17 @@ impl Calendar {
         !is_weekend(day) && !self.holidays.contains(&day)
     }
 
+    /// The years that list no make-up working day (调休): most likely their
+    /// State Council arrangement is not entered yet, only the statutory
+    /// days. `gridhub check` warns of them.
+    pub fn unarranged_years(&self) -> Vec<i32> {
+        self.years
+            .keys()
+            .copied()
+            .filter(|year| !self.workdays.iter().any(|day| day.year() == *year))
+            .collect()
+    }
+
     /// The years the calendar lists.
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
         self.years.keys().copied()
@@ -187,6 +198,8 @@ mod tests {
         assert!(c.is_working_day(day("2026-10-10")));
         assert!(c.is_working_day(day("2026-10-09")));
         assert!(!c.is_working_day(day("2026-10-11")), "an ordinary Sunday");
+        // 2027 holds its statutory days only, until its arrangement is entered.
+        assert_eq!(c.unarranged_years(), [2027]);
     }
 
     #[test]
