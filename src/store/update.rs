@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::events::Events;
 use super::seal::Seal;
-use super::statements::{CaseEvent, CaseKey, CaseRow, Clocks, Response};
+use super::statements::{CaseEvent, CaseJson, CaseKey, CaseRow, Clocks, Response};
 use super::{Applied, Rules, StoreError, Tx};
 use crate::connector::Kind;
 use crate::intent::{Action, Nature, Priority, UpdateCase};
@@ -226,7 +226,8 @@ pub(super) async fn update_case(
             let held = serde_json::to_string(&held).map_err(|error| StoreError::Permanent {
                 code: format!("held callback: {error}"),
             })?;
-            tx.hold_callback(row.id, Some(&held)).await?;
+            tx.set_case_json(row.id, CaseJson::HeldCallback, Some(&held))
+                .await?;
             let note = if row.held_callback.is_some() {
                 "kept until the on-site verification ends (replaces the one kept before)"
             } else {
@@ -751,7 +752,8 @@ async fn request(
     let text = serde_json::to_string(&pending).map_err(|error| StoreError::Permanent {
         code: format!("pending request: {error}"),
     })?;
-    tx.set_pending_request(row.id, Some(&text)).await?;
+    tx.set_case_json(row.id, CaseJson::PendingRequest, Some(&text))
+        .await?;
     let what = requested(update.action);
     let note = match update.days {
         Some(days) => format!("{days} days: {}", update.reason.as_deref().unwrap_or("")),
@@ -808,7 +810,8 @@ async fn settle_request(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreErr
                 row.case_no
             )));
         };
-        tx.set_pending_request(row.id, None).await?;
+        tx.set_case_json(row.id, CaseJson::PendingRequest, None)
+            .await?;
         let extra = json!({"request": requested(pending.action), "reason": update.reason});
         ("request_rejected", extra)
     };
@@ -848,7 +851,8 @@ async fn settle_held_callback(
     seal: &Seal,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    tx.hold_callback(case.id, None).await?;
+    tx.set_case_json(case.id, CaseJson::HeldCallback, None)
+        .await?;
     let held: HeldCallback = match serde_json::from_str(held) {
         Ok(held) => held,
         Err(error) => {

@@ -79,6 +79,15 @@ pub(in crate::store) struct Clocks {
     pub request_settled: bool,
 }
 
+/// A case's JSON columns.
+pub(in crate::store) enum CaseJson {
+    /// A callback result kept while the grid verifies on site.
+    HeldCallback,
+    /// The lead unit's extension or suspension request waiting for the
+    /// centre.
+    PendingRequest,
+}
+
 /// A value bound on SQLite (any, when the build has no SQLite).
 #[cfg(feature = "sqlite")]
 pub(in crate::store) trait LiteValue<'q>:
@@ -677,26 +686,19 @@ impl Tx {
         Ok(())
     }
 
-    /// Keeps a callback result to apply when the on-site verification ends
-    /// (JSON text), or lets go of the one kept.
-    pub(in crate::store) async fn hold_callback(
+    /// Sets one of a case's JSON columns to the text given, or clears it.
+    pub(in crate::store) async fn set_case_json(
         &mut self,
         case_id: Uuid,
-        held: Option<&str>,
+        column: CaseJson,
+        value: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (pg, lite) = ("held_callback = $2::jsonb", "held_callback = json($2)");
-        self.set_case(case_id, pg, held, lite, held).await
-    }
-
-    /// Keeps the lead unit's extension or suspension request (JSON text)
-    /// for the centre, or clears it once settled.
-    pub(in crate::store) async fn set_pending_request(
-        &mut self,
-        case_id: Uuid,
-        request: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let (pg, lite) = ("pending_request = $2::jsonb", "pending_request = json($2)");
-        self.set_case(case_id, pg, request, lite, request).await
+        let name = match column {
+            CaseJson::HeldCallback => "held_callback",
+            CaseJson::PendingRequest => "pending_request",
+        };
+        let (pg, lite) = (format!("{name} = $2::jsonb"), format!("{name} = json($2)"));
+        self.set_case(case_id, &pg, value, &lite, value).await
     }
 
     /// Moves a case's deadline (延期), settling any request: the warning and

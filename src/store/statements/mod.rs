@@ -19,7 +19,7 @@ mod reporters;
 mod sources;
 
 pub(super) use case_events::{CaseEvent, Response};
-pub(super) use cases::{CaseInsert, CaseKey, CaseRow, Clocks, Due, OpenCandidate};
+pub(super) use cases::{CaseInsert, CaseJson, CaseKey, CaseRow, Clocks, Due, OpenCandidate};
 pub(super) use dead_letters::Refused;
 pub(super) use grids::GridUpsert;
 pub(super) use inbox::InboxClaim;
