@@ -510,6 +510,11 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
             _ if current == Closed => Ok(Outcome::Noted),
             _ => moved(vec![Closed], vec![]),
         },
+        // Suspended, the unit waits for the centre to resume the case: its
+        // steps are refused (to be replayed after), never taken as late.
+        (_, Suspended) if sender.lead_unit => {
+            refuse(": the case is suspended until the centre resumes it")
+        }
         (Action::Close, s) if s.is_open() => moved(vec![Closed], vec![]),
         (Action::Reopen, Closed) => moved(vec![Reopened, Dispatched], vec![Effect::Redispatch]),
         _ if target.rank() < current.rank()
@@ -758,13 +763,12 @@ mod tests {
             }
         );
         assert!(run(Accepted, Action::Resume, Sender::CENTRE).is_err());
-        // Suspended, the unit waits: a sign-for is behind it, a result refused.
-        assert_eq!(
-            run(Suspended, Action::Accept, Sender::LEAD_UNIT).unwrap(),
-            Outcome::Late
-        );
-        let error = run(Suspended, Action::Respond, Sender::LEAD_UNIT).unwrap_err();
-        assert_eq!(error.0, "respond not allowed in status suspended");
+        // Suspended, the unit waits: its steps are refused, even a sign-for
+        // (late by rank, it would be lost), to be replayed after.
+        for action in [Action::Accept, Action::Return, Action::Respond] {
+            let error = run(Suspended, action, Sender::LEAD_UNIT).unwrap_err();
+            assert!(error.0.contains("the case is suspended"), "{}", error.0);
+        }
         // The centre may still extend, re-dispatch or close it.
         assert_eq!(
             run(Suspended, Action::Extend, Sender::CENTRE).unwrap(),

@@ -196,6 +196,24 @@ impl<'a> Events<'a> {
         }
     }
 
+    /// `case.<what>` to a case's lead unit about the centre's decision (a
+    /// suspension, an extension, a reminder): no reporter, and the
+    /// description with its numbers masked, since whether the reporter
+    /// asked for confidentiality is not at hand (the dispatch told the unit
+    /// as much as it may know). Not to the centre, which hears every event
+    /// anyway.
+    pub fn notify_unit(&mut self, connector: &str, what: &str, case: &CaseRow, extra: Value) {
+        if connector == self.centre {
+            return;
+        }
+        let mut extra = object(extra);
+        extra.insert(
+            "description".to_owned(),
+            Value::String(privacy::mask_numbers_in(&case.description)),
+        );
+        self.send_to_unit(connector, what, case, None, Value::Object(extra));
+    }
+
     /// `case.<what>` to a unit's connector, e.g. a dispatch. The reporter is
     /// disclosed as the connector's privacy policy allows, and never when
     /// they asked for confidentiality. `extra` (an object) adds entries or

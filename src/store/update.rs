@@ -241,6 +241,9 @@ pub(super) async fn update_case(
         Outcome::Moved { steps, effects } => (steps, effects),
     };
 
+    // Who the case's sources are, before a merge takes the cases merged
+    // into this one along.
+    let all_sources = tx.sources(row.id).await?;
     // The new state of the row.
     let mut next = row.clone();
     let last = *steps.last().expect("a move has steps");
@@ -323,12 +326,14 @@ pub(super) async fn update_case(
             }
             Effect::StopClock => next.suspended_at = Some(now),
             Effect::RestartClock => {
-                let stood = now - row.suspended_at.unwrap_or(now);
-                next.due_at = row
-                    .due_at
-                    .map(|due| due + stood.max(chrono::TimeDelta::zero()));
-                next.suspended_at = None;
+                let stood = (now - row.suspended_at.unwrap_or(now)).max(chrono::TimeDelta::zero());
+                next.due_at = row.due_at.map(|due| due + stood);
+                // Watched again against the new deadline, from the start.
+                next.escalation_level = 0;
                 clocks.deadline_moved = true;
+                if last == Status::Dispatched {
+                    tx.shift_sign_for(row.id, stood).await?;
+                }
             }
             Effect::RequestCallback => {
                 clocks.callback_requested = true;
@@ -338,6 +343,9 @@ pub(super) async fn update_case(
             }
             Effect::RequestVerification | Effect::Rework => {}
         }
+    }
+    if current == Status::Suspended && last != Status::Suspended {
+        next.suspended_at = None;
     }
     if update.action == Action::Callback {
         next.satisfaction = update.satisfaction.clone().or(next.satisfaction);
@@ -396,7 +404,6 @@ pub(super) async fn update_case(
     }
 
     // Who hears about it.
-    let all_sources = tx.sources(row.id).await?;
     let mut events = Events::new(&rules.centre, &rules.registry);
     let view = &next;
     for step in &steps {
@@ -452,7 +459,7 @@ pub(super) async fn update_case(
         _ => None,
     };
     if let (Some(what), Some(lead)) = (told_unit, &next.lead_connector) {
-        events.send_to_unit(lead, what, view, None, json!({"reason": update.reason}));
+        events.notify_unit(lead, what, view, json!({"reason": update.reason}));
     }
     if clocks.callback_requested {
         // The request quotes the response the reporter is asked about.
@@ -481,10 +488,13 @@ pub(super) async fn update_case(
             "dispatched",
             view,
             reporter.as_ref(),
-            json!({"role": "lead", "redispatch": current != Status::Registered}),
+            json!({"role": "lead", "redispatch": row.lead_unit.is_some()}),
         );
         // A dispatcher's choice of assisting units (协办) hears it too.
-        if matches!(update.action, Action::Dispatch | Action::ApproveReturn) {
+        if matches!(
+            update.action,
+            Action::Dispatch | Action::ApproveReturn | Action::Split
+        ) {
             for id in &next.assisting_units {
                 if let Some(assist) = rules.routing.unit(id) {
                     events.send_to_unit(
@@ -574,6 +584,11 @@ async fn merge_target(
             "case {}: {into} is {}: merge into an open case",
             row.case_no, target.status
         ))));
+    }
+    // Intake's duplicate search must not pick this case as a parent while
+    // it is merged away: the category's duplicate lock, held whole.
+    if let Some(category) = &row.category {
+        tx.lock_duplicates_of(category).await?;
     }
     tx.reparent(row.id, target.id).await?;
     Ok(Ok(target))
@@ -701,9 +716,8 @@ async fn announce(
     events.status(view, status, hear.what, &sources, hear.extra.clone());
     if hear.unit
         && let Some(lead) = &case.lead_connector
-        && lead != &rules.centre
     {
-        events.send_to_unit(lead, hear.what, view, None, hear.extra);
+        events.notify_unit(lead, hear.what, view, hear.extra);
     }
     tx.insert_outbox(&events.out, seal).await?;
     Ok(Applied::CaseUpdated {
@@ -776,10 +790,17 @@ async fn request(
 async fn settle_request(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreError> {
     let (row, status, update, by) = (step.row, step.status, step.update, step.by);
     let (rules, seal) = (step.rules, step.seal);
-    let pending: Option<PendingRequest> = row
-        .pending_request
-        .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok());
+    let pending: Option<PendingRequest> = match row.pending_request.as_deref() {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str(text).map_err(|_| StoreError::Permanent {
+                code: format!(
+                    "corrupt row: case {} has an unreadable pending request",
+                    row.case_no
+                ),
+            })?,
+        ),
+    };
     let mut next = row.clone();
     let (what, extra) = if update.action == Action::Extend {
         let asked = pending
@@ -799,7 +820,12 @@ async fn settle_request(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreErr
             )));
         };
         next.due_at = Some(rules.routing.extend(due_at, days));
-        tx.extend_deadline(row.id, next.due_at.unwrap_or(due_at))
+        next.escalation_level = 0;
+        // A suspension asked for stays asked: extending answers only an extension.
+        let settles = pending
+            .as_ref()
+            .is_none_or(|p| p.action == Action::RequestExtension);
+        tx.extend_deadline(row.id, next.due_at.unwrap_or(due_at), settles)
             .await?;
         let extra = json!({"days": days, "previous_due_at": row.due_at, "reason": update.reason});
         ("extended", extra)

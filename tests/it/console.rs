@@ -134,17 +134,18 @@ impl Session<'_> {
         value["value"][ELEMENT].as_str().map(str::to_owned)
     }
 
+    /// The element's text; none when there is no such element, or it was
+    /// redrawn between finding and reading it (a stale element).
     async fn text(&self, css: &str) -> Option<String> {
         let element = self.find(css).await?;
-        let value = self
-            .driver
-            .call(
-                "GET",
-                &format!("/session/{}/element/{element}/text", self.id),
-                None,
-            )
-            .await;
-        value.as_str().map(str::to_owned)
+        let path = format!("/session/{}/element/{element}/text", self.id);
+        let (status, text) = http(self.driver.addr, "GET", &path, None, None).await;
+        if status == 404 && text.contains("stale element reference") {
+            return None;
+        }
+        assert_eq!(status, 200, "webdriver GET {path}: {text}");
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        value["value"].as_str().map(str::to_owned)
     }
 
     async fn click(&self, css: &str) {

@@ -701,16 +701,55 @@ impl Tx {
         self.set_case(case_id, &pg, value, &lite, value).await
     }
 
-    /// Moves a case's deadline (延期), settling any request: the warning and
-    /// the overdue flag count again against the new deadline.
+    /// Moves a case's deadline (延期), settling the request waiting when
+    /// `settles`: the warning and the escalations count again against the
+    /// new deadline.
     pub(in crate::store) async fn extend_deadline(
         &mut self,
         case_id: Uuid,
         due_at: DateTime<Utc>,
+        settles: bool,
     ) -> Result<(), StoreError> {
-        let set = "due_at = $2, overdue = false, deadline_warned = false, pending_request = NULL";
+        let set = if settles {
+            "due_at = $2, overdue = false, deadline_warned = false, escalation_level = 0, \
+             pending_request = NULL"
+        } else {
+            "due_at = $2, overdue = false, deadline_warned = false, escalation_level = 0"
+        };
         self.set_case(case_id, set, due_at, set, lite_time(due_at))
             .await
+    }
+
+    /// Moves a case's sign-for deadline by `by` (a suspension ended while
+    /// it waited to be signed for).
+    pub(in crate::store) async fn shift_sign_for(
+        &mut self,
+        case_id: Uuid,
+        by: chrono::TimeDelta,
+    ) -> Result<(), StoreError> {
+        let secs = by.num_milliseconds() as f64 / 1000.0;
+        let pg =
+            "accept_due_at = accept_due_at + make_interval(secs => $2), accept_overdue = false";
+        let lite = concat!(
+            "accept_due_at = strftime('%Y-%m-%dT%H:%M:%f000Z', julianday(accept_due_at) + $2 / 86400.0), ",
+            "accept_overdue = 0"
+        );
+        self.set_case(case_id, pg, secs, lite, secs).await
+    }
+
+    /// Takes the duplicate lock of a category whole, as intake does for a
+    /// case without a point (PostgreSQL; SQLite's one writer needs none).
+    pub(in crate::store) async fn lock_duplicates_of(
+        &mut self,
+        category: &str,
+    ) -> Result<(), StoreError> {
+        if let Tx::Pg(tx) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gridhub.duplicates.' || $1))")
+                .bind(category)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Flags cases in handling past `share` of their handling time (from
