@@ -743,11 +743,15 @@ impl Tx {
         &mut self,
         category: &str,
     ) -> Result<(), StoreError> {
-        if let Tx::Pg(tx) = self {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gridhub.duplicates.' || $1))")
-                .bind(category)
-                .execute(&mut **tx)
-                .await?;
+        match self {
+            Tx::Pg(tx) => {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('gridhub.duplicates.' || $1))")
+                    .bind(category)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            #[cfg(feature = "sqlite")]
+            Tx::Lite(_) => {}
         }
         Ok(())
     }
