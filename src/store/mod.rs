@@ -76,6 +76,19 @@ pub enum StoreError {
     Permanent { code: String },
 }
 
+impl StoreError {
+    /// A transaction that lost a deadlock or a serialization conflict on
+    /// PostgreSQL (SQLSTATE 40P01, 40001): the same work may succeed now.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Transient(sqlx::Error::Database(error)) => {
+                matches!(error.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         classify(error)
@@ -431,7 +444,25 @@ impl Store {
     }
 
     /// An update entered at the desk, in one transaction with its events.
+    /// A transaction that lost a deadlock or a serialization conflict (two
+    /// dispatchers merging two cases into each other, say) runs again, up
+    /// to three times in all: the second then sees the first's result.
     async fn by_hand(
+        &self,
+        update: &UpdateCase,
+        by: update::By<'_>,
+        rules: &Rules,
+    ) -> Result<Applied, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.by_hand_once(update, by, rules).await {
+                Err(error) if attempt < 3 && error.is_conflict() => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn by_hand_once(
         &self,
         update: &UpdateCase,
         by: update::By<'_>,

@@ -53,6 +53,7 @@ on_both!(
     tickets_placed_by_address_merge_by_grid_and_caller,
     requests_for_time_are_kept_granted_and_the_clock_stops,
     the_centre_merges_and_splits_by_hand,
+    two_cases_merged_into_each_other_at_once_end_as_one,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1621,4 +1622,42 @@ async fn the_centre_merges_and_splits_by_hand(store: &Store) {
     assert_eq!(routed["status"], "dispatched");
     assert_eq!(routed["lead_unit"], case(store, &first).await["lead_unit"]);
     assert!(routed["routing_rule"].is_string(), "{routed}");
+}
+
+/// Two dispatchers merge two cases into each other at the same moment: one
+/// merge is done, the other refused (its target is merged now), neither
+/// fails (on PostgreSQL the loser of the deadlock runs again).
+async fn two_cases_merged_into_each_other_at_once_end_as_one(store: &Store) {
+    let rules = located(store).await;
+    let first = open_ticket(store, &rules).await;
+    let other = ticket_at(
+        "T-2",
+        json!({"lon": 116.6762, "lat": 39.8935}),
+        "13900001111",
+        "environment.garbage",
+    );
+    let second = case_no(&apply(store, &rules, "hotline-12345", "m-2", &other).await);
+    for _ in 0..5 {
+        let into = |no: &str| json!({"into": no, "reason": "同一件事"});
+        let (a, b) = tokio::join!(
+            centre(store, &rules, &first, "merge", into(&second)),
+            centre(store, &rules, &second, "merge", into(&first)),
+        );
+        let done = [&a, &b]
+            .iter()
+            .filter(|r| matches!(r, Applied::CaseUpdated { .. }))
+            .count();
+        assert_eq!(done, 1, "{a:?} {b:?}");
+        // Undo it for the next round.
+        let merged = if matches!(a, Applied::CaseUpdated { .. }) {
+            &first
+        } else {
+            &second
+        };
+        let split = json!({"reason": "再试"});
+        assert!(matches!(
+            centre(store, &rules, merged, "split", split).await,
+            Applied::CaseUpdated { .. }
+        ));
+    }
 }
