@@ -1545,19 +1545,25 @@ async fn requests_for_time_are_kept_granted_and_the_clock_stops(store: &Store) {
     }
 }
 
-/// 并单 and 拆单 at the desk: a case merged by hand into another, with its
-/// hotline told; split back out to its unit; a duplicate merged at intake
-/// split out and routed as the rules say.
-async fn the_centre_merges_and_splits_by_hand(store: &Store) {
-    let rules = located(store).await;
-    let first = open_ticket(store, &rules).await;
+/// Two open cases at one place, of two categories (not duplicates).
+async fn two_cases(store: &Store, rules: &Rules) -> (String, String) {
+    let first = open_ticket(store, rules).await;
     let other = ticket_at(
         "T-2",
         json!({"lon": 116.6762, "lat": 39.8935}),
         "13900001111",
         "environment.garbage",
     );
-    let second = case_no(&apply(store, &rules, "hotline-12345", "m-2", &other).await);
+    let second = case_no(&apply(store, rules, "hotline-12345", "m-2", &other).await);
+    (first, second)
+}
+
+/// 并单 and 拆单 at the desk: a case merged by hand into another, with its
+/// hotline told; split back out to its unit; a duplicate merged at intake
+/// split out and routed as the rules say.
+async fn the_centre_merges_and_splits_by_hand(store: &Store) {
+    let rules = located(store).await;
+    let (first, second) = two_cases(store, &rules).await;
     assert_ne!(first, second, "another category: not a duplicate");
     let reason = |into: &str| json!({"into": into, "reason": "同一工地"});
 
@@ -1629,14 +1635,7 @@ async fn the_centre_merges_and_splits_by_hand(store: &Store) {
 /// fails (on PostgreSQL the loser of the deadlock runs again).
 async fn two_cases_merged_into_each_other_at_once_end_as_one(store: &Store) {
     let rules = located(store).await;
-    let first = open_ticket(store, &rules).await;
-    let other = ticket_at(
-        "T-2",
-        json!({"lon": 116.6762, "lat": 39.8935}),
-        "13900001111",
-        "environment.garbage",
-    );
-    let second = case_no(&apply(store, &rules, "hotline-12345", "m-2", &other).await);
+    let (first, second) = two_cases(store, &rules).await;
     for _ in 0..5 {
         let into = |no: &str| json!({"into": no, "reason": "同一件事"});
         let (a, b) = tokio::join!(
