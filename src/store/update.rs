@@ -38,6 +38,23 @@ pub(super) async fn load_case(
     Ok(Some(row))
 }
 
+/// A stored value the hub cannot read: an error naming the row and the
+/// value, never read as some default.
+fn corrupt(row: &CaseRow, what: &str, value: &str) -> StoreError {
+    StoreError::Permanent {
+        code: format!(
+            "corrupt row: case {} has {what} {:?}",
+            row.case_no,
+            crate::message::printable(value)
+        ),
+    }
+}
+
+/// A case's stored status.
+fn stored_status(row: &CaseRow) -> Result<Status, StoreError> {
+    Status::parse(&row.status).ok_or_else(|| corrupt(row, "status", &row.status))
+}
+
 fn refuse(reason: String) -> Applied {
     Applied::Refused(Refusal::new(Stage::Apply, reason))
 }
@@ -103,13 +120,7 @@ pub(super) async fn update_case(
     };
     // A status the lifecycle does not know is a corrupt row: refused with
     // the row named, never read as some default.
-    let current = Status::parse(&row.status).ok_or_else(|| StoreError::Permanent {
-        code: format!(
-            "corrupt row: case {} has status {:?}",
-            row.case_no,
-            crate::message::printable(&row.status)
-        ),
-    })?;
+    let current = stored_status(&row)?;
     let (sender, unit, actor, on_behalf_of) = match by {
         By::Message { .. } => {
             let own_sources = tx.own_sources(row.id).await?;
@@ -249,7 +260,7 @@ pub(super) async fn update_case(
     let last = *steps.last().expect("a move has steps");
     next.status = last.as_str().to_owned();
     let mut redispatch_to: Option<Unit> = None;
-    let mut merged_into: Option<CaseRow> = None;
+    let mut merged_into: Option<(CaseRow, Status)> = None;
     let mut clocks = Clocks {
         // A request is about the work the unit was doing: moot once the
         // case leaves it.
@@ -281,7 +292,9 @@ pub(super) async fn update_case(
                     // Merged at intake, it was never routed: the rules
                     // route it now as they would have.
                     (Action::Split, None) if row.lead_unit.is_none() => {
-                        match split_route(&row, rules) {
+                        let nature = Nature::parse(&row.nature)
+                            .ok_or_else(|| corrupt(&row, "nature", &row.nature))?;
+                        match split_route(&row, nature, rules) {
                             Ok((unit, rule)) => {
                                 next.routing_rule = Some(rule);
                                 unit
@@ -299,26 +312,20 @@ pub(super) async fn update_case(
                 next.lead_unit = Some(unit.id.clone());
                 next.lead_connector = Some(unit.connector.clone());
                 next.dispatch_level = Some(unit.level.as_str().to_owned());
-                let priority =
-                    Priority::parse(&row.priority).ok_or_else(|| StoreError::Permanent {
-                        code: format!(
-                            "corrupt row: case {} has priority {:?}",
-                            row.case_no,
-                            crate::message::printable(&row.priority)
-                        ),
-                    })?;
+                let priority = Priority::parse(&row.priority)
+                    .ok_or_else(|| corrupt(&row, "priority", &row.priority))?;
                 next.due_at = Some(rules.routing.due_at(priority, now));
                 next.escalation_level = 0;
                 redispatch_to = Some(unit);
             }
             Effect::Merge => {
-                let target = match merge_target(tx, &row, update, seal).await? {
+                let (target, status) = match merge_target(tx, &row, update, seal).await? {
                     Ok(target) => target,
                     Err(refusal) => return Ok(refusal),
                 };
                 tx.set_parent(row.id, Some(target.id)).await?;
                 next.parent_case_no = Some(target.case_no.clone());
-                merged_into = Some(target);
+                merged_into = Some((target, status));
             }
             Effect::Split => {
                 tx.set_parent(row.id, None).await?;
@@ -536,10 +543,9 @@ pub(super) async fn update_case(
         );
     }
     tx.insert_outbox(&events.out, seal).await?;
-    if let Some(target) = &merged_into {
+    if let Some((target, status)) = &merged_into {
         let note = format!("{} merged into it", row.case_no);
-        let status = Status::parse(&target.status).unwrap_or(Status::Registered);
-        note_event(tx, target, status, "merged_in", by, unit, Some(&note)).await?;
+        note_event(tx, target, *status, "merged_in", by, unit, Some(&note)).await?;
     }
     if update.action == Action::Verify
         && let Some(held) = &row.held_callback
@@ -551,15 +557,15 @@ pub(super) async fn update_case(
     })
 }
 
-/// The case a merge by hand names, locked: open, not merged itself, not
-/// the case merged. The cases merged into the one merged follow it there.
-/// `Err` is the refusal.
+/// The case a merge by hand names, locked, with its status: open, not
+/// merged itself, not the case merged. The cases merged into the one
+/// merged follow it there. `Err` is the refusal.
 async fn merge_target(
     tx: &mut Tx,
     row: &CaseRow,
     update: &UpdateCase,
     seal: &Seal,
-) -> Result<Result<CaseRow, Applied>, StoreError> {
+) -> Result<Result<(CaseRow, Status), Applied>, StoreError> {
     let Some(into) = update.into.as_deref() else {
         return Ok(Err(refuse(format!(
             "case {}: merge names the case it goes into",
@@ -578,8 +584,8 @@ async fn merge_target(
             row.case_no
         ))));
     };
-    let open = Status::parse(&target.status).is_some_and(|s| s.is_open());
-    if !open {
+    let status = stored_status(&target)?;
+    if !status.is_open() {
         return Ok(Err(refuse(format!(
             "case {}: {into} is {}: merge into an open case",
             row.case_no, target.status
@@ -591,24 +597,18 @@ async fn merge_target(
         tx.lock_duplicates_of(category).await?;
     }
     tx.reparent(row.id, target.id).await?;
-    Ok(Ok(target))
+    Ok(Ok((target, status)))
 }
 
 /// Where the rules send a case merged at intake, now split out: its lead
 /// unit and rule. `Err` is the refusal.
 #[allow(clippy::result_large_err)]
-fn split_route(row: &CaseRow, rules: &Rules) -> Result<(Unit, String), Applied> {
+fn split_route(row: &CaseRow, nature: Nature, rules: &Rules) -> Result<(Unit, String), Applied> {
     let placed = Placed::of(
         row.grid_id.is_some(),
         row.community.is_some(),
         row.street.is_some(),
     );
-    let nature = Nature::parse(&row.nature).ok_or_else(|| {
-        refuse(format!(
-            "case {}: corrupt nature {:?}",
-            row.case_no, row.nature
-        ))
-    })?;
     match rules.routing.route(row.category.as_deref(), nature, placed) {
         Route::Dispatch { rule, lead, .. } => Ok((lead, rule)),
         Route::Answer { rule } => Err(refuse(format!(
@@ -709,15 +709,14 @@ async fn announce(
     rules: &Rules,
     seal: &Seal,
 ) -> Result<Applied, StoreError> {
-    let view = case;
     let sources = tx.sources(case.id).await?;
     let mut events = Events::new(&rules.centre, &rules.registry);
     let status = hear.status.as_str();
-    events.status(view, status, hear.what, &sources, hear.extra.clone());
+    events.status(case, status, hear.what, &sources, hear.extra.clone());
     if hear.unit
         && let Some(lead) = &case.lead_connector
     {
-        events.notify_unit(lead, hear.what, view, hear.extra);
+        events.notify_unit(lead, hear.what, case, hear.extra);
     }
     tx.insert_outbox(&events.out, seal).await?;
     Ok(Applied::CaseUpdated {
@@ -819,14 +818,14 @@ async fn settle_request(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreErr
                 row.case_no
             )));
         };
-        next.due_at = Some(rules.routing.extend(due_at, days));
+        let extended = rules.routing.extend(due_at, days);
+        next.due_at = Some(extended);
         next.escalation_level = 0;
         // A suspension asked for stays asked: extending answers only an extension.
         let settles = pending
             .as_ref()
             .is_none_or(|p| p.action == Action::RequestExtension);
-        tx.extend_deadline(row.id, next.due_at.unwrap_or(due_at), settles)
-            .await?;
+        tx.extend_deadline(row.id, extended, settles).await?;
         let extra = json!({"days": days, "previous_due_at": row.due_at, "reason": update.reason});
         ("extended", extra)
     } else {

@@ -284,36 +284,20 @@ impl Tx {
         let satisfaction = next
             .and_then(|n| n.satisfaction.clone())
             .or(update.satisfaction.clone());
-        match self {
-            Tx::Pg(tx) => {
-                sqlx::query(
-                    "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
-                            satisfaction = COALESCE($4, satisfaction), updated_at = now()
-                     WHERE id = $1",
-                )
-                .bind(row.id)
-                .bind(update.contacted)
-                .bind(update.solved)
-                .bind(satisfaction)
-                .execute(&mut **tx)
-                .await?;
-            }
-            #[cfg(feature = "sqlite")]
-            Tx::Lite(tx) => {
-                sqlx::query(concat!(
-                    "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
-                            satisfaction = COALESCE($4, satisfaction), updated_at = ",
-                    lite_now!(),
-                    " WHERE id = $1"
-                ))
-                .bind(lite_uuid(row.id))
-                .bind(update.contacted)
-                .bind(update.solved)
-                .bind(satisfaction)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+        either!(tx self, |tx, uuid, time| {
+            sqlx::query(
+                "UPDATE cases SET contacted = COALESCE($2, contacted), solved = COALESCE($3, solved),
+                        satisfaction = COALESCE($4, satisfaction), updated_at = $5
+                 WHERE id = $1",
+            )
+            .bind(uuid(row.id))
+            .bind(update.contacted)
+            .bind(update.solved)
+            .bind(satisfaction)
+            .bind(time(Utc::now()))
+            .execute(&mut **tx)
+            .await?;
+        });
         Ok(())
     }
 
