@@ -8,7 +8,8 @@
 
 // The pure core, under the names the rest of the crate has always used.
 pub use gridhub_core::{
-    calendar, connector, intent, lifecycle, mapping, message, pipeline, privacy, routing, schema,
+    assessment, calendar, connector, intent, lifecycle, mapping, message, pipeline, privacy, routing,
+    schema,
 };
 
 pub mod amqp;
