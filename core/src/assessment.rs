@@ -277,12 +277,17 @@ pub fn summarise(case: &Case, events: &[Event], cut: DateTime<Utc>, config: &Con
     // A case dispatched before events carried the unit and deadline falls
     // back to the case's own.
     let legacy = events.iter().any(|e| is_dispatch(e))
-        && !events.iter().any(|e| e.unit.is_some() || e.due_at.is_some());
+        && !events
+            .iter()
+            .any(|e| e.unit.is_some() || e.due_at.is_some());
     let status = events
         .last()
         .and_then(|e| Status::parse(&e.to_status))
         .unwrap_or(Status::Registered);
-    let latest = events.iter().rev().find(|e| e.unit.is_some() || e.due_at.is_some());
+    let latest = events
+        .iter()
+        .rev()
+        .find(|e| e.unit.is_some() || e.due_at.is_some());
     let (unit, due_at) = match latest {
         Some(e) => (e.unit.clone(), e.due_at),
         None if legacy => (case.lead_unit.clone(), case.due_at),
@@ -337,9 +342,9 @@ pub fn summarise(case: &Case, events: &[Event], cut: DateTime<Utc>, config: &Con
     let contact_due = first_dispatch
         + chrono::Duration::from_std(config.contact_within(case.priority))
             .unwrap_or(chrono::TimeDelta::MAX);
-    let contacted = events.iter().find(|e| {
-        e.kind == "contact" || config.contact_implied_by.iter().any(|k| *k == e.kind)
-    });
+    let contacted = events
+        .iter()
+        .find(|e| e.kind == "contact" || config.contact_implied_by.iter().any(|k| *k == e.kind));
     outcome.contacted_in_time = match contacted {
         Some(e) => Some(e.at <= contact_due),
         None if cut > contact_due => Some(false),
@@ -520,7 +525,7 @@ impl Counter {
             return;
         }
         f.assessable += 1;
-        let mut count = |judged: Option<bool>, yes: &mut u64, settled: &mut u64| {
+        let count = |judged: Option<bool>, yes: &mut u64, settled: &mut u64| {
             if let Some(judged) = judged {
                 *settled += 1;
                 *yes += u64::from(judged);
@@ -588,7 +593,11 @@ pub fn score(f: &Figures, config: &Config) -> Option<f64> {
         (w.sign_for, f.sign_for_rate),
         (w.on_time, f.on_time_rate),
     ];
-    let weight: f64 = parts.iter().filter(|(_, r)| r.is_some()).map(|(w, _)| w).sum();
+    let weight: f64 = parts
+        .iter()
+        .filter(|(_, r)| r.is_some())
+        .map(|(w, _)| w)
+        .sum();
     if weight <= 0.0 {
         return None;
     }
@@ -600,7 +609,10 @@ pub fn score(f: &Figures, config: &Config) -> Option<f64> {
 
 /// Rows in ranking order: score, highest first; rows with fewer cases than
 /// `min_cases` or no score are listed last, unranked.
-pub fn rank(rows: BTreeMap<String, Figures>, config: &Config) -> Vec<(Option<u32>, String, Figures)> {
+pub fn rank(
+    rows: BTreeMap<String, Figures>,
+    config: &Config,
+) -> Vec<(Option<u32>, String, Figures)> {
     let ranked = |f: &Figures| f.score.is_some() && f.received >= config.min_cases.max(1);
     let mut rows: Vec<(String, Figures)> = rows.into_iter().collect();
     rows.sort_by(|(ka, a), (kb, b)| {

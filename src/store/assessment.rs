@@ -39,7 +39,8 @@ struct EventRow {
     satisfaction: Option<String>,
 }
 
-const CASES: &str = "SELECT case_no, received_at, priority, category, street, community, grid_id, lead_unit, due_at
+const CASES: &str =
+    "SELECT case_no, received_at, priority, category, street, community, grid_id, lead_unit, due_at
      FROM cases WHERE received_at >= $1 AND received_at < $2 ORDER BY case_no";
 
 /// Every event a figure may read; the others (opened, progress, notes,

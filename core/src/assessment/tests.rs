@@ -26,8 +26,7 @@ fn config() -> Config {
 
 /// 2026-11-02 09:00 Beijing time plus `hours`.
 fn t(hours: i64) -> DateTime<Utc> {
-    midnight(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap())
-        + chrono::Duration::hours(9 + hours)
+    midnight(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()) + chrono::Duration::hours(9 + hours)
 }
 
 const DAY: i64 = 24;
@@ -95,7 +94,13 @@ fn fixture() -> Vec<(Case, Vec<Event>)> {
             vec![
                 ev(DAY, "opened", "registered", None, None),
                 ev(DAY, "dispatched", "dispatched", HOUSING, Some(2 * DAY)),
-                ev(DAY + 2, "sign_for_overdue", "dispatched", HOUSING, Some(2 * DAY)),
+                ev(
+                    DAY + 2,
+                    "sign_for_overdue",
+                    "dispatched",
+                    HOUSING,
+                    Some(2 * DAY),
+                ),
                 ev(DAY + 3, "accept", "accepted", HOUSING, Some(2 * DAY)),
                 ev(2 * DAY, "reminder", "accepted", HOUSING, Some(2 * DAY)),
                 ev(DAY + 30, "respond", "responded", HOUSING, Some(2 * DAY)),
@@ -117,7 +122,13 @@ fn fixture() -> Vec<(Case, Vec<Event>)> {
                 ev(2 * DAY, "dispatched", "dispatched", URBAN, Some(9 * DAY)),
                 ev(2 * DAY + 1, "accept", "accepted", URBAN, Some(9 * DAY)),
                 ev(2 * DAY + 2, "contact", "accepted", URBAN, Some(9 * DAY)),
-                ev(2 * DAY + 3, "return", "return_pending", URBAN, Some(9 * DAY)),
+                ev(
+                    2 * DAY + 3,
+                    "return",
+                    "return_pending",
+                    URBAN,
+                    Some(9 * DAY),
+                ),
                 ev(3 * DAY, "approve_return", "returned", URBAN, Some(9 * DAY)),
                 ev(3 * DAY, "dispatched", "dispatched", HOUSING, Some(10 * DAY)),
                 ev(3 * DAY + 1, "accept", "accepted", HOUSING, Some(10 * DAY)),
@@ -138,7 +149,13 @@ fn fixture() -> Vec<(Case, Vec<Event>)> {
             vec![
                 ev(20 * DAY, "opened", "registered", None, None),
                 ev(20 * DAY, "dispatched", "dispatched", URBAN, Some(27 * DAY)),
-                ev(20 * DAY + 2, "sign_for_overdue", "dispatched", URBAN, Some(27 * DAY)),
+                ev(
+                    20 * DAY + 2,
+                    "sign_for_overdue",
+                    "dispatched",
+                    URBAN,
+                    Some(27 * DAY),
+                ),
                 ev(27 * DAY, "reminder", "dispatched", URBAN, Some(27 * DAY)),
             ],
         ),
@@ -158,7 +175,13 @@ fn fixture() -> Vec<(Case, Vec<Event>)> {
             case(YS, Priority::General, 28 * DAY + 10),
             vec![
                 ev(28 * DAY + 10, "opened", "registered", None, None),
-                ev(28 * DAY + 10, "dispatched", "dispatched", URBAN, Some(35 * DAY)),
+                ev(
+                    28 * DAY + 10,
+                    "dispatched",
+                    "dispatched",
+                    URBAN,
+                    Some(35 * DAY),
+                ),
                 ev(28 * DAY + 10, "accept", "accepted", URBAN, Some(35 * DAY)),
                 ev(30 * DAY, "respond", "closed", URBAN, Some(35 * DAY)),
             ],
@@ -246,7 +269,12 @@ fn units_and_streets_add_up_as_worked_out_by_hand() {
     assert_eq!((housing.satisfied, housing.rated), (1, 2));
     assert_eq!((housing.closed, housing.closed_on_time), (3, 2));
     assert_eq!(
-        (housing.returns, housing.rework, housing.reminders, housing.supervisions),
+        (
+            housing.returns,
+            housing.rework,
+            housing.reminders,
+            housing.supervisions
+        ),
         (0, 1, 1, 0)
     );
     assert!(close(housing.handling_hours_avg, 88.0));
@@ -280,7 +308,10 @@ fn units_and_streets_add_up_as_worked_out_by_hand() {
     let order: Vec<_> = ranking.iter().map(|(r, k, _)| (*r, k.as_str())).collect();
     assert_eq!(
         order,
-        [(Some(1), "dept-housing"), (Some(2), "dept-urban-management")]
+        [
+            (Some(1), "dept-housing"),
+            (Some(2), "dept-urban-management")
+        ]
     );
 
     // By street: Yuqiao has A, B, C (and C's return); Yongshun D, E, F.
@@ -359,13 +390,22 @@ fn hot_spots_count_by_category_place_and_month() {
         10,
     );
     assert_eq!(spots.top_places[0].count, 3);
-    assert_eq!(spots.top_categories, [Count { key: "C01".into(), count: 6 }]);
+    assert_eq!(
+        spots.top_categories,
+        [Count {
+            key: "C01".into(),
+            count: 6
+        }]
+    );
     assert_eq!(spots.rising[0].place, YS);
     assert_eq!((spots.rising[0].count, spots.rising[0].rise), (3, 3));
     assert_eq!(spots.rising[1].rise, 2);
-    assert!(spots.cells.iter().any(|c| c.month == "2026-10"
-        && c.category == UNCATEGORISED
-        && c.count == 1));
+    assert!(
+        spots
+            .cells
+            .iter()
+            .any(|c| c.month == "2026-10" && c.category == UNCATEGORISED && c.count == 1)
+    );
 }
 
 #[test]
