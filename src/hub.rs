@@ -31,6 +31,8 @@ pub struct Hub {
     settings: Settings,
     registry: Arc<Registry>,
     routing: Arc<Routing>,
+    /// How the assessment judges (deploy/assessment.toml).
+    assessment: Arc<crate::assessment::Config>,
     places: places::Current,
     store: Store,
     /// The broker link's TLS (`amqps://`).
@@ -311,6 +313,7 @@ impl Hub {
         let routing = Routing::load(&settings.routing_file()).map_err(|problems| {
             anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
         })?;
+        let assessment = crate::assess::load_config(&settings.assessment_file())?;
         let problems = routing::check_against(&routing, &registry);
         if !problems.is_empty() {
             anyhow::bail!(
@@ -363,6 +366,7 @@ impl Hub {
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
+            assessment: Arc::new(assessment),
             places: places::Current::new(places.1),
             store,
             metrics: Arc::new(Metrics::new()),
@@ -469,7 +473,8 @@ impl Hub {
                     self.settings.tokens.clone(),
                     self.topology(),
                 )
-                .with_desk(self.rules()),
+                .with_desk(self.rules())
+                .with_assessment(self.assessment.clone()),
             );
             // The console stays up until the hub has finished its in-flight work.
             let stopped = CancellationToken::new();

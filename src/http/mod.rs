@@ -8,6 +8,7 @@
 //! message contents. No request line, header or body is logged.
 
 mod api;
+mod assessment;
 mod auth;
 
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// What the desk's steps need to run through the lifecycle; `None`
     /// turns the desk off.
     pub desk: Option<Rules>,
+    /// How the assessment judges; `None` turns `/api/assessment` off.
+    pub assessment: Option<Arc<crate::assessment::Config>>,
     purges: Mutex<HashMap<String, PendingPurge>>,
 }
 
@@ -62,6 +65,7 @@ impl AppState {
             tokens,
             topology,
             desk: None,
+            assessment: None,
             purges: Mutex::new(HashMap::new()),
         }
     }
@@ -70,6 +74,12 @@ impl AppState {
     /// registry and the centre; places are not used by an update).
     pub fn with_desk(mut self, rules: Rules) -> AppState {
         self.desk = Some(rules);
+        self
+    }
+
+    /// Turns the assessment on (it names units from the desk's routing).
+    pub fn with_assessment(mut self, config: Arc<crate::assessment::Config>) -> AppState {
+        self.assessment = Some(config);
         self
     }
 }
@@ -99,6 +109,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cases/{case_no}/respond", post(api::desk_response))
         .route("/api/cases/{case_no}/act", post(api::desk_act))
         .route("/api/callbacks", get(api::callbacks))
+        .route("/api/assessment", get(assessment::assessment))
+        .route("/api/assessment/report", get(assessment::assessment_report))
+        .route("/api/hotspots", get(assessment::hotspots))
         .route("/api/audit", get(api::audit))
         .with_state(state)
 }
