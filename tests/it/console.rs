@@ -525,8 +525,8 @@ fn percent(rate: &Value) -> String {
 
 /// The assessment page: calls in two streets/townships, one carried round
 /// the whole loop (signed for, solved, verified, called back satisfied), one
-/// signed for, one waiting; the page's ranking, charts and hot spots show
-/// what the API gives, and the monthly report is saved with the token.
+/// signed for, the others waiting; the page's ranking, charts and hot spots
+/// show what the API gives, and the monthly report is saved with the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_assesses_streets_on_the_three_rates() {
     let env = TestEnv::new().await;
@@ -537,25 +537,28 @@ async fn console_assesses_streets_on_the_three_rates() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // Over 50 m apart: three cases, none merged into another.
-    let tickets = [
-        ("BJ12345-20261206-930001", "玉桥街道", 116.6762, 39.8935),
-        ("BJ12345-20261206-930002", "玉桥街道", 116.6740, 39.8960),
-        ("BJ12345-20261206-930003", "潞城镇", 116.7050, 39.8950),
-    ];
+    // Five calls in 玉桥街道, enough to be ranked (deploy/assessment.toml,
+    // min_cases), one in 潞城镇; over 50 m apart, so none is merged.
+    let mut tickets: Vec<(String, &str, f64)> = (1..=5)
+        .map(|n| {
+            let lon = 116.6690 + 0.002 * f64::from(n);
+            (format!("BJ12345-20261206-93000{n}"), "玉桥街道", lon)
+        })
+        .collect();
+    tickets.push(("BJ12345-20261206-930006".to_owned(), "潞城镇", 116.7050));
     let calls: Vec<Outgoing> = tickets
         .iter()
-        .map(|(no, street, lon, lat)| ticket_now(no, street, *lon, *lat))
+        .map(|(no, street, lon)| ticket_now(no, street, *lon, 39.8935))
         .collect();
     env.publish(&calls).await;
     env.wait_count(
         "SELECT count(*) FROM cases WHERE status = 'dispatched'",
-        3,
+        6,
         Duration::from_secs(20),
     )
     .await;
     let mut cases = Vec::new();
-    for (ticket, ..) in tickets {
+    for (ticket, ..) in &tickets {
         let case_no: String = sqlx::query_scalar(
             "SELECT c.case_no FROM cases c JOIN case_sources s ON s.case_id = c.id
              WHERE s.source_ref = $1",
@@ -620,9 +623,14 @@ async fn console_assesses_streets_on_the_three_rates() {
             .unwrap_or_else(|| panic!("no row {name} in {assessment}"))
     };
     assert_eq!(rows.len(), 2, "{assessment}");
+    assert_eq!(named("玉桥街道")["rank"], 1, "{assessment}");
+    assert!(named("潞城镇")["rank"].is_null(), "too few to rank");
     let yuqiao = &named("玉桥街道")["current"];
-    assert_eq!(yuqiao["received"], 2, "{yuqiao}");
+    assert_eq!(yuqiao["received"], 5, "{yuqiao}");
+    assert_eq!(yuqiao["signed_on_time"], 2, "{yuqiao}");
     assert_eq!(yuqiao["solved"], 1, "{yuqiao}");
+    assert_eq!(yuqiao["closed_on_time"], 1, "{yuqiao}");
+    assert_eq!(yuqiao["response_rate"], 1.0, "{yuqiao}");
     assert_eq!(yuqiao["satisfaction_rate"], 1.0, "{yuqiao}");
     let lucheng = &named("潞城镇")["current"];
     assert_eq!(lucheng["received"], 1, "{lucheng}");
@@ -664,7 +672,14 @@ async fn console_assesses_streets_on_the_three_rates() {
         session
             .wait_for_text(&cell("name"), row["name"].as_str().unwrap())
             .await;
-        for field in ["received", "overdue", "returns", "rework"] {
+        for field in [
+            "received",
+            "signed_on_time",
+            "closed_on_time",
+            "overdue",
+            "returns",
+            "rework",
+        ] {
             session
                 .wait_for_text(&cell(field), &shown(&current[field]))
                 .await;
@@ -717,13 +732,13 @@ async fn console_assesses_streets_on_the_three_rates() {
     assert_eq!(charts[1]["datasets"], 3, "{charts}");
     assert!(charts[2]["labels"].is_array(), "{charts}");
 
-    // Hot spots by community: 玉桥东里社区 had two of the three calls.
+    // Hot spots by community: 玉桥东里社区 had five of the six calls.
     let (status, hot) = hub
         .get(&format!("/api/hotspots?{query}&by=community"), VIEWER_TOKEN)
         .await;
     assert_eq!(status, 200, "{hot}");
     assert_eq!(hot["top_places"][0]["name"], "玉桥东里社区", "{hot}");
-    assert_eq!(hot["top_places"][0]["count"], 2, "{hot}");
+    assert_eq!(hot["top_places"][0]["count"], 5, "{hot}");
     session
         .wait_for_text(
             "#hot-places tbody tr:nth-child(1) td:nth-child(1)",
@@ -731,7 +746,7 @@ async fn console_assesses_streets_on_the_three_rates() {
         )
         .await;
     session
-        .wait_for_text("#hot-places tbody tr:nth-child(1) td:nth-child(2)", "2")
+        .wait_for_text("#hot-places tbody tr:nth-child(1) td:nth-child(2)", "5")
         .await;
     assert!(
         session
