@@ -189,7 +189,9 @@ fn judge<'a>(
     history
         .iter()
         .filter(|(case, _)| period.contains(case.received_at))
-        .map(|(case, events)| (case, assessment::summarise(case, events, cut, config)))
+        .filter_map(|(case, events)| {
+            Some((case, assessment::summarise(case, events, cut, config)?))
+        })
         .collect()
 }
 
@@ -311,8 +313,11 @@ pub async fn hotspots(
     }))
 }
 
-/// The columns of the report, with the figure each reads.
-const COLUMNS: [(&str, fn(&Figures) -> String); 20] = [
+/// A column of the report: its name and how it reads a row's figures.
+type Column = (&'static str, fn(&Figures) -> String);
+
+/// The columns of the report.
+const COLUMNS: [Column; 20] = [
     ("received", |f| f.received.to_string()),
     ("assessable", |f| f.assessable.to_string()),
     ("signed_on_time", |f| f.signed_on_time.to_string()),

@@ -271,9 +271,19 @@ pub struct Outcome {
 }
 
 /// One case's outcome at `cut`, from its events in the order recorded.
-/// Events at or after `cut` are left out.
-pub fn summarise(case: &Case, events: &[Event], cut: DateTime<Utc>, config: &Config) -> Outcome {
+/// Events at or after `cut` are left out; `None`: the hub had not recorded
+/// the case yet (a ticket that says it was received in the period but
+/// arrived after its cut-off belongs to no figure of it).
+pub fn summarise(
+    case: &Case,
+    events: &[Event],
+    cut: DateTime<Utc>,
+    config: &Config,
+) -> Option<Outcome> {
     let events: Vec<&Event> = events.iter().filter(|e| e.at < cut).collect();
+    if events.is_empty() {
+        return None;
+    }
     // A case dispatched before events carried the unit and deadline falls
     // back to the case's own.
     let legacy = events.iter().any(|e| is_dispatch(e))
@@ -320,7 +330,7 @@ pub fn summarise(case: &Case, events: &[Event], cut: DateTime<Utc>, config: &Con
         }
     }
     let (Some(first_dispatch), Some(last_dispatch)) = (first_dispatch, last_dispatch) else {
-        return outcome;
+        return Some(outcome);
     };
 
     // Sign-for (签收) of the last dispatch: on time unless the scanner
@@ -339,12 +349,13 @@ pub fn summarise(case: &Case, events: &[Event], cut: DateTime<Utc>, config: &Con
     };
 
     // 响应率: the first contact, against the time allowed from the first dispatch.
-    let contact_due = first_dispatch
-        + chrono::Duration::from_std(config.contact_within(case.priority))
-            .unwrap_or(chrono::TimeDelta::MAX);
+    let contact_due = chrono::Duration::from_std(config.contact_within(case.priority))
+        .ok()
+        .and_then(|within| first_dispatch.checked_add_signed(within))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let contacted = events
         .iter()
-        .find(|e| e.kind == "contact" || config.contact_implied_by.iter().any(|k| *k == e.kind));
+        .find(|e| e.kind == "contact" || config.contact_implied_by.contains(&e.kind));
     outcome.contacted_in_time = match contacted {
         Some(e) => Some(e.at <= contact_due),
         None if cut > contact_due => Some(false),
@@ -382,7 +393,7 @@ pub fn summarise(case: &Case, events: &[Event], cut: DateTime<Utc>, config: &Con
         .map(|s| config.satisfied.contains(s));
     outcome.overdue =
         HANDLING.contains(&status) && due_at.is_some_and(|due| due < cut) && assessable;
-    outcome
+    Some(outcome)
 }
 
 /// A dispatch to a unit (派单, 改派): at intake, by the centre, after an
