@@ -6,9 +6,13 @@
 //! tokens also replay, edit and purge. `/metrics`,
 //! `/healthz` and `/readyz` are open: they carry counts and names, never
 //! message contents. No request line, header or body is logged.
+//!
+//! `/open311/v2/` is the Open311 GeoReport v2 endpoint (`open311`), when
+//! the settings give it api_keys.
 
 mod api;
 mod auth;
+pub mod open311;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +50,8 @@ pub struct AppState {
     /// What the desk's steps need to run through the lifecycle; `None`
     /// turns the desk off.
     pub desk: Option<Rules>,
+    /// The Open311 endpoint, if on.
+    pub open311: Option<Arc<open311::Endpoint>>,
     purges: Mutex<HashMap<String, PendingPurge>>,
 }
 
@@ -62,6 +68,7 @@ impl AppState {
             tokens,
             topology,
             desk: None,
+            open311: None,
             purges: Mutex::new(HashMap::new()),
         }
     }
@@ -72,6 +79,12 @@ impl AppState {
         self.desk = Some(rules);
         self
     }
+
+    /// Turns the Open311 endpoint on.
+    pub fn with_open311(mut self, endpoint: open311::Endpoint) -> AppState {
+        self.open311 = Some(Arc::new(endpoint));
+        self
+    }
 }
 
 /// How long a purge confirmation stays valid.
@@ -79,7 +92,8 @@ const PURGE_CONFIRMATION: Duration = Duration::from_secs(300);
 
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let open311 = state.open311.clone();
+    let router = Router::new()
         .route("/", get(console))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(api::readyz))
@@ -99,7 +113,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cases/{case_no}/act", post(api::desk_act))
         .route("/api/callbacks", get(api::callbacks))
         .route("/api/audit", get(api::audit))
-        .with_state(state)
+        .with_state(state);
+    match open311 {
+        Some(endpoint) => router.merge(open311::router(endpoint)),
+        None => router,
+    }
 }
 
 async fn console() -> Response {
