@@ -263,10 +263,18 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Loads everything, checks the routing rules against the connectors, and
-/// runs every sample.
-pub fn run_all(connectors_dir: &Path, schemas_dir: &Path, routing_file: &Path) -> Report {
+/// Loads everything, checks the routing rules against the connectors and
+/// the assessment's rules, and runs every sample.
+pub fn run_all(
+    connectors_dir: &Path,
+    schemas_dir: &Path,
+    routing_file: &Path,
+    assessment_file: &Path,
+) -> Report {
     let mut report = run(connectors_dir, schemas_dir);
+    if let Err(mut problems) = crate::assessment::Config::load(assessment_file) {
+        report.problems.append(&mut problems);
+    }
     match crate::routing::Routing::load(routing_file) {
         Ok(routing) => {
             for year in routing.calendar.iter().flat_map(|c| c.unarranged_years()) {

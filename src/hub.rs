@@ -31,6 +31,8 @@ pub struct Hub {
     settings: Settings,
     registry: Arc<Registry>,
     routing: Arc<Routing>,
+    /// How the assessment judges (deploy/assessment.toml).
+    assessment: Arc<crate::assessment::Config>,
     places: places::Current,
     store: Store,
     /// The broker link's TLS (`amqps://`).
@@ -313,6 +315,7 @@ impl Hub {
         let routing = Routing::load(&settings.routing_file()).map_err(|problems| {
             anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
         })?;
+        let assessment = crate::assess::load_config(&settings.assessment_file())?;
         let problems = routing::check_against(&routing, &registry);
         if !problems.is_empty() {
             anyhow::bail!(
@@ -387,6 +390,7 @@ impl Hub {
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
+            assessment: Arc::new(assessment),
             places: places::Current::new(places.1),
             store,
             metrics: Arc::new(Metrics::new()),
@@ -493,7 +497,8 @@ impl Hub {
                 self.settings.tokens.clone(),
                 self.topology(),
             )
-            .with_desk(self.rules());
+            .with_desk(self.rules())
+            .with_assessment(self.assessment.clone());
             if let Some(services) = self.open311.take() {
                 state = state.with_open311(http::open311::Endpoint::new(http::open311::Parts {
                     settings: self.settings.open311.clone(),

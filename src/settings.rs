@@ -128,6 +128,9 @@ pub struct Settings {
     /// Routing rules file. Default: `deploy/routing.toml` beside the
     /// connectors folder.
     pub routing_file: Option<PathBuf>,
+    /// The assessment's rules (docs/ASSESSMENT.md). Default:
+    /// `assessment.toml` beside the routing rules.
+    pub assessment_file: Option<PathBuf>,
     /// How often the overdue scanner runs, in seconds. Default 30.
     pub overdue_scan_secs: u64,
     /// How often a hub checks whether the grid data changed, in
@@ -378,6 +381,7 @@ impl Default for Settings {
             store_hold_secs: 300,
             log_format: LogFormat::Text,
             routing_file: None,
+            assessment_file: None,
             overdue_scan_secs: 30,
             places_refresh_ms: 2000,
             http_listen: "127.0.0.1:8080".to_owned(),
@@ -483,6 +487,14 @@ impl Settings {
         match &self.open311.services_file {
             Some(file) => file.clone(),
             None => self.routing_file().with_file_name("open311.toml"),
+        }
+    }
+
+    /// The assessment's rules: explicit, or `assessment.toml` beside the routing rules.
+    pub fn assessment_file(&self) -> PathBuf {
+        match &self.assessment_file {
+            Some(file) => file.clone(),
+            None => self.routing_file().with_file_name("assessment.toml"),
         }
     }
 

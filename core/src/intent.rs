@@ -77,6 +77,9 @@ pub enum Action {
     Return,
     /// 办理进展: handling goes on.
     Progress,
+    /// 先行联系: the lead unit, or the hotline for it, reached the reporter
+    /// before handling. The assessment's 响应率 counts the first one.
+    Contact,
     /// 反馈: the unit reports the result.
     Respond,
     /// 核查: the grid checks the result on site.
@@ -128,6 +131,7 @@ impl Action {
             Action::Accept => "accept",
             Action::Return => "return",
             Action::Progress => "progress",
+            Action::Contact => "contact",
             Action::Respond => "respond",
             Action::Verify => "verify",
             Action::Callback => "callback",

@@ -261,6 +261,8 @@ pub enum Report {
     Accept,
     Return,
     Progress,
+    /// 先行联系: recorded on the case, its status unchanged.
+    Contact,
     Respond,
     /// 核查: whether the result passed the on-site check.
     Verify {
@@ -301,6 +303,7 @@ impl Report {
             Action::Accept => Report::Accept,
             Action::Return => Report::Return,
             Action::Progress => Report::Progress,
+            Action::Contact => Report::Contact,
             Action::Respond => Report::Respond,
             Action::Verify => Report::Verify {
                 passed: update
@@ -338,6 +341,7 @@ impl Report {
             Report::Accept => Action::Accept,
             Report::Return => Action::Return,
             Report::Progress => Action::Progress,
+            Report::Contact => Action::Contact,
             Report::Respond => Action::Respond,
             Report::Verify { .. } => Action::Verify,
             Report::Callback { .. } => Action::Callback,
@@ -391,6 +395,7 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
         | Action::RequestExtension
         | Action::RequestSuspension => sender.lead_unit,
         Action::Verify => sender.grid_platform,
+        Action::Contact => sender.lead_unit || sender.source,
         Action::Close | Action::Reopen => sender.grid_platform || sender.centre,
         Action::Callback => sender.source,
         a if a.is_centres() => sender.centre,
@@ -404,6 +409,7 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
                 Action::Verify => "the grid platform",
                 Action::Close | Action::Reopen => "the grid platform or the centre's desk",
                 Action::Callback => "a hotline the case came from",
+                Action::Contact => "the case's lead unit or a hotline it came from",
                 a if a.is_centres() => "the district centre's desk",
                 _ => "the case's lead unit",
             }
@@ -438,7 +444,8 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
         Action::Merge => Merged,
         Action::Split => Dispatched,
         Action::Resume => case.before.unwrap_or(Accepted),
-        Action::RejectReturn
+        Action::Contact
+        | Action::RejectReturn
         | Action::Remind
         | Action::Supervise
         | Action::RequestExtension
@@ -464,6 +471,10 @@ pub fn apply(case: &CaseState, report: Report, sender: Sender) -> Result<Outcome
             moved(vec![case.before.unwrap_or(Dispatched)], vec![])
         }
         (Action::Remind | Action::Supervise, s) if HANDLING.contains(&s) => Ok(Outcome::Noted),
+        // Reaching the reporter changes nothing but the record, whenever it
+        // is reported (a suspended case's unit may call too); the
+        // assessment judges whether it was in time.
+        (Action::Contact, _) => Ok(Outcome::Noted),
         // A request waits on the case (the store keeps it) for the centre.
         (Action::RequestExtension | Action::RequestSuspension, s) if WORKING.contains(&s) => {
             Ok(Outcome::Noted)

@@ -11,6 +11,7 @@
 //! the settings give it api_keys.
 
 mod api;
+mod assessment;
 mod auth;
 pub mod open311;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub desk: Option<Rules>,
     /// The Open311 endpoint, if on.
     pub open311: Option<Arc<open311::Endpoint>>,
+    /// How the assessment judges; `None` turns `/api/assessment` off.
+    pub assessment: Option<Arc<crate::assessment::Config>>,
     purges: Mutex<HashMap<String, PendingPurge>>,
 }
 
@@ -69,6 +72,7 @@ impl AppState {
             topology,
             desk: None,
             open311: None,
+            assessment: None,
             purges: Mutex::new(HashMap::new()),
         }
     }
@@ -83,6 +87,12 @@ impl AppState {
     /// Turns the Open311 endpoint on.
     pub fn with_open311(mut self, endpoint: open311::Endpoint) -> AppState {
         self.open311 = Some(Arc::new(endpoint));
+        self
+    }
+
+    /// Turns the assessment on (it names units from the desk's routing).
+    pub fn with_assessment(mut self, config: Arc<crate::assessment::Config>) -> AppState {
+        self.assessment = Some(config);
         self
     }
 }
@@ -112,6 +122,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cases/{case_no}/respond", post(api::desk_response))
         .route("/api/cases/{case_no}/act", post(api::desk_act))
         .route("/api/callbacks", get(api::callbacks))
+        .route("/api/assessment", get(assessment::assessment))
+        .route("/api/assessment/report", get(assessment::assessment_report))
+        .route("/api/hotspots", get(assessment::hotspots))
         .route("/api/audit", get(api::audit))
         .with_state(state);
     match open311 {

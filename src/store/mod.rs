@@ -21,6 +21,7 @@
     allow(unused_imports, unused_macros, dead_code)
 )]
 
+pub mod assessment;
 pub mod audit;
 mod backend;
 pub mod callbacks;

@@ -13,7 +13,7 @@ use super::duplicates::LockPlan;
 use super::events::Events;
 use super::seal::Seal;
 use super::statements::CaseRow;
-use super::statements::{CaseEvent, CaseInsert, NewReporter, OpenCandidate, SourceRow};
+use super::statements::{CaseEvent, CaseInsert, Facts, NewReporter, OpenCandidate, SourceRow};
 use super::{Applied, Item, Rules, StoreError, Tx, case_no};
 use crate::connector::Kind;
 use crate::intent::OpenCase;
@@ -394,6 +394,7 @@ async fn insert(
             message_id: Some(case.message_id),
             media: None,
             on_behalf_of: None,
+            facts: Facts::default(),
         });
         if case.status != Status::Registered {
             case_events.push(CaseEvent {
@@ -417,6 +418,7 @@ async fn insert(
                 message_id: Some(case.message_id),
                 media: None,
                 on_behalf_of: None,
+                facts: Facts::of(v),
             });
         }
     }

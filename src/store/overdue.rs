@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::events::Events;
-use super::statements::{CaseEvent, CaseKey, Due};
+use super::statements::{CaseEvent, CaseKey, Due, Facts};
 use super::update::load_case;
 use super::{Rules, Store, StoreError};
 
@@ -80,6 +80,7 @@ impl Store {
                 message_id: None,
                 media: None,
                 on_behalf_of: None,
+                facts: Facts::of(&row),
             })
             .await?;
             let view = &row;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::events::Events;
 use super::seal::Seal;
-use super::statements::{CaseEvent, CaseJson, CaseKey, CaseRow, Clocks, Response};
+use super::statements::{CaseEvent, CaseJson, CaseKey, CaseRow, Clocks, Facts, Response};
 use super::{Applied, Rules, StoreError, Tx};
 use crate::connector::Kind;
 use crate::intent::{Action, Nature, Priority, UpdateCase};
@@ -168,7 +168,7 @@ pub(super) async fn update_case(
                 "callback",
                 by,
                 unit,
-                update.note.as_deref(),
+                Said::Callback(update),
             )
             .await?;
             return Ok(Applied::CaseUpdated {
@@ -223,7 +223,7 @@ pub(super) async fn update_case(
                 }
                 update.action.as_str().to_owned()
             };
-            note_event(tx, &row, current, &kind, by, unit, update.note.as_deref()).await?;
+            note_event(tx, &row, current, &kind, by, unit, Said::Callback(update)).await?;
             return Ok(Applied::CaseUpdated {
                 case_no: row.case_no,
             });
@@ -405,6 +405,11 @@ pub(super) async fn update_case(
             message_id,
             media: (n == 0 && !update.media.is_empty()).then_some(update.media.as_slice()),
             on_behalf_of: if n == 0 { on_behalf_of } else { None },
+            facts: if n == 0 {
+                Facts::of(&next).verdict(update)
+            } else {
+                Facts::of(&next)
+            },
         })
         .await?;
         from = *step;
@@ -545,7 +550,16 @@ pub(super) async fn update_case(
     tx.insert_outbox(&events.out, seal).await?;
     if let Some((target, status)) = &merged_into {
         let note = format!("{} merged into it", row.case_no);
-        note_event(tx, target, *status, "merged_in", by, unit, Some(&note)).await?;
+        note_event(
+            tx,
+            target,
+            *status,
+            "merged_in",
+            by,
+            unit,
+            Some(note.as_str()),
+        )
+        .await?;
     }
     if update.action == Action::Verify
         && let Some(held) = &row.held_callback
@@ -772,7 +786,7 @@ async fn request(
         Some(days) => format!("{days} days: {}", update.reason.as_deref().unwrap_or("")),
         None => update.reason.clone().unwrap_or_default(),
     };
-    note_event(tx, row, status, what, by, unit, Some(&note)).await?;
+    note_event(tx, row, status, what, by, unit, Some(note.as_str())).await?;
     let extra = json!({"days": update.days, "reason": update.reason, "requested_by": unit});
     let hear = Hear {
         status,
@@ -841,7 +855,8 @@ async fn settle_request(tx: &mut Tx, step: Step<'_>) -> Result<Applied, StoreErr
         ("request_rejected", extra)
     };
     next.pending_request = None;
-    note_event(tx, row, status, what, by, "", update.reason.as_deref()).await?;
+    // The event carries the deadline as extended.
+    note_event(tx, &next, status, what, by, "", update.reason.as_deref()).await?;
     let hear = Hear {
         status,
         what,
@@ -897,20 +912,42 @@ async fn settle_held_callback(
     let applied = Box::pin(update_case(tx, sent_by, &held.update, rules, seal, now)).await?;
     if let Applied::Refused(refusal) = applied {
         let note = format!("the callback kept during verification: {}", refusal.reason);
-        note_event(tx, case, status, "callback_dropped", by, unit, Some(&note)).await?;
+        note_event(
+            tx,
+            case,
+            status,
+            "callback_dropped",
+            by,
+            unit,
+            Some(note.as_str()),
+        )
+        .await?;
     }
     Ok(())
 }
 
+/// What an event that changes no status says: a note, or a callback's
+/// result (its note and its verdict).
+enum Said<'a> {
+    Note(Option<&'a str>),
+    Callback(&'a UpdateCase),
+}
+
+impl<'a> From<Option<&'a str>> for Said<'a> {
+    fn from(note: Option<&'a str>) -> Said<'a> {
+        Said::Note(note)
+    }
+}
+
 /// Records an update that changes no status.
-async fn note_event(
+async fn note_event<'a>(
     tx: &mut Tx,
     row: &CaseRow,
     status: Status,
     kind: &str,
     by: By<'_>,
     unit: &str,
-    note: Option<&str>,
+    said: impl Into<Said<'a>>,
 ) -> Result<(), StoreError> {
     let (actor, connector, message_id, on_behalf_of) = match by {
         By::Message {
@@ -919,6 +956,10 @@ async fn note_event(
         } => (unit, Some(connector), Some(message_id), None),
         By::Desk { actor } => (actor, None, None, Some(unit)),
         By::Centre { actor } => (actor, None, None, None),
+    };
+    let (note, facts) = match said.into() {
+        Said::Note(note) => (note, Facts::of(row)),
+        Said::Callback(update) => (update.note.as_deref(), Facts::of(row).verdict(update)),
     };
     tx.insert_event(&CaseEvent {
         case_id: row.id,
@@ -931,6 +972,7 @@ async fn note_event(
         message_id,
         media: None,
         on_behalf_of,
+        facts,
     })
     .await
 }

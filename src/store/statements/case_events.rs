@@ -1,10 +1,12 @@
 //! The `case_events` table: each case's timeline.
 
+use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::CaseRow;
 use super::inserts::PgInserts;
-use crate::intent::Media;
+use crate::intent::{Action, Media, UpdateCase};
 use crate::lifecycle::Status;
 use crate::store::backend::either;
 use crate::store::{StoreError, Tx};
@@ -23,6 +25,42 @@ pub(in crate::store) struct CaseEvent<'a> {
     pub media: Option<&'a [Media]>,
     /// The unit the district centre's desk recorded the step for.
     pub on_behalf_of: Option<&'a str>,
+    /// What the assessment reads (docs/ASSESSMENT.md): the case's lead unit
+    /// and handling deadline once the event is recorded, and a callback's
+    /// verdict.
+    pub facts: Facts<'a>,
+}
+
+/// The assessment's facts of one case event.
+#[derive(Debug, Clone, Copy, Default)]
+pub(in crate::store) struct Facts<'a> {
+    pub unit: Option<&'a str>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub solved: Option<bool>,
+    pub satisfaction: Option<&'a str>,
+}
+
+impl<'a> Facts<'a> {
+    /// The unit and deadline of a case as it stands.
+    pub fn of(case: &'a CaseRow) -> Facts<'a> {
+        Facts {
+            unit: case.lead_unit.as_deref(),
+            due_at: case.due_at,
+            ..Facts::default()
+        }
+    }
+
+    /// With a callback's verdict, when the update is one.
+    pub fn verdict(self, update: &'a UpdateCase) -> Facts<'a> {
+        if update.action != Action::Callback {
+            return self;
+        }
+        Facts {
+            solved: update.solved,
+            satisfaction: update.satisfaction.as_deref(),
+            ..self
+        }
+    }
 }
 
 /// A unit's response as a callback request quotes it.
@@ -60,11 +98,11 @@ impl Tx {
         &mut self,
         event: &CaseEvent<'_>,
     ) -> Result<(), StoreError> {
-        either!(tx self, |tx, uuid, _time| {
+        either!(tx self, |tx, uuid, time| {
             sqlx::query(
                 "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id,
-                                          media, on_behalf_of)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                          media, on_behalf_of, unit, due_at, solved, satisfaction)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(uuid(event.case_id))
             .bind(event.kind)
@@ -76,6 +114,10 @@ impl Tx {
             .bind(event.message_id)
             .bind(event.media.map(Json))
             .bind(event.on_behalf_of)
+            .bind(event.facts.unit)
+            .bind(event.facts.due_at.map(time))
+            .bind(event.facts.solved)
+            .bind(event.facts.satisfaction)
             .execute(&mut **tx)
             .await?;
         });
@@ -134,12 +176,11 @@ pub(in crate::store) fn add(inserts: &mut PgInserts, events: &[CaseEvent<'_>]) {
         return;
     }
     // The batched path writes the events cases are opened with, which carry
-    // neither media nor a unit acted for.
-    debug_assert!(
-        events
-            .iter()
-            .all(|e| e.media.is_none() && e.on_behalf_of.is_none())
-    );
+    // neither media, nor a unit acted for, nor a callback's verdict.
+    debug_assert!(events.iter().all(|e| e.media.is_none()
+        && e.on_behalf_of.is_none()
+        && e.facts.solved.is_none()
+        && e.facts.satisfaction.is_none()));
     let columns = [
         inserts.column(events.iter().map(|e| e.case_id).collect(), "uuid"),
         inserts.column(events.iter().map(|e| e.kind).collect(), "text"),
@@ -149,9 +190,15 @@ pub(in crate::store) fn add(inserts: &mut PgInserts, events: &[CaseEvent<'_>]) {
         inserts.column(events.iter().map(|e| e.note.as_deref()).collect(), "text"),
         inserts.column(events.iter().map(|e| e.connector).collect(), "text"),
         inserts.column(events.iter().map(|e| e.message_id).collect(), "text"),
+        inserts.column(events.iter().map(|e| e.facts.unit).collect(), "text"),
+        inserts.column(
+            events.iter().map(|e| e.facts.due_at).collect(),
+            "timestamptz",
+        ),
     ];
     inserts.insert(format!(
-        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id)
+        "INSERT INTO case_events (case_id, kind, from_status, to_status, actor, note, connector, message_id,
+                                  unit, due_at)
          SELECT * FROM UNNEST({})",
         columns.join(", ")
     ));

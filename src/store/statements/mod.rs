@@ -18,7 +18,7 @@ mod outbox;
 mod reporters;
 mod sources;
 
-pub(super) use case_events::{CaseEvent, Response};
+pub(super) use case_events::{CaseEvent, Facts, Response};
 pub(super) use cases::{CaseInsert, CaseJson, CaseKey, CaseRow, Clocks, Due, OpenCandidate};
 pub(super) use dead_letters::Refused;
 pub(super) use grids::GridUpsert;
