@@ -42,6 +42,8 @@ pub struct Hub {
     http: Option<TcpListener>,
     /// The in-process bus, if the hub runs on one instead of RabbitMQ.
     local: Option<Arc<LocalBus>>,
+    /// The Open311 endpoint's services, when it has api_keys.
+    open311: Option<http::open311::Services>,
 }
 
 /// The broker user replays are published as on the in-process bus.
@@ -321,6 +323,28 @@ impl Hub {
                 problems.join("\n  ")
             );
         }
+        let open311 = match settings.open311.api_keys.is_empty() {
+            true => None,
+            false => {
+                for key in &settings.open311.api_keys {
+                    let takes = registry
+                        .get(&key.connector)
+                        .is_some_and(|c| c.messages.contains_key(http::open311::MESSAGE_TYPE));
+                    if !takes {
+                        anyhow::bail!(
+                            "open311 api_key {}: no connector {} with a message type {}",
+                            key.name,
+                            key.connector,
+                            http::open311::MESSAGE_TYPE
+                        );
+                    }
+                }
+                Some(http::open311::Services::load(
+                    &settings.open311_services_file(),
+                    &routing,
+                )?)
+            }
+        };
         let mut delays = settings.retry.delays();
         let store = loop {
             match Store::connect(&settings.database_url, settings.database_pool_size).await {
@@ -372,6 +396,7 @@ impl Hub {
             metrics: Arc::new(Metrics::new()),
             http,
             local: None,
+            open311,
         })
     }
 
@@ -466,16 +491,27 @@ impl Hub {
                 )
                 .with_tls(self.tls.clone()),
             });
-            let state = Arc::new(
-                AppState::new(
-                    ops.clone(),
-                    self.metrics.clone(),
-                    self.settings.tokens.clone(),
-                    self.topology(),
-                )
-                .with_desk(self.rules())
-                .with_assessment(self.assessment.clone()),
-            );
+            let mut state = AppState::new(
+                ops.clone(),
+                self.metrics.clone(),
+                self.settings.tokens.clone(),
+                self.topology(),
+            )
+            .with_desk(self.rules())
+            .with_assessment(self.assessment.clone());
+            if let Some(services) = self.open311.take() {
+                state = state.with_open311(http::open311::Endpoint::new(http::open311::Parts {
+                    settings: self.settings.open311.clone(),
+                    services,
+                    routing: self.routing.clone(),
+                    registry: self.registry.clone(),
+                    ops: ops.clone(),
+                    store: self.store.clone(),
+                    hub_user: trusted.last().cloned().unwrap_or_default(),
+                    trusted: trusted.clone(),
+                }));
+            }
+            let state = Arc::new(state);
             // The console stays up until the hub has finished its in-flight work.
             let stopped = CancellationToken::new();
             let server = tokio::spawn(http::serve(listener, state, stopped.clone()));

@@ -6,10 +6,14 @@
 //! tokens also replay, edit and purge. `/metrics`,
 //! `/healthz` and `/readyz` are open: they carry counts and names, never
 //! message contents. No request line, header or body is logged.
+//!
+//! `/open311/v2/` is the Open311 GeoReport v2 endpoint (`open311`), when
+//! the settings give it api_keys.
 
 mod api;
 mod assessment;
 mod auth;
+pub mod open311;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +51,8 @@ pub struct AppState {
     /// What the desk's steps need to run through the lifecycle; `None`
     /// turns the desk off.
     pub desk: Option<Rules>,
+    /// The Open311 endpoint, if on.
+    pub open311: Option<Arc<open311::Endpoint>>,
     /// How the assessment judges; `None` turns `/api/assessment` off.
     pub assessment: Option<Arc<crate::assessment::Config>>,
     purges: Mutex<HashMap<String, PendingPurge>>,
@@ -65,6 +71,7 @@ impl AppState {
             tokens,
             topology,
             desk: None,
+            open311: None,
             assessment: None,
             purges: Mutex::new(HashMap::new()),
         }
@@ -74,6 +81,12 @@ impl AppState {
     /// registry and the centre; places are not used by an update).
     pub fn with_desk(mut self, rules: Rules) -> AppState {
         self.desk = Some(rules);
+        self
+    }
+
+    /// Turns the Open311 endpoint on.
+    pub fn with_open311(mut self, endpoint: open311::Endpoint) -> AppState {
+        self.open311 = Some(Arc::new(endpoint));
         self
     }
 
@@ -89,7 +102,8 @@ const PURGE_CONFIRMATION: Duration = Duration::from_secs(300);
 
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let open311 = state.open311.clone();
+    let router = Router::new()
         .route("/", get(console))
         .route("/vendor/chart.umd.min.js", get(chart_js))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -113,7 +127,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/assessment/report", get(assessment::assessment_report))
         .route("/api/hotspots", get(assessment::hotspots))
         .route("/api/audit", get(api::audit))
-        .with_state(state)
+        .with_state(state);
+    match open311 {
+        Some(endpoint) => router.merge(open311::router(endpoint)),
+        None => router,
+    }
 }
 
 async fn console() -> Response {

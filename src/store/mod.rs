@@ -29,6 +29,7 @@ pub mod dead_letters;
 pub mod duplicates;
 mod events;
 mod open;
+pub mod open311;
 pub mod outbox;
 mod overdue;
 pub mod query;
