@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::assessment::{self, By, Case, Config, Event, Figures, Outcome, Period};
+use crate::http::markup::escape;
 use crate::routing::Routing;
 use crate::store::{Store, StoreError};
 
@@ -458,22 +459,6 @@ impl Assessment {
         page.push_str("</tbody></table></body></html>\n");
         page
     }
-}
-
-/// Text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Reads `deploy/assessment.toml` (or the settings' file).

@@ -13,6 +13,7 @@
 mod api;
 mod assessment;
 mod auth;
+pub mod markup;
 pub mod open311;
 
 use std::collections::HashMap;

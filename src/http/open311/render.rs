@@ -9,6 +9,7 @@
 //! 1.0 cannot carry at all (most control characters) left out, since a
 //! reference to one (`&#1;`) is no better formed than the character.
 
+pub use crate::http::markup::escape;
 use std::fmt::Write;
 
 /// A document: what one answer holds, in the order Open311 lists it.
@@ -158,26 +159,6 @@ fn write_xml(out: &mut String, name: &str, doc: &Doc) {
             let _ = write!(out, "</{name}>");
         }
     }
-}
-
-/// Text as XML 1.0 character data: `& < > " '` as entities; the characters
-/// XML 1.0 does not allow at all (controls other than tab, newline and
-/// carriage return; U+FFFE, U+FFFF) left out.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Open311's error document: one error, its code the HTTP status.
