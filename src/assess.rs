@@ -189,7 +189,7 @@ fn judge<'a>(
     let cut = period.cut(now);
     history
         .iter()
-        .filter(|(case, _)| period.contains(case.received_at))
+        .filter(|(case, _)| period.contains(case.recorded_at))
         .filter_map(|(case, events)| {
             Some((case, assessment::summarise(case, events, cut, config)?))
         })

@@ -200,7 +200,8 @@ fn names<'a>(all: impl IntoIterator<Item = &'a str>) -> String {
 /// carried them.
 #[derive(Debug, Clone, Default)]
 pub struct Case {
-    pub received_at: DateTime<Utc>,
+    /// When the hub recorded it (its intake): the period it belongs to.
+    pub recorded_at: DateTime<Utc>,
     pub priority: Option<Priority>,
     pub category: Option<String>,
     pub street: Option<String>,
@@ -272,8 +273,7 @@ pub struct Outcome {
 
 /// One case's outcome at `cut`, from its events in the order recorded.
 /// Events at or after `cut` are left out; `None`: the hub had not recorded
-/// the case yet (a ticket that says it was received in the period but
-/// arrived after its cut-off belongs to no figure of it).
+/// the case by then.
 pub fn summarise(
     case: &Case,
     events: &[Event],
@@ -407,7 +407,8 @@ fn is_dispatch(e: &Event) -> bool {
 /// A period's figures for one row (a unit, a street, a community) or the whole district.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
-    /// Cases received in the period (for a unit: those it was assessed for).
+    /// Cases the hub received in the period (for a unit: those it was
+    /// assessed for).
     pub received: u64,
     /// Cases dispatched and still its own (not merged): what the rates count.
     pub assessable: u64,
@@ -816,8 +817,8 @@ pub fn hotspots(
     let mut places: HashMap<&str, (u64, u64)> = HashMap::new();
     let mut categories: HashMap<&str, u64> = HashMap::new();
     for case in cases {
-        let current = period.contains(case.received_at);
-        if !current && !previous.contains(case.received_at) {
+        let current = period.contains(case.recorded_at);
+        if !current && !previous.contains(case.recorded_at) {
             continue;
         }
         let place = place_of(case).unwrap_or(UNPLACED);
@@ -826,7 +827,7 @@ pub fn hotspots(
             .entry((
                 category.to_owned(),
                 place.to_owned(),
-                month_of(case.received_at),
+                month_of(case.recorded_at),
             ))
             .or_default() += 1;
         let counts = places.entry(place).or_default();

@@ -1,5 +1,6 @@
 //! What the assessment (`gridhub_core::assessment`) reads: the cases
-//! received in a period, with their events recorded before a cut-off.
+//! the hub received in a period, with their events recorded before a
+//! cut-off.
 //! Nothing is computed here; the same statements serve both backends.
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use crate::intent::Priority;
 #[derive(sqlx::FromRow)]
 struct CaseRow {
     case_no: String,
-    received_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
     priority: String,
     category: Option<String>,
     street: Option<String>,
@@ -40,14 +41,15 @@ struct EventRow {
 }
 
 const CASES: &str =
-    "SELECT case_no, received_at, priority, category, street, community, grid_id, lead_unit, due_at
-     FROM cases WHERE received_at >= $1 AND received_at < $2 ORDER BY case_no";
+    "SELECT case_no, created_at AS recorded_at, priority, category, street, community,
+            grid_id, lead_unit, due_at
+     FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY case_no";
 
 /// Every event a figure may read; the others (opened, progress, notes,
 /// warnings) are left in the database.
 const EVENTS: &str = "SELECT c.case_no, e.at, e.kind, e.to_status, e.unit, e.due_at, e.solved, e.satisfaction
      FROM case_events e JOIN cases c ON c.id = e.case_id
-     WHERE c.received_at >= $1 AND c.received_at < $2 AND e.at < $3
+     WHERE c.created_at >= $1 AND c.created_at < $2 AND e.at < $3
        AND (e.to_status IN ('dispatched', 'accepted', 'closed', 'merged', 'rejected', 'answered',
                             'return_pending', 'rework', 'suspended')
             OR e.kind IN ('sign_for_overdue', 'contact', 'accept', 'progress', 'respond', 'callback',
@@ -56,8 +58,8 @@ const EVENTS: &str = "SELECT c.case_no, e.at, e.kind, e.to_status, e.unit, e.due
      ORDER BY c.case_no, e.id";
 
 impl Store {
-    /// The cases received in `[from, to)` with the events each had before
-    /// `cut`, in the order they were recorded.
+    /// The cases the hub recorded in `[from, to)` with the events each had
+    /// before `cut`, in the order they were recorded.
     pub async fn assessment_history(
         &self,
         from: DateTime<Utc>,
@@ -114,7 +116,7 @@ impl Store {
             .collect())
     }
 
-    /// The cases received in `[from, to)`, without their events (for hot spots).
+    /// The cases the hub recorded in `[from, to)`, without their events (for hot spots).
     pub async fn received_cases(
         &self,
         from: DateTime<Utc>,
@@ -143,7 +145,7 @@ impl Store {
 
 fn case(row: CaseRow) -> Case {
     Case {
-        received_at: row.received_at,
+        recorded_at: row.recorded_at,
         priority: Priority::parse(&row.priority),
         category: row.category,
         street: row.street,

@@ -33,7 +33,7 @@ const DAY: i64 = 24;
 
 fn case(street: &str, priority: Priority, hours: i64) -> Case {
     Case {
-        received_at: t(hours),
+        recorded_at: t(hours),
         priority: Some(priority),
         category: Some("C01".to_owned()),
         street: Some(street.to_owned()),
@@ -378,7 +378,7 @@ fn hot_spots_count_by_category_place_and_month() {
     // One October case in Yuqiao's community: Yongshun rose from 0 to 3,
     // Yuqiao from 1 to 3.
     cases.push(Case {
-        received_at: t(-10 * DAY),
+        recorded_at: t(-10 * DAY),
         category: None,
         ..case(YQ, Priority::General, 0)
     });

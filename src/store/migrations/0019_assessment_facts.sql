@@ -9,3 +9,6 @@ ALTER TABLE case_events
     ADD COLUMN due_at       timestamptz,
     ADD COLUMN solved       boolean,
     ADD COLUMN satisfaction text;
+
+-- The assessment's periods are the hub's intake days.
+CREATE INDEX cases_created_at ON cases (created_at);
