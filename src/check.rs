@@ -171,13 +171,20 @@ pub fn check_sample(registry: &Registry, sample: &Sample) -> Option<String> {
         Ok(message) => message,
         Err(error) => return Some(format!("{}: cannot read: {error}", sample.path.display())),
     };
-    let trusted: Vec<String> = Vec::new();
     let mut message = message;
-    // Samples are checked as their own connector's publisher would send them.
-    message.user_id = registry
+    // Samples are checked as their own connector's publisher would send
+    // them; those of a connector only the hub publishes as (`publishers =
+    // []`, the Open311 endpoint's), as the hub.
+    let publishers = registry
         .get(&sample.connector)
-        .and_then(|c| c.config.publishers.as_ref())
-        .and_then(|p| p.first().cloned());
+        .and_then(|c| c.config.publishers.as_ref());
+    let trusted: Vec<String> = match publishers {
+        Some(publishers) if publishers.is_empty() => vec![crate::hub::LOCAL_HUB_USER.to_owned()],
+        _ => Vec::new(),
+    };
+    message.user_id = publishers
+        .and_then(|p| p.first().cloned())
+        .or_else(|| trusted.first().cloned());
     let result = pipeline::prepare_json(registry, &sample.connector, &message, &trusted)
         .map(|(_, intent)| intent);
     let file = sample.path.display();
@@ -256,10 +263,18 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Loads everything, checks the routing rules against the connectors, and
-/// runs every sample.
-pub fn run_all(connectors_dir: &Path, schemas_dir: &Path, routing_file: &Path) -> Report {
+/// Loads everything, checks the routing rules against the connectors and
+/// the assessment's rules, and runs every sample.
+pub fn run_all(
+    connectors_dir: &Path,
+    schemas_dir: &Path,
+    routing_file: &Path,
+    assessment_file: &Path,
+) -> Report {
     let mut report = run(connectors_dir, schemas_dir);
+    if let Err(mut problems) = crate::assessment::Config::load(assessment_file) {
+        report.problems.append(&mut problems);
+    }
     match crate::routing::Routing::load(routing_file) {
         Ok(routing) => {
             for year in routing.calendar.iter().flat_map(|c| c.unarranged_years()) {

@@ -31,6 +31,8 @@ pub struct Hub {
     settings: Settings,
     registry: Arc<Registry>,
     routing: Arc<Routing>,
+    /// How the assessment judges (deploy/assessment.toml).
+    assessment: Arc<crate::assessment::Config>,
     places: places::Current,
     store: Store,
     /// The broker link's TLS (`amqps://`).
@@ -40,6 +42,8 @@ pub struct Hub {
     http: Option<TcpListener>,
     /// The in-process bus, if the hub runs on one instead of RabbitMQ.
     local: Option<Arc<LocalBus>>,
+    /// The Open311 endpoint's services, when it has api_keys.
+    open311: Option<http::open311::Services>,
 }
 
 /// The broker user replays are published as on the in-process bus.
@@ -311,6 +315,7 @@ impl Hub {
         let routing = Routing::load(&settings.routing_file()).map_err(|problems| {
             anyhow::anyhow!("cannot load routing rules:\n  {}", problems.join("\n  "))
         })?;
+        let assessment = crate::assess::load_config(&settings.assessment_file())?;
         let problems = routing::check_against(&routing, &registry);
         if !problems.is_empty() {
             anyhow::bail!(
@@ -318,6 +323,28 @@ impl Hub {
                 problems.join("\n  ")
             );
         }
+        let open311 = match settings.open311.api_keys.is_empty() {
+            true => None,
+            false => {
+                for key in &settings.open311.api_keys {
+                    let takes = registry
+                        .get(&key.connector)
+                        .is_some_and(|c| c.messages.contains_key(http::open311::MESSAGE_TYPE));
+                    if !takes {
+                        anyhow::bail!(
+                            "open311 api_key {}: no connector {} with a message type {}",
+                            key.name,
+                            key.connector,
+                            http::open311::MESSAGE_TYPE
+                        );
+                    }
+                }
+                Some(http::open311::Services::load(
+                    &settings.open311_services_file(),
+                    &routing,
+                )?)
+            }
+        };
         let mut delays = settings.retry.delays();
         let store = loop {
             match Store::connect(&settings.database_url, settings.database_pool_size).await {
@@ -363,11 +390,13 @@ impl Hub {
             settings,
             registry: Arc::new(registry),
             routing: Arc::new(routing),
+            assessment: Arc::new(assessment),
             places: places::Current::new(places.1),
             store,
             metrics: Arc::new(Metrics::new()),
             http,
             local: None,
+            open311,
         })
     }
 
@@ -462,15 +491,27 @@ impl Hub {
                 )
                 .with_tls(self.tls.clone()),
             });
-            let state = Arc::new(
-                AppState::new(
-                    ops.clone(),
-                    self.metrics.clone(),
-                    self.settings.tokens.clone(),
-                    self.topology(),
-                )
-                .with_desk(self.rules()),
-            );
+            let mut state = AppState::new(
+                ops.clone(),
+                self.metrics.clone(),
+                self.settings.tokens.clone(),
+                self.topology(),
+            )
+            .with_desk(self.rules())
+            .with_assessment(self.assessment.clone());
+            if let Some(services) = self.open311.take() {
+                state = state.with_open311(http::open311::Endpoint::new(http::open311::Parts {
+                    settings: self.settings.open311.clone(),
+                    services,
+                    routing: self.routing.clone(),
+                    registry: self.registry.clone(),
+                    ops: ops.clone(),
+                    store: self.store.clone(),
+                    hub_user: trusted.last().cloned().unwrap_or_default(),
+                    trusted: trusted.clone(),
+                }));
+            }
+            let state = Arc::new(state);
             // The console stays up until the hub has finished its in-flight work.
             let stopped = CancellationToken::new();
             let server = tokio::spawn(http::serve(listener, state, stopped.clone()));

@@ -8,10 +8,12 @@
 
 // The pure core, under the names the rest of the crate has always used.
 pub use gridhub_core::{
-    calendar, connector, intent, lifecycle, mapping, message, pipeline, privacy, routing, schema,
+    assessment, calendar, connector, intent, lifecycle, mapping, message, pipeline, privacy,
+    routing, schema,
 };
 
 pub mod amqp;
+pub mod assess;
 #[cfg(feature = "tools")]
 pub mod bench;
 pub mod bus;

@@ -128,6 +128,9 @@ pub struct Settings {
     /// Routing rules file. Default: `deploy/routing.toml` beside the
     /// connectors folder.
     pub routing_file: Option<PathBuf>,
+    /// The assessment's rules (docs/ASSESSMENT.md). Default:
+    /// `assessment.toml` beside the routing rules.
+    pub assessment_file: Option<PathBuf>,
     /// How often the overdue scanner runs, in seconds. Default 30.
     pub overdue_scan_secs: u64,
     /// How often a hub checks whether the grid data changed, in
@@ -146,6 +149,84 @@ pub struct Settings {
     /// Most messages one dead-letter operation reads from one DLQ (they are
     /// held unacknowledged meanwhile). Default 10000.
     pub dlq_scan_limit: usize,
+    /// The Open311 GeoReport v2 endpoint under `/open311/v2/`
+    /// (docs/OPEN311.md): on when an api_key is configured.
+    pub open311: Open311Settings,
+}
+
+/// The Open311 GeoReport v2 endpoint: who may post, and its bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Open311Settings {
+    /// The keys apps post requests with, each bound to the connector its
+    /// requests are published as (e.g. `web-portal`). None: the endpoint
+    /// is off. Default: none.
+    pub api_keys: Vec<ApiKey>,
+    /// Discovery and service definitions. Default: `deploy/open311.toml`
+    /// beside the connectors folder.
+    pub services_file: Option<PathBuf>,
+    /// The endpoint's public address, as discovery gives it to clients,
+    /// e.g. `https://grid.tz.example/open311/v2`. Default: built from the
+    /// request's `Host` header.
+    pub public_url: Option<String>,
+    /// Largest POST body, in bytes (a description of 4,000 Chinese
+    /// characters is 36,000 bytes form-encoded). Default 65536.
+    pub max_body_bytes: usize,
+    /// Requests one client address may make a minute (reads and posts),
+    /// then 429. Behind a proxy every client has the proxy's address: limit
+    /// there too (deploy/nginx). Default 120.
+    pub requests_per_minute: u32,
+    /// Requests served at once; more are answered 503. Default 32.
+    pub concurrent_requests: usize,
+}
+
+/// One Open311 api_key. Its value never appears in `Debug` output or logs.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Who holds it (an app, a vendor), for the logs.
+    pub name: String,
+    /// The secret, at least 16 characters, or its SHA-256 as
+    /// `sha256:<64 hex digits>`.
+    pub key: String,
+    /// The connector a request posted with this key is published as.
+    pub connector: String,
+}
+
+impl ApiKey {
+    /// The SHA-256 a presented key must have.
+    pub fn digest(&self) -> [u8; 32] {
+        Token {
+            name: String::new(),
+            token: self.key.clone(),
+            role: Role::Viewer,
+            connectors: Vec::new(),
+        }
+        .digest()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("key", &"<redacted>")
+            .field("connector", &self.connector)
+            .finish()
+    }
+}
+
+impl Default for Open311Settings {
+    fn default() -> Self {
+        Open311Settings {
+            api_keys: Vec::new(),
+            services_file: None,
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+            requests_per_minute: 120,
+            concurrent_requests: 32,
+        }
+    }
 }
 
 /// How a stored token's hash is written: `sha256:` and 64 hex digits.
@@ -300,11 +381,13 @@ impl Default for Settings {
             store_hold_secs: 300,
             log_format: LogFormat::Text,
             routing_file: None,
+            assessment_file: None,
             overdue_scan_secs: 30,
             places_refresh_ms: 2000,
             http_listen: "127.0.0.1:8080".to_owned(),
             tokens: Vec::new(),
             dlq_scan_limit: 10_000,
+            open311: Open311Settings::default(),
         }
     }
 }
@@ -398,6 +481,23 @@ impl Settings {
         }
     }
 
+    /// The Open311 service definitions: explicit, or `deploy/open311.toml`
+    /// beside the connectors folder.
+    pub fn open311_services_file(&self) -> PathBuf {
+        match &self.open311.services_file {
+            Some(file) => file.clone(),
+            None => self.routing_file().with_file_name("open311.toml"),
+        }
+    }
+
+    /// The assessment's rules: explicit, or `assessment.toml` beside the routing rules.
+    pub fn assessment_file(&self) -> PathBuf {
+        match &self.assessment_file {
+            Some(file) => file.clone(),
+            None => self.routing_file().with_file_name("assessment.toml"),
+        }
+    }
+
     /// Problems that stop the start: tokens too short or used twice.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.broker_connect_timeout_ms == 0 {
@@ -420,6 +520,26 @@ impl Settings {
             );
         }
         let mut seen = std::collections::HashSet::new();
+        for key in &self.open311.api_keys {
+            if let Some(hex) = key.key.strip_prefix(HASHED) {
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    anyhow::bail!("open311 api_key {}: {HASHED} needs 64 hex digits", key.name);
+                }
+            } else if key.key.chars().count() < 16 {
+                anyhow::bail!("open311 api_key {}: shorter than 16 characters", key.name);
+            }
+            if !seen.insert(key.key.as_str()) {
+                anyhow::bail!("open311 api_key {}: the same key is given twice", key.name);
+            }
+        }
+        if self.open311.max_body_bytes == 0
+            || self.open311.requests_per_minute == 0
+            || self.open311.concurrent_requests == 0
+        {
+            anyhow::bail!(
+                "open311: max_body_bytes, requests_per_minute and concurrent_requests must be more than 0"
+            );
+        }
         for token in &self.tokens {
             if let Some(hex) = token.token.strip_prefix(HASHED) {
                 if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -12,6 +12,7 @@
 //! Everything here is deterministic and testable without services; the
 //! `gridhub` crate adds the carriers, the store and the service around it.
 
+pub mod assessment;
 pub mod calendar;
 pub mod connector;
 pub mod intent;

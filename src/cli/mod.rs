@@ -17,6 +17,7 @@ use crate::message::content_type_for;
 use crate::settings::Settings;
 use crate::store::Store;
 
+mod assess;
 mod cases;
 mod dlq;
 
@@ -84,6 +85,25 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         filters: CaseFilters,
+    },
+    /// The command centre's assessment (考评) of a period: per unit, street
+    /// or community, the three rates (响应率, 解决率, 满意率), the counts
+    /// beside them and a weighted score, ranked, beside the previous
+    /// period; as a table, JSON, or the monthly report (CSV, HTML). See
+    /// docs/ASSESSMENT.md.
+    Assess {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: assess::AssessArgs,
+    },
+    /// Hot spots (主动治理): the places and categories with the most cases in
+    /// a period, and the places whose count rose most against the one before.
+    Hotspots {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: assess::HotspotArgs,
     },
     /// The callbacks (回访) hotlines still owe, the most pressing first.
     Callbacks {
@@ -302,6 +322,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => new_token(&name, &role, connectors),
         Command::Case { command } => cases::case(command).await,
+        Command::Assess { common, args } => assess::assess(&settings(&common)?, args).await,
+        Command::Hotspots { common, args } => assess::hotspots(&settings(&common)?, args).await,
         Command::Callbacks {
             common,
             hotline,
@@ -370,6 +392,7 @@ fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
         &settings.connectors_dir,
         &settings.schemas_dir(),
         &settings.routing_file(),
+        &settings.assessment_file(),
     );
     for problem in report.problems.iter().chain(&report.warnings) {
         println!("{problem}");

@@ -272,13 +272,20 @@ impl Player {
         Some(check.body)
     }
 
-    /// The broker user the connector publishes as.
+    /// The broker user the connector publishes as: the hub's own for a
+    /// connector only the hub publishes as (`publishers = []`, the Open311
+    /// endpoint's).
     fn publisher(&self, connector: &str) -> Option<String> {
-        self.registry
+        let publishers = self
+            .registry
             .get(connector)
-            .and_then(|c| c.config.publishers.as_ref())
-            .and_then(|p| p.first())
-            .cloned()
+            .and_then(|c| c.config.publishers.as_ref())?;
+        Some(
+            publishers
+                .first()
+                .cloned()
+                .unwrap_or_else(|| crate::hub::LOCAL_HUB_USER.to_owned()),
+        )
     }
 
     /// The planning commission's grid division, and time for the hub to

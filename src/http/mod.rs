@@ -6,9 +6,14 @@
 //! tokens also replay, edit and purge. `/metrics`,
 //! `/healthz` and `/readyz` are open: they carry counts and names, never
 //! message contents. No request line, header or body is logged.
+//!
+//! `/open311/v2/` is the Open311 GeoReport v2 endpoint (`open311`), when
+//! the settings give it api_keys.
 
 mod api;
+mod assessment;
 mod auth;
+pub mod open311;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +51,10 @@ pub struct AppState {
     /// What the desk's steps need to run through the lifecycle; `None`
     /// turns the desk off.
     pub desk: Option<Rules>,
+    /// The Open311 endpoint, if on.
+    pub open311: Option<Arc<open311::Endpoint>>,
+    /// How the assessment judges; `None` turns `/api/assessment` off.
+    pub assessment: Option<Arc<crate::assessment::Config>>,
     purges: Mutex<HashMap<String, PendingPurge>>,
 }
 
@@ -62,6 +71,8 @@ impl AppState {
             tokens,
             topology,
             desk: None,
+            open311: None,
+            assessment: None,
             purges: Mutex::new(HashMap::new()),
         }
     }
@@ -72,6 +83,18 @@ impl AppState {
         self.desk = Some(rules);
         self
     }
+
+    /// Turns the Open311 endpoint on.
+    pub fn with_open311(mut self, endpoint: open311::Endpoint) -> AppState {
+        self.open311 = Some(Arc::new(endpoint));
+        self
+    }
+
+    /// Turns the assessment on (it names units from the desk's routing).
+    pub fn with_assessment(mut self, config: Arc<crate::assessment::Config>) -> AppState {
+        self.assessment = Some(config);
+        self
+    }
 }
 
 /// How long a purge confirmation stays valid.
@@ -79,8 +102,10 @@ const PURGE_CONFIRMATION: Duration = Duration::from_secs(300);
 
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let open311 = state.open311.clone();
+    let router = Router::new()
         .route("/", get(console))
+        .route("/vendor/chart.umd.min.js", get(chart_js))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
@@ -98,8 +123,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/cases/{case_no}/respond", post(api::desk_response))
         .route("/api/cases/{case_no}/act", post(api::desk_act))
         .route("/api/callbacks", get(api::callbacks))
+        .route("/api/assessment", get(assessment::assessment))
+        .route("/api/assessment/report", get(assessment::assessment_report))
+        .route("/api/hotspots", get(assessment::hotspots))
         .route("/api/audit", get(api::audit))
-        .with_state(state)
+        .with_state(state);
+    match open311 {
+        Some(endpoint) => router.merge(open311::router(endpoint)),
+        None => router,
+    }
 }
 
 async fn console() -> Response {
@@ -109,6 +141,20 @@ async fn console() -> Response {
             (header::CACHE_CONTROL, "no-store"),
         ],
         Html(include_str!("console.html")),
+    )
+        .into_response()
+}
+
+/// Chart.js, vendored (src/http/vendor, `deploy/dev/vendor.sh`): the
+/// console reaches nothing but the hub. The console asks for it with the
+/// version in the query (`?v=4.6.2`), so browsers may keep it for good.
+async fn chart_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        include_bytes!("vendor/chart.umd.min.js").as_slice(),
     )
         .into_response()
 }

@@ -21,6 +21,7 @@
     allow(unused_imports, unused_macros, dead_code)
 )]
 
+pub mod assessment;
 pub mod audit;
 mod backend;
 pub mod callbacks;
@@ -28,6 +29,7 @@ pub mod dead_letters;
 pub mod duplicates;
 mod events;
 mod open;
+pub mod open311;
 pub mod outbox;
 mod overdue;
 pub mod query;

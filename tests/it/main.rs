@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod isolation;
 mod lifecycle;
+mod open311;
 mod personal_data;
 mod proxy;
 mod reliability;

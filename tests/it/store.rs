@@ -54,6 +54,7 @@ on_both!(
     requests_for_time_are_kept_granted_and_the_clock_stops,
     the_centre_merges_and_splits_by_hand,
     two_cases_merged_into_each_other_at_once_end_as_one,
+    the_assessment_reads_events_and_an_earlier_cut_reads_the_same,
 );
 
 const CENTRE: &str = "command-centre";
@@ -1659,4 +1660,128 @@ async fn two_cases_merged_into_each_other_at_once_end_as_one(store: &Store) {
             Applied::CaseUpdated { .. }
         ));
     }
+}
+
+/// The assessment (docs/ASSESSMENT.md) of two cases computed by hand from
+/// their events, and the same figures computed again, after the cases
+/// moved on, as of the same cut-off.
+async fn the_assessment_reads_events_and_an_earlier_cut_reads_the_same(store: &Store) {
+    use gridhub::assessment::{By, Config, Period};
+    let rules = located(store).await;
+    let config = Config::load(&root().join("deploy/assessment.toml")).expect("assessment loads");
+    // The tickets say they were received on 28 November.
+    let period = Period::new("2026-11-01".parse().unwrap(), "2026-12-31".parse().unwrap()).unwrap();
+    let (a, b) = two_cases(store, &rules).await;
+    let lead = |no: &str| {
+        let no = no.to_owned();
+        async move {
+            case(store, &no).await["lead_unit"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let unit_a = lead(&a).await;
+    let connector_a = rules.routing.unit(&unit_a).unwrap().connector.clone();
+    // A: signed for, the caller contacted, answered, verified, called back
+    // satisfied: closed.
+    let steps = [
+        (connector_a.as_str(), "accept", json!({})),
+        (&connector_a, "contact", json!({"note": "电话联系"})),
+        (&connector_a, "respond", json!({"note": "已处理"})),
+        ("grid-platform", "verify", json!({"passed": true})),
+        ("hotline-12345", "callback", satisfied()),
+    ];
+    for (n, (connector, action, extra)) in steps.into_iter().enumerate() {
+        step(
+            store,
+            &rules,
+            connector,
+            &format!("a-{n}"),
+            &a,
+            action,
+            extra,
+        )
+        .await;
+    }
+    assert_eq!(case(store, &a).await["status"], "closed");
+    // B: reminded and supervised by hand, never signed for: the scanner
+    // finds its sign-for deadline (2 h) passed.
+    for action in ["remind", "supervise"] {
+        let done = centre(store, &rules, &b, action, json!({"reason": "尽快"})).await;
+        assert!(matches!(done, Applied::CaseUpdated { .. }), "{done:?}");
+    }
+    let later = Utc::now() + Duration::hours(3);
+    assert_eq!(
+        escalation_kinds(store, &rules, later).await,
+        ["sign_for_overdue"]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cut = Utc::now();
+
+    let assess = |by: By, now: DateTime<Utc>| {
+        let (config, routing) = (&config, rules.routing.clone());
+        async move {
+            gridhub::assess::assess(store, config, &routing, period, by, now)
+                .await
+                .expect("assessment")
+        }
+    };
+    let first = assess(By::Street, cut).await;
+    assert_eq!(first.rows.len(), 1, "{:?}", first.rows);
+    let row = &first.rows[0];
+    assert_eq!(row.key, "玉桥街道");
+    let f = &row.current;
+    // Received 2, both dispatched. Signed for on time: A (B's deadline
+    // passed) of 2. Contacted in time: A; B's 24 h have not run out: 1 of
+    // 1. Solved: A; B is open within its deadline: 1 of 1. Rated: A,
+    // satisfied. Closed on time: A. B's reminder and supervision.
+    assert_eq!((f.received, f.assessable), (2, 2));
+    assert_eq!((f.signed_on_time, f.sign_for_settled), (1, 2));
+    assert_eq!((f.contacted_in_time, f.contact_settled), (1, 1));
+    assert_eq!((f.solved, f.solve_settled), (1, 1));
+    assert_eq!((f.satisfied, f.rated), (1, 1));
+    assert_eq!((f.closed, f.closed_on_time, f.overdue), (1, 1, 0));
+    assert_eq!((f.reminders, f.supervisions, f.returns), (1, 1, 0));
+    // Score: (20 + 30 + 30 + 10 x 1/2 + 10) / 100 x 100 = 95, less 1 for
+    // the supervision.
+    assert_eq!(f.score, Some(94.0));
+    assert!(f.handling_hours_avg.is_some());
+    assert_eq!(row.rank, None, "fewer cases than ranking.min_cases");
+    let by_unit = assess(By::Unit, cut).await;
+    assert!(
+        by_unit
+            .rows
+            .iter()
+            .any(|r| r.key == unit_a && r.current.closed == 1)
+    );
+
+    // B is closed by the centre; a third case comes in.
+    let closed = centre(store, &rules, &b, "close", json!({"reason": "已协调"})).await;
+    assert!(matches!(closed, Applied::CaseUpdated { .. }), "{closed:?}");
+    apply(
+        store,
+        &rules,
+        "hotline-12345",
+        "m-3",
+        &ticket("T-3", 116.6762, 39.8935),
+    )
+    .await;
+
+    // As of the same cut-off: the same figures, to the last digit.
+    let again = assess(By::Street, cut).await;
+    assert_eq!(
+        serde_json::to_value(&again).unwrap(),
+        serde_json::to_value(&first).unwrap()
+    );
+    // As of now: B closed, the third case received (merged into A's? no:
+    // A is closed, so it is a case of its own).
+    let now = assess(By::Street, Utc::now()).await;
+    let f = &now.rows[0].current;
+    assert_eq!((f.received, f.closed), (3, 2));
+    // The report files carry the same figures.
+    let csv = String::from_utf8(first.to_csv().unwrap()).unwrap();
+    assert!(csv.starts_with("rank,street,name,received,"), "{csv}");
+    assert!(csv.contains("玉桥街道"));
+    assert!(first.to_html().contains("<td>玉桥街道</td>"));
 }
