@@ -917,6 +917,44 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_is_noted_from_the_lead_unit_or_a_source_in_any_status() {
+        // The reporter reached (先行联系): recorded, the status unchanged,
+        // before handling, during it, after it, and while the clock stands.
+        for status in [
+            Dispatched, Accepted, InProgress, Rework, Suspended, Verifying, Callback, Closed,
+        ] {
+            for sender in [Sender::LEAD_UNIT, Sender::SOURCE] {
+                assert_eq!(
+                    run(status, Action::Contact, sender).unwrap(),
+                    Outcome::Noted,
+                    "{status:?} {sender:?}"
+                );
+            }
+        }
+        let suspended = CaseState {
+            before: Some(Accepted),
+            ..case(Suspended)
+        };
+        assert_eq!(
+            apply(&suspended, Report::Contact, Sender::LEAD_UNIT).unwrap(),
+            Outcome::Noted,
+            "a suspended case's unit may still call the reporter"
+        );
+        // Another connector, the grid platform verifying another unit's
+        // case, or the centre's desk may not report it.
+        for sender in [Sender::OTHER, Sender::GRID_PLATFORM, Sender::CENTRE] {
+            let error = run(Accepted, Action::Contact, sender).unwrap_err();
+            assert!(
+                error
+                    .0
+                    .contains("the case's lead unit or a hotline it came from"),
+                "{}",
+                error.0
+            );
+        }
+    }
+
+    #[test]
     fn only_the_right_sender_may_report_a_step() {
         assert!(run(Dispatched, Action::Accept, Sender::OTHER).is_err());
         assert!(run(Verifying, Action::Verify, Sender::LEAD_UNIT).is_err());

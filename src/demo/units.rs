@@ -3,6 +3,10 @@
 //! closed loop (signed for, handled, verified on site, called back, closed)
 //! instead of waiting at `dispatched`.
 //!
+//! Before it answers, the lead unit tells the hub it reached the reporter
+//! (先行联系) for most cases, usually soon after signing for them, for some
+//! only late, and for some never: the assessment's 响应率 is not 100%.
+//!
 //! A unit listens on its own event queue, as a real one would; each reply
 //! is one of its connector's samples with the case it names replaced by the
 //! case at hand (the case number, or the hotline's own ticket number), sent
@@ -18,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::Player;
 
 /// One reply to an event: a sample of a connector's message type.
+#[derive(PartialEq)]
 struct Reply {
     connector: &'static str,
     message_type: &'static str,
@@ -143,9 +148,52 @@ const EXTENSIONS: &[Reply] = &[
     ),
 ];
 
+/// 先行联系: the lead unit reports that it reached the reporter, on its own
+/// queue (the grid platform's `contact`, the housing commission's step 07);
+/// for a unit whose system has no such step (城管), the 12345 hotline
+/// records it when the case came from there, addressed by its own ticket.
+/// `after` is the usual pause: soon after the sign-for.
+const CONTACTS: &[Reply] = &[
+    reply(
+        "grid-platform",
+        "contact",
+        "phone-dispute-community-yuqiao",
+        6,
+    ),
+    reply(
+        "dept-housing",
+        "feedback",
+        "07-contact-by-phone-elevator",
+        5,
+    ),
+    reply("hotline-12345", "contact", "unit-phoned-pothole-xinhua", 5),
+];
+
+/// Lead units whose own system reports no contact: the hotline the case
+/// came from records it for them.
+const CONTACTED_FOR_BY_HOTLINE: &[&str] = &["dept-urban-management"];
+
+/// The pause before a late contact: after the unit's response.
+const LATE_CONTACT: Duration = Duration::from_secs(20);
+
 /// Whether a case is one of every `n`, by its number (the same case always).
 fn one_in(case_no: &str, n: u32) -> bool {
     case_no.bytes().map(u32::from).sum::<u32>() % n == 0
+}
+
+/// When the reporter of a case is reached, if at all: never for one case
+/// in ten, late (after the response) for three in twenty, else after the
+/// usual pause. By the case number (the same case always), hashed so as to
+/// fall independently of [`one_in`].
+fn contact_after(case_no: &str, usual: Duration) -> Option<Duration> {
+    let lot = case_no.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    match lot % 20 {
+        0 | 1 => None,
+        2..=4 => Some(LATE_CONTACT),
+        _ => Some(usual),
+    }
 }
 
 /// A reply ready to fill in: the sample's text and the reference to replace.
@@ -170,7 +218,8 @@ fn templates(player: &Player) -> Vec<Template> {
         .iter()
         .flat_map(|(_, _, replies)| replies.iter())
         .chain(CALLBACKS)
-        .chain(EXTENSIONS);
+        .chain(EXTENSIONS)
+        .chain(CONTACTS);
     replies
         .filter_map(|reply| {
             let sample = samples.iter().find(|s| {
@@ -219,6 +268,17 @@ pub(super) async fn run(player: Arc<Player>, run: String, stop: CancellationToke
     let mut listeners = tokio::task::JoinSet::new();
     let mut destinations: Vec<&str> = SCRIPT.iter().map(|(d, _, _)| *d).collect();
     destinations.push(&player.centre);
+    // The hotlines that record a contact for a unit hear its dispatch.
+    destinations.extend(
+        CONTACTS
+            .iter()
+            .filter(|r| {
+                player
+                    .registry
+                    .is(r.connector, crate::connector::Kind::Hotline)
+            })
+            .map(|r| r.connector),
+    );
     destinations.sort_unstable();
     destinations.dedup();
     for destination in destinations {
@@ -249,12 +309,14 @@ pub(super) async fn run(player: Arc<Player>, run: String, stop: CancellationToke
                     .routing_key
                     .split_once('.')
                     .map_or("", |(_, e)| e);
-                for (template, target) in answers(&templates, &destination, name, &event, &player) {
+                for (template, target, after) in
+                    answers(&templates, &destination, name, &event, &player)
+                {
                     let (player, sent, run) = (player.clone(), sent.clone(), run.clone());
                     let body = template.body.replace(&template.names, &target);
                     let reply = template.reply;
                     tokio::spawn(async move {
-                        tokio::time::sleep(reply.after).await;
+                        tokio::time::sleep(after).await;
                         let n = sent.fetch_add(1, Ordering::Relaxed);
                         player.answer(
                             reply.connector,
@@ -270,14 +332,15 @@ pub(super) async fn run(player: Arc<Player>, run: String, stop: CancellationToke
     while listeners.join_next().await.is_some() {}
 }
 
-/// The replies to one event, each with the reference that names the case.
+/// The replies to one event, each with the reference that names the case
+/// and the pause before it.
 fn answers<'a>(
     templates: &'a [Template],
     destination: &str,
     event_name: &str,
     event: &Value,
     player: &Player,
-) -> Vec<(&'a Template, String)> {
+) -> Vec<(&'a Template, String, Duration)> {
     let case_no = event["case_no"].as_str().unwrap_or_default().to_owned();
     if destination == player.centre {
         let early = one_in(&case_no, 8);
@@ -305,7 +368,25 @@ fn answers<'a>(
         return templates
             .iter()
             .filter(|t| t.reply.message_type == "callback" && t.reply.connector == hotline)
-            .map(|t| (t, ticket.clone()))
+            .map(|t| (t, ticket.clone(), t.reply.after))
+            .collect();
+    }
+    // A hotline hears its ticket's case dispatched: it records the contact
+    // for a unit that reports none itself, by its own ticket.
+    if player
+        .registry
+        .is(destination, crate::connector::Kind::Hotline)
+    {
+        let for_unit = event["lead_unit"]
+            .as_str()
+            .is_some_and(|unit| CONTACTED_FOR_BY_HOTLINE.contains(&unit));
+        let ticket = event["source"]["ticket_id"].as_str();
+        let (true, Some(ticket)) = (event_name == "case.dispatched" && for_unit, ticket) else {
+            return Vec::new();
+        };
+        return contacts(templates, destination, &case_no)
+            .into_iter()
+            .map(|(t, after)| (t, ticket.to_owned(), after))
             .collect();
     }
     // Only the lead unit answers a dispatch; assisting units do not sign for it.
@@ -322,11 +403,30 @@ fn answers<'a>(
         .iter()
         .filter(|r| event_name == "case.dispatched" && r.connector == destination)
         .filter(|_| one_in(&case_no, 6));
+    let contact = contacts(templates, destination, &case_no)
+        .into_iter()
+        .filter(|_| event_name == "case.dispatched")
+        .map(|(t, after)| (t, case_no.clone(), after));
     replies
         .iter()
         .chain(asks)
         .filter_map(|reply| templates.iter().find(|t| std::ptr::eq(t.reply, reply)))
-        .map(|t| (t, case_no.clone()))
+        .map(|t| (t, case_no.clone(), t.reply.after))
+        .chain(contact)
+        .collect()
+}
+
+/// The contact a connector reports about a case, with its pause, if the
+/// case is one whose reporter is reached.
+fn contacts<'a>(
+    templates: &'a [Template],
+    connector: &str,
+    case_no: &str,
+) -> Vec<(&'a Template, Duration)> {
+    templates
+        .iter()
+        .filter(|t| t.reply.connector == connector && CONTACTS.contains(t.reply))
+        .filter_map(|t| Some((t, contact_after(case_no, t.reply.after)?)))
         .collect()
 }
 

@@ -470,3 +470,132 @@ async fn a_unit_asks_for_time_and_the_centre_extends_suspends_and_resumes() {
     }
     hub.stop().await;
 }
+
+/// A valid sample of a connector's message type about our case: the case
+/// number or the 12345 ticket number its expected intent names, replaced
+/// by ours.
+fn about_our_case(
+    connector: &str,
+    message_type: &str,
+    name: &str,
+    case_no: &str,
+    ticket: &str,
+) -> gridhub::amqp::publish::Outgoing {
+    let dir = root().join(format!(
+        "connectors/{connector}/samples/{message_type}/valid"
+    ));
+    let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+    let expect: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.expect.json"))).unwrap())
+            .unwrap();
+    let body = match (
+        expect.pointer("/case/case_no").and_then(Value::as_str),
+        expect.pointer("/case/source_ref").and_then(Value::as_str),
+    ) {
+        (Some(theirs), _) => text.replace(theirs, case_no),
+        (None, Some(theirs)) => text.replace(theirs, ticket),
+        (None, None) => panic!("{name} names no case"),
+    };
+    outgoing(connector, message_type, body.into_bytes())
+}
+
+/// The reporter reached (先行联系): the lead unit reports it on its own
+/// queue, the hotline the case came from on its; each is a `contact` event
+/// that leaves the status as it was and counts for the lead unit. The grid
+/// platform, neither, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_unit_and_the_source_hotline_report_reaching_the_reporter() {
+    let env = TestEnv::new().await;
+    let settings = env.settings_with_token("desk-3", DISPATCHER, Role::Dispatcher, &[]);
+    let hub = env.start_hub(settings).await;
+    let ticket = "BJ12345-20261206-000915";
+    let case_no = triaged(&env, ticket).await;
+    let dispatch = json!({"action": "dispatch", "unit": "dept-housing", "reason": "电梯归住建"});
+    acted(&hub, &case_no, dispatch).await;
+    heard(&env, "dept-housing", "case.dispatched").await;
+
+    let by_phone = "07-contact-by-phone-elevator";
+    env.publish(&[
+        about_our_case("dept-housing", "feedback", by_phone, &case_no, ticket),
+        about_our_case(
+            "hotline-12345",
+            "contact",
+            "hotline-texted-on-behalf-elderly",
+            &case_no,
+            ticket,
+        ),
+    ])
+    .await;
+    let contacts_now = || async {
+        trail(&env, &case_no)
+            .await
+            .into_iter()
+            .filter(|(kind, ..)| kind == "contact")
+            .collect::<Vec<_>>()
+    };
+    wait_until(Duration::from_secs(10), "two contacts", || async {
+        contacts_now().await.len() == 2
+    })
+    .await;
+    let mut contacts = contacts_now().await;
+    contacts.sort_by(|a, b| a.2.cmp(&b.2));
+    let (_, status, actor, note) = &contacts[0];
+    assert_eq!(
+        (status.as_str(), actor.as_str()),
+        ("dispatched", "dept-housing")
+    );
+    assert!(
+        note.as_deref().unwrap().contains("电话联系诉求人"),
+        "{note:?}"
+    );
+    let (_, status, actor, note) = &contacts[1];
+    assert_eq!(
+        (status.as_str(), actor.as_str()),
+        ("dispatched", "hotline-12345")
+    );
+    assert!(
+        note.as_deref()
+            .unwrap()
+            .starts_with("12345热线代承办单位短信"),
+        "{note:?}"
+    );
+    assert_eq!(case(&env, &case_no).await["status"], "dispatched");
+    // The assessment reads whose contact it was: the lead unit's, either way.
+    let units: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT e.from_status, e.unit FROM case_events e JOIN cases c ON c.id = e.case_id
+         WHERE c.case_no = $1 AND e.kind = 'contact'",
+    )
+    .bind(&case_no)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        units,
+        vec![("dispatched".to_owned(), Some("dept-housing".to_owned())); 2]
+    );
+
+    // The grid platform neither leads the case nor brought it.
+    env.publish(&[about_our_case(
+        "grid-platform",
+        "contact",
+        "phone-dispute-community-yuqiao",
+        &case_no,
+        ticket,
+    )])
+    .await;
+    wait_until(Duration::from_secs(10), "refused", || async {
+        !env.dead_letters("grid-platform").await.is_empty()
+    })
+    .await;
+    let refused = env.dead_letters("grid-platform").await;
+    assert_eq!(refused[0].stage, "apply");
+    assert!(
+        refused[0]
+            .reason
+            .contains("contact may only come from the case's lead unit or a hotline it came from"),
+        "{}",
+        refused[0].reason
+    );
+    assert_eq!(contacts_now().await.len(), 2);
+    hub.stop().await;
+}

@@ -5,7 +5,8 @@
 # a head (message envelope) and a body with uppercase pinyin-initial field
 # names. The step code HJDM picks the action:
 #   01 签收 -> accept, 02 退回 -> return, 03 进展 -> progress, 04 办结 -> respond,
-#   05 延期申请 -> request_extension (YQTS days), 06 挂起申请 -> request_suspension.
+#   05 延期申请 -> request_extension (YQTS days), 06 挂起申请 -> request_suspension,
+#   07 先行联系 -> contact (the reporter reached; LXFS how, CLYJ what was said).
 # The step name HJMC must agree with the code. CLSJ "YYYY-MM-DD HH:MM" is
 # Beijing time to the minute. The case is addressed by the hub's case number;
 # the unit is left out (the hub records the sender).
@@ -18,7 +19,8 @@ def steps: {
   "03": ["进展", "progress"],
   "04": ["办结", "respond"],
   "05": ["延期申请", "request_extension"],
-  "06": ["挂起申请", "request_suspension"]
+  "06": ["挂起申请", "request_suspension"],
+  "07": ["先行联系", "contact"]
 };
 
 # 退回类型 THLX -> label.
@@ -28,6 +30,13 @@ def return_types: {
   "3": "重复派单",
   "4": "已进入司法程序",
   "9": "其他"
+};
+
+# 联系方式 LXFS -> how the reporter was reached.
+def contact_ways: {
+  "1": "电话",
+  "2": "上门",
+  "3": "短信"
 };
 
 # 办结结果 BJJG -> label.
@@ -59,6 +68,8 @@ def results: {
     . + {days: $b.YQTS, reason: $b.SQLY, note: ($b.CLDW + " 延期申请")}
   elif $b.HJDM == "06" then
     . + {reason: $b.SQLY, note: ($b.CLDW + " 挂起申请")}
+  elif $b.HJDM == "07" then
+    . + {note: ($b.CLDW + " " + (contact_ways[$b.LXFS] // error("unknown contact way")) + "联系诉求人：" + $b.CLYJ)}
   elif $b.HJDM == "03" then
     . + {note: ($b.CLYJ + (if $b.YJWCSJ then "（预计 " + $b.YJWCSJ + " 前完成）" else "" end))}
   else
