@@ -150,6 +150,15 @@ fn demo_settings(mut settings: Settings, args: &DemoArgs) -> (Settings, String) 
     // Small batches: at a few messages a second, a case appears at once.
     settings.batch_linger_ms = settings.batch_linger_ms.min(20);
     settings.places_refresh_ms = settings.places_refresh_ms.min(500);
+    // The demo's units answer in seconds, not hours: its assessment judges
+    // contact on the same scale (deploy/dev/demo-assessment.toml), unless
+    // the settings name a file.
+    if settings.assessment_file.is_none() {
+        let file = settings
+            .routing_file()
+            .with_file_name("dev/demo-assessment.toml");
+        settings.assessment_file = Some(file);
+    }
     // An ops token of the settings, unless it is stored as a hash (then
     // there is no secret to print).
     let own = settings

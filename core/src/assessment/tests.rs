@@ -436,9 +436,11 @@ on_time = 0
     ] {
         assert!(problems.contains(expected), "{expected} in {problems}");
     }
-    let shipped = Config::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/assessment.toml"
-    )));
-    assert!(shipped.is_ok(), "{shipped:?}");
+    for file in ["assessment.toml", "dev/demo-assessment.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy")
+            .join(file);
+        let shipped = Config::load(&path);
+        assert!(shipped.is_ok(), "{file}: {shipped:?}");
+    }
 }
