@@ -201,6 +201,43 @@ async fn serve_publish_cases_dlq_and_sigterm() {
         assert_eq!(case["channel"], "96156");
         assert_eq!(case["sources"][0]["connector"], "hotline-96156");
     }
+    // The assessment and hot spots of today: every case received.
+    let today = chrono::Utc::now()
+        .with_timezone(&gridhub::assessment::beijing())
+        .date_naive()
+        .to_string();
+    let query = |args: &[&str]| {
+        let output = gridhub()
+            .args(args)
+            .args(["--from", &today, "--to", &today, "--config"])
+            .arg(&config)
+            .env("GRIDHUB_DATABASE_URL", &env.database_url)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let assessment: serde_json::Value =
+        serde_json::from_str(&query(&["assess", "--json", "--by", "unit"])).unwrap();
+    assert_eq!(assessment["total"]["current"]["received"], valid.len());
+    let csv = query(&["assess", "--csv"]);
+    assert!(csv.starts_with("rank,street,name,received,"), "{csv}");
+    // A line a street and one for the district, after the header.
+    assert!(csv.lines().count() >= 3, "{csv}");
+    assert!(query(&["assess"]).contains("全区 (district)"));
+    let spots: serde_json::Value =
+        serde_json::from_str(&query(&["hotspots", "--json", "--by", "street"])).unwrap();
+    let counted: u64 = spots["top_categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert!(counted > 0 && counted <= valid.len() as u64, "{spots}");
     let output = gridhub()
         .args([
             "dlq",
