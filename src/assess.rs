@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::assessment::{self, By, Case, Config, Event, Figures, Outcome, Period};
+use crate::assessment::{self, By, Case, Config, Figures, Outcome, Period};
 use crate::http::markup::escape;
 use crate::routing::Routing;
 use crate::store::{Store, StoreError};
@@ -109,15 +109,41 @@ pub async fn assess(
     let months = period.trailing_months(TRAILING_MONTHS);
     let earliest = months[0].start().min(previous.start());
     let cut = period.cut(now);
-    let history = store
-        .assessment_history(earliest, period.end(), cut)
+    // Each case judged as it is read, in each period it belongs to: the
+    // events are dropped once judged.
+    let mut judged: Vec<Judged> = Vec::new();
+    store
+        .assessment_history(earliest, period.end(), cut, |case, events| {
+            let at = |p: Period| {
+                p.contains(case.recorded_at)
+                    .then(|| assessment::summarise(&case, &events, p.cut(now), config))
+                    .flatten()
+            };
+            let (current, before) = (at(period), at(previous));
+            let month = months
+                .iter()
+                .position(|m| m.contains(case.recorded_at))
+                .and_then(|i| Some((i, at(months[i])?)));
+            if current.is_some() || before.is_some() || month.is_some() {
+                judged.push(Judged {
+                    case,
+                    current,
+                    previous: before,
+                    month,
+                });
+            }
+        })
         .await?;
-
-    let judged = |p: Period| judge(&history, p, now, config);
-    let current = judged(period);
-    let before = judged(previous);
-    let (rows, total) = assessment::tally(pairs(&current), by, config);
-    let (previous_rows, previous_total) = assessment::tally(pairs(&before), by, config);
+    let current: Vec<(&Case, &Outcome)> = judged
+        .iter()
+        .filter_map(|j| Some((&j.case, j.current.as_ref()?)))
+        .collect();
+    let before: Vec<(&Case, &Outcome)> = judged
+        .iter()
+        .filter_map(|j| Some((&j.case, j.previous.as_ref()?)))
+        .collect();
+    let (rows, total) = assessment::tally(current.iter().copied(), by, config);
+    let (previous_rows, previous_total) = assessment::tally(before.iter().copied(), by, config);
     let name = |key: &str| match by {
         By::Unit => routing
             .unit(key)
@@ -135,7 +161,7 @@ pub async fn assess(
             current,
         })
         .collect();
-    let (units, _) = assessment::tally(pairs(&current), By::Unit, config);
+    let (units, _) = assessment::tally(current.iter().copied(), By::Unit, config);
     let mut overdue_by_unit: Vec<Overdue> = units
         .into_iter()
         .filter(|(_, f)| f.overdue > 0)
@@ -150,10 +176,14 @@ pub async fn assess(
         .collect();
     overdue_by_unit.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(a.unit.cmp(&b.unit)));
     let months = months
-        .into_iter()
-        .map(|month| {
-            let judged = judged(month);
-            let (_, f) = assessment::tally(pairs(&judged), by, config);
+        .iter()
+        .enumerate()
+        .map(|(i, month)| {
+            let judged = judged.iter().filter_map(|j| match &j.month {
+                Some((m, outcome)) if *m == i => Some((&j.case, outcome)),
+                _ => None,
+            });
+            let (_, f) = assessment::tally(judged, by, config);
             Month {
                 month: month.month_label(),
                 received: f.received,
@@ -179,27 +209,13 @@ pub async fn assess(
     })
 }
 
-/// The outcomes of the cases received in `period`, at its cut-off.
-fn judge<'a>(
-    history: &'a [(Case, Vec<Event>)],
-    period: Period,
-    now: DateTime<Utc>,
-    config: &Config,
-) -> Vec<(&'a Case, Outcome)> {
-    let cut = period.cut(now);
-    history
-        .iter()
-        .filter(|(case, _)| period.contains(case.recorded_at))
-        .filter_map(|(case, events)| {
-            Some((case, assessment::summarise(case, events, cut, config)?))
-        })
-        .collect()
-}
-
-fn pairs<'a>(
-    judged: &'a [(&'a Case, Outcome)],
-) -> impl Iterator<Item = (&'a Case, &'a Outcome)> + 'a {
-    judged.iter().map(|(case, outcome)| (*case, outcome))
+/// A case judged in each period of an assessment it belongs to.
+struct Judged {
+    case: Case,
+    current: Option<Outcome>,
+    previous: Option<Outcome>,
+    /// Its month of the month-by-month line, by position.
+    month: Option<(usize, Outcome)>,
 }
 
 /// Hot spots of a period against the one before, by grid, community or street.

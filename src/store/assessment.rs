@@ -3,9 +3,8 @@
 //! cut-off.
 //! Nothing is computed here; the same statements serve both backends.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 
 #[cfg(feature = "sqlite")]
 use super::backend::lite_time;
@@ -27,15 +26,16 @@ struct CaseRow {
     due_at: Option<DateTime<Utc>>,
 }
 
-/// An event row as the assessment reads it.
+/// A case's event, with its case, as the assessment reads it.
 #[derive(sqlx::FromRow)]
 struct EventRow {
-    case_no: String,
+    #[sqlx(flatten)]
+    case: CaseRow,
     at: DateTime<Utc>,
     kind: String,
     to_status: String,
     unit: Option<String>,
-    due_at: Option<DateTime<Utc>>,
+    event_due_at: Option<DateTime<Utc>>,
     solved: Option<bool>,
     satisfaction: Option<String>,
 }
@@ -45,75 +45,85 @@ const CASES: &str =
             grid_id, lead_unit, due_at
      FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY case_no";
 
-/// Every event a figure may read; the others (opened, progress, notes,
-/// warnings) are left in the database.
-const EVENTS: &str = "SELECT c.case_no, e.at, e.kind, e.to_status, e.unit, e.due_at, e.solved, e.satisfaction
-     FROM case_events e JOIN cases c ON c.id = e.case_id
+/// The cases recorded in a span with every event a figure may read; the
+/// others (progress, notes, warnings) are left in the database. One row an
+/// event, a case's rows together, in the order recorded.
+const EVENTS: &str =
+    "SELECT c.case_no, c.created_at AS recorded_at, c.priority, c.category, c.street, c.community,
+            c.grid_id, c.lead_unit, c.due_at,
+            e.at, e.kind, e.to_status, e.unit, e.due_at AS event_due_at, e.solved, e.satisfaction
+     FROM cases c JOIN case_events e ON e.case_id = c.id
      WHERE c.created_at >= $1 AND c.created_at < $2 AND e.at < $3
        AND (e.to_status IN ('dispatched', 'accepted', 'closed', 'merged', 'rejected', 'answered',
                             'return_pending', 'rework', 'suspended')
-            OR e.kind IN ('sign_for_overdue', 'contact', 'accept', 'progress', 'respond', 'callback',
-                          'return', 'verify', 'reminder', 'remind', 'supervision', 'supervise')
+            OR e.kind IN ('opened', 'sign_for_overdue', 'contact', 'accept', 'progress', 'respond',
+                          'callback', 'return', 'verify', 'reminder', 'remind', 'supervision',
+                          'supervise')
             OR e.from_status <> e.to_status)
      ORDER BY c.case_no, e.id";
 
 impl Store {
-    /// The cases the hub recorded in `[from, to)` with the events each had
-    /// before `cut`, in the order they were recorded.
+    /// Each case the hub recorded in `[from, to)` with the events it had
+    /// before `cut`, in the order they were recorded, handed to `each` one
+    /// case at a time: read as a stream, so that a district's months of
+    /// events are never held at once.
     pub async fn assessment_history(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         cut: DateTime<Utc>,
-    ) -> Result<Vec<(Case, Vec<Event>)>, StoreError> {
-        let (cases, events): (Vec<CaseRow>, Vec<EventRow>) = match &self.pool {
-            Pool::Pg(pool) => (
-                sqlx::query_as(CASES)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(pool)
-                    .await?,
-                sqlx::query_as(EVENTS)
-                    .bind(from)
-                    .bind(to)
-                    .bind(cut)
-                    .fetch_all(pool)
-                    .await?,
-            ),
-            #[cfg(feature = "sqlite")]
-            Pool::Lite(pool) => (
-                sqlx::query_as(CASES)
-                    .bind(lite_time(from))
-                    .bind(lite_time(to))
-                    .fetch_all(pool)
-                    .await?,
-                sqlx::query_as(EVENTS)
-                    .bind(lite_time(from))
-                    .bind(lite_time(to))
-                    .bind(lite_time(cut))
-                    .fetch_all(pool)
-                    .await?,
-            ),
-        };
-        let mut by_case: HashMap<String, Vec<Event>> = HashMap::with_capacity(cases.len());
-        for row in events {
-            by_case.entry(row.case_no).or_default().push(Event {
+        mut each: impl FnMut(Case, Vec<Event>),
+    ) -> Result<(), StoreError> {
+        let mut current: Option<(String, Case, Vec<Event>)> = None;
+        let mut take = |row: EventRow| {
+            let event = Event {
                 at: row.at,
                 kind: row.kind,
                 to_status: row.to_status,
                 unit: row.unit,
-                due_at: row.due_at,
+                due_at: row.event_due_at,
                 solved: row.solved,
                 satisfaction: row.satisfaction,
-            });
+            };
+            match &mut current {
+                Some((case_no, _, events)) if *case_no == row.case.case_no => events.push(event),
+                _ => {
+                    if let Some((_, case, events)) = current.take() {
+                        each(case, events);
+                    }
+                    let case_no = row.case.case_no.clone();
+                    current = Some((case_no, case(row.case), vec![event]));
+                }
+            }
+        };
+        match &self.pool {
+            Pool::Pg(pool) => {
+                let mut rows = sqlx::query_as::<_, EventRow>(EVENTS)
+                    .bind(from)
+                    .bind(to)
+                    .bind(cut)
+                    .fetch(pool);
+                while let Some(row) = rows.try_next().await? {
+                    take(row);
+                }
+            }
+            #[cfg(feature = "sqlite")]
+            Pool::Lite(pool) => {
+                let mut rows = sqlx::query_as::<_, EventRow>(EVENTS)
+                    .bind(lite_time(from))
+                    .bind(lite_time(to))
+                    .bind(lite_time(cut))
+                    .fetch(pool);
+                while let Some(row) = rows.try_next().await? {
+                    take(row);
+                }
+            }
         }
-        Ok(cases
-            .into_iter()
-            .map(|row| {
-                let events = by_case.remove(&row.case_no).unwrap_or_default();
-                (case(row), events)
-            })
-            .collect())
+        drop(take);
+        if let Some((_, case, events)) = current {
+            each(case, events);
+        }
+        Ok(())
     }
 
     /// The cases the hub recorded in `[from, to)`, without their events (for hot spots).
