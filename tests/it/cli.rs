@@ -54,7 +54,7 @@ fn check_refuses_an_event_the_hub_never_publishes() {
 fn check_names_the_file_of_every_problem() {
     let dir = bundled_copy();
     std::fs::create_dir_all(dir.join("deploy")).unwrap();
-    for file in ["routing.toml", "calendar.toml"] {
+    for file in ["routing.toml", "calendar.toml", "assessment.toml"] {
         std::fs::copy(
             root().join("deploy").join(file),
             dir.join("deploy").join(file),
