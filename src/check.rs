@@ -263,17 +263,23 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// Loads everything, checks the routing rules against the connectors and
-/// the assessment's rules, and runs every sample.
-pub fn run_all(
-    connectors_dir: &Path,
-    schemas_dir: &Path,
-    routing_file: &Path,
-    assessment_file: &Path,
-) -> Report {
+/// Loads everything the settings name and runs every sample: the
+/// connectors, the routing rules against them, the assessment's rules, and
+/// Open311's service definitions (when the file is there) against the
+/// dispatch catalogue.
+pub fn run_all(settings: &crate::settings::Settings) -> Report {
+    let (connectors_dir, schemas_dir) = (&settings.connectors_dir, &settings.schemas_dir());
+    let routing_file = &settings.routing_file();
     let mut report = run(connectors_dir, schemas_dir);
-    if let Err(mut problems) = crate::assessment::Config::load(assessment_file) {
+    if let Err(mut problems) = crate::assessment::Config::load(&settings.assessment_file()) {
         report.problems.append(&mut problems);
+    }
+    let open311 = settings.open311_services_file();
+    if open311.exists()
+        && let Ok(routing) = crate::routing::Routing::load(routing_file)
+        && let Err(error) = crate::http::open311::Services::load(&open311, &routing)
+    {
+        report.problems.push(format!("{error:#}"));
     }
     match crate::routing::Routing::load(routing_file) {
         Ok(routing) => {

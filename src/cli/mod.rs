@@ -388,12 +388,7 @@ pub async fn wait_for_signal() {
 }
 
 fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let report = crate::check::run_all(
-        &settings.connectors_dir,
-        &settings.schemas_dir(),
-        &settings.routing_file(),
-        &settings.assessment_file(),
-    );
+    let report = crate::check::run_all(settings);
     for problem in report.problems.iter().chain(&report.warnings) {
         println!("{problem}");
     }

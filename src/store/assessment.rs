@@ -119,7 +119,6 @@ impl Store {
                 }
             }
         }
-        drop(take);
         if let Some((_, case, events)) = current {
             each(case, events);
         }
