@@ -18,6 +18,21 @@ use crate::settings::Role;
 
 type ApiResult = Result<Response, ApiError>;
 
+/// The longest period the API computes on request (the CLI computes any):
+/// a request of the hub's process stays a month's or a year's work.
+const LONGEST_DAYS: i64 = 366;
+
+/// The period asked for, within [`LONGEST_DAYS`].
+fn period(ask: &Ask, now: chrono::DateTime<Utc>) -> Result<crate::assessment::Period, ApiError> {
+    let period = ask.period(now).map_err(bad)?;
+    if (period.to - period.from).num_days() >= LONGEST_DAYS {
+        return Err(bad(format!(
+            "a period of at most {LONGEST_DAYS} days here (gridhub assess computes longer ones)"
+        )));
+    }
+    Ok(period)
+}
+
 /// The period, the rows, and for the report its format.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +81,7 @@ async fn compute(
         to: query.to,
         by: query.by.clone(),
     };
-    let period = ask.period(now).map_err(bad)?;
+    let period = period(&ask, now)?;
     let by = ask.by().map_err(bad)?;
     Ok(assess::assess(state.ops.store(), &config, &rules.routing, period, by, now).await?)
 }
@@ -138,7 +153,7 @@ pub async fn hotspots(
         to: query.to,
         by: None,
     };
-    let period = ask.period(Utc::now()).map_err(bad)?;
+    let period = period(&ask, Utc::now())?;
     let report = assess::hotspots(state.ops.store(), period, query.by.as_deref())
         .await?
         .map_err(bad)?;

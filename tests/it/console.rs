@@ -635,6 +635,18 @@ async fn console_assesses_streets_on_the_three_rates() {
     let lucheng = &named("潞城镇")["current"];
     assert_eq!(lucheng["received"], 1, "{lucheng}");
     assert!(lucheng["satisfaction_rate"].is_null(), "{lucheng}");
+    // Refused: periods backwards, longer than a year, rows of no kind.
+    let far = today - chrono::Duration::days(400);
+    for query in [
+        format!("from={today}&to={from}"),
+        format!("from={far}&to={today}"),
+        format!("{query}&by=planet"),
+    ] {
+        let (status, refused) = hub
+            .get(&format!("/api/assessment?{query}"), VIEWER_TOKEN)
+            .await;
+        assert_eq!(status, 400, "{query}: {refused}");
+    }
 
     let driver = Driver::start().await;
     let profile = tempdir();
