@@ -20,6 +20,7 @@ pub mod bus;
 pub mod carrier;
 pub mod check;
 pub mod cli;
+pub mod contract;
 #[cfg(feature = "tools")]
 pub mod demo;
 pub mod desk;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::connector::Disclosure;
 
 /// What kind of personal data a field holds, which says how it is masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// `张**`: the first character.

@@ -47,6 +47,20 @@ pub struct Common {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// One connector's contract; `--json` prints it whole (schemas and
+    /// sample bodies included).
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// The connector's id.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub until SIGTERM or Ctrl-C.
     Serve {
@@ -123,6 +137,13 @@ pub enum Command {
     Expire {
         #[command(flatten)]
         common: Common,
+    },
+    /// A connector's contract: what it publishes (routing keys, schemas,
+    /// samples), what it receives back, the personal data it may send and
+    /// receive (as `GET /api/connectors/{id}`).
+    Connector {
+        #[command(subcommand)]
+        command: ConnectorCommand,
     },
     /// Keys personal data is sealed with at rest.
     Key {
@@ -278,6 +299,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Cases { common, filters } => cases::cases(&settings(&common)?, filters).await,
+        Command::Connector {
+            command: ConnectorCommand::Show { common, id, json },
+        } => connector_show(&settings(&common)?, &id, json),
         Command::Key {
             command: KeyCommand::New { id },
         } => {
@@ -385,6 +409,89 @@ pub async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+fn connector_show(settings: &Settings, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let registry =
+        Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(|problems| {
+            anyhow::anyhow!("cannot load connectors:\n  {}", problems.join("\n  "))
+        })?;
+    let Some(connector) = registry.get(id) else {
+        anyhow::bail!("no such connector: {id}");
+    };
+    let contract = crate::contract::contract(connector, &registry);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&contract)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    println!(
+        "{} ({}, {})",
+        text(&contract["name"]),
+        id,
+        text(&contract["kind"])
+    );
+    let publish = &contract["publish"];
+    println!(
+        "\npublishes to gridhub.in, each message with a message_id{}:",
+        if publish["user_id_required"] == true {
+            " and the user_id of its broker user"
+        } else {
+            ""
+        }
+    );
+    println!("  name, phone, id_number and birth_date are personal wherever they stand");
+    for m in publish["messages"].as_array().into_iter().flatten() {
+        let count = |kind: &str| m["samples"][kind].as_array().map_or(0, Vec::len);
+        println!(
+            "  {:<40} schema {} ({} valid, {} invalid samples)",
+            text(&m["routing_key"]),
+            text(&m["schema_file"]),
+            count("valid"),
+            count("invalid")
+        );
+        for field in m["personal_fields"].as_array().into_iter().flatten() {
+            println!(
+                "      also personal: {} ({})",
+                text(&field["path"]),
+                text(&field["kind"])
+            );
+        }
+        for refused in m["samples"]["invalid"].as_array().into_iter().flatten() {
+            println!(
+                "      refused at {} {}: {}",
+                text(&refused["refused_at"]),
+                text(&refused["path"]),
+                refused["why"].as_str().unwrap_or(&text(&refused["name"]))
+            );
+        }
+    }
+    let receive = &contract["receive"];
+    println!(
+        "\nreceives on {} (schema {}):",
+        text(&receive["queue"]),
+        text(&receive["event_schema_file"])
+    );
+    for key in receive["routing_keys"].as_array().into_iter().flatten() {
+        println!("  {}", text(key));
+    }
+    for record in receive["records"].as_array().into_iter().flatten() {
+        println!(
+            "  records {} from {}",
+            text(&record["dataset"]),
+            text(&record["from"])
+        );
+    }
+    for share in contract["shares"].as_array().into_iter().flatten() {
+        println!("\nshares {} with {}", text(&share["dataset"]), share["to"]);
+    }
+    let personal = &contract["personal_data_received"];
+    println!(
+        "\npersonal data it receives: reporters {}, records {}",
+        text(&personal["reporter"]),
+        text(&personal["records"])
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(settings: &Settings) -> anyhow::Result<ExitCode> {

@@ -13,6 +13,7 @@
 mod api;
 mod assessment;
 mod auth;
+mod connectors;
 pub mod markup;
 pub mod open311;
 
@@ -127,6 +128,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/assessment", get(assessment::assessment))
         .route("/api/assessment/report", get(assessment::assessment_report))
         .route("/api/hotspots", get(assessment::hotspots))
+        .route("/api/connectors", get(connectors::list))
+        .route("/api/connectors/{id}", get(connectors::show))
         .route("/api/audit", get(api::audit))
         .with_state(state);
     match open311 {

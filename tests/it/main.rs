@@ -6,6 +6,7 @@ mod carriers;
 mod cases;
 mod cli;
 mod console;
+mod contract;
 mod demo;
 mod desk;
 mod dispatch;
