@@ -3,6 +3,7 @@
 //! ranking, the month-by-month line and overdue cases by unit; hot spots;
 //! the report as CSV and as a printable HTML page.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -145,10 +146,7 @@ pub async fn assess(
     let (rows, total) = assessment::tally(current.iter().copied(), by, config);
     let (previous_rows, previous_total) = assessment::tally(before.iter().copied(), by, config);
     let name = |key: &str| match by {
-        By::Unit => routing
-            .unit(key)
-            .map(|u| u.name.clone())
-            .unwrap_or_else(|| key.to_owned()),
+        By::Unit => unit_name(routing, key),
         _ => key.to_owned(),
     };
     let rows = assessment::rank(rows, config)
@@ -161,17 +159,18 @@ pub async fn assess(
             current,
         })
         .collect();
-    let (units, _) = assessment::tally(current.iter().copied(), By::Unit, config);
-    let mut overdue_by_unit: Vec<Overdue> = units
+    let mut overdue: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, outcome) in &current {
+        if let (true, Some(unit)) = (outcome.overdue, &outcome.unit) {
+            *overdue.entry(unit).or_default() += 1;
+        }
+    }
+    let mut overdue_by_unit: Vec<Overdue> = overdue
         .into_iter()
-        .filter(|(_, f)| f.overdue > 0)
-        .map(|(unit, f)| Overdue {
-            name: routing
-                .unit(&unit)
-                .map(|u| u.name.clone())
-                .unwrap_or_else(|| unit.clone()),
-            unit,
-            overdue: f.overdue,
+        .map(|(unit, overdue)| Overdue {
+            name: unit_name(routing, unit),
+            unit: unit.to_owned(),
+            overdue,
         })
         .collect();
     overdue_by_unit.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(a.unit.cmp(&b.unit)));
@@ -207,6 +206,14 @@ pub async fn assess(
         months,
         overdue_by_unit,
     })
+}
+
+/// A unit's name in the routing rules, or its id.
+fn unit_name(routing: &Routing, id: &str) -> String {
+    routing
+        .unit(id)
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| id.to_owned())
 }
 
 /// A case judged in each period of an assessment it belongs to.

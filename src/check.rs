@@ -274,15 +274,14 @@ pub fn run_all(settings: &crate::settings::Settings) -> Report {
     if let Err(mut problems) = crate::assessment::Config::load(&settings.assessment_file()) {
         report.problems.append(&mut problems);
     }
-    let open311 = settings.open311_services_file();
-    if open311.exists()
-        && let Ok(routing) = crate::routing::Routing::load(routing_file)
-        && let Err(error) = crate::http::open311::Services::load(&open311, &routing)
-    {
-        report.problems.push(format!("{error:#}"));
-    }
     match crate::routing::Routing::load(routing_file) {
         Ok(routing) => {
+            let open311 = settings.open311_services_file();
+            if open311.exists()
+                && let Err(error) = crate::http::open311::Services::load(&open311, &routing)
+            {
+                report.problems.push(format!("{error:#}"));
+            }
             for year in routing.calendar.iter().flat_map(|c| c.unarranged_years()) {
                 report.warnings.push(format!(
                     "{}: warning: calendar year {year} lists no make-up working day (调休): \
