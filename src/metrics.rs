@@ -24,6 +24,15 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+/// A message type's version, as a publisher chose it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub connector: String,
+    pub message_type: String,
+    /// `v1`, `v2`.
+    pub version: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
@@ -81,6 +90,8 @@ pub struct Metrics {
     pub stalled: Family<ConnectorLabel, Counter>,
     /// Connections that ended on a delivery the client could not parse.
     pub unreadable: Family<ConnectorLabel, Counter>,
+    /// Messages in a version of their type's format marked deprecated.
+    pub deprecated: Family<VersionLabels, Counter>,
     pub inbound_depth: Family<ConnectorLabel, Gauge>,
     pub dlq_depth: Family<ConnectorLabel, Gauge>,
     pub outbox_backlog: Gauge,
@@ -121,6 +132,7 @@ impl Metrics {
             unroutable: Family::default(),
             stalled: Family::default(),
             unreadable: Family::default(),
+            deprecated: Family::default(),
             inbound_depth: Family::default(),
             dlq_depth: Family::default(),
             outbox_backlog: Gauge::default(),
@@ -191,6 +203,11 @@ impl Metrics {
             metrics.unreadable.clone(),
         );
         registry.register(
+            "deprecated_messages",
+            "Messages received in a version of their type's format marked deprecated in its connector.toml",
+            metrics.deprecated.clone(),
+        );
+        registry.register(
             "inbound_queue_depth",
             "Messages ready in a connector's inbound queue",
             metrics.inbound_depth.clone(),
@@ -228,6 +245,17 @@ impl Metrics {
         ConnectorLabel {
             connector: connector.to_owned(),
         }
+    }
+
+    /// One message in a deprecated version of its type's format.
+    pub fn deprecated(&self, connector: &str, message_type: &str, version: u32) {
+        self.deprecated
+            .get_or_create(&VersionLabels {
+                connector: connector.to_owned(),
+                message_type: message_type.to_owned(),
+                version: format!("v{version}"),
+            })
+            .inc();
     }
 
     pub fn refused(&self, connector: &str, stage: &str) {
