@@ -1,10 +1,13 @@
 //! Prometheus metrics: counters the consumer bumps as it works, and gauges
 //! (queue depths, outbox backlog, cases by status) read when scraped.
+//! `deploy/prometheus/` holds the alerts on them, `deploy/grafana/` the
+//! dashboards.
 //!
 //! Each hub owns its registry (no global recorder), so that several hubs in
 //! one process (the tests) keep their figures apart.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +49,24 @@ pub struct OverdueLabels {
     /// `sign_for`, `reminder` (催办), `supervision` (督办) or `callback`.
     pub level: String,
 }
+
+/// Escalation events recorded in the last hour: their kind and the unit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EscalationLabels {
+    /// `deadline_warning`, `sign_for_overdue`, `reminder` (催办),
+    /// `supervision` (督办) or `callback_overdue`.
+    pub kind: String,
+    /// The lead unit the case was with.
+    pub unit: String,
+}
+
+/// What the hub depends on: `broker` or `database`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabel {
+    pub dependency: &'static str,
+}
+
+mod process;
 
 type LatencyFamily = Family<ConnectorLabel, Histogram, fn() -> Histogram>;
 
@@ -97,6 +118,13 @@ pub struct Metrics {
     pub outbox_backlog: Gauge,
     pub cases: Family<StatusLabel, Gauge>,
     pub overdue: Family<OverdueLabels, Gauge>,
+    /// Seconds since the oldest event not yet confirmed was committed.
+    pub outbox_oldest: Gauge<f64, AtomicU64>,
+    pub escalations: Family<EscalationLabels, Gauge>,
+    /// 1 when the hub reached it at the last scrape, else 0.
+    pub up: Family<DependencyLabel, Gauge>,
+    /// The process's own figures, without the `gridhub_` prefix.
+    process: Registry,
     /// Serialises scrapes: gauges are refreshed, then encoded.
     pub scrape: tokio::sync::Mutex<()>,
     rates: Mutex<Rates>,
@@ -138,6 +166,10 @@ impl Metrics {
             outbox_backlog: Gauge::default(),
             cases: Family::default(),
             overdue: Family::default(),
+            outbox_oldest: Gauge::default(),
+            escalations: Family::default(),
+            up: Family::default(),
+            process: Registry::default(),
             scrape: tokio::sync::Mutex::new(()),
             rates: Mutex::new(Rates::default()),
             registry: Registry::default(),
@@ -228,10 +260,35 @@ impl Metrics {
             "Open cases past a deadline, by the unit that owes the step and the escalation level",
             metrics.overdue.clone(),
         );
+        registry.register(
+            "outbox_oldest_unsent_seconds",
+            "Age of the oldest case event not yet confirmed by the broker (0 when none waits)",
+            metrics.outbox_oldest.clone(),
+        );
+        registry.register(
+            "case_escalations_last_hour",
+            "Escalation events of the last hour (deadline warnings, sign-for overdue, reminders, supervisions, callbacks overdue), by kind and lead unit",
+            metrics.escalations.clone(),
+        );
+        registry.register(
+            "dependency_up",
+            "Whether the hub reached the broker or the database at this scrape (1) or not (0)",
+            metrics.up.clone(),
+        );
+        let mut process = Registry::default();
+        process.register_collector(Box::new(process::Process));
         Metrics {
             registry,
+            process,
             ..metrics
         }
+    }
+
+    /// Sets whether `dependency` answered this scrape.
+    pub fn up(&self, dependency: &'static str, up: bool) {
+        self.up
+            .get_or_create(&DependencyLabel { dependency })
+            .set(i64::from(up));
     }
 
     /// Records how long a step of a batch took.
@@ -269,8 +326,11 @@ impl Metrics {
 
     /// The Prometheus text exposition of everything.
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut text = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = encode_registry(&mut text, &self.registry)
+            .and_then(|()| encode_registry(&mut text, &self.process))
+            .and_then(|()| encode_eof(&mut text));
         text
     }
 
@@ -333,5 +393,11 @@ mod tests {
         );
         assert!(text.contains("gridhub_processing_seconds_bucket"));
         assert!(text.contains("gridhub_outbox_backlog"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        if cfg!(target_os = "linux") {
+            assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+            assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+        }
     }
 }
