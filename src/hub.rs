@@ -76,8 +76,7 @@ const QUARANTINE: Duration = Duration::from_secs(60);
 /// Keeps one part of the hub connected: connects (declaring the topology),
 /// runs the part until it stops or its connection fails, and starts over.
 struct Supervisor {
-    url: String,
-    tls: Option<amqp::Tls>,
+    brokers: amqp::Brokers,
     topology: Arc<Topology>,
     bound: Duration,
     retry: crate::settings::RetrySettings,
@@ -100,16 +99,14 @@ impl Supervisor {
             if stop.is_cancelled() {
                 return;
             }
+            // Every node in turn (each bounded), then the topology (bounded):
+            // the backoff comes only after a whole round failed.
             let connection = tokio::select! {
                 _ = stop.cancelled() => return,
-                connection = tokio::time::timeout(self.bound, connect_and_declare(&self.url, self.tls.as_ref(), &self.topology)) => {
-                    connection.unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!("no answer within {} ms", self.bound.as_millis()))
-                    })
-                }
+                connection = connect_and_declare(&self.brokers, &self.topology, self.bound) => connection,
             };
-            let connection = match connection {
-                Ok(connection) => Arc::new(connection),
+            let (connection, url) = match connection {
+                Ok((connection, url)) => (Arc::new(connection), url),
                 Err(error) => {
                     let delay = delays.next().unwrap_or(Duration::from_secs(10));
                     tracing::warn!(part = ?part, error = %error, retry_in_ms = delay.as_millis() as u64, "broker unavailable");
@@ -124,7 +121,7 @@ impl Supervisor {
                 quarantine_until = None;
             }
             if let (Part::Connector(connector), true) = (&part, evict) {
-                self.evict(&connection, connector).await;
+                self.evict(&connection, &url, connector).await;
             }
             let ended = self.run_part(&connection, &part, quarantined).await;
             close_within(self.bound, &connection, "gridhub reconnecting").await;
@@ -166,14 +163,13 @@ impl Supervisor {
 
     /// Takes the unreadable messages at the head of the connector's queue
     /// off it (see `amqp::unreadable`).
-    async fn evict(&self, connection: &Connection, connector: &str) {
+    async fn evict(&self, connection: &Connection, url: &str, connector: &str) {
         let evicted = async {
             let channel = connection.create_channel().await?;
             channel
                 .confirm_select(lapin::options::ConfirmSelectOptions::default())
                 .await?;
-            let evicted =
-                amqp::unreadable::evict(&self.url, &channel, &self.context, connector).await;
+            let evicted = amqp::unreadable::evict(url, &channel, &self.context, connector).await;
             let _ = channel.close(200, "evicted".into()).await;
             Ok::<_, anyhow::Error>(evicted?)
         };
@@ -446,6 +442,15 @@ impl Hub {
             self.settings.delivery_limit,
             &self.settings.centre_destination,
         )
+        .with_quorum_replicas(self.settings.quorum_replicas)
+    }
+
+    /// The broker's addresses, with the link's TLS.
+    fn brokers(&self) -> anyhow::Result<amqp::Brokers> {
+        Ok(
+            amqp::Brokers::new(self.settings.broker_urls(), self.tls.clone())
+                .with_attempt_bound(self.settings.broker_connect_timeout()),
+        )
     }
 
     /// Runs until `shutdown` is cancelled: then stops consuming, finishes the
@@ -464,7 +469,7 @@ impl Hub {
         let mut trusted = self.settings.trusted_users.clone();
         trusted.push(match &self.local {
             Some(_) => LOCAL_HUB_USER.to_owned(),
-            None => amqp::url_user(&self.settings.amqp_url),
+            None => amqp::url_user(&self.settings.broker_url()),
         });
         let mut http_task = None;
         if let Some(listener) = self.http.take() {
@@ -480,16 +485,15 @@ impl Hub {
                     self.settings.dlq_scan_limit,
                     metrics,
                 ),
-                None => Office::new(
-                    &self.settings.amqp_url,
+                None => Office::on_brokers(
+                    self.brokers()?,
                     names,
                     self.store.clone(),
                     self.registry.clone(),
                     trusted.clone(),
                     self.settings.dlq_scan_limit,
                     metrics,
-                )
-                .with_tls(self.tls.clone()),
+                ),
             });
             let mut state = AppState::new(
                 ops.clone(),
@@ -597,7 +601,7 @@ impl Hub {
             topology: context.topology.clone(),
             user: match &self.local {
                 Some(_) => LOCAL_HUB_USER.to_owned(),
-                None => amqp::url_user(&self.settings.amqp_url),
+                None => amqp::url_user(&self.settings.broker_url()),
             },
         });
         if let Some(bus) = &self.local {
@@ -609,8 +613,7 @@ impl Hub {
         // that ends a connection (one the client cannot parse) costs its
         // own connector a reconnect, and nothing else.
         let supervisor = Arc::new(Supervisor {
-            url: self.settings.amqp_url.clone(),
-            tls: self.tls.clone(),
+            brokers: self.brokers()?,
             topology: context.topology.clone(),
             bound: self.settings.broker_connect_timeout(),
             retry: self.settings.retry.clone(),
@@ -675,12 +678,14 @@ async fn close_within(bound: Duration, connection: &Connection, reason: &str) {
     let _ = tokio::time::timeout(bound, connection.close(200, reason.into())).await;
 }
 
+/// Connects to one of the broker's nodes (each bounded by `bound`) and
+/// declares the topology there (bounded by `bound` too).
 async fn connect_and_declare(
-    url: &str,
-    tls: Option<&amqp::Tls>,
+    brokers: &amqp::Brokers,
     topology: &Topology,
-) -> anyhow::Result<Connection> {
-    let connection = amqp::connect_with(url, "hub", tls).await?;
+    bound: Duration,
+) -> anyhow::Result<(Connection, String)> {
+    let amqp::Connected { connection, url } = brokers.connect("hub").await?;
     // A broker with a larger frame_max delivers header tables deeper than
     // the client's threads can parse: one such message would end the process.
     let frame_max = connection.configuration().frame_max();
@@ -688,10 +693,23 @@ async fn connect_and_declare(
         close_within(Duration::from_secs(5), &connection, "frame_max too large").await;
         return Err(error);
     }
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
-    let _ = channel.close(200, "topology declared".into()).await;
-    Ok(connection)
+    match tokio::time::timeout(bound, topology.declare_on(&connection)).await {
+        Ok(Ok(())) => Ok((connection, url)),
+        failed => {
+            close_within(Duration::from_secs(5), &connection, "topology not declared").await;
+            Err(match failed {
+                Ok(Err(error)) => anyhow::anyhow!(
+                    "{}: cannot declare the topology: {error}",
+                    amqp::redact_url(&url)
+                ),
+                _ => anyhow::anyhow!(
+                    "{}: the topology was not declared within {} ms",
+                    amqp::redact_url(&url),
+                    bound.as_millis()
+                ),
+            })
+        }
+    }
 }
 
 /// Reloads the district's places when another hub (or this one) changed

@@ -16,9 +16,15 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/gridh
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// AMQP URL of the broker. Overridden by `GRIDHUB_AMQP_URL`.
+    /// AMQP URL of the broker. Overridden by `GRIDHUB_AMQP_URL`, which may
+    /// hold several, separated by commas (a cluster's nodes).
     /// Default `amqp://guest:guest@127.0.0.1:5672/%2f`.
     pub amqp_url: String,
+    /// AMQP URLs of a broker cluster's nodes, instead of `amqp_url`: every
+    /// connection tries them in turn (from a rotating start, so that several
+    /// hubs spread), and backs off only after a whole round failed. Same
+    /// user and virtual host in each; the TLS settings apply to each.
+    pub amqp_urls: Vec<String>,
     /// URL of the case store. Overridden by `GRIDHUB_DATABASE_URL`.
     /// The database is created and migrated at start if missing.
     /// `postgres://` or `postgresql://` for production (several hubs may
@@ -61,6 +67,11 @@ pub struct Settings {
     /// often than this (because the hub died while holding it) is
     /// dead-lettered by the broker. Default 20.
     pub delivery_limit: u32,
+    /// Replicas (members) of each quorum queue the hub creates:
+    /// `x-quorum-initial-group-size`. Unset: the broker's default (every
+    /// node of the cluster, in RabbitMQ 3.10). Applies to new queues only:
+    /// existing ones keep their members (`rabbitmq-queues grow|shrink`).
+    pub quorum_replicas: Option<u32>,
     /// Broker users trusted to publish as any connector (operators' replay
     /// tools). The hub's own broker user is always trusted.
     pub trusted_users: Vec<String>,
@@ -351,6 +362,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             amqp_url: DEFAULT_AMQP_URL.to_owned(),
+            amqp_urls: Vec::new(),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             connectors_dir: PathBuf::from("connectors"),
             schemas_dir: None,
@@ -363,6 +375,7 @@ impl Default for Settings {
             batch_linger_ms: 5,
             consumers_per_queue: 1,
             delivery_limit: 20,
+            quorum_replicas: None,
             trusted_users: Vec::new(),
             centre_destination: "command-centre".to_owned(),
             database_pool_size: 8,
@@ -434,6 +447,7 @@ impl Settings {
     fn apply_env(&mut self) {
         if let Ok(url) = std::env::var("GRIDHUB_AMQP_URL") {
             self.amqp_url = url;
+            self.amqp_urls.clear();
         }
         if let Ok(url) = std::env::var("GRIDHUB_DATABASE_URL") {
             self.database_url = url;
@@ -503,9 +517,36 @@ impl Settings {
         if self.broker_connect_timeout_ms == 0 {
             anyhow::bail!("broker_connect_timeout_ms: must be more than 0");
         }
+        let brokers = self.broker_urls();
+        if brokers.is_empty() {
+            anyhow::bail!("amqp_urls: no broker address");
+        }
+        if !self.amqp_urls.is_empty() && self.amqp_url != DEFAULT_AMQP_URL {
+            anyhow::bail!("amqp_url and amqp_urls: give one of them");
+        }
+        for url in &brokers {
+            if url.parse::<lapin::uri::AMQPUri>().is_err() {
+                anyhow::bail!(
+                    "broker address {}: not an AMQP URL",
+                    crate::amqp::redact_url(url)
+                );
+            }
+            let (user, vhost) = (crate::amqp::url_user(url), crate::amqp::url_vhost(url));
+            let first = &brokers[0];
+            if user != crate::amqp::url_user(first) || vhost != crate::amqp::url_vhost(first) {
+                anyhow::bail!(
+                    "broker addresses: every one needs the same user and virtual host ({} differs from {})",
+                    crate::amqp::redact_url(url),
+                    crate::amqp::redact_url(first)
+                );
+            }
+        }
+        if self.quorum_replicas == Some(0) {
+            anyhow::bail!("quorum_replicas: must be more than 0 (or unset)");
+        }
         if self.require_tls {
-            if !self.amqp_url.starts_with("amqps://") {
-                anyhow::bail!("require_tls: the broker URL is not amqps://");
+            if brokers.iter().any(|url| !url.starts_with("amqps://")) {
+                anyhow::bail!("require_tls: a broker URL is not amqps://");
             }
             let postgres = self.database_url.starts_with("postgres");
             if postgres && !self.database_url.contains("sslmode=verify-full") {
@@ -625,6 +666,37 @@ impl Settings {
     pub fn broker_connect_timeout(&self) -> Duration {
         Duration::from_millis(self.broker_connect_timeout_ms)
     }
+
+    /// The broker addresses: `amqp_urls`, or `amqp_url` (several when
+    /// separated by commas, as `GRIDHUB_AMQP_URL` may give them).
+    pub fn broker_urls(&self) -> Vec<String> {
+        if !self.amqp_urls.is_empty() {
+            return self.amqp_urls.iter().map(|u| u.trim().to_owned()).collect();
+        }
+        self.amqp_url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The first broker address: its user is the hub's identity, its
+    /// virtual host the hub's (the same in every address).
+    pub fn broker_url(&self) -> String {
+        self.broker_urls()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned())
+    }
+
+    /// The broker addresses with their TLS, to connect to.
+    pub fn brokers(&self) -> anyhow::Result<crate::amqp::Brokers> {
+        Ok(
+            crate::amqp::Brokers::new(self.broker_urls(), self.amqp_tls()?)
+                .with_attempt_bound(self.broker_connect_timeout()),
+        )
+    }
 }
 
 /// What one connector holds at most, in deliveries (see
@@ -723,6 +795,46 @@ mod tests {
             ..Settings::default()
         };
         own.validate().unwrap();
+    }
+
+    #[test]
+    fn broker_addresses_are_a_list() {
+        let single = Settings::default();
+        assert_eq!(single.broker_urls(), vec![DEFAULT_AMQP_URL.to_owned()]);
+        let listed: Settings = toml::from_str(
+            r#"amqp_urls = ["amqp://hub:pw@node1:5672/%2f", "amqp://hub:pw@node2:5672/%2f"]
+               quorum_replicas = 3"#,
+        )
+        .unwrap();
+        listed.validate().unwrap();
+        assert_eq!(listed.broker_urls().len(), 2);
+        assert_eq!(listed.broker_url(), "amqp://hub:pw@node1:5672/%2f");
+        assert_eq!(listed.quorum_replicas, Some(3));
+        // GRIDHUB_AMQP_URL's form: separated by commas.
+        let env = Settings {
+            amqp_url: "amqp://hub:pw@node1:5672/%2f, amqp://hub:pw@node2:5672/%2f,".into(),
+            ..Settings::default()
+        };
+        assert_eq!(env.broker_urls(), listed.broker_urls());
+        let mixed = Settings {
+            amqp_url: "amqp://hub:pw@node1:5672/%2f,amqp://other:pw@node2:5672/%2f".into(),
+            ..Settings::default()
+        };
+        let error = mixed.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("same user") && !error.contains("pw@"),
+            "{error}"
+        );
+        let both = Settings {
+            amqp_url: "amqp://hub:pw@node1:5672/%2f".into(),
+            ..listed.clone()
+        };
+        assert!(both.validate().is_err());
+        let none = Settings {
+            quorum_replicas: Some(0),
+            ..Settings::default()
+        };
+        assert!(none.validate().is_err());
     }
 
     #[test]

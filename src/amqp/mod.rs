@@ -10,6 +10,10 @@ pub mod relay;
 pub mod topology;
 pub mod unreadable;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use lapin::{Connection, ConnectionProperties};
 
 /// Names of the exchanges and queues, under one namespace (default `gridhub`).
@@ -67,6 +71,115 @@ pub async fn connect_with(url: &str, role: &str, tls: Option<&Tls>) -> lapin::Re
                 .await
         }
         None => Connection::connect(url, properties).await,
+    }
+}
+
+/// A broker's addresses (a cluster's nodes) and the TLS that applies to
+/// each. Every connection tries them in turn: from a rotating start (random
+/// at first), so that several hubs, and the connections of one hub, spread
+/// over the nodes; on failure it moves to the next, and only a whole round
+/// of failures is an error (the caller backs off then).
+#[derive(Debug, Clone)]
+pub struct Brokers {
+    urls: Arc<[String]>,
+    tls: Option<Tls>,
+    /// Most one address may take to connect (TCP, TLS, AMQP handshake): a
+    /// node that accepts and then says nothing costs only this.
+    attempt: Duration,
+    next: Arc<AtomicUsize>,
+}
+
+/// A connection and the address it went to.
+pub struct Connected {
+    pub connection: Connection,
+    pub url: String,
+}
+
+impl Brokers {
+    pub fn new(urls: Vec<String>, tls: Option<Tls>) -> Brokers {
+        use std::hash::{BuildHasher, Hasher};
+        // A random start: hubs started together do not all pick the first node.
+        let start = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Brokers {
+            urls: urls.into(),
+            tls,
+            attempt: Duration::from_secs(15),
+            next: Arc::new(AtomicUsize::new(start as usize)),
+        }
+    }
+
+    /// One address, no TLS.
+    pub fn single(url: &str) -> Brokers {
+        Brokers::new(vec![url.to_owned()], None)
+    }
+
+    pub fn with_tls(mut self, tls: Option<Tls>) -> Brokers {
+        self.tls = tls;
+        self
+    }
+
+    pub fn with_attempt_bound(mut self, attempt: Duration) -> Brokers {
+        self.attempt = attempt;
+        self
+    }
+
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The broker user, the hub's identity (the same in every address).
+    pub fn user(&self) -> String {
+        self.urls
+            .first()
+            .map(|url| url_user(url))
+            .unwrap_or_else(|| "guest".to_owned())
+    }
+
+    /// Connects to the first address that answers, starting after the one
+    /// the previous connection started at. Fails when all of them failed,
+    /// with each one's error.
+    pub async fn connect(&self, role: &str) -> lapin::Result<Connected> {
+        let count = self.urls.len();
+        if count == 0 {
+            return Err(std::io::Error::other("no broker address").into());
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % count;
+        let mut failures = Vec::new();
+        for step in 0..count {
+            let index = (start + step) % count;
+            let url = &self.urls[index];
+            let attempt =
+                tokio::time::timeout(self.attempt, connect_with(url, role, self.tls.as_ref()));
+            let error = match attempt.await {
+                Ok(Ok(connection)) => {
+                    if step > 0 {
+                        tracing::info!(role, broker = %redact_url(url), "connected to another broker node");
+                    }
+                    return Ok(Connected {
+                        connection,
+                        url: url.clone(),
+                    });
+                }
+                Ok(Err(error)) => error,
+                Err(_) => std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} ms", self.attempt.as_millis()),
+                )
+                .into(),
+            };
+            if count == 1 {
+                return Err(error);
+            }
+            tracing::debug!(role, broker = %redact_url(url), error = %error, "broker node unavailable; trying the next");
+            failures.push(format!("{}: {error}", redact_url(url)));
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            format!("no broker node answered ({})", failures.join("; ")),
+        )
+        .into())
     }
 }
 

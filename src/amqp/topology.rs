@@ -11,6 +11,64 @@ use super::Names;
 use super::access::{Access, Passwords};
 use crate::connector::Registry;
 
+/// The queue argument of the replica count.
+pub const QUORUM_REPLICAS: &str = "x-quorum-initial-group-size";
+
+/// Whether the broker refused a declaration because the replica count
+/// differs from the existing queue's.
+fn replicas_differ(error: &lapin::Error) -> bool {
+    match error.kind() {
+        lapin::ErrorKind::ProtocolError(error) => {
+            error.kind()
+                == &lapin::protocol::AMQPErrorKind::Soft(
+                    lapin::protocol::AMQPSoftError::PRECONDITIONFAILED,
+                )
+                && error.get_message().as_str().contains(QUORUM_REPLICAS)
+        }
+        _ => false,
+    }
+}
+
+async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+async fn declare_queue(channel: &Channel, queue: &QueueSpec) -> lapin::Result<()> {
+    channel
+        .queue_declare(
+            queue.name.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            queue.field_table(),
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn declare_binding(channel: &Channel, binding: &BindingSpec) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            binding.queue.as_str().into(),
+            binding.exchange.as_str().into(),
+            binding.routing_key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
 /// A queue argument: the two kinds RabbitMQ's arguments here need.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
@@ -135,44 +193,100 @@ impl Topology {
         topology
     }
 
+    /// Gives every quorum queue `replicas` members when it is created
+    /// (`x-quorum-initial-group-size`); `None` leaves it to the broker.
+    pub fn with_quorum_replicas(mut self, replicas: Option<u32>) -> Topology {
+        if let Some(replicas) = replicas {
+            for queue in &mut self.queues {
+                let quorum = queue
+                    .arguments
+                    .iter()
+                    .any(|(k, v)| *k == "x-queue-type" && *v == Arg::Str("quorum"));
+                if quorum {
+                    queue
+                        .arguments
+                        .push((QUORUM_REPLICAS, Arg::Int(i64::from(replicas))));
+                }
+            }
+        }
+        self
+    }
+
+    /// Declares everything on channels of `connection`. The replica count
+    /// only matters when a queue is created, but RabbitMQ compares it with
+    /// an existing queue's as it does every argument (406
+    /// `PRECONDITION_FAILED`): a queue that differs only in it is taken as
+    /// it is (it keeps its members: `rabbitmq-queues grow|shrink` change
+    /// them), so that setting `quorum_replicas` on a running district, or
+    /// hubs that disagree on it, does not stop them. Any other difference
+    /// still fails.
+    pub async fn declare_on(&self, connection: &lapin::Connection) -> lapin::Result<()> {
+        let mut channel = connection.create_channel().await?;
+        for exchange in &self.exchanges {
+            declare_exchange(&channel, exchange).await?;
+        }
+        for queue in &self.queues {
+            let error = match declare_queue(&channel, queue).await {
+                Err(error) if replicas_differ(&error) => error,
+                other => {
+                    other?;
+                    continue;
+                }
+            };
+            // The failed declaration closed the channel.
+            channel = connection.create_channel().await?;
+            let plain = QueueSpec {
+                name: queue.name.clone(),
+                arguments: queue
+                    .arguments
+                    .iter()
+                    .filter(|(k, _)| *k != QUORUM_REPLICAS)
+                    .cloned()
+                    .collect(),
+            };
+            let found = match declare_queue(&channel, &plain).await {
+                Err(again) if replicas_differ(&again) => {
+                    channel = connection.create_channel().await?;
+                    channel
+                        .queue_declare(
+                            queue.name.as_str().into(),
+                            QueueDeclareOptions {
+                                passive: true,
+                                ..QueueDeclareOptions::default()
+                            },
+                            FieldTable::default(),
+                        )
+                        .await
+                        .map(|_| ())
+                }
+                other => other,
+            };
+            match found {
+                Ok(()) => tracing::info!(
+                    queue = %queue.name,
+                    error = %error,
+                    "the queue exists with another replica count; it keeps its members"
+                ),
+                Err(error) => return Err(error),
+            }
+        }
+        for binding in &self.bindings {
+            declare_binding(&channel, binding).await?;
+        }
+        let _ = channel.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
     /// Declares everything; declaring what exists with the same arguments is a no-op.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
         for exchange in &self.exchanges {
-            channel
-                .exchange_declare(
-                    exchange.as_str().into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
+            declare_exchange(channel, exchange).await?;
         }
         for queue in &self.queues {
-            let arguments = queue.field_table();
-            channel
-                .queue_declare(
-                    queue.name.as_str().into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    arguments,
-                )
-                .await?;
+            declare_queue(channel, queue).await?;
         }
         for binding in &self.bindings {
-            channel
-                .queue_bind(
-                    binding.queue.as_str().into(),
-                    binding.exchange.as_str().into(),
-                    binding.routing_key.as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
+            declare_binding(channel, binding).await?;
         }
         Ok(())
     }
@@ -230,5 +344,42 @@ impl Topology {
             "queues": queues,
             "bindings": bindings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replica_count_goes_to_quorum_queues_when_set() {
+        let topology = || Topology {
+            exchanges: Vec::new(),
+            queues: vec![
+                QueueSpec {
+                    name: "q".into(),
+                    arguments: vec![("x-queue-type", Arg::Str("quorum"))],
+                },
+                QueueSpec {
+                    name: "classic".into(),
+                    arguments: Vec::new(),
+                },
+            ],
+            bindings: Vec::new(),
+        };
+        let unset = topology().with_quorum_replicas(None);
+        assert!(
+            unset
+                .queues
+                .iter()
+                .all(|q| { q.arguments.iter().all(|(k, _)| *k != QUORUM_REPLICAS) })
+        );
+        let three = topology().with_quorum_replicas(Some(3));
+        assert!(
+            three.queues[0]
+                .arguments
+                .contains(&(QUORUM_REPLICAS, Arg::Int(3)))
+        );
+        assert!(three.queues[1].arguments.is_empty());
     }
 }

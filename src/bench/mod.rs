@@ -189,7 +189,7 @@ impl Workspace {
             ceiling_exchange: format!("{}.ceiling", names.namespace),
             database_url: with_database(&settings.database_url, &database)?,
             admin_url: with_database(&settings.database_url, "postgres")?,
-            amqp_url: settings.amqp_url.clone(),
+            amqp_url: settings.broker_url(),
             database,
             names,
             topology,

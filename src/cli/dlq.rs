@@ -143,17 +143,16 @@ async fn dead_letters(common: &Common) -> anyhow::Result<Office> {
     let registry = registry(&settings)?;
     let store = open_store(&settings).await?;
     let mut trusted = settings.trusted_users.clone();
-    trusted.push(amqp::url_user(&settings.amqp_url));
-    Ok(Office::new(
-        &settings.amqp_url,
+    trusted.push(amqp::url_user(&settings.broker_url()));
+    Ok(Office::on_brokers(
+        settings.brokers()?,
         Names::new(&settings.namespace),
         store,
         Arc::new(registry),
         trusted,
         settings.dlq_scan_limit,
         None,
-    )
-    .with_tls(settings.amqp_tls()?))
+    ))
 }
 
 fn require_filter(filter: &Filter, all: bool, verb: &str) -> anyhow::Result<()> {

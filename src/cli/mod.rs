@@ -572,13 +572,12 @@ async fn publish(
                     .unwrap_or_else(|| content_type_for(file).to_owned()),
             ),
             amqp_type: amqp_type.clone(),
-            user_id: Some(amqp::url_user(&settings.amqp_url)),
+            user_id: Some(amqp::url_user(&settings.broker_url())),
             body,
             replays: 0,
         });
     }
-    let connection =
-        amqp::connect_with(&settings.amqp_url, "publish", settings.amqp_tls()?.as_ref()).await?;
+    let connection = settings.brokers()?.connect("publish").await?.connection;
     let channel = connection.create_channel().await?;
     publish::confirming(&channel).await?;
     let results = publish::publish_all(
@@ -626,13 +625,14 @@ fn topology(common: &Common, passwords: Option<&std::path::Path>) -> anyhow::Res
         &registry,
         settings.delivery_limit,
         &settings.centre_destination,
-    );
+    )
+    .with_quorum_replicas(settings.quorum_replicas);
     let access = amqp::access::Access::new(
         &names,
         &registry,
-        &amqp::url_user(&settings.amqp_url),
+        &amqp::url_user(&settings.broker_url()),
         &settings.centre_destination,
-        &amqp::url_vhost(&settings.amqp_url),
+        &amqp::url_vhost(&settings.broker_url()),
     );
     let passwords = match passwords {
         Some(path) => {

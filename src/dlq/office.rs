@@ -294,10 +294,9 @@ pub enum OfficeError {
 
 /// The dead-letter operations of one hub.
 pub struct Office {
-    /// Where the broker is; `None` on the in-process bus.
-    url: Option<String>,
-    /// The broker link's TLS (`amqps://`).
-    tls: Option<amqp::Tls>,
+    /// Where the broker's nodes are, with the link's TLS; `None` on the
+    /// in-process bus.
+    brokers: Option<amqp::Brokers>,
     /// The carrier: the bus, or the broker connection once opened (and
     /// opened again when it closed).
     carrier: tokio::sync::Mutex<Option<Carrier>>,
@@ -321,11 +320,32 @@ impl Office {
         scan_limit: usize,
         metrics: Option<Arc<Metrics>>,
     ) -> Office {
+        Office::on_brokers(
+            amqp::Brokers::single(amqp_url),
+            names,
+            store,
+            registry,
+            trusted,
+            scan_limit,
+            metrics,
+        )
+    }
+
+    /// The operations on a broker of several nodes: the connection goes to
+    /// the first that answers, and to another when it closes.
+    pub fn on_brokers(
+        brokers: amqp::Brokers,
+        names: Names,
+        store: Store,
+        registry: Arc<Registry>,
+        trusted: Vec<String>,
+        scan_limit: usize,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Office {
         Office {
-            url: Some(amqp_url.to_owned()),
-            tls: None,
+            hub_user: brokers.user(),
+            brokers: Some(brokers),
             carrier: tokio::sync::Mutex::new(None),
-            hub_user: amqp::url_user(amqp_url),
             names,
             store,
             registry,
@@ -347,8 +367,7 @@ impl Office {
         metrics: Option<Arc<Metrics>>,
     ) -> Office {
         Office {
-            url: None,
-            tls: None,
+            brokers: None,
             carrier: tokio::sync::Mutex::new(Some(Carrier::Local(bus))),
             hub_user: hub_user.to_owned(),
             names,
@@ -362,7 +381,7 @@ impl Office {
 
     /// Connects to the broker with this TLS.
     pub fn with_tls(mut self, tls: Option<amqp::Tls>) -> Office {
-        self.tls = tls;
+        self.brokers = self.brokers.map(|brokers| brokers.with_tls(tls));
         self
     }
 
@@ -387,12 +406,27 @@ impl Office {
         {
             return Ok(carrier.clone());
         }
-        let url = self.url.as_deref().unwrap_or_default();
-        let carrier = Carrier::Broker(Arc::new(
-            amqp::connect_with(url, "ops", self.tls.as_ref()).await?,
-        ));
+        let Some(brokers) = &self.brokers else {
+            return Err(std::io::Error::other("no broker").into());
+        };
+        let carrier = Carrier::Broker(Arc::new(brokers.connect("ops").await?.connection));
         *held = Some(carrier.clone());
         Ok(carrier)
+    }
+
+    /// Lets go of the broker connection (closing it in the background): the
+    /// next operation connects again, to the next node that answers. For a
+    /// connection that looks open but does not answer (its node hangs).
+    pub async fn reconnect(&self) {
+        let mut held = self.carrier.lock().await;
+        if matches!(held.as_ref(), Some(Carrier::Broker(_)))
+            && let Some(carrier) = held.take()
+        {
+            tokio::spawn(async move {
+                let bound = std::time::Duration::from_secs(5);
+                let _ = tokio::time::timeout(bound, carrier.close("reconnecting")).await;
+            });
+        }
     }
 
     /// Closes the broker connection, if open.

@@ -190,6 +190,11 @@ pub async fn readyz(State(state): Shared) -> Response {
                 "timed out".to_owned(),
             ),
         };
+    // A connection that does not answer (its node hangs, or is cut off):
+    // the next check connects again, to the next node that answers.
+    if broker == "timed out" || topology == "cannot open a channel" {
+        state.ops.reconnect().await;
+    }
     let ready = database == "ok" && broker == "ok" && topology == "ok";
     let status = if ready {
         StatusCode::OK
