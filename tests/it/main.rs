@@ -6,6 +6,7 @@ mod bench;
 mod carriers;
 mod cases;
 mod cli;
+mod cluster;
 mod console;
 mod contract;
 mod demo;
