@@ -514,3 +514,37 @@ async fn a_hub_on_a_three_node_cluster_loses_nothing_while_nodes_stop() {
     hub.stop().await;
     drop(guard);
 }
+
+#[test]
+fn the_definitions_carry_the_replica_count_when_set() {
+    let dir = crate::cli::tempdir();
+    let config = dir.join("gridhub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "amqp_urls = [\"{}\", \"{}\", \"{}\"]\nquorum_replicas = 3\nconnectors_dir = \"{}\"\n",
+            url(5681),
+            url(5682),
+            url(5683),
+            root().join("connectors").display()
+        ),
+    )
+    .unwrap();
+    let output = crate::cli::gridhub()
+        .args(["topology", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let definitions: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let queues = definitions["queues"].as_array().unwrap();
+    assert!(!queues.is_empty());
+    for queue in queues {
+        assert_eq!(queue["arguments"]["x-queue-type"], "quorum", "{queue}");
+        assert_eq!(
+            queue["arguments"]["x-quorum-initial-group-size"], 3,
+            "{queue}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
