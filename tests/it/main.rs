@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod contract;
 mod demo;
+mod department;
 mod desk;
 mod dispatch;
 mod dlq_ops;

@@ -1,0 +1,472 @@
+//! A department sees its own refusals and can fix them: grouped by cause,
+//! each with a hint drawn from its schema and what a valid sample has at
+//! the same place, never a value of what it sent; another department's
+//! are invisible; replay stays the centre's; and its out queue says how
+//! many events wait and for how long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use gridhub::connector::Registry;
+use gridhub::message::Inbound;
+use gridhub::routing::Routing;
+use gridhub::settings::Role;
+use gridhub::store::{Item, Rules, Store, Work};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    OPS_TOKEN, TestDb, TestEnv, hotline_ticket, outgoing, root, sample, wait_until,
+};
+
+const URBAN: &str = "dept-urban-management";
+const HOUSING: &str = "dept-housing";
+/// 城管's token: the strongest a department gets (ops, scoped to its connector).
+pub const URBAN_TOKEN: &str = "urban-management-refusals-0123456789";
+const HOUSING_TOKEN: &str = "housing-refusals-token-0123456789";
+
+/// What urban management sent wrong: the same fault twice with different
+/// values (a space for the `T` in SignTime), and a sign-for without its
+/// HandleOrg; housing sent one bad feedback. Values that must never be
+/// shown back are in `SECRETS`.
+pub fn bad_messages() -> Vec<gridhub::amqp::publish::Outgoing> {
+    let spaced = sample(URBAN, "sign-for/invalid/sign-time-space-separator.json");
+    let mut other: Value = serde_json::from_slice(&spaced).unwrap();
+    other["SignTime"] = json!(SECRETS[0]);
+    other["Operator"]["UserName"] = json!(SECRETS[1]);
+    vec![
+        outgoing(URBAN, "sign-for", spaced),
+        outgoing(URBAN, "sign-for", serde_json::to_vec(&other).unwrap()),
+        outgoing(
+            URBAN,
+            "sign-for",
+            sample(URBAN, "sign-for/invalid/missing-handle-org.json"),
+        ),
+        outgoing(
+            HOUSING,
+            "feedback",
+            sample(HOUSING, "feedback/invalid/case-no-with-dash.json"),
+        ),
+    ]
+}
+
+/// Values the refused messages carried.
+pub const SECRETS: [&str; 2] = ["2031-07-19 23:59:58", "欧阳秘密"];
+
+/// A valid sample's value at a JSON pointer.
+fn valid_value(file: &str, pointer: &str) -> Value {
+    let body: Value = serde_json::from_slice(&sample(URBAN, file)).unwrap();
+    body.pointer(pointer).cloned().unwrap()
+}
+
+/// The group of a response at `path`.
+fn group<'r>(refusals: &'r Value, path: &str) -> &'r Value {
+    refusals["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["path"] == path)
+        .unwrap_or_else(|| panic!("no group at {path:?}: {refusals:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_sees_its_own_refusals_fixes_them_and_watches_its_queue() {
+    let env = TestEnv::new().await;
+    let mut settings = env.settings_with_token(URBAN, URBAN_TOKEN, Role::Ops, &[URBAN]);
+    settings.tokens.extend(
+        env.settings_with_token(HOUSING, HOUSING_TOKEN, Role::Viewer, &[HOUSING])
+            .tokens
+            .pop(),
+    );
+    let hub = env.start_hub(settings).await;
+    env.publish(&bad_messages()).await;
+    // Refused (the refusal records) and recorded off the DLQs (the dead
+    // letters waiting for ops).
+    for sql in [
+        "SELECT count(*) FROM dead_letters",
+        "SELECT count(*) FROM dlq_messages",
+    ] {
+        env.wait_count(sql, 4, Duration::from_secs(30)).await;
+    }
+    let path = format!("/api/connectors/{URBAN}/refusals");
+
+    // Its own refusals, by cause.
+    let (status, own) = hub.get(&path, URBAN_TOKEN).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["connector"]["id"], URBAN);
+    assert_eq!(own["refused"], 3, "{own:#}");
+    let groups = own["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{own:#}");
+
+    let spaced = group(&own, "/SignTime");
+    assert_eq!(spaced["count"], 2);
+    assert_eq!(spaced["stage"], "schema");
+    assert_eq!(spaced["message_type"], "sign-for");
+    assert_eq!(
+        spaced["schema_file"],
+        "dept-urban-management/sign-for.v1.json"
+    );
+    assert!(spaced["first_seen"].is_string() && spaced["last_seen"].is_string());
+    assert!(spaced["first_seen"].as_str() <= spaced["last_seen"].as_str());
+    let hint = spaced["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("SignTime must match the pattern ^[0-9]{4}-"),
+        "{hint}"
+    );
+    assert!(hint.contains("at most 27 characters long"), "{hint}");
+    assert!(
+        hint.contains("签收时间"),
+        "the schema's description: {hint}"
+    );
+    assert_eq!(spaced["expected"]["maxLength"], 27);
+    assert!(
+        spaced["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("/SignTime: ")
+    );
+    // Beside it, the first valid sample's SignTime.
+    assert_eq!(spaced["example"]["sample"], "lucheng-night-duty.json");
+    assert_eq!(spaced["example"]["path"], "/SignTime");
+    assert_eq!(
+        spaced["example"]["value_at_path"],
+        valid_value("sign-for/valid/lucheng-night-duty.json", "/SignTime")
+    );
+
+    let missing = group(&own, "");
+    assert_eq!(missing["count"], 1);
+    let hint = missing["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("HandleOrg is missing from the message, which must have CaseNo, SignTime, HandleOrg, Operator"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("OrgCode"),
+        "what HandleOrg itself holds: {hint}"
+    );
+    assert_eq!(missing["example"]["path"], "/HandleOrg");
+    assert_eq!(
+        missing["example"]["value_at_path"],
+        valid_value("sign-for/valid/lucheng-night-duty.json", "/HandleOrg")
+    );
+    assert_eq!(
+        own["samples"]["sign-for"]["name"], "lucheng-night-duty.json",
+        "the whole valid sample beside the groups"
+    );
+
+    // Nothing of what it sent comes back: no value, no body.
+    let text = own.to_string();
+    for secret in SECRETS
+        .iter()
+        .chain(["2026-12-01 09:00:00", "TZ2612010000015"].iter())
+    {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+
+    // Housing's refusal is invisible to it, and its connector unknown.
+    assert!(!text.contains("AJBH"), "{text}");
+    let (status, _) = hub
+        .get(&format!("/api/connectors/{HOUSING}/refusals"), URBAN_TOKEN)
+        .await;
+    assert_eq!(status, 404);
+    let (status, housing) = hub
+        .get(
+            &format!("/api/connectors/{HOUSING}/refusals"),
+            HOUSING_TOKEN,
+        )
+        .await;
+    assert_eq!(status, 200, "{housing}");
+    assert_eq!(housing["refused"], 1);
+    assert_eq!(housing["groups"][0]["path"], "/body/AJBH");
+    let (status, _) = hub.get(&path, HOUSING_TOKEN).await;
+    assert_eq!(status, 404);
+    // The centre reads every department's.
+    let (status, centre) = hub.get(&path, OPS_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!(centre["groups"], own["groups"]);
+    let (status, _) = hub.get(&format!("{path}?days=0"), OPS_TOKEN).await;
+    assert_eq!(status, 400);
+
+    // Replay stays the centre's: a department's token, even with the ops
+    // role, neither replays, edits nor purges, and reads no payload.
+    assert_eq!(own["dlq_waiting"], 3, "{own:#}");
+    let (status, said) = hub
+        .post("/api/dlq/replay", URBAN_TOKEN, &json!({"connector": URBAN}))
+        .await;
+    assert_eq!(status, 403, "{said}");
+    let (status, _) = hub
+        .post(
+            "/api/dlq/purge",
+            URBAN_TOKEN,
+            &json!({"filter": {"connector": URBAN}}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let letter = env.dead_letters(URBAN).await.remove(0).id;
+    let (status, shown) = hub
+        .get(&format!("/api/dlq/{URBAN}/{letter}"), URBAN_TOKEN)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(shown["body"].is_null(), "{shown}");
+    let (status, _) = hub
+        .post(
+            &format!("/api/dlq/{URBAN}/{letter}/edit"),
+            URBAN_TOKEN,
+            &json!({"body": {}}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(env.dead_letters(URBAN).await.len(), 3, "all still waiting");
+
+    // Its out queue: nothing waits yet.
+    let queue = &own["out_queue"];
+    assert_eq!(queue["queue"], env.names.outbound_queue(URBAN));
+    assert_eq!(queue["depth"], 0, "{queue}");
+    assert!(queue["oldest_age_seconds"].is_null());
+    assert_eq!(queue["backed_up"], false);
+
+    // A ticket urban management leads: its dispatch waits on its queue,
+    // which nobody consumes.
+    let out = env.names.outbound_queue(URBAN);
+    env.publish(&[hotline_ticket("BJ12345-20261206-000501")])
+        .await;
+    wait_until(Duration::from_secs(30), "an event waits", || async {
+        env.depth_if_any(&out).await.unwrap_or(0) >= 1
+    })
+    .await;
+    let waiting = env.depth_if_any(&out).await.unwrap();
+    let (_, own) = hub.get(&path, URBAN_TOKEN).await;
+    let queue = &own["out_queue"];
+    assert_eq!(queue["depth"], waiting, "{queue}");
+    let age = queue["oldest_age_seconds"].as_i64().expect("an age");
+    assert!((0..120).contains(&age), "{queue}");
+    assert_eq!(queue["age_at_least"], false);
+    assert_eq!(queue["backed_up"], false, "{queue}");
+    let sent: chrono::DateTime<Utc> = sqlx::query_scalar(
+        "SELECT min(sent_at) FROM outbox WHERE destination = $1 AND sent_at IS NOT NULL",
+    )
+    .bind(URBAN)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        queue["oldest_sent_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap(),
+        sent
+    );
+
+    // The department stops consuming for an hour: it sees it first.
+    sqlx::query("UPDATE outbox SET sent_at = sent_at - interval '1 hour' WHERE destination = $1")
+        .bind(URBAN)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let (_, own) = hub.get(&path, URBAN_TOKEN).await;
+    let queue = &own["out_queue"];
+    assert!(
+        queue["oldest_age_seconds"].as_i64().unwrap() >= 3600,
+        "{queue}"
+    );
+    assert_eq!(queue["backed_up"], true, "{queue}");
+
+    // Drained: nothing waits, no age.
+    let drained = env.drain(&out).await;
+    assert_eq!(drained.len() as u64, queue["depth"].as_u64().unwrap());
+    let (_, own) = hub.get(&path, URBAN_TOKEN).await;
+    let queue = &own["out_queue"];
+    assert_eq!(queue["depth"], 0, "{queue}");
+    assert!(queue["oldest_age_seconds"].is_null(), "{queue}");
+    assert_eq!(queue["backed_up"], false);
+
+    // A connector that receives nothing has no out queue.
+    let (_, planning) = hub
+        .get("/api/connectors/dept-planning/refusals", OPS_TOKEN)
+        .await;
+    assert!(planning["out_queue"].is_null(), "{planning}");
+    hub.stop().await;
+}
+
+/// The bundled connectors and routing, with no places.
+async fn rules(store: &Store) -> Rules {
+    let registry = Registry::load(&root().join("connectors"), &root().join("schemas"))
+        .expect("connectors load");
+    let routing = Routing::load(&root().join("deploy/routing.toml")).expect("routing loads");
+    let (_, places) = gridhub::places::load(store).await.expect("grid data");
+    Rules {
+        centre: "command-centre".to_owned(),
+        registry: Arc::new(registry),
+        routing: Arc::new(routing),
+        places,
+    }
+}
+
+/// Refuses each (message_id, message type, body) of the police as the
+/// pipeline does and records the refusals.
+async fn refuse(store: &Store, rules: &Rules, messages: &[(&str, &str, Vec<u8>)]) {
+    let refusals: Vec<_> = messages
+        .iter()
+        .map(|(id, message_type, body)| {
+            let inbound = Inbound {
+                routing_key: format!("dept-police.{message_type}"),
+                message_id: Some((*id).to_owned()),
+                content_type: Some("application/json".to_owned()),
+                user_id: Some("dept-police".to_owned()),
+                body: body.clone(),
+                replays: 0,
+            };
+            match gridhub::pipeline::prepare(&rules.registry, "dept-police", &inbound, &[]) {
+                Err(refusal) => refusal,
+                Ok(_) => panic!("{id} is refused"),
+            }
+        })
+        .collect();
+    let items: Vec<Item<'_>> = messages
+        .iter()
+        .zip(&refusals)
+        .map(|((id, message_type, _), refusal)| Item {
+            connector: "dept-police",
+            message_id: Some(*id),
+            message_type,
+            replays: 0,
+            work: Work::Refused {
+                refusal,
+                routing_key: if *message_type == "nonsense" {
+                    "dept-police.nonsense"
+                } else {
+                    "dept-police.floating-population"
+                },
+            },
+        })
+        .collect();
+    store.apply(&items, rules).await.unwrap();
+}
+
+/// The police's refusals, grouped on a backend: (stage, type, path, count).
+async fn police_causes(
+    store: &Store,
+) -> Vec<(String, Option<String>, String, Option<String>, i64)> {
+    let rules = rules(store).await;
+    let police = |name: &str| {
+        sample(
+            "dept-police",
+            &format!("floating-population/invalid/{name}"),
+        )
+    };
+    // The same ID-number fault at record 1 and, in a copy, at record 0:
+    // one cause.
+    let at_one = police("id-number-17-digits.json");
+    let mut at_zero: Value = serde_json::from_slice(&at_one).unwrap();
+    let records = at_zero["SJ"].as_array_mut().unwrap();
+    records.swap(0, 1);
+    refuse(
+        store,
+        &rules,
+        &[
+            ("p-1", "floating-population", at_one),
+            (
+                "p-2",
+                "floating-population",
+                serde_json::to_vec(&at_zero).unwrap(),
+            ),
+            (
+                "p-3",
+                "floating-population",
+                police("birth-date-with-dashes.json"),
+            ),
+            ("p-4", "floating-population", police("count-differs.json")),
+            (
+                "p-5",
+                "floating-population",
+                police("birth-date-feb-29-2023.json"),
+            ),
+            ("p-6", "nonsense", b"{}".to_vec()),
+        ],
+    )
+    .await;
+    let keys = vec![
+        "dept-police.floating-population".to_owned(),
+        "dept-police.camera-alert".to_owned(),
+    ];
+    let since = Utc::now() - chrono::Duration::days(1);
+    let causes = store
+        .refusal_causes("dept-police", since, &keys, 100)
+        .await
+        .unwrap();
+    assert_eq!(causes.refused, 6);
+    assert!(!causes.truncated);
+    // Fewer groups than asked: cut, and said so.
+    let two = store
+        .refusal_causes("dept-police", since, &keys, 2)
+        .await
+        .unwrap();
+    assert_eq!(two.groups.len(), 2);
+    assert!(two.truncated);
+    // A later period holds none.
+    let later = store
+        .refusal_causes(
+            "dept-police",
+            Utc::now() + chrono::Duration::seconds(5),
+            &keys,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!((later.refused, later.groups.len()), (0, 0));
+    causes
+        .groups
+        .into_iter()
+        .map(|g| {
+            assert!(g.first_seen <= g.last_seen);
+            let path = g
+                .instance_path
+                .map(|p| gridhub::hints::shown_path(None, &p))
+                .unwrap_or_default();
+            let shown = (!g.schema_path.is_empty()).then_some(path);
+            (g.stage, g.routing_key, g.schema_path, shown, g.refusals)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn refusals_are_grouped_alike_on_both_backends() {
+    let db = TestDb::new().await;
+    let postgres = police_causes(&db.store).await;
+    let lite = Store::connect("sqlite::memory:", 1)
+        .await
+        .expect("in-memory SQLite store");
+    let sqlite = police_causes(&lite).await;
+    assert_eq!(postgres, sqlite);
+    let find = |stage: &str, rule_ends: &str| {
+        postgres
+            .iter()
+            .find(|g| g.0 == stage && g.2.ends_with(rule_ends))
+            .unwrap_or_else(|| panic!("no {stage} {rule_ends} in {postgres:#?}"))
+    };
+    let id_number = find("schema", "/GMSFHM/pattern");
+    assert_eq!(
+        id_number.4, 2,
+        "one cause whatever the record: {postgres:#?}"
+    );
+    assert_eq!(
+        id_number.3.as_deref(),
+        Some("/*/*/*"),
+        "indices and names as *"
+    );
+    assert_eq!(
+        id_number.1.as_deref(),
+        Some("dept-police.floating-population")
+    );
+    assert_eq!(find("schema", "/CSRQ/pattern").4, 1);
+    assert_eq!(find("mapping", "").4, 1);
+    assert_eq!(find("intent", "/format").4, 1);
+    let unknown_type = find("decode", "");
+    assert_eq!(
+        unknown_type.1, None,
+        "a routing key not its own is not named"
+    );
+    assert_eq!(postgres[0].4, 2, "the largest group first");
+}
+
