@@ -470,3 +470,125 @@ async fn refusals_are_grouped_alike_on_both_backends() {
     assert_eq!(postgres[0].4, 2, "the largest group first");
 }
 
+/// The department's view in a real browser shows what the API says: its
+/// causes with their counts, hints and examples, and its out queue backing
+/// up, then drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_department_view_shows_what_the_api_says() {
+    use crate::console::Driver;
+
+    let env = TestEnv::new().await;
+    let hub = env
+        .start_hub(env.settings_with_token(URBAN, URBAN_TOKEN, Role::Ops, &[URBAN]))
+        .await;
+    let mut messages = bad_messages();
+    messages.push(hotline_ticket("BJ12345-20261206-000601"));
+    env.publish(&messages).await;
+    for sql in [
+        "SELECT count(*) FROM dead_letters",
+        "SELECT count(*) FROM dlq_messages",
+    ] {
+        env.wait_count(sql, 4, Duration::from_secs(30)).await;
+    }
+    let out = env.names.outbound_queue(URBAN);
+    wait_until(Duration::from_secs(30), "an event waits", || async {
+        env.depth_if_any(&out).await.unwrap_or(0) >= 1
+    })
+    .await;
+    // Its system stopped consuming an hour ago.
+    sqlx::query("UPDATE outbox SET sent_at = sent_at - interval '1 hour' WHERE destination = $1")
+        .bind(URBAN)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let (status, api) = hub
+        .get(&format!("/api/connectors/{URBAN}/refusals"), URBAN_TOKEN)
+        .await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(api["out_queue"]["backed_up"], true, "{api}");
+
+    let driver = Driver::start().await;
+    let profile = crate::cli::tempdir();
+    let session = driver.session(&profile).await;
+    // A department's token opens on its own refusals and queue.
+    session
+        .go(&format!(
+            "http://{}/#token={URBAN_TOKEN}",
+            hub.http.unwrap()
+        ))
+        .await;
+    session
+        .wait_for_text("#dept-refused", &api["refused"].to_string())
+        .await;
+    session
+        .wait_for_text("#who", "dept-urban-management (ops)")
+        .await;
+    session
+        .wait_for_text("#dept-waiting", &api["dlq_waiting"].to_string())
+        .await;
+    let rows = session
+        .execute(
+            "return document.querySelectorAll('#dept-groups tbody tr').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rows, json!(api["groups"].as_array().unwrap().len()));
+    for g in api["groups"].as_array().unwrap() {
+        let row = format!(
+            "#dept-groups tr[data-stage=\"{}\"][data-path=\"{}\"]",
+            g["stage"].as_str().unwrap(),
+            g["path"].as_str().unwrap()
+        );
+        session
+            .wait_for_text(&format!("{row} td.count"), &g["count"].to_string())
+            .await;
+        let hint = session.text(&format!("{row} td.hint")).await.unwrap();
+        assert_eq!(hint.trim(), g["hint"].as_str().unwrap());
+        let example = session.text(&format!("{row} td.example")).await.unwrap();
+        assert!(
+            example.contains(g["example"]["sample"].as_str().unwrap()),
+            "{example}"
+        );
+        if let Some(value) = g["example"]["value_at_path"].as_str() {
+            assert!(example.contains(value), "{example}");
+        }
+    }
+    // The out queue: as deep as the API says, the oldest an hour old, and
+    // a warning.
+    let queue = &api["out_queue"];
+    session
+        .wait_for_text("#dept-depth", &queue["depth"].to_string())
+        .await;
+    let shown = session
+        .execute(
+            "return document.getElementById('dept-oldest').dataset.seconds",
+            json!([]),
+        )
+        .await;
+    let shown: i64 = shown.as_str().unwrap().parse().unwrap();
+    let said = queue["oldest_age_seconds"].as_i64().unwrap();
+    assert!((said..said + 60).contains(&shown), "{shown} against {said}");
+    let oldest = session.text("#dept-oldest").await.unwrap();
+    assert!(oldest.starts_with("1 h"), "{oldest}");
+    let warning = session.text("#dept-backlog").await.unwrap();
+    assert!(warning.contains("backing up"), "{warning}");
+    assert!(warning.contains(&out), "{warning}");
+    // Nothing to replay here; nothing it sent is shown.
+    assert!(session.find("#department button").await.is_none());
+    let page = session
+        .execute("return document.body.innerText", json!([]))
+        .await;
+    for secret in SECRETS {
+        assert!(!page.as_str().unwrap().contains(secret), "{secret} shown");
+    }
+    session.screenshot("console-department.png").await;
+
+    // Its system catches up: the warning goes.
+    env.drain(&out).await;
+    session.wait_for_text("#dept-depth", "0").await;
+    session.wait_for_text("#dept-oldest", "–").await;
+    assert!(session.find("#dept-backlog[hidden]").await.is_some());
+    session.close().await;
+    drop(driver);
+    hub.stop().await;
+}
