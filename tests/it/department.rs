@@ -592,3 +592,70 @@ async fn the_department_view_shows_what_the_api_says() {
     drop(driver);
     hub.stop().await;
 }
+
+/// Records an outbox event for `destination`, sent `minutes` ago (unsent
+/// for `None`), as the relay leaves it.
+async fn sent_event(store: &Store, destination: &str, minutes: Option<i64>) {
+    let sent = minutes.map(|m| Utc::now() - chrono::Duration::minutes(m));
+    let event_id = uuid::Uuid::new_v4();
+    let routing_key = format!("{destination}.case.dispatched");
+    if let Some(pool) = store.pg_pool() {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, destination, routing_key, payload, sent_at)
+             VALUES ($1, $2, $3, '{}', $4)",
+        )
+        .bind(event_id)
+        .bind(destination)
+        .bind(routing_key)
+        .bind(sent)
+        .execute(pool)
+        .await
+        .unwrap();
+    } else if let Some(pool) = store.sqlite_pool() {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, destination, routing_key, payload, sent_at)
+             VALUES ($1, $2, $3, '{}', $4)",
+        )
+        .bind(event_id.hyphenated().to_string())
+        .bind(destination)
+        .bind(routing_key)
+        .bind(sent.map(|at| at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// How long the oldest of N waiting events has waited, in whole minutes,
+/// and whether that is only a lower bound.
+async fn oldest_minutes(store: &Store, destination: &str, waiting: u32) -> Option<(i64, bool)> {
+    store
+        .oldest_waiting(destination, waiting)
+        .await
+        .unwrap()
+        .map(|o| ((Utc::now() - o.sent_at).num_seconds() / 60, o.at_most))
+}
+
+async fn the_oldest_waiting_event_is_dated(store: &Store) {
+    for minutes in [Some(30), Some(20), Some(10), None] {
+        sent_event(store, URBAN, minutes).await;
+    }
+    sent_event(store, HOUSING, Some(90)).await;
+    assert_eq!(oldest_minutes(store, URBAN, 0).await, None, "nothing waits");
+    // FIFO: one waiting is the last sent; three, the first.
+    assert_eq!(oldest_minutes(store, URBAN, 1).await, Some((10, false)));
+    assert_eq!(oldest_minutes(store, URBAN, 3).await, Some((30, false)));
+    // More wait than the outbox still holds: at least as old as its oldest.
+    assert_eq!(oldest_minutes(store, URBAN, 5).await, Some((30, true)));
+    assert_eq!(oldest_minutes(store, "dept-planning", 2).await, None);
+}
+
+#[tokio::test]
+async fn the_oldest_waiting_event_is_dated_alike_on_both_backends() {
+    let db = TestDb::new().await;
+    the_oldest_waiting_event_is_dated(&db.store).await;
+    let lite = Store::connect("sqlite::memory:", 1)
+        .await
+        .expect("in-memory SQLite store");
+    the_oldest_waiting_event_is_dated(&lite).await;
+}
