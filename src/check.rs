@@ -29,6 +29,9 @@ pub struct ExpectedRefusal {
 pub struct Sample {
     pub connector: String,
     pub message_type: String,
+    /// The version of the type's format it is in (folder `<type>.v<N>`;
+    /// `<type>` alone is v1).
+    pub version: u32,
     pub path: PathBuf,
     pub expect: Expectation,
 }
@@ -42,6 +45,12 @@ pub enum Expectation {
 }
 
 impl Sample {
+    /// The AMQP `type` property it is sent with: none for v1, which is what
+    /// a publisher that has never heard of versions sends.
+    pub fn amqp_type(&self) -> Option<String> {
+        (self.version != 1).then(|| format!("v{}", self.version))
+    }
+
     /// The message as the connector would publish it.
     pub fn inbound(&self, message_id: &str) -> std::io::Result<Inbound> {
         let content_type = match &self.expect {
@@ -55,6 +64,7 @@ impl Sample {
             routing_key: format!("{}.{}", self.connector, self.message_type),
             message_id: Some(message_id.to_owned()),
             content_type: Some(content_type),
+            amqp_type: self.amqp_type(),
             user_id: None,
             body: std::fs::read(&self.path)?,
             replays: 0,
@@ -62,7 +72,18 @@ impl Sample {
     }
 }
 
-/// Every sample of a connector: `samples/<type>/{valid,invalid}/NAME.*`
+/// A samples folder's message type and version: `ticket` is v1 of
+/// `ticket`, `ticket.v2` its v2.
+pub fn sample_folder(name: &str) -> (&str, Option<u32>) {
+    match name.rsplit_once('.') {
+        Some((message_type, version)) => {
+            (message_type, crate::connector::requested_version(version))
+        }
+        None => (name, Some(1)),
+    }
+}
+
+/// Every sample of a connector: `samples/<type>[.v<N>]/{valid,invalid}/NAME.*`
 /// with `NAME.expect.json` beside it. Problems finding them are returned too.
 pub fn samples(connector: &Connector) -> (Vec<Sample>, Vec<String>) {
     let mut found = Vec::new();
@@ -78,19 +99,31 @@ pub fn samples(connector: &Connector) -> (Vec<Sample>, Vec<String>) {
         .collect();
     types.sort();
     for type_dir in types {
-        let message_type = type_dir
+        let folder = type_dir
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        if !connector.messages.contains_key(&message_type) {
+        let (message_type, version) = sample_folder(&folder);
+        let message_type = message_type.to_owned();
+        let Some(versions) = connector.messages.get(&message_type) else {
             problems.push(format!(
                 "{}: connector {} has no message type {message_type}",
                 type_dir.display(),
                 connector.id()
             ));
             continue;
-        }
+        };
+        let Some(version) = version.filter(|n| versions.version(*n).is_some()) else {
+            problems.push(format!(
+                "{}: connector {}'s message type {message_type} has no such version \
+                 (live: {}; folders are named <type> for v1, <type>.v<N> for the others)",
+                type_dir.display(),
+                connector.id(),
+                versions.names()
+            ));
+            continue;
+        };
         for validity in ["valid", "invalid"] {
             let dir = type_dir.join(validity);
             let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -151,6 +184,7 @@ pub fn samples(connector: &Connector) -> (Vec<Sample>, Vec<String>) {
                 found.push(Sample {
                     connector: connector.id().to_owned(),
                     message_type: message_type.clone(),
+                    version,
                     path,
                     expect,
                 });
@@ -322,20 +356,29 @@ pub fn run(connectors_dir: &Path, schemas_dir: &Path) -> Report {
     for connector in registry.connectors.values() {
         let (samples, mut problems) = samples(connector);
         report.problems.append(&mut problems);
-        for message_type in connector.messages.keys() {
-            let has_valid = samples.iter().any(|s| {
-                &s.message_type == message_type && matches!(s.expect, Expectation::Intent(_))
-            });
-            if !has_valid {
-                report.problems.push(format!(
-                    "{}: message type {message_type} has no valid sample",
-                    connector
-                        .dir
-                        .join("samples")
-                        .join(message_type)
-                        .join("valid")
-                        .display()
-                ));
+        for (message_type, versions) in &connector.messages {
+            for version in &versions.versions {
+                let has_valid = samples.iter().any(|s| {
+                    &s.message_type == message_type
+                        && s.version == version.number
+                        && matches!(s.expect, Expectation::Intent(_))
+                });
+                if !has_valid {
+                    let folder = match version.number {
+                        1 => message_type.clone(),
+                        n => format!("{message_type}.v{n}"),
+                    };
+                    report.problems.push(format!(
+                        "{}: message type {message_type} {} has no valid sample",
+                        connector
+                            .dir
+                            .join("samples")
+                            .join(folder)
+                            .join("valid")
+                            .display(),
+                        version.name()
+                    ));
+                }
             }
         }
         report.samples += samples.len();
@@ -454,4 +497,19 @@ fn looks_like_mobile(text: &str) -> bool {
         && bytes[0] == b'1'
         && (b'3'..=b'9').contains(&bytes[1])
         && bytes.iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_folder;
+
+    #[test]
+    fn a_samples_folder_names_its_type_and_version() {
+        assert_eq!(sample_folder("feedback"), ("feedback", Some(1)));
+        assert_eq!(sample_folder("feedback.v2"), ("feedback", Some(2)));
+        assert_eq!(sample_folder("feedback.v1"), ("feedback", Some(1)));
+        // Not a version: no version, which check reports.
+        assert_eq!(sample_folder("feedback.old"), ("feedback", None));
+        assert_eq!(sample_folder("feedback.v02"), ("feedback", None));
+    }
 }

@@ -14,6 +14,21 @@ use crate::connector::{Connector, Registry};
 /// The schema of every event the hub publishes (`gridhub.out`).
 const EVENT_SCHEMA: &str = "hub/event.v1.json";
 
+/// A sample's body: as text, or in base64 when it is not UTF-8 (a sample
+/// of bytes a decoder must refuse).
+fn body_of(path: &std::path::Path) -> Value {
+    use base64::Engine;
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => json!({"body": text}),
+            Err(error) => json!({
+                "body_base64": base64::engine::general_purpose::STANDARD.encode(error.as_bytes()),
+            }),
+        },
+        Err(_) => json!({"body": null}),
+    }
+}
+
 /// One line a connector: what `GET /api/connectors` lists.
 pub fn summary(connector: &Connector) -> Value {
     json!({
@@ -42,7 +57,9 @@ pub fn contract(connector: &Connector, registry: &Registry) -> Value {
         .messages
         .iter()
         .map(|m| {
-            let of_type = found.iter().filter(|s| s.message_type == m.message_type);
+            let of_type = found
+                .iter()
+                .filter(|s| s.message_type == m.message_type && s.version == m.version);
             let (mut valid, mut invalid) = (Vec::new(), Vec::new());
             for sample in of_type {
                 let name = sample
@@ -50,18 +67,19 @@ pub fn contract(connector: &Connector, registry: &Registry) -> Value {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let body = std::fs::read_to_string(&sample.path).unwrap_or_default();
+                let mut entry = body_of(&sample.path);
+                entry["name"] = json!(name);
                 match &sample.expect {
                     Expectation::Intent(intent) => {
-                        valid.push(json!({"name": name, "body": body, "intent": intent}));
+                        entry["intent"] = intent.clone();
+                        valid.push(entry);
                     }
-                    Expectation::Refusal(refusal) => invalid.push(json!({
-                        "name": name,
-                        "body": body,
-                        "refused_at": refusal.stage.as_str(),
-                        "path": refusal.instance_path,
-                        "why": refusal.note,
-                    })),
+                    Expectation::Refusal(refusal) => {
+                        entry["refused_at"] = json!(refusal.stage.as_str());
+                        entry["path"] = json!(refusal.instance_path);
+                        entry["why"] = json!(refusal.note);
+                        invalid.push(entry);
+                    }
                 }
             }
             // Declared beyond the four always personal.
@@ -72,6 +90,11 @@ pub fn contract(connector: &Connector, registry: &Registry) -> Value {
                 .collect();
             json!({
                 "type": m.message_type,
+                "version": format!("v{}", m.version),
+                // What chooses it: the AMQP `type` property (none for v1,
+                // which a publisher that sends none gets when v1 is live).
+                "amqp_type": (m.version != 1).then(|| format!("v{}", m.version)),
+                "deprecated": m.deprecated.map(|d| d.to_string()),
                 "routing_key": format!("{id}.{}", m.message_type),
                 "schema_file": m.schema,
                 "schema": schema_of(&m.schema),

@@ -498,6 +498,7 @@ impl Hub {
                 self.topology(),
             )
             .with_desk(self.rules())
+            .with_places(self.places.clone())
             .with_assessment(self.assessment.clone());
             if let Some(services) = self.open311.take() {
                 state = state.with_open311(http::open311::Endpoint::new(http::open311::Parts {

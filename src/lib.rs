@@ -26,6 +26,7 @@ pub mod demo;
 pub mod desk;
 pub mod district;
 pub mod dlq;
+pub mod dryrun;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -1,10 +1,13 @@
 //! Prometheus metrics: counters the consumer bumps as it works, and gauges
 //! (queue depths, outbox backlog, cases by status) read when scraped.
+//! `deploy/prometheus/` holds the alerts on them, `deploy/grafana/` the
+//! dashboards.
 //!
 //! Each hub owns its registry (no global recorder), so that several hubs in
 //! one process (the tests) keep their figures apart.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +27,15 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+/// A message type's version, as a publisher chose it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub connector: String,
+    pub message_type: String,
+    /// `v1`, `v2`.
+    pub version: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
@@ -37,6 +49,24 @@ pub struct OverdueLabels {
     /// `sign_for`, `reminder` (催办), `supervision` (督办) or `callback`.
     pub level: String,
 }
+
+/// Escalation events recorded in the last hour: their kind and the unit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EscalationLabels {
+    /// `deadline_warning`, `sign_for_overdue`, `reminder` (催办),
+    /// `supervision` (督办) or `callback_overdue`.
+    pub kind: String,
+    /// The lead unit the case was with.
+    pub unit: String,
+}
+
+/// What the hub depends on: `broker` or `database`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabel {
+    pub dependency: &'static str,
+}
+
+mod process;
 
 type LatencyFamily = Family<ConnectorLabel, Histogram, fn() -> Histogram>;
 
@@ -81,11 +111,20 @@ pub struct Metrics {
     pub stalled: Family<ConnectorLabel, Counter>,
     /// Connections that ended on a delivery the client could not parse.
     pub unreadable: Family<ConnectorLabel, Counter>,
+    /// Messages in a version of their type's format marked deprecated.
+    pub deprecated: Family<VersionLabels, Counter>,
     pub inbound_depth: Family<ConnectorLabel, Gauge>,
     pub dlq_depth: Family<ConnectorLabel, Gauge>,
     pub outbox_backlog: Gauge,
     pub cases: Family<StatusLabel, Gauge>,
     pub overdue: Family<OverdueLabels, Gauge>,
+    /// Seconds since the oldest event not yet confirmed was committed.
+    pub outbox_oldest: Gauge<f64, AtomicU64>,
+    pub escalations: Family<EscalationLabels, Gauge>,
+    /// 1 when the hub reached it at the last scrape, else 0.
+    pub up: Family<DependencyLabel, Gauge>,
+    /// The process's own figures, without the `gridhub_` prefix.
+    process: Registry,
     /// Serialises scrapes: gauges are refreshed, then encoded.
     pub scrape: tokio::sync::Mutex<()>,
     rates: Mutex<Rates>,
@@ -121,11 +160,16 @@ impl Metrics {
             unroutable: Family::default(),
             stalled: Family::default(),
             unreadable: Family::default(),
+            deprecated: Family::default(),
             inbound_depth: Family::default(),
             dlq_depth: Family::default(),
             outbox_backlog: Gauge::default(),
             cases: Family::default(),
             overdue: Family::default(),
+            outbox_oldest: Gauge::default(),
+            escalations: Family::default(),
+            up: Family::default(),
+            process: Registry::default(),
             scrape: tokio::sync::Mutex::new(()),
             rates: Mutex::new(Rates::default()),
             registry: Registry::default(),
@@ -191,6 +235,11 @@ impl Metrics {
             metrics.unreadable.clone(),
         );
         registry.register(
+            "deprecated_messages",
+            "Messages received in a version of their type's format marked deprecated in its connector.toml",
+            metrics.deprecated.clone(),
+        );
+        registry.register(
             "inbound_queue_depth",
             "Messages ready in a connector's inbound queue",
             metrics.inbound_depth.clone(),
@@ -211,10 +260,35 @@ impl Metrics {
             "Open cases past a deadline, by the unit that owes the step and the escalation level",
             metrics.overdue.clone(),
         );
+        registry.register(
+            "outbox_oldest_unsent_seconds",
+            "Age of the oldest case event not yet confirmed by the broker (0 when none waits)",
+            metrics.outbox_oldest.clone(),
+        );
+        registry.register(
+            "case_escalations_last_hour",
+            "Escalation events of the last hour (deadline warnings, sign-for overdue, reminders, supervisions, callbacks overdue), by kind and lead unit",
+            metrics.escalations.clone(),
+        );
+        registry.register(
+            "dependency_up",
+            "Whether the hub reached the broker or the database at this scrape (1) or not (0)",
+            metrics.up.clone(),
+        );
+        let mut process = Registry::default();
+        process.register_collector(Box::new(process::Process));
         Metrics {
             registry,
+            process,
             ..metrics
         }
+    }
+
+    /// Sets whether `dependency` answered this scrape.
+    pub fn up(&self, dependency: &'static str, up: bool) {
+        self.up
+            .get_or_create(&DependencyLabel { dependency })
+            .set(i64::from(up));
     }
 
     /// Records how long a step of a batch took.
@@ -230,6 +304,17 @@ impl Metrics {
         }
     }
 
+    /// One message in a deprecated version of its type's format.
+    pub fn deprecated(&self, connector: &str, message_type: &str, version: u32) {
+        self.deprecated
+            .get_or_create(&VersionLabels {
+                connector: connector.to_owned(),
+                message_type: message_type.to_owned(),
+                version: format!("v{version}"),
+            })
+            .inc();
+    }
+
     pub fn refused(&self, connector: &str, stage: &str) {
         self.refused
             .get_or_create(&StageLabels {
@@ -241,8 +326,11 @@ impl Metrics {
 
     /// The Prometheus text exposition of everything.
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut text = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = encode_registry(&mut text, &self.registry)
+            .and_then(|()| encode_registry(&mut text, &self.process))
+            .and_then(|()| encode_eof(&mut text));
         text
     }
 
@@ -305,5 +393,11 @@ mod tests {
         );
         assert!(text.contains("gridhub_processing_seconds_bucket"));
         assert!(text.contains("gridhub_outbox_backlog"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        if cfg!(target_os = "linux") {
+            assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+            assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+        }
     }
 }

@@ -103,6 +103,17 @@ pub struct MessageConfig {
     /// Second part of the routing key `<connector>.<type>`.
     #[serde(rename = "type")]
     pub message_type: String,
+    /// The format's version, from 1 (the default). One type may be declared
+    /// once per version: each version is live, with its own schema, mapping
+    /// and samples, and a publisher chooses one with the AMQP `type`
+    /// property `v<N>` (see [`requested_version`]).
+    #[serde(default = "first_version")]
+    pub version: u32,
+    /// The date this version is announced to go (`deprecated = 2027-06-30`):
+    /// until the entry is removed it is still accepted, but every message in
+    /// it is counted and its connector's developers see it flagged.
+    #[serde(default)]
+    pub deprecated: Option<toml::value::Datetime>,
     /// Schema file, relative to the schemas folder.
     pub schema: String,
     /// jq program, relative to the connector's folder.
@@ -124,12 +135,77 @@ pub struct Connector {
     pub messages: BTreeMap<String, MessageType>,
 }
 
-/// A compiled inbound message type.
+fn first_version() -> u32 {
+    1
+}
+
+/// A compiled inbound message type: every live version of its format.
 pub struct MessageType {
+    /// Ascending by number, never empty.
+    pub versions: Vec<Version>,
+    /// Its personal fields: the four always personal and those any of its
+    /// versions declares. A field personal in one version is personal in
+    /// all, so that no version shows a record more than another.
+    pub personal: crate::privacy::Personal,
+}
+
+/// One version of a message type's format.
+pub struct Version {
+    pub number: u32,
     pub schema: Schema,
     pub mapping: Mapping,
-    /// Its personal fields: the four always personal and those declared.
-    pub personal: crate::privacy::Personal,
+    /// The date it is announced to go, when deprecated.
+    pub deprecated: Option<chrono::NaiveDate>,
+}
+
+impl Version {
+    /// `v1`, `v2`: the value of the AMQP `type` property that chooses it.
+    pub fn name(&self) -> String {
+        format!("v{}", self.number)
+    }
+}
+
+impl MessageType {
+    /// What a message without a version is read as: the oldest live
+    /// version, the one publishers sent before any other existed.
+    pub fn oldest(&self) -> &Version {
+        &self.versions[0]
+    }
+
+    pub fn version(&self, number: u32) -> Option<&Version> {
+        self.versions.iter().find(|v| v.number == number)
+    }
+
+    /// The version a message with this AMQP `type` property is read as;
+    /// `Err` names a version asked for that is not live.
+    pub fn select(&self, amqp_type: Option<&str>) -> Result<&Version, u32> {
+        match amqp_type.and_then(requested_version) {
+            None => Ok(self.oldest()),
+            Some(number) => self.version(number).ok_or(number),
+        }
+    }
+
+    /// `v1, v2`: the live versions, for messages.
+    pub fn names(&self) -> String {
+        let names: Vec<String> = self.versions.iter().map(Version::name).collect();
+        names.join(", ")
+    }
+}
+
+/// The version an AMQP `type` property asks for: `v<N>` (`v2`), N from 1
+/// to 9999 without leading zeros. Any other value asks for none: `type` is
+/// a free field of AMQP that clients may already fill with their own
+/// names, and reading those as errors would itself force a flag day.
+pub fn requested_version(amqp_type: &str) -> Option<u32> {
+    let digits = amqp_type.strip_prefix('v')?;
+    if digits.is_empty()
+        || digits.len() > 4
+        || digits.starts_with('0')
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 impl Connector {
@@ -315,24 +391,47 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
             config.id
         ));
     }
-    let mut messages = BTreeMap::new();
+    let mut messages: BTreeMap<String, MessageType> = BTreeMap::new();
     for message in &config.messages {
-        if !valid_type(&message.message_type) {
+        let (message_type, number) = (&message.message_type, message.version);
+        if !valid_type(message_type) {
             problems.push(format!(
-                "{}: message type {:?} must be lowercase letters, digits, dashes and underscores",
+                "{}: message type {message_type:?} must be lowercase letters, digits, dashes and underscores",
                 file.display(),
-                message.message_type
             ));
             continue;
         }
-        if messages.contains_key(&message.message_type) {
+        if !(1..=9999).contains(&number) {
             problems.push(format!(
-                "{}: message type {} is declared twice",
+                "{}: message type {message_type}: version {number} must be from 1 to 9999",
                 file.display(),
-                message.message_type
             ));
             continue;
         }
+        if messages
+            .get(message_type)
+            .is_some_and(|t| t.version(number).is_some())
+        {
+            problems.push(format!(
+                "{}: message type {message_type} v{number} is declared twice",
+                file.display(),
+            ));
+            continue;
+        }
+        let deprecated = match &message.deprecated {
+            None => None,
+            Some(date) => match deprecation_date(date) {
+                Some(date) => Some(date),
+                None => {
+                    problems.push(format!(
+                        "{}: message type {message_type} v{number}: deprecated = {date} \
+                         must be a date, such as 2027-06-30",
+                        file.display(),
+                    ));
+                    continue;
+                }
+            },
+        };
         let schema =
             Schema::load(schemas_dir, &message.schema).map_err(|e| problems.push(e.to_string()));
         let mapping_path = dir.join(&message.mapping);
@@ -344,26 +443,32 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
             .find(|p| p.is_empty() || p.split('.').any(str::is_empty))
         {
             problems.push(format!(
-                "{}: message type {}: personal field {path:?} is not a dotted path",
+                "{}: message type {message_type}: personal field {path:?} is not a dotted path",
                 file.display(),
-                message.message_type
             ));
         }
         if let (Ok(schema), Ok(mapping)) = (schema, mapping) {
-            let personal = crate::privacy::Personal::declared(
-                message
-                    .personal
-                    .iter()
-                    .map(|(path, kind)| (path.as_str(), *kind)),
-            );
-            messages.insert(
-                message.message_type.clone(),
-                MessageType {
-                    schema,
-                    mapping,
-                    personal,
-                },
-            );
+            let versions = &mut messages
+                .entry(message_type.clone())
+                .or_insert_with(|| MessageType {
+                    versions: Vec::new(),
+                    personal: crate::privacy::Personal::declared(
+                        config
+                            .messages
+                            .iter()
+                            .filter(|m| &m.message_type == message_type)
+                            .flat_map(|m| m.personal.iter())
+                            .map(|(path, kind)| (path.as_str(), *kind)),
+                    ),
+                })
+                .versions;
+            versions.push(Version {
+                number,
+                schema,
+                mapping,
+                deprecated,
+            });
+            versions.sort_by_key(|v| v.number);
         }
     }
     if problems.is_empty() {
@@ -374,6 +479,16 @@ fn load_connector(dir: &Path, schemas_dir: &Path) -> Result<Connector, Vec<Strin
         })
     } else {
         Err(problems)
+    }
+}
+
+/// A `deprecated` value: a date alone.
+fn deprecation_date(value: &toml::value::Datetime) -> Option<chrono::NaiveDate> {
+    match (value.date, value.time, value.offset) {
+        (Some(date), None, None) => {
+            chrono::NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
+        }
+        _ => None,
     }
 }
 
@@ -411,5 +526,59 @@ mod tests {
         assert!(connector.allows_publisher(Some("hub"), &trusted));
         assert!(!connector.allows_publisher(Some("other"), &trusted));
         assert!(!connector.allows_publisher(None, &trusted));
+    }
+
+    #[test]
+    fn a_version_is_asked_for_as_v_and_a_number() {
+        assert_eq!(requested_version("v1"), Some(1));
+        assert_eq!(requested_version("v2"), Some(2));
+        assert_eq!(requested_version("v9999"), Some(9999));
+        // Anything else asks for none: the oldest live version reads it.
+        for other in [
+            "", "v", "v0", "v02", "V2", "2", "v2.0", "v-1", "v10000", "ticket", "v２",
+        ] {
+            assert_eq!(requested_version(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn versions_of_a_type_load_side_by_side() {
+        let root = std::env::temp_dir().join(format!("gridhub-versions-{}", std::process::id()));
+        let (dir, schemas) = (root.join("connectors/x"), root.join("schemas"));
+        std::fs::create_dir_all(dir.join("mappings")).unwrap();
+        std::fs::create_dir_all(schemas.join("x")).unwrap();
+        let schema =
+            r#"{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}"#;
+        std::fs::write(schemas.join("x/t.v1.json"), schema).unwrap();
+        std::fs::write(schemas.join("x/t.v2.json"), schema).unwrap();
+        std::fs::write(dir.join("mappings/t.jq"), ".").unwrap();
+        let write = |more: &str| {
+            let text = format!(
+                "id = \"x\"\nkind = \"department\"\nname = \"x\"\n\
+                 [[messages]]\ntype = \"t\"\nversion = 2\nschema = \"x/t.v2.json\"\nmapping = \"mappings/t.jq\"\n\
+                 [[messages]]\ntype = \"t\"\nschema = \"x/t.v1.json\"\nmapping = \"mappings/t.jq\"\n{more}"
+            );
+            std::fs::write(dir.join("connector.toml"), text).unwrap();
+            load_connector(&dir, &schemas)
+        };
+        let connector = write("deprecated = 2027-06-30\n").unwrap();
+        let versions = &connector.messages["t"];
+        assert_eq!(versions.names(), "v1, v2");
+        assert_eq!(versions.oldest().number, 1);
+        assert_eq!(
+            versions.oldest().deprecated,
+            chrono::NaiveDate::from_ymd_opt(2027, 6, 30)
+        );
+        assert_eq!(versions.select(None).unwrap().number, 1);
+        assert_eq!(versions.select(Some("v2")).unwrap().number, 2);
+        assert_eq!(versions.select(Some("feedback")).unwrap().number, 1);
+        assert_eq!(versions.select(Some("v3")).err(), Some(3));
+        let twice = write(
+            "[[messages]]\ntype = \"t\"\nschema = \"x/t.v1.json\"\nmapping = \"mappings/t.jq\"\n",
+        );
+        assert!(twice.is_err_and(|p| p[0].contains("t v1 is declared twice")));
+        let not_a_date = write("deprecated = 2027-06-30T00:00:00Z\n");
+        assert!(not_a_date.is_err_and(|p| p[0].contains("must be a date")));
+        std::fs::remove_dir_all(&root).ok();
     }
 }

@@ -7,6 +7,9 @@ pub struct Inbound {
     pub routing_key: String,
     pub message_id: Option<String>,
     pub content_type: Option<String>,
+    /// The AMQP `type` property: `v<N>` chooses the version of the message
+    /// type's format (`connector::requested_version`).
+    pub amqp_type: Option<String>,
     /// Publisher's broker user, as checked by the broker.
     pub user_id: Option<String>,
     pub body: Vec<u8>,
@@ -21,6 +24,7 @@ impl std::fmt::Debug for Inbound {
             .field("routing_key", &self.routing_key)
             .field("message_id", &self.message_id)
             .field("content_type", &self.content_type)
+            .field("amqp_type", &self.amqp_type)
             .field("user_id", &self.user_id)
             .field("body_len", &self.body.len())
             .field("replays", &self.replays)

@@ -132,6 +132,8 @@ impl Refusal {
 pub struct Prepared {
     pub message_id: String,
     pub message_type: String,
+    /// The version of the type's format it was read as.
+    pub version: u32,
     pub intent: Intent,
 }
 
@@ -145,10 +147,12 @@ pub fn prepare(
     message: &Inbound,
     trusted: &[String],
 ) -> Result<Prepared, Refusal> {
-    let (message_id, message_type, output) = mapped(registry, connector, message, trusted)?;
+    let (message_id, message_type, version, output) =
+        mapped(registry, connector, message, trusted)?;
     Ok(Prepared {
         message_id,
         message_type: message_type.to_owned(),
+        version,
         intent: typed(output)?,
     })
 }
@@ -161,23 +165,25 @@ pub fn prepare_json(
     message: &Inbound,
     trusted: &[String],
 ) -> Result<(Prepared, Value), Refusal> {
-    let (message_id, message_type, output) = mapped(registry, connector, message, trusted)?;
+    let (message_id, message_type, version, output) =
+        mapped(registry, connector, message, trusted)?;
     let prepared = Prepared {
         message_id,
         message_type: message_type.to_owned(),
+        version,
         intent: typed(output.clone())?,
     };
     Ok((prepared, output))
 }
 
 /// Decode, identity, schema, mapping and the intent's schema: the message's
-/// id and type, and the mapping's output.
+/// id, type and version, and the mapping's output.
 fn mapped<'m>(
     registry: &Registry,
     connector: &str,
     message: &'m Inbound,
     trusted: &[String],
-) -> Result<(String, &'m str, Value), Refusal> {
+) -> Result<(String, &'m str, u32, Value), Refusal> {
     let decode = |reason: String| Refusal::new(Stage::Decode, reason);
     let message_id = match message.message_id.as_deref() {
         None | Some("") => return Err(decode("message has no message_id".to_owned())),
@@ -200,13 +206,23 @@ fn mapped<'m>(
             )));
         }
     };
-    let Some(compiled) = connector.messages.get(message_type) else {
+    let Some(versions) = connector.messages.get(message_type) else {
         return Err(decode(format!(
             "connector {} has no message type {}",
             connector.id(),
             clip(message_type, 64)
         )));
     };
+    let compiled = versions
+        .select(message.amqp_type.as_deref())
+        .map_err(|asked| {
+            decode(format!(
+                "connector {}'s message type {message_type} has no version v{asked} \
+                 (AMQP type property); live: {}",
+                connector.id(),
+                versions.names()
+            ))
+        })?;
     if !connector.allows_publisher(message.user_id.as_deref(), trusted) {
         let who = message
             .user_id
@@ -242,7 +258,21 @@ fn mapped<'m>(
             violations,
         ));
     }
-    Ok((message_id, message_type, output))
+    Ok((message_id, message_type, compiled.number, output))
+}
+
+/// The version of its type's format a message is read in, when its routing
+/// key names a known type and its AMQP `type` a live version (or none).
+pub fn version_of<'r>(
+    registry: &'r Registry,
+    connector: &str,
+    message: &Inbound,
+) -> Option<(&'r str, &'r crate::connector::Version)> {
+    let connector = registry.get(connector)?;
+    let (_, message_type) = message.routing_key.split_once('.')?;
+    let (message_type, versions) = connector.messages.get_key_value(message_type)?;
+    let version = versions.select(message.amqp_type.as_deref()).ok()?;
+    Some((message_type.as_str(), version))
 }
 
 /// The intent's types, taking the validated output apart (no copy).

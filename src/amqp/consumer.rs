@@ -357,11 +357,23 @@ async fn collect(
                         .content_type()
                         .as_ref()
                         .map(|c| c.as_str().to_owned()),
+                    amqp_type: delivery
+                        .properties
+                        .kind()
+                        .as_ref()
+                        .map(|t| t.as_str().to_owned()),
                     user_id: provenance.user,
                     body: delivery.body,
                     replays: provenance.replays,
                 };
                 let result = pipeline::prepare(&ctx.registry, connector, &message, &ctx.trusted);
+                if let Some((message_type, version)) =
+                    pipeline::version_of(&ctx.registry, connector, &message)
+                    && version.deprecated.is_some()
+                {
+                    ctx.metrics
+                        .deprecated(connector, message_type, version.number);
+                }
                 if delivery.redelivered {
                     ctx.metrics.redelivered.get_or_create(&label).inc();
                 }

@@ -10,6 +10,9 @@ pub struct Outgoing {
     pub routing_key: String,
     pub message_id: Option<String>,
     pub content_type: Option<String>,
+    /// The AMQP `type` property: `v2` chooses that version of the message
+    /// type's format.
+    pub amqp_type: Option<String>,
     pub user_id: Option<String>,
     pub body: Vec<u8>,
     /// Replay count to carry in `x-gridhub-replays` (0: none).
@@ -55,6 +58,9 @@ pub async fn publish_all(
         }
         if let Some(content_type) = &message.content_type {
             properties = properties.with_content_type(content_type.as_str().into());
+        }
+        if let Some(amqp_type) = &message.amqp_type {
+            properties = properties.with_type(amqp_type.as_str().into());
         }
         if let Some(user) = &message.user_id {
             properties = properties.with_user_id(user.as_str().into());

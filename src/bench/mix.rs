@@ -587,6 +587,7 @@ fn inbound(routing_key: &str, content_type: &str, body: Vec<u8>) -> Inbound {
         routing_key: routing_key.to_owned(),
         message_id: Some("bench-template".to_owned()),
         content_type: Some(content_type.to_owned()),
+        amqp_type: None,
         user_id: None,
         body,
         replays: 0,

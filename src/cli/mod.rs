@@ -20,6 +20,8 @@ use crate::store::Store;
 mod assess;
 mod cases;
 mod dlq;
+#[cfg(feature = "tools")]
+mod validate;
 
 pub use cases::{CaseCommand, CaseFilters};
 pub use dlq::{DlqCommand, FilterArgs};
@@ -89,6 +91,10 @@ pub enum Command {
         /// Content type; default from each file's extension.
         #[arg(long)]
         content_type: Option<String>,
+        /// The AMQP `type` property, which chooses the version of the
+        /// message type's format: `v2`. Default none: the oldest live one.
+        #[arg(long = "amqp-type", value_name = "VERSION")]
+        amqp_type: Option<String>,
         /// Files to publish.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -185,6 +191,18 @@ pub enum Command {
     /// Run the whole hub in this process with no broker and no database (an
     /// in-process bus and SQLite), play a stream of hotline tickets and
     /// department messages, a few of them bad, and serve the console.
+    /// Dry-run message files offline, as `POST
+    /// /api/connectors/{id}/{type}/validate` does on a running hub: every
+    /// violation and its path, or the case each would become (placed on
+    /// the bundled district's grids) or the records it would share. No
+    /// broker, no database. Exit 1 if any file is refused.
+    #[cfg(feature = "tools")]
+    Validate {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: validate::ValidateArgs,
+    },
     #[cfg(feature = "tools")]
     Demo {
         #[command(flatten)]
@@ -286,6 +304,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             message_type,
             message_id,
             content_type,
+            amqp_type,
             files,
         } => {
             publish(
@@ -294,6 +313,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 &message_type,
                 message_id,
                 content_type,
+                amqp_type,
                 &files,
             )
             .await
@@ -356,6 +376,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { command } => dlq::dlq(command).await,
         #[cfg(feature = "tools")]
         Command::Bench { common, args } => crate::bench::run(settings(&common)?, args).await,
+        #[cfg(feature = "tools")]
+        Command::Validate { common, args } => validate::run(&settings(&common)?, args),
         #[cfg(feature = "tools")]
         Command::Demo { common, args } => crate::demo::run(settings(&common)?, args).await,
         Command::Topology { common, passwords } => topology(&common, passwords.as_deref()),
@@ -443,9 +465,18 @@ fn connector_show(settings: &Settings, id: &str, json: bool) -> anyhow::Result<E
     println!("  name, phone, id_number and birth_date are personal wherever they stand");
     for m in publish["messages"].as_array().into_iter().flatten() {
         let count = |kind: &str| m["samples"][kind].as_array().map_or(0, Vec::len);
+        let chosen_by = match m["amqp_type"].as_str() {
+            Some(amqp_type) => format!(", AMQP type {amqp_type}"),
+            None => String::new(),
+        };
+        let deprecated = match m["deprecated"].as_str() {
+            Some(date) => format!(", deprecated: goes {date}"),
+            None => String::new(),
+        };
         println!(
-            "  {:<40} schema {} ({} valid, {} invalid samples)",
+            "  {:<40} {}{chosen_by}{deprecated}: schema {} ({} valid, {} invalid samples)",
             text(&m["routing_key"]),
+            text(&m["version"]),
             text(&m["schema_file"]),
             count("valid"),
             count("invalid")
@@ -518,6 +549,7 @@ async fn publish(
     message_type: &str,
     message_id: Option<String>,
     content_type: Option<String>,
+    amqp_type: Option<String>,
     files: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     if message_id.is_some() && files.len() > 1 {
@@ -539,6 +571,7 @@ async fn publish(
                     .clone()
                     .unwrap_or_else(|| content_type_for(file).to_owned()),
             ),
+            amqp_type: amqp_type.clone(),
             user_id: Some(amqp::url_user(&settings.amqp_url)),
             body,
             replays: 0,

@@ -272,6 +272,7 @@ impl Player {
             routing_key: routing_key.to_owned(),
             message_id: Some("demo-check".to_owned()),
             content_type: Some("application/json".to_owned()),
+            amqp_type: None,
             user_id: user.clone(),
             body,
             replays: 0,

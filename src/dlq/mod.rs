@@ -186,6 +186,8 @@ pub struct DeadLetter {
     pub refused_at: Option<String>,
     pub replays: i64,
     pub content_type: Option<String>,
+    /// Its AMQP `type` property: the version of its format it asked for.
+    pub amqp_type: Option<String>,
     pub size: usize,
     /// Only the first bytes of the body were kept (it was over the limit);
     /// `size` is then the original's.
@@ -318,6 +320,7 @@ impl DeadLetter {
             refused_at: header_str(&headers, REFUSED_AT),
             replays: header_int(&headers, REPLAYS).unwrap_or(0),
             content_type: props.content_type().as_ref().map(|c| c.as_str().to_owned()),
+            amqp_type: props.kind().as_ref().map(|t| t.as_str().to_owned()),
             size: header_int(&headers, BODY_SIZE)
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(size),

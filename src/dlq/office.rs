@@ -544,6 +544,7 @@ impl Office {
                 routing_key: detail.letter.routing_key.clone(),
                 message_id: detail.letter.message_id.clone(),
                 content_type: detail.letter.content_type.clone(),
+                amqp_type: detail.letter.amqp_type.clone(),
                 // Judged as the replay will be: as its original publisher.
                 user_id: detail.letter.original_user.clone(),
                 body: body.clone(),
@@ -940,6 +941,7 @@ mod tests {
             refused_at: Some(at.into()),
             replays: 0,
             content_type: None,
+            amqp_type: None,
             size: 3,
             truncated: false,
             original_user: None,

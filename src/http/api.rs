@@ -16,7 +16,7 @@ use super::auth::authorize;
 use super::{ApiError, AppState, PURGE_CONFIRMATION, PendingPurge};
 use crate::carrier::Carrier;
 use crate::dlq::{Edited, Filter};
-use crate::metrics::{Metrics, OverdueLabels, StatusLabel};
+use crate::metrics::{EscalationLabels, Metrics, OverdueLabels, StatusLabel};
 use crate::settings::Role;
 use crate::store::Applied;
 use crate::store::audit::AuditRecord;
@@ -49,24 +49,93 @@ async fn depths(state: &AppState) -> BTreeMap<String, (Option<u32>, Option<u32>)
     depths
 }
 
+/// How long a scrape waits for the broker, and for the database, before it
+/// reports it down: well within Prometheus' default scrape timeout (10 s).
+const SCRAPE_BOUND: Duration = Duration::from_secs(4);
+
 pub async fn metrics(State(state): Shared) -> Response {
     let metrics = &state.metrics;
     let _scrape = metrics.scrape.lock().await;
-    for (id, (inbound, dead)) in depths(&state).await {
-        let label = Metrics::label(&id);
-        if let Some(n) = inbound {
-            metrics
-                .inbound_depth
-                .get_or_create(&label)
-                .set(i64::from(n));
-        }
-        if let Some(n) = dead {
-            metrics.dlq_depth.get_or_create(&label).set(i64::from(n));
+    // Every connector has its counters at 0 from the first scrape on: a
+    // connector that receives nothing shows a rate of 0 rather than none,
+    // and a counter's first increase is seen as one.
+    for id in state.ops.registry().connectors.keys() {
+        let label = Metrics::label(id);
+        for family in [
+            &metrics.received,
+            &metrics.processed,
+            &metrics.retried,
+            &metrics.redelivered,
+            &metrics.replayed,
+            &metrics.purged,
+            &metrics.unroutable,
+            &metrics.stalled,
+            &metrics.unreadable,
+        ] {
+            drop(family.get_or_create(&label));
         }
     }
-    let store = state.ops.store();
+    let (broker, database) = tokio::join!(
+        tokio::time::timeout(SCRAPE_BOUND, broker_figures(&state)),
+        tokio::time::timeout(SCRAPE_BOUND, store_figures(&state)),
+    );
+    metrics.up("broker", matches!(broker, Ok(true)));
+    metrics.up("database", matches!(database, Ok(true)));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Reads the inbound queues' depths; whether the broker answered.
+async fn broker_figures(state: &AppState) -> bool {
+    let Ok(carrier) = state.ops.carrier().await else {
+        return false;
+    };
+    // A connection the broker dropped can still look open: ask it.
+    if let Some(exchange) = state.topology.exchanges.first()
+        && carrier.has_exchange(exchange).await.is_none()
+    {
+        return false;
+    }
+    let names = state.ops.names();
+    for id in state.ops.registry().connectors.keys() {
+        if let Some(n) = carrier.depth(&names.inbound_queue(id)).await {
+            state
+                .metrics
+                .inbound_depth
+                .get_or_create(&Metrics::label(id))
+                .set(i64::from(n));
+        }
+    }
+    true
+}
+
+/// Reads the store's figures; whether the database answered.
+async fn store_figures(state: &AppState) -> bool {
+    let (metrics, store) = (&state.metrics, state.ops.store());
+    if store.ping().await.is_err() {
+        return false;
+    }
+    // Dead letters wait in the store (the hub records every DLQ there).
+    if let Ok(waiting) = store.waiting_dead_letter_counts().await {
+        for id in state.ops.registry().connectors.keys() {
+            let n = waiting.get(id).copied().unwrap_or(0);
+            metrics
+                .dlq_depth
+                .get_or_create(&Metrics::label(id))
+                .set(i64::from(n));
+        }
+    }
     if let Ok(backlog) = store.outbox_backlog().await {
         metrics.outbox_backlog.set(backlog);
+    }
+    if let Ok(age) = store.outbox_oldest_unsent_secs().await {
+        metrics.outbox_oldest.set(age);
     }
     if let Ok(overdue) = store.overdue_cases().await {
         metrics.overdue.clear();
@@ -86,14 +155,16 @@ pub async fn metrics(State(state): Shared) -> Response {
                 .set(count);
         }
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        metrics.encode(),
-    )
-        .into_response()
+    if let Ok(escalations) = store.escalations_last_hour().await {
+        metrics.escalations.clear();
+        for (kind, unit, count) in escalations {
+            metrics
+                .escalations
+                .get_or_create(&EscalationLabels { kind, unit })
+                .set(count);
+        }
+    }
+    true
 }
 
 /// Ready when the database answers, the broker accepts a connection and

@@ -122,10 +122,11 @@ pub async fn refusals(
     .into_response())
 }
 
-/// One valid sample of the contract: its file's name, its body and the
-/// intent it becomes.
+/// One valid sample of the contract: its file's name, the schema of its
+/// version of the format, its body and the intent it becomes.
 struct ValidSample {
     name: String,
+    schema: Option<String>,
     body: Value,
     intent: Value,
 }
@@ -139,6 +140,14 @@ struct Contract {
 
 impl Contract {
     fn of(connector: &Connector, schemas_dir: &std::path::Path) -> Contract {
+        let schema_of = |message_type: &str, version: u32| {
+            connector
+                .config
+                .messages
+                .iter()
+                .find(|m| m.message_type == message_type && m.version == version)
+                .map(|m| m.schema.clone())
+        };
         let mut valid: HashMap<String, Vec<ValidSample>> = HashMap::new();
         for sample in samples(connector).0 {
             let Expectation::Intent(intent) = sample.expect else {
@@ -155,10 +164,16 @@ impl Contract {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let schema = schema_of(&sample.message_type, sample.version);
             valid
                 .entry(sample.message_type)
                 .or_default()
-                .push(ValidSample { name, body, intent });
+                .push(ValidSample {
+                    name,
+                    schema,
+                    body,
+                    intent,
+                });
         }
         // Only the schemas the connector's contract names, and the intent's:
         // a stored file name never leads anywhere else.
@@ -210,10 +225,20 @@ fn group(connector: &Connector, contract: &Contract, row: &CauseRow) -> Value {
         ),
         None => row.message.clone(),
     };
-    let example = message_type.and_then(|t| example(contract, t, stage, &hint));
+    let example = message_type.and_then(|t| example(contract, t, row, stage, &hint));
+    // The version of the format the message was read as, from its schema.
+    let version = message_type.and_then(|t| {
+        connector
+            .config
+            .messages
+            .iter()
+            .find(|m| m.message_type == t && Some(&m.schema) == row.schema_file.as_ref())
+            .map(|m| m.version)
+    });
     json!({
         "stage": row.stage,
         "message_type": message_type,
+        "version": version,
         "schema_file": row.schema_file,
         "path": path,
         "rule": violation.as_ref().map(|v| v.schema_path.clone()),
@@ -228,20 +253,28 @@ fn group(connector: &Connector, contract: &Contract, row: &CauseRow) -> Value {
 }
 
 /// What a valid sample of the message type has where the group's rule
-/// failed: in the message, or at stage `intent` in the intent it becomes.
+/// failed: in the message (a sample of the same version of the format
+/// first), or at stage `intent` in the intent it becomes.
 fn example(
     contract: &Contract,
     message_type: &str,
+    row: &CauseRow,
     stage: Stage,
     hint: &hints::Hint,
 ) -> Option<Value> {
-    let found = contract.valid.get(message_type)?;
+    let of_type = contract.valid.get(message_type)?;
+    let same_version = |s: &&ValidSample| s.schema.is_some() && s.schema == row.schema_file;
+    let found: Vec<&ValidSample> = of_type
+        .iter()
+        .filter(same_version)
+        .chain(of_type.iter().filter(|s| !same_version(s)))
+        .collect();
     let of = if stage == Stage::Intent {
         "intent"
     } else {
         "message"
     };
-    let document = |sample: &'_ ValidSample| match stage {
+    let document = |sample: &ValidSample| match stage {
         Stage::Intent => sample.intent.clone(),
         _ => sample.body.clone(),
     };

@@ -60,6 +60,8 @@ pub struct AppState {
     pub open311: Option<Arc<open311::Endpoint>>,
     /// How the assessment judges; `None` turns `/api/assessment` off.
     pub assessment: Option<Arc<crate::assessment::Config>>,
+    /// The district's places as they are now, for dry runs.
+    pub places: Option<crate::places::Current>,
     purges: Mutex<HashMap<String, PendingPurge>>,
 }
 
@@ -78,6 +80,7 @@ impl AppState {
             desk: None,
             open311: None,
             assessment: None,
+            places: None,
             purges: Mutex::new(HashMap::new()),
         }
     }
@@ -96,6 +99,11 @@ impl AppState {
     }
 
     /// Turns the assessment on (it names units from the desk's routing).
+    pub fn with_places(mut self, places: crate::places::Current) -> AppState {
+        self.places = Some(places);
+        self
+    }
+
     pub fn with_assessment(mut self, config: Arc<crate::assessment::Config>) -> AppState {
         self.assessment = Some(config);
         self
@@ -134,6 +142,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/connectors", get(connectors::list))
         .route("/api/connectors/{id}", get(connectors::show))
         .route("/api/connectors/{id}/refusals", get(department::refusals))
+        .route(
+            "/api/connectors/{id}/{message_type}/validate",
+            post(connectors::validate).layer(axum::extract::DefaultBodyLimit::max(
+                crate::pipeline::MAX_BODY + 1,
+            )),
+        )
         .route("/api/audit", get(api::audit))
         .with_state(state);
     match open311 {

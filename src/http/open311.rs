@@ -512,6 +512,7 @@ async fn post_request(
         routing_key: format!("{}.{MESSAGE_TYPE}", key.connector),
         message_id: Some(token.clone()),
         content_type: Some("application/json".to_owned()),
+        amqp_type: None,
         user_id: Some(endpoint.hub_user.clone()),
         body: serde_json::to_vec(&message).unwrap_or_default(),
         replays: 0,

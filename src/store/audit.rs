@@ -150,6 +150,63 @@ impl Store {
         .await?))
     }
 
+    /// Seconds since the oldest event not yet confirmed by the broker was
+    /// committed, by the database's clock; 0 when none waits. The relay
+    /// sends in id order, so the first unsent id is the oldest (index
+    /// `outbox_unsent`).
+    pub async fn outbox_oldest_unsent_secs(&self) -> Result<f64, StoreError> {
+        let age: Option<f64> = match &self.pool {
+            Pool::Pg(pool) => {
+                sqlx::query_scalar(
+                    "SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 FROM outbox
+                     WHERE sent_at IS NULL ORDER BY id LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?
+            }
+            #[cfg(feature = "sqlite")]
+            Pool::Lite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT (julianday('now') - julianday(created_at)) * 86400.0 FROM outbox
+                     WHERE sent_at IS NULL ORDER BY id LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        Ok(age.unwrap_or(0.0).max(0.0))
+    }
+
+    /// Escalation events recorded in the last hour, by the database's
+    /// clock: (kind, lead unit, count). A reminder or supervision by hand
+    /// counts with the scanner's (`remind` and `supervise` are older
+    /// names of the same). Reads only the index
+    /// `case_events_escalations`, which holds these kinds alone.
+    pub async fn escalations_last_hour(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        const SELECT: &str = "SELECT CASE kind WHEN 'remind' THEN 'reminder'
+                                             WHEN 'supervise' THEN 'supervision' ELSE kind END,
+                                    COALESCE(unit, '(none)'), count(*)
+                             FROM case_events
+                             WHERE kind IN ('deadline_warning', 'sign_for_overdue', 'reminder',
+                                            'remind', 'supervision', 'supervise',
+                                            'callback_overdue')
+                               AND at >= ";
+        match &self.pool {
+            Pool::Pg(pool) => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} now() - interval '1 hour' GROUP BY 1, 2 ORDER BY 1, 2"
+            )))
+            .fetch_all(pool)
+            .await?),
+            #[cfg(feature = "sqlite")]
+            Pool::Lite(pool) => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 hour')
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            )))
+            .fetch_all(pool)
+            .await?),
+        }
+    }
+
     /// How many cases have each status.
     pub async fn cases_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(either!(pool & self.pool, |pool| sqlx::query_as(

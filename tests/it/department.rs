@@ -27,8 +27,8 @@ const HOUSING_TOKEN: &str = "housing-refusals-token-0123456789";
 
 /// What urban management sent wrong: the same fault twice with different
 /// values (a space for the `T` in SignTime), and a sign-for without its
-/// HandleOrg; housing sent one bad feedback. Values that must never be
-/// shown back are in `SECRETS`.
+/// HandleOrg; housing sent two bad feedbacks, one in each version of its
+/// format. Values that must never be shown back are in `SECRETS`.
 pub fn bad_messages() -> Vec<gridhub::amqp::publish::Outgoing> {
     let spaced = sample(URBAN, "sign-for/invalid/sign-time-space-separator.json");
     let mut other: Value = serde_json::from_slice(&spaced).unwrap();
@@ -47,6 +47,14 @@ pub fn bad_messages() -> Vec<gridhub::amqp::publish::Outgoing> {
             "feedback",
             sample(HOUSING, "feedback/invalid/case-no-with-dash.json"),
         ),
+        gridhub::amqp::publish::Outgoing {
+            amqp_type: Some("v2".to_owned()),
+            ..outgoing(
+                HOUSING,
+                "feedback",
+                sample(HOUSING, "feedback.v2/invalid/v1-time-sent-as-v2.json"),
+            )
+        },
     ]
 }
 
@@ -86,7 +94,7 @@ async fn a_department_sees_its_own_refusals_fixes_them_and_watches_its_queue() {
         "SELECT count(*) FROM dead_letters",
         "SELECT count(*) FROM dlq_messages",
     ] {
-        env.wait_count(sql, 4, Duration::from_secs(30)).await;
+        env.wait_count(sql, 5, Duration::from_secs(30)).await;
     }
     let path = format!("/api/connectors/{URBAN}/refusals");
 
@@ -176,8 +184,29 @@ async fn a_department_sees_its_own_refusals_fixes_them_and_watches_its_queue() {
         )
         .await;
     assert_eq!(status, 200, "{housing}");
-    assert_eq!(housing["refused"], 1);
-    assert_eq!(housing["groups"][0]["path"], "/body/AJBH");
+    assert_eq!(housing["refused"], 2);
+    let v1 = group(&housing, "/body/AJBH");
+    assert_eq!(v1["version"], 1);
+    // A v2 message's example is a v2 sample's: times with their offset.
+    let v2 = group(&housing, "/body/CLSJ");
+    assert_eq!(v2["version"], 2, "{v2:#}");
+    assert_eq!(v2["schema_file"], "dept-housing/feedback.v2.json");
+    let body: Value = serde_json::from_slice(&sample(
+        HOUSING,
+        &format!(
+            "feedback.v2/valid/{}",
+            v2["example"]["sample"].as_str().unwrap()
+        ),
+    ))
+    .unwrap();
+    assert_eq!(v2["example"]["value_at_path"], body["body"]["CLSJ"]);
+    assert!(
+        v2["example"]["value_at_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("+08:00"),
+        "{v2:#}"
+    );
     let (status, _) = hub.get(&path, HOUSING_TOKEN).await;
     assert_eq!(status, 404);
     // The centre reads every department's.
@@ -316,6 +345,7 @@ async fn refuse(store: &Store, rules: &Rules, messages: &[(&str, &str, Vec<u8>)]
                 user_id: Some("dept-police".to_owned()),
                 body: body.clone(),
                 replays: 0,
+                amqp_type: None,
             };
             match gridhub::pipeline::prepare(&rules.registry, "dept-police", &inbound, &[]) {
                 Err(refusal) => refusal,
@@ -488,7 +518,7 @@ async fn the_department_view_shows_what_the_api_says() {
         "SELECT count(*) FROM dead_letters",
         "SELECT count(*) FROM dlq_messages",
     ] {
-        env.wait_count(sql, 4, Duration::from_secs(30)).await;
+        env.wait_count(sql, 5, Duration::from_secs(30)).await;
     }
     let out = env.names.outbound_queue(URBAN);
     wait_until(Duration::from_secs(30), "an event waits", || async {

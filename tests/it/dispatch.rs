@@ -496,7 +496,120 @@ fn about_our_case(
         (None, Some(theirs)) => text.replace(theirs, ticket),
         (None, None) => panic!("{name} names no case"),
     };
-    outgoing(connector, message_type, body.into_bytes())
+    // A version's samples (`feedback.v2`) go with the AMQP type `v2`.
+    match message_type.split_once('.') {
+        Some((message_type, version)) => gridhub::amqp::publish::Outgoing {
+            amqp_type: Some(version.to_owned()),
+            ..outgoing(connector, message_type, body.into_bytes())
+        },
+        None => outgoing(connector, message_type, body.into_bytes()),
+    }
+}
+
+/// Two versions of one format live at once: 住建委's feedback in v1, which
+/// is deprecated, and in v2, chosen by the AMQP type property, both applied
+/// to one case; what arrives in v1 is counted. A v2 body sent without the
+/// property is read as v1 and refused by v1's schema; a version that is not
+/// live is refused naming those that are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_sends_v1_and_v2_of_its_feedback_side_by_side() {
+    let env = TestEnv::new().await;
+    let settings = env.settings_with_token("desk-4", DISPATCHER, Role::Dispatcher, &[]);
+    let hub = env.start_hub(settings).await;
+    let ticket = "BJ12345-20261206-000916";
+    let case_no = triaged(&env, ticket).await;
+    let dispatch = json!({"action": "dispatch", "unit": "dept-housing", "reason": "电梯归住建"});
+    acted(&hub, &case_no, dispatch).await;
+    heard(&env, "dept-housing", "case.dispatched").await;
+
+    let housing = "dept-housing";
+    let sign_for = about_our_case(
+        housing,
+        "feedback",
+        "01-sign-for-elevator-yuqiao",
+        &case_no,
+        ticket,
+    );
+    let progress = "03-progress-with-photos-facade-beiyuan";
+    let progress = about_our_case(housing, "feedback.v2", progress, &case_no, ticket);
+    let mut unmarked = progress.clone();
+    unmarked.amqp_type = None;
+    unmarked.message_id = Some("v2-without-its-type".to_owned());
+    let mut unknown = progress.clone();
+    unknown.amqp_type = Some("v3".to_owned());
+    unknown.message_id = Some("v3".to_owned());
+    env.publish(&[sign_for, progress, unmarked, unknown]).await;
+    wait_until(
+        Duration::from_secs(10),
+        "accept, progress and two refusals",
+        || async {
+            trail(&env, &case_no).await.len() >= 4
+                && env.count("SELECT count(*) FROM dead_letters").await == 2
+        },
+    )
+    .await;
+    let steps: Vec<(String, String, Option<Value>)> = sqlx::query_as(
+        "SELECT e.kind, e.to_status, e.media FROM case_events e JOIN cases c ON c.id = e.case_id
+         WHERE c.case_no = $1 AND e.actor = 'dept-housing' ORDER BY e.id",
+    )
+    .bind(&case_no)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(
+        (steps[0].0.as_str(), steps[0].1.as_str()),
+        ("accept", "accepted")
+    );
+    assert_eq!(
+        (steps[1].0.as_str(), steps[1].1.as_str()),
+        ("progress", "in_progress")
+    );
+    // v2's photos are the step's media.
+    let media = steps[1].2.clone().unwrap();
+    assert_eq!(media.as_array().unwrap().len(), 2, "{media}");
+    assert_eq!(media[0]["kind"], "photo");
+
+    let letters = env.dead_letters(housing).await;
+    let reason = |id: &str| {
+        letters
+            .iter()
+            .find(|l| l.message_id.as_deref() == Some(id))
+            .map(|l| (l.stage.clone(), l.reason.clone()))
+            .unwrap()
+    };
+    let (stage, why) = reason("v2-without-its-type");
+    assert_eq!(stage, "schema", "{why}");
+    assert!(why.starts_with("/body/CLSJ"), "{why}");
+    let (stage, why) = reason("v3");
+    assert_eq!(stage, "decode");
+    assert!(
+        why.contains("no version v3") && why.contains("live: v1, v2"),
+        "{why}"
+    );
+    // The replay keeps the type property, and with it the version.
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.message_id.as_deref() != Some("v3") || l.amqp_type.as_deref() == Some("v3"))
+    );
+
+    // v1's sign-for and the unmarked one were read as v1, and counted.
+    let (_, metrics) = hub.call("GET", "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap();
+    let line = |version: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("gridhub_deprecated_messages_total{")
+                    && l.contains("connector=\"dept-housing\"")
+                    && l.contains(&format!("version=\"{version}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+    };
+    assert_eq!(line("v1").as_deref(), Some("2"), "{metrics}");
+    assert_eq!(line("v2"), None);
+    hub.stop().await;
 }
 
 /// The reporter reached (先行联系): the lead unit reports it on its own

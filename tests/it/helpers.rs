@@ -503,7 +503,7 @@ pub fn outgoing(connector: &str, message_type: &str, body: Vec<u8>) -> Outgoing 
         content_type: Some("application/json".to_owned()),
         user_id: Some("guest".to_owned()),
         body,
-        replays: 0,
+        ..Outgoing::default()
     }
 }
 
@@ -542,22 +542,35 @@ pub async fn http(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, String) {
+    let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+    http_bytes(addr, method, path, token, body).await
+}
+
+/// [`http`] with a body of any bytes and content type.
+pub async fn http_bytes(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let payload = body.as_ref().map(|(_, b)| b.as_slice()).unwrap_or_default();
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         payload.len()
     );
-    if body.is_some() {
-        request.push_str("Content-Type: application/json\r\n");
+    if let Some((content_type, _)) = &body {
+        request.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(&payload);
-    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut request = request.into_bytes();
+    request.extend_from_slice(payload);
+    stream.write_all(&request).await.unwrap();
     // Read the head, then as many bytes as Content-Length says (some
     // servers keep the connection open despite `Connection: close`).
     let mut raw = Vec::new();
@@ -684,6 +697,7 @@ pub fn sample_messages(
                 routing_key: inbound.routing_key,
                 message_id: inbound.message_id,
                 content_type: inbound.content_type,
+                amqp_type: inbound.amqp_type,
                 user_id: Some(user.to_owned()),
                 body: inbound.body,
                 replays: 0,

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, against the real RabbitMQ and PostgreSQL
 //! on 127.0.0.1. Each test has its own database and broker namespace.
 
+mod alerting;
 mod bench;
 mod carriers;
 mod cases;

@@ -61,7 +61,7 @@ const CENTRE: &str = "command-centre";
 const URBAN: &str = "dept-urban-management";
 
 /// Personal data sealed at rest, on both backends.
-async fn sqlite() -> Store {
+pub(crate) async fn sqlite() -> Store {
     Store::connect("sqlite::memory:", 1)
         .await
         .expect("in-memory SQLite store")
@@ -126,7 +126,7 @@ fn grids(retired: bool) -> Intent {
 }
 
 /// Rules with the test grid stored and loaded.
-async fn located(store: &Store) -> Rules {
+pub(crate) async fn located(store: &Store) -> Rules {
     let applied = apply(
         store,
         &rules(store).await,
@@ -160,7 +160,7 @@ fn ticket(source_ref: &str, lon: f64, lat: f64) -> Intent {
 }
 
 /// Opens ticket T-1 (message m-1) from 12345 at the test grid; its case number.
-async fn open_ticket(store: &Store, rules: &Rules) -> String {
+pub(crate) async fn open_ticket(store: &Store, rules: &Rules) -> String {
     let applied = apply(
         store,
         rules,
