@@ -8,7 +8,7 @@
 
 // The pure core, under the names the rest of the crate has always used.
 pub use gridhub_core::{
-    assessment, calendar, connector, intent, lifecycle, mapping, message, pipeline, privacy,
+    assessment, calendar, connector, hints, intent, lifecycle, mapping, message, pipeline, privacy,
     routing, schema,
 };
 

@@ -257,9 +257,10 @@ pub struct Token {
     /// `ops`, `dispatcher` or `viewer`.
     pub role: Role,
     /// The connectors this token is for: a department's token sees only
-    /// their dead letters, their cases (as lead or assisting unit, or as
-    /// source) and their figures, and none of the district's audit trail
-    /// or desk. Empty: every connector.
+    /// their refusals, dead letters (without payloads) and out queues,
+    /// their cases (as lead or assisting unit, or as source) and their
+    /// figures, and none of the district's audit trail or desk; it never
+    /// replays, edits or purges, whatever its role. Empty: every connector.
     #[serde(default)]
     pub connectors: Vec<String>,
 }

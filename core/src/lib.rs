@@ -7,7 +7,8 @@
 //! message through its named stages to an intent or a refusal with its
 //! reason. [`lifecycle`] is the case's state machine, [`routing`] the
 //! district's rules for who leads a case and by when, and [`privacy`] what
-//! each destination may see of personal data.
+//! each destination may see of personal data; [`hints`] tells a sender, from
+//! the schema alone, what a refused message should have been.
 //!
 //! Everything here is deterministic and testable without services; the
 //! `gridhub` crate adds the carriers, the store and the service around it.
@@ -15,6 +16,7 @@
 pub mod assessment;
 pub mod calendar;
 pub mod connector;
+pub mod hints;
 pub mod intent;
 pub mod lifecycle;
 pub mod mapping;

@@ -304,8 +304,9 @@ pub async fn show(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Viewer)?;
     caller.may_see(&connector)?;
-    // Bodies are personal data: only ops read them, and each read is audited.
-    let found = match caller.role >= Role::Ops {
+    // Bodies are personal data: only the centre's ops read them, and each
+    // read is audited. A department holds its own in its system.
+    let found = match caller.role >= Role::Ops && caller.scope.is_none() {
         true => {
             state
                 .ops
@@ -319,6 +320,22 @@ pub async fn show(
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no dead letter {id} in {connector}'s DLQ"),
+        )),
+    }
+}
+
+/// Replaying, editing and purging dead letters are the district centre's
+/// operators' to do: a department's token (even with the ops role) reads
+/// its refusals and fixes its own system.
+fn centre_only(caller: &super::Caller, what: &str) -> Result<(), ApiError> {
+    match caller.scope {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{what} is for the district centre's operators: a department's token reads its \
+                 refusals (GET /api/connectors/{{id}}/refusals) and fixes them at their source"
+            ),
         )),
     }
 }
@@ -341,6 +358,7 @@ pub async fn replay(
     Json(filter): Json<Filter>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Ops)?;
+    centre_only(&caller, "replaying dead letters")?;
     require_filter(&filter)?;
     let report = state
         .ops
@@ -372,6 +390,7 @@ pub async fn edit(
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Ops)?;
     caller.may_see(&connector)?;
+    centre_only(&caller, "editing and replaying a dead letter")?;
     let body = match (request.body, request.raw) {
         (Some(value), None) => serde_json::to_vec(&value).unwrap_or_default(),
         (None, Some(raw)) => raw.into_bytes(),
@@ -420,6 +439,7 @@ pub async fn purge(
     Json(request): Json<PurgeRequest>,
 ) -> ApiResult {
     let caller = authorize(&state, &headers, Role::Ops)?;
+    centre_only(&caller, "purging dead letters")?;
     require_filter(&request.filter)?;
     let request = PurgeRequest {
         filter: caller.narrow(request.filter)?,

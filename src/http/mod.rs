@@ -3,7 +3,9 @@
 //!
 //! The console and the API need a bearer token from the settings; `viewer`
 //! tokens read, `dispatcher` tokens also record steps at the desk, `ops`
-//! tokens also replay, edit and purge. `/metrics`,
+//! tokens also replay, edit and purge. A department's token (scoped to its
+//! connectors) reads only what concerns them, and never replays, edits or
+//! purges: it fixes what it sends (`department`), the centre replays. `/metrics`,
 //! `/healthz` and `/readyz` are open: they carry counts and names, never
 //! message contents. No request line, header or body is logged.
 //!
@@ -14,6 +16,7 @@ mod api;
 mod assessment;
 mod auth;
 mod connectors;
+mod department;
 pub mod markup;
 pub mod open311;
 
@@ -138,6 +141,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/hotspots", get(assessment::hotspots))
         .route("/api/connectors", get(connectors::list))
         .route("/api/connectors/{id}", get(connectors::show))
+        .route("/api/connectors/{id}/refusals", get(department::refusals))
         .route(
             "/api/connectors/{id}/{message_type}/validate",
             post(connectors::validate).layer(axum::extract::DefaultBodyLimit::max(

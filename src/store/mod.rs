@@ -26,6 +26,7 @@ pub mod audit;
 mod backend;
 pub mod callbacks;
 pub mod dead_letters;
+pub mod department;
 pub mod duplicates;
 mod events;
 mod open;

@@ -21,13 +21,13 @@ const URBAN: &str = "dept-urban-management";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process of this test's own, on a free port.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
@@ -59,14 +59,14 @@ impl Driver {
         driver
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, text) = http(self.addr, method, path, None, body.as_ref()).await;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(status, 200, "webdriver {method} {path}: {text}");
         value["value"].clone()
     }
 
-    async fn session(&self, profile: &std::path::Path) -> Session<'_> {
+    pub(crate) async fn session(&self, profile: &std::path::Path) -> Session<'_> {
         let args = [
             "--headless",
             "--no-sandbox",
@@ -111,13 +111,13 @@ impl Drop for Driver {
     }
 }
 
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     driver: &'a Driver,
     id: String,
 }
 
 impl Session<'_> {
-    async fn go(&self, url: &str) {
+    pub(crate) async fn go(&self, url: &str) {
         self.driver
             .call(
                 "POST",
@@ -128,7 +128,7 @@ impl Session<'_> {
     }
 
     /// The element, if the page has it now.
-    async fn find(&self, css: &str) -> Option<String> {
+    pub(crate) async fn find(&self, css: &str) -> Option<String> {
         let (status, text) = http(
             self.driver.addr,
             "POST",
@@ -146,7 +146,7 @@ impl Session<'_> {
 
     /// The element's text; none when there is no such element, or it was
     /// redrawn between finding and reading it (a stale element).
-    async fn text(&self, css: &str) -> Option<String> {
+    pub(crate) async fn text(&self, css: &str) -> Option<String> {
         let element = self.find(css).await?;
         let path = format!("/session/{}/element/{element}/text", self.id);
         let (status, text) = http(self.driver.addr, "GET", &path, None, None).await;
@@ -158,7 +158,7 @@ impl Session<'_> {
         value["value"].as_str().map(str::to_owned)
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let element = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
         self.driver
             .call(
@@ -182,7 +182,7 @@ impl Session<'_> {
     }
 
     /// Runs `script` in the page with `args`; what it returns.
-    async fn execute(&self, script: &str, args: Value) -> Value {
+    pub(crate) async fn execute(&self, script: &str, args: Value) -> Value {
         self.driver
             .call(
                 "POST",
@@ -192,7 +192,7 @@ impl Session<'_> {
             .await
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let value = self
             .driver
             .call("GET", &format!("/session/{}/screenshot", self.id), None)
@@ -204,7 +204,7 @@ impl Session<'_> {
         std::fs::write(&path, png).unwrap();
     }
 
-    async fn wait_for_text(&self, css: &str, want: &str) {
+    pub(crate) async fn wait_for_text(&self, css: &str, want: &str) {
         let start = Instant::now();
         loop {
             let text = self.text(css).await;
@@ -219,7 +219,7 @@ impl Session<'_> {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.driver
             .call("DELETE", &format!("/session/{}", self.id), None)
             .await;

@@ -334,15 +334,17 @@ async fn a_departments_token_sees_only_its_own() {
         .get(&format!("/api/dlq/hotline-12345/{hotline_letter}"), URBAN)
         .await;
     assert_eq!(status, 403, "another connector's dead letter");
-    let (status, report) = hub
+    // Replay is the centre's, even for a department's ops token: it fixes
+    // what it sends (GET /api/connectors/{id}/refusals).
+    let (status, said) = hub
         .post(
             "/api/dlq/replay",
             URBAN,
             &serde_json::json!({"stage": "schema"}),
         )
         .await;
-    assert_eq!(status, 200);
-    assert_eq!(report["matched"], 1, "only its own is replayed: {report}");
+    assert_eq!(status, 403, "{said}");
+    assert_eq!(env.dead_letters("dept-urban-management").await.len(), 1);
     // The case it leads, and no other; none of the district's totals.
     let (_, cases) = get("/api/cases", URBAN).await;
     assert_eq!(cases.as_array().unwrap().len(), 1, "{cases}");

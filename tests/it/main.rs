@@ -10,6 +10,7 @@ mod cluster;
 mod console;
 mod contract;
 mod demo;
+mod department;
 mod desk;
 mod dispatch;
 mod dlq_ops;
