@@ -98,6 +98,7 @@ pub async fn refusals(
         .map(|row| group(connector, &contract, row))
         .collect();
     let out_queue = out_queue(&state, id, now).await?;
+    let formats = formats(&state, connector);
     let samples: serde_json::Map<String, Value> = contract
         .valid
         .iter()
@@ -118,8 +119,38 @@ pub async fn refusals(
         "truncated": causes.truncated,
         "samples": samples,
         "out_queue": out_queue,
+        "formats": formats,
     }))
     .into_response())
+}
+
+/// The versions of each message type's format, each deprecated one with
+/// its date and how many messages this hub has read in it since it
+/// started (`gridhub_deprecated_messages_total`): a department still
+/// sending it sees so before the version goes.
+fn formats(state: &AppState, connector: &Connector) -> Vec<Value> {
+    let mut formats = Vec::new();
+    for (message_type, versions) in &connector.messages {
+        for version in &versions.versions {
+            let mut format = json!({
+                "type": message_type,
+                "version": version.name(),
+                "amqp_type": (version.number != 1).then(|| version.name()),
+                "deprecated": version.deprecated.map(|d| d.to_string()),
+            });
+            if version.deprecated.is_some() {
+                let labels = crate::metrics::VersionLabels {
+                    connector: connector.id().to_owned(),
+                    message_type: message_type.clone(),
+                    version: version.name(),
+                };
+                format["messages_since_start"] =
+                    json!(state.metrics.deprecated.get_or_create(&labels).get());
+            }
+            formats.push(format);
+        }
+    }
+    formats
 }
 
 /// One valid sample of the contract: its file's name, the schema of its

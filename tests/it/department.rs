@@ -187,6 +187,17 @@ async fn a_department_sees_its_own_refusals_fixes_them_and_watches_its_queue() {
     assert_eq!(housing["refused"], 2);
     let v1 = group(&housing, "/body/AJBH");
     assert_eq!(v1["version"], 1);
+    // It still sends v1, which is deprecated: flagged with its date and
+    // what it sent in it; v2 is not.
+    let formats = housing["formats"].as_array().unwrap();
+    let old = formats.iter().find(|f| f["version"] == "v1").unwrap();
+    assert_eq!(old["deprecated"], "2027-06-30", "{old}");
+    assert_eq!(old["messages_since_start"], 1, "{old}");
+    let new = formats.iter().find(|f| f["version"] == "v2").unwrap();
+    assert_eq!(
+        (&new["amqp_type"], &new["deprecated"]),
+        (&"v2".into(), &Value::Null)
+    );
     // A v2 message's example is a v2 sample's: times with their offset.
     let v2 = group(&housing, "/body/CLSJ");
     assert_eq!(v2["version"], 2, "{v2:#}");
