@@ -20,6 +20,7 @@ use crate::store::Store;
 mod assess;
 mod cases;
 mod dlq;
+mod migrate;
 
 pub use cases::{CaseCommand, CaseFilters};
 pub use dlq::{DlqCommand, FilterArgs};
@@ -129,6 +130,16 @@ pub enum Command {
         /// Print them as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Apply the case store's pending migrations under the migration lock,
+    /// or list them with --dry-run; refuses a schema newer than this build.
+    /// `serve` migrates at start too, unless database_migrate = false (see
+    /// docs/OPERATIONS.md, Upgrades).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: migrate::MigrateArgs,
     },
     /// Expire personal data past its retention now (the hub also does it
     /// every ten minutes): reporters of cases over for
@@ -324,6 +335,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { common, args } => migrate::migrate(&settings(&common)?, args).await,
         Command::Expire { common } => {
             let settings = settings(&common)?;
             let store = open_store(&settings).await?;
