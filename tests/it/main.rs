@@ -15,6 +15,7 @@ mod helpers;
 mod hostile;
 mod isolation;
 mod lifecycle;
+mod migrate;
 mod open311;
 mod personal_data;
 mod proxy;
