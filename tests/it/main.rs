@@ -20,6 +20,7 @@ mod open311;
 mod personal_data;
 mod proxy;
 mod reliability;
+mod restore;
 mod samples;
 mod store;
 mod tls;
