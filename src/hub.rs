@@ -348,10 +348,7 @@ impl Hub {
             }
         };
         let mut delays = settings.retry.delays();
-        let schema = match settings.database_migrate {
-            true => crate::store::schema::Mode::Migrate,
-            false => crate::store::schema::Mode::Check,
-        };
+        let schema = settings.schema_mode();
         let store = loop {
             match Store::connect_with(&settings.database_url, settings.database_pool_size, schema)
                 .await

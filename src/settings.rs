@@ -471,6 +471,15 @@ impl Settings {
         }
     }
 
+    /// What opening the case store does with its schema: migrate it, or,
+    /// with `database_migrate = false`, only check that it is this build's.
+    pub fn schema_mode(&self) -> crate::store::schema::Mode {
+        match self.database_migrate {
+            true => crate::store::schema::Mode::Migrate,
+            false => crate::store::schema::Mode::Check,
+        }
+    }
+
     /// The schemas folder: explicit, or `schemas` beside the connectors folder.
     pub fn schemas_dir(&self) -> PathBuf {
         match &self.schemas_dir {

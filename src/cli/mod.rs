@@ -667,9 +667,12 @@ fn cli_actor() -> crate::store::audit::Actor {
         origin: Some(format!("host {host}")),
     }
 }
-/// The case store, sealing and opening with the configured data keys.
+/// The case store, sealing and opening with the configured data keys;
+/// migrated as `serve` would (`database_migrate`).
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Ok(Store::connect(&settings.database_url, 2)
-        .await?
-        .sealed(settings.seal()?))
+    Ok(
+        Store::connect_with(&settings.database_url, 2, settings.schema_mode())
+            .await?
+            .sealed(settings.seal()?),
+    )
 }

@@ -322,6 +322,21 @@ async fn upgrading_from_the_previous_release_keeps_the_data_and_serves() {
         "{stderr}"
     );
 
+    // Nor do the commands that open the store, with the same setting.
+    let config = env.config_file(&format!(
+        "database_url = \"{}\"\ndatabase_migrate = false\n",
+        previous.url
+    ));
+    let output = gridhub()
+        .args(["cases", "--config"])
+        .arg(&config)
+        .env_remove("GRIDHUB_DATABASE_URL")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("behind this gridhub"), "{stderr}");
+
     // --dry-run lists exactly the newest, and changes nothing.
     let output = migrate(&previous.url, &["--dry-run"]);
     let (stdout, stderr) = text(&output);
