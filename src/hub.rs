@@ -297,7 +297,9 @@ enum PartFailure {
 impl Hub {
     /// Loads and compiles every connector (any problem stops the start, with
     /// every problem listed) and connects to the case store, creating and
-    /// migrating the database if needed. Waits for the database if it is down.
+    /// migrating the database if needed (unless `database_migrate` is off).
+    /// Waits for the database if it is down; stops on a schema it must not
+    /// run on (`store::schema::SchemaError`).
     pub async fn build(settings: Settings) -> anyhow::Result<Hub> {
         settings.validate()?;
         let registry = Registry::load(&settings.connectors_dir, &settings.schemas_dir()).map_err(
@@ -342,9 +344,15 @@ impl Hub {
             }
         };
         let mut delays = settings.retry.delays();
+        let schema = settings.schema_mode();
         let store = loop {
-            match Store::connect(&settings.database_url, settings.database_pool_size).await {
+            match Store::connect_with(&settings.database_url, settings.database_pool_size, schema)
+                .await
+            {
                 Ok(store) => break store,
+                // A schema newer (or, not migrating, older) than this build's
+                // does not change by waiting.
+                Err(error) if error.is::<crate::store::schema::SchemaError>() => return Err(error),
                 Err(error) => {
                     let delay = delays.next().unwrap_or(Duration::from_secs(10));
                     tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "case store unavailable at start");

@@ -81,6 +81,13 @@ pub struct Settings {
     pub centre_destination: String,
     /// Database connection pool size. Default 8.
     pub database_pool_size: u32,
+    /// Whether `serve` applies pending migrations at start (under the
+    /// migration lock, docs/OPERATIONS.md, Upgrades). `false` for a
+    /// district that runs `gridhub migrate` as a step of its deploy: the
+    /// hub then refuses to start on a schema behind its own, naming the
+    /// pending migrations. A schema newer than the hub's is refused either
+    /// way. Default true.
+    pub database_migrate: bool,
     /// Backoff for transient failures (database or broker unavailable).
     pub retry: RetrySettings,
     /// How long one attempt to connect to the broker may take, in
@@ -380,6 +387,7 @@ impl Default for Settings {
             trusted_users: Vec::new(),
             centre_destination: "command-centre".to_owned(),
             database_pool_size: 8,
+            database_migrate: true,
             retry: RetrySettings::default(),
             broker_connect_timeout_ms: 15_000,
             outbox_poll_ms: 1000,
@@ -475,6 +483,15 @@ impl Settings {
             && format.eq_ignore_ascii_case("json")
         {
             self.log_format = LogFormat::Json;
+        }
+    }
+
+    /// What opening the case store does with its schema: migrate it, or,
+    /// with `database_migrate = false`, only check that it is this build's.
+    pub fn schema_mode(&self) -> crate::store::schema::Mode {
+        match self.database_migrate {
+            true => crate::store::schema::Mode::Migrate,
+            false => crate::store::schema::Mode::Check,
         }
     }
 

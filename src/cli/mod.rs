@@ -22,6 +22,7 @@ mod cases;
 mod dlq;
 #[cfg(feature = "tools")]
 mod validate;
+mod migrate;
 
 pub use cases::{CaseCommand, CaseFilters};
 pub use dlq::{DlqCommand, FilterArgs};
@@ -135,6 +136,16 @@ pub enum Command {
         /// Print them as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Apply the case store's pending migrations under the migration lock,
+    /// or list them with --dry-run; refuses a schema newer than this build.
+    /// `serve` migrates at start too, unless database_migrate = false (see
+    /// docs/OPERATIONS.md, Upgrades).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: migrate::MigrateArgs,
     },
     /// Expire personal data past its retention now (the hub also does it
     /// every ten minutes): reporters of cases over for
@@ -344,6 +355,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { common, args } => migrate::migrate(&settings(&common)?, args).await,
         Command::Expire { common } => {
             let settings = settings(&common)?;
             let store = open_store(&settings).await?;
@@ -688,9 +700,12 @@ fn cli_actor() -> crate::store::audit::Actor {
         origin: Some(format!("host {host}")),
     }
 }
-/// The case store, sealing and opening with the configured data keys.
+/// The case store, sealing and opening with the configured data keys;
+/// migrated as `serve` would (`database_migrate`).
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Ok(Store::connect(&settings.database_url, 2)
-        .await?
-        .sealed(settings.seal()?))
+    Ok(
+        Store::connect_with(&settings.database_url, 2, settings.schema_mode())
+            .await?
+            .sealed(settings.seal()?),
+    )
 }

@@ -36,6 +36,7 @@ mod overdue;
 pub mod query;
 pub mod reference;
 pub mod retention;
+pub mod schema;
 pub mod seal;
 mod statements;
 mod update;
@@ -48,11 +49,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::Connection as _;
-use sqlx::migrate::MigrateDatabase;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::connector::Registry;
@@ -214,14 +214,26 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects and runs migrations. The URL's scheme chooses the backend:
-    /// `postgres://` or `postgresql://` (the database is created if
-    /// missing), or `sqlite:` (`sqlite::memory:`, `sqlite:///path/file.db`,
-    /// `sqlite://file.db?mode=rwc`).
+    /// Connects and runs the pending migrations (`schema::Mode::Migrate`).
+    /// The URL's scheme chooses the backend: `postgres://` or
+    /// `postgresql://` (the database is created if missing), or `sqlite:`
+    /// (`sqlite::memory:`, `sqlite:///path/file.db`,
+    /// `sqlite://file.db?mode=rwc`). A schema newer than this build is
+    /// refused ([`schema::SchemaError`]).
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+        Store::connect_with(url, pool_size, schema::Mode::Migrate).await
+    }
+
+    /// Connects, doing what `mode` says with the schema first (see
+    /// [`schema`]): migrate it, or only check that it is this build's.
+    pub async fn connect_with(
+        url: &str,
+        pool_size: u32,
+        mode: schema::Mode,
+    ) -> anyhow::Result<Store> {
         if url.starts_with("sqlite:") {
             #[cfg(feature = "sqlite")]
-            return Store::connect_sqlite(url, pool_size).await;
+            return Store::connect_sqlite(url, pool_size, mode).await;
             #[cfg(not(feature = "sqlite"))]
             anyhow::bail!(
                 "database url: this build has no SQLite (the demo's store); use PostgreSQL, or build with the sqlite feature"
@@ -232,17 +244,12 @@ impl Store {
         }
         let options =
             PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("database url: {e}"))?;
-        if !Postgres::database_exists(url).await? {
-            match Postgres::create_database(url).await {
-                Ok(()) => tracing::info!(
-                    database = options.get_database().unwrap_or_default(),
-                    "created database"
-                ),
-                // Another process created it meanwhile.
-                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => {}
-                Err(error) => return Err(error.into()),
-            }
+        if mode == schema::Mode::Migrate {
+            schema::create_postgres_database(url).await?;
         }
+        // The schema first, on a connection of its own under the migration
+        // lock; then the pool.
+        schema::postgres(&options, mode).await?;
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
@@ -258,7 +265,6 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        sqlx::migrate!("src/store/migrations").run(&pool).await?;
         Ok(Store {
             pool: Pool::Pg(pool),
             seal: seal::Seal::default(),
@@ -271,8 +277,12 @@ impl Store {
     /// lock), waiting up to `busy_timeout` for it; a file database runs in
     /// WAL mode so that readers do not block the writer. An in-memory
     /// database lives as long as its connections, so it gets exactly one,
-    /// kept for the life of the pool.
-    async fn connect_sqlite(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+    /// kept for the life of the pool (and is migrated on it).
+    async fn connect_sqlite(
+        url: &str,
+        pool_size: u32,
+        mode: schema::Mode,
+    ) -> anyhow::Result<Store> {
         let mut options = SqliteConnectOptions::from_str(url)
             .map_err(|e| anyhow::anyhow!("database url: {e}"))?;
         if !url.contains("mode=") {
@@ -298,9 +308,10 @@ impl Store {
                 .connect_with(options.journal_mode(SqliteJournalMode::Wal))
                 .await?
         };
-        sqlx::migrate!("src/store/sqlite_migrations")
-            .run(&pool)
-            .await?;
+        {
+            let mut conn = pool.acquire().await?;
+            schema::sqlite(&mut conn, mode).await?;
+        }
         Ok(Store {
             pool: Pool::Lite(pool),
             seal: seal::Seal::default(),
