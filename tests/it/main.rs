@@ -5,6 +5,7 @@ mod bench;
 mod carriers;
 mod cases;
 mod cli;
+mod connecting;
 mod console;
 mod contract;
 mod demo;
