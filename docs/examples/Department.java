@@ -163,11 +163,16 @@ public class Department {
     /**
      * A stable message_id: the same message always gets the same id, so a
      * message sent again (after a timeout, a crash, a restart) has no second
-     * effect. The SHA-256 of the bytes, as `gridhub publish` does; an id your
-     * system already keeps for the message does as well.
+     * effect. Here the SHA-256 of what the hub judges: the routing key, the
+     * type property and the body. A corrected message, whether its body or
+     * its type property changed, is a new message with a new id; an id your
+     * system already keeps for each message does as well.
      */
-    static String messageIdOf(byte[] body) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(body));
+    static String messageIdOf(String routingKey, String amqpType, byte[] body) throws Exception {
+        MessageDigest digest = MessageDigest.getInstance("SHA-256");
+        String head = routingKey + "\n" + (amqpType == null ? "" : amqpType) + "\n";
+        digest.update(head.getBytes(StandardCharsets.UTF_8));
+        return HexFormat.of().formatHex(digest.digest(body));
     }
 
     /**
@@ -247,7 +252,8 @@ public class Department {
          * or no queue took it.
          */
         String publish(byte[] body, String amqpType) throws Exception {
-            String messageId = messageIdOf(body);
+            String routingKey = s.connector + "." + s.type;
+            String messageId = messageIdOf(routingKey, amqpType, body);
             AMQP.BasicProperties properties = new AMQP.BasicProperties.Builder()
                 .messageId(messageId)
                 .userId(user) // the broker checks it is the connection's user
@@ -257,7 +263,7 @@ public class Department {
                 .build();
             returned.set(null);
             // mandatory: a message no queue takes comes back, an error
-            channel.basicPublish(s.exchange, s.connector + "." + s.type, true, properties, body);
+            channel.basicPublish(s.exchange, routingKey, true, properties, body);
             channel.waitForConfirmsOrDie(30_000);
             if (returned.get() != null) {
                 throw new IOException("no queue took it: " + returned.get());

@@ -141,12 +141,17 @@ def read_message(path, case_no, case_field):
     return json.dumps(message, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def message_id_of(body):
+def message_id_of(routing_key, amqp_type, body):
     """A stable message_id: the same message always gets the same id, so a
     message sent again (after a timeout, a crash, a restart) has no second
-    effect. The SHA-256 of the bytes, as `gridhub publish` does; an id your
-    system already keeps for the message does as well."""
-    return hashlib.sha256(body).hexdigest()
+    effect. Here the SHA-256 of what the hub judges: the routing key, the
+    type property and the body. A corrected message, whether its body or its
+    type property changed, is a new message with a new id; an id your system
+    already keeps for each message does as well."""
+    digest = hashlib.sha256()
+    digest.update(("%s\n%s\n" % (routing_key, amqp_type or "")).encode("utf-8"))
+    digest.update(body)
+    return digest.hexdigest()
 
 
 # --- The hub's API: the contract and the dry run -----------------------------
@@ -262,10 +267,11 @@ def publish(args, channel, body, amqp_type):
     """Publishes one message and returns once the broker has confirmed it
     (then the message is the hub's). Raises if the broker refused it or no
     queue took it."""
-    message_id = message_id_of(body)
+    routing_key = "%s.%s" % (args.connector, args.message_type)
+    message_id = message_id_of(routing_key, amqp_type, body)
     channel.basic_publish(
         exchange=args.exchange,
-        routing_key="%s.%s" % (args.connector, args.message_type),
+        routing_key=routing_key,
         body=body,
         properties=pika.BasicProperties(
             message_id=message_id,

@@ -7,6 +7,7 @@
 //! the event comes again and is handled once, and a reply sent again has
 //! no second effect.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -24,14 +25,22 @@ const TOKEN: &str = "housing-system-token-0123456789";
 const CA: &str = "/var/lib/gridhub-dev-tls/ca.pem";
 const SIGN_FOR: &str = "feedback/valid/01-sign-for-elevator-yuqiao.json";
 const PROGRESS_V2: &str = "feedback.v2/valid/03-progress-with-photos-facade-beiyuan.json";
+const CONTACT_V2: &str = "feedback.v2/valid/07-contact-by-phone-elevator.json";
 
-/// A virtual host with the users and passwords `gridhub topology
-/// --passwords` gives it, as the hub's team provisions a district; deleted
-/// when dropped, with its files.
+/// A district's broker as the hub's team provisions it (`gridhub topology
+/// --passwords`, then `rabbitmqctl import_definitions`), in a virtual host
+/// of the test's own; deleted when dropped, with its users and files.
+/// RabbitMQ's users belong to the broker, not to a virtual host, so the
+/// test's connectors publish as users named for the test
+/// (`dept-housing-<namespace>`, the `publishers` of a copy of the
+/// connectors) and only those are imported: tests that provision at the
+/// same time keep their own passwords.
 struct Vhost {
     name: String,
-    passwords: std::collections::HashMap<String, String>,
+    /// The test's copy of the connectors and schemas, and its files.
     dir: PathBuf,
+    users: Vec<String>,
+    passwords: HashMap<String, String>,
 }
 
 impl Drop for Vhost {
@@ -39,15 +48,32 @@ impl Drop for Vhost {
         let _ = Command::new("rabbitmqctl")
             .args(["-q", "delete_vhost", &self.name])
             .output();
+        for user in &self.users {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-q", "delete_user", user])
+                .output();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 impl Vhost {
-    fn provision(env: &TestEnv, hub_user: &str) -> Vhost {
+    /// `publishers` maps connectors to the users they publish as.
+    fn provision(env: &TestEnv, hub_user: &str, publishers: &[(&str, &str)]) -> Vhost {
         let namespace = &env.settings.namespace;
         let name = format!("gridhub-dept-{namespace}");
-        let dir = crate::cli::tempdir();
+        let dir = crate::cli::bundled_copy();
+        for (connector, user) in publishers {
+            let file = dir.join(format!("connectors/{connector}/connector.toml"));
+            let text = std::fs::read_to_string(&file).unwrap();
+            let own = format!("publishers = [\"{connector}\"]");
+            assert!(text.contains(&own), "{connector} publishes as itself");
+            std::fs::write(
+                &file,
+                text.replace(&own, &format!("publishers = [\"{user}\"]")),
+            )
+            .unwrap();
+        }
         let config = dir.join("gridhub.toml");
         std::fs::write(
             &config,
@@ -55,7 +81,7 @@ impl Vhost {
                 "amqp_url = \"amqp://{hub_user}@127.0.0.1:5672/{name}\"\n\
                  namespace = \"{namespace}\"\n\
                  connectors_dir = \"{}\"\n",
-                root().join("connectors").display()
+                dir.join("connectors").display()
             ),
         )
         .unwrap();
@@ -68,11 +94,24 @@ impl Vhost {
             .output()
             .unwrap();
         assert!(output.status.success(), "{output:?}");
-        let definitions = dir.join("definitions.json");
-        std::fs::write(&definitions, &output.stdout).unwrap();
+        let mut users: Vec<String> = publishers.iter().map(|(_, u)| (*u).to_owned()).collect();
+        users.push(hub_user.to_owned());
+        let mut definitions: Value = serde_json::from_slice(&output.stdout).unwrap();
+        for (list, key) in [
+            ("users", "name"),
+            ("permissions", "user"),
+            ("topic_permissions", "user"),
+        ] {
+            definitions[list]
+                .as_array_mut()
+                .unwrap()
+                .retain(|entry| users.iter().any(|u| entry[key] == u.as_str()));
+        }
+        let file = dir.join("definitions.json");
+        std::fs::write(&file, definitions.to_string()).unwrap();
         let imported = Command::new("rabbitmqctl")
             .args(["-q", "import_definitions"])
-            .arg(&definitions)
+            .arg(&file)
             .output()
             .unwrap();
         assert!(imported.status.success(), "{imported:?}");
@@ -85,8 +124,9 @@ impl Vhost {
             .collect();
         Vhost {
             name,
-            passwords,
             dir,
+            users,
+            passwords,
         }
     }
 
@@ -116,6 +156,9 @@ struct District {
     env: TestEnv,
     vhost: Vhost,
     hub: RunningHub,
+    /// 住建委's broker user, and the hotline's.
+    housing_user: String,
+    hotline_user: String,
     /// Where the department's program runs (its seen-events store, the
     /// samples it saved).
     workdir: PathBuf,
@@ -128,11 +171,19 @@ impl District {
             "{CA} is missing: run deploy/dev/services.sh, which makes it"
         );
         let env = TestEnv::new().await;
-        let hub_user = format!("hub-{}", env.settings.namespace);
-        let vhost = Vhost::provision(&env, &hub_user);
+        let namespace = env.settings.namespace.clone();
+        let hub_user = format!("hub-{namespace}");
+        let housing_user = format!("{HOUSING}-{namespace}");
+        let hotline_user = format!("hotline-12345-{namespace}");
+        let vhost = Vhost::provision(
+            &env,
+            &hub_user,
+            &[(HOUSING, &housing_user), ("hotline-12345", &hotline_user)],
+        );
         let hub = env
             .start_hub(Settings {
                 amqp_url: vhost.url(&hub_user),
+                connectors_dir: vhost.dir.join("connectors"),
                 ..env.settings_with_token(HOUSING, TOKEN, Role::Viewer, &[HOUSING])
             })
             .await;
@@ -141,6 +192,8 @@ impl District {
             env,
             vhost,
             hub,
+            housing_user,
+            hotline_user,
         }
     }
 
@@ -152,14 +205,14 @@ impl District {
         ticket["category"] = json!({"code": "0801", "name": "物业管理"});
         ticket["title"] = json!("玉桥东里小区电梯停运三天，物业不予维修");
         let body = serde_json::to_vec(&ticket).unwrap();
-        let hotline = self.vhost.connect("hotline-12345").await;
+        let hotline = self.vhost.connect(&self.hotline_user).await;
         let channel = hotline.create_channel().await.unwrap();
         publish::confirming(&channel).await.unwrap();
         let message = Outgoing {
             routing_key: "hotline-12345.ticket".to_owned(),
             message_id: Some(publish::content_message_id(&body)),
             content_type: Some("application/json".to_owned()),
-            user_id: Some("hotline-12345".to_owned()),
+            user_id: Some(self.hotline_user.clone()),
             body,
             ..Outgoing::default()
         };
@@ -200,7 +253,7 @@ impl District {
             .args(&program[1..])
             .args(args)
             .current_dir(&self.workdir)
-            .env("HUB_AMQP_URL", self.vhost.tls_url(HOUSING))
+            .env("HUB_AMQP_URL", self.vhost.tls_url(&self.housing_user))
             .env("HUB_CA_FILE", CA)
             .env("HUB_CONNECTOR", HOUSING)
             .env("HUB_EXCHANGE", self.env.names.inbound_exchange())
@@ -399,7 +452,11 @@ async fn the_python_example_connects_as_the_department() {
     let (first, ok) = district.run(&python, &crashing).await;
     assert!(ok, "{first}");
     assert!(
-        first.contains("consuming ") && first.contains(" as dept-housing"),
+        first.contains(&format!(
+            "consuming {} as {}",
+            district.env.names.outbound_queue(HOUSING),
+            district.housing_user
+        )),
         "{first}"
     );
     let dispatched = first
@@ -430,6 +487,46 @@ async fn the_python_example_connects_as_the_department() {
     assert!(ok, "{again}");
     assert_eq!(message_id(&again, &sign_for), sign_for_id);
     district.assert_handled_once(&case_no).await;
+
+    // A refusal: a v2 body sent without its type property is taken by the
+    // broker, read as v1 by the hub and refused. Corrected, it is another
+    // message, with another message_id, and applied.
+    let contact = format!("samples/{CONTACT_V2}");
+    let (refused, ok) = district
+        .run(&python, &["publish", "--case", &case_no, &contact])
+        .await;
+    assert!(ok, "the broker confirms it: {refused}");
+    let refused_id = message_id(&refused, &contact);
+    let (corrected, ok) = district
+        .run(
+            &python,
+            &["publish", "--amqp-type", "v2", "--case", &case_no, &contact],
+        )
+        .await;
+    assert!(ok, "{corrected}");
+    assert_ne!(message_id(&corrected, &contact), refused_id);
+    wait_until(
+        Duration::from_secs(20),
+        "the refusal and the contact",
+        || async {
+            district.steps(&case_no).await.len() == 3
+                && !district.env.dead_letters(HOUSING).await.is_empty()
+        },
+    )
+    .await;
+    let letters = district.env.dead_letters(HOUSING).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].message_id.as_deref(), Some(refused_id.as_str()));
+    assert_eq!(letters[0].stage, "schema");
+    assert!(
+        letters[0].reason.starts_with("/body/CLSJ"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        district.steps(&case_no).await[2],
+        ("contact".to_owned(), "in_progress".to_owned())
+    );
     district.stop().await;
 }
 
