@@ -376,6 +376,9 @@ public class Department {
             }
             if ("case.dispatched".equals(name)) {
                 System.out.printf("  due %s, %s%n", field(event, "due_at"), field(event, "role"));
+                // A reply the broker refuses throws: the program ends before
+                // the ack, the event comes again, and the replies already
+                // confirmed are recognised by their message_id.
                 for (String reply : s.replies) {
                     Matcher versioned = Pattern.compile("(v[0-9]+):(.*)").matcher(reply);
                     String version = versioned.matches() ? versioned.group(1) : null;
@@ -402,8 +405,15 @@ public class Department {
         return 0;
     }
 
-    public static void main(String[] argv) throws Exception {
+    public static void main(String[] argv) {
         Settings s = Settings.parse(argv);
-        System.exit(s.command.equals("publish") ? publish(s) : work(s));
+        try {
+            System.exit(s.command.equals("publish") ? publish(s) : work(s));
+        } catch (Exception e) {
+            // The connection ends with the process: the broker delivers
+            // again what was not acknowledged.
+            System.err.println("Department.java: " + e);
+            System.exit(1);
+        }
     }
 }

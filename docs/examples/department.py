@@ -73,7 +73,8 @@ def parse_args(argv):
     common.add_argument("--case-field", default="AJBH",
                         help="the field that names the case (dept-housing: AJBH)")
 
-    parser = argparse.ArgumentParser(prog="department.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="department.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     contract = commands.add_parser("contract", parents=[common])
     contract.add_argument("--samples", metavar="DIR")
@@ -370,6 +371,9 @@ def work(args):
             continue
         if event["event"] == "case.dispatched":
             print("  %s, due %s, %s" % (event["title"], event.get("due_at"), event.get("role")))
+            # A reply the broker refuses raises: the program ends before the
+            # ack, the event comes again, and the replies already confirmed
+            # are recognised by their message_id.
             for version, path in replies:
                 reply = read_message(path, event["case_no"], args.case_field)
                 message_id = publish(args, publisher, reply, version)

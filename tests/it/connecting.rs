@@ -586,3 +586,26 @@ async fn the_java_example_connects_as_the_department() {
     district.assert_handled_once(&case_no).await;
     district.stop().await;
 }
+
+/// Every Python code block of docs/CONNECTING.md is a passage of
+/// docs/examples/department.py, word for word, so the guide shows the code
+/// the tests above run.
+#[test]
+fn the_guides_code_is_the_examples_code() {
+    let guide = std::fs::read_to_string(root().join("docs/CONNECTING.md")).unwrap();
+    let example = std::fs::read_to_string(root().join("docs/examples/department.py")).unwrap();
+    let mut blocks = 0;
+    let mut rest = guide.as_str();
+    while let Some(start) = rest.find("```python\n") {
+        let block = &rest[start + "```python\n".len()..];
+        let end = block.find("```").expect("the block ends");
+        let code = &block[..end];
+        assert!(
+            example.contains(code),
+            "docs/CONNECTING.md shows code that is not in docs/examples/department.py:\n{code}"
+        );
+        blocks += 1;
+        rest = &block[end + 3..];
+    }
+    assert!(blocks >= 3, "{blocks} Python blocks");
+}
