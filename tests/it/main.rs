@@ -7,6 +7,7 @@ mod carriers;
 mod cases;
 mod cli;
 mod cluster;
+mod connecting;
 mod console;
 mod contract;
 mod demo;
