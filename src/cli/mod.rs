@@ -20,9 +20,9 @@ use crate::store::Store;
 mod assess;
 mod cases;
 mod dlq;
+mod migrate;
 #[cfg(feature = "tools")]
 mod validate;
-mod migrate;
 
 pub use cases::{CaseCommand, CaseFilters};
 pub use dlq::{DlqCommand, FilterArgs};

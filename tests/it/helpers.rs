@@ -115,25 +115,33 @@ impl TestEnv {
         );
         // Bounded: a broker that stalls (say, on the queues a killed run
         // left behind) fails the test with a reason instead of hanging it.
-        let broker = tokio::time::timeout(Duration::from_secs(30), async {
+        let cleanup = Cleanup {
+            database,
+            queues: topology.queues.iter().map(|q| q.name.clone()).collect(),
+            exchanges: topology.exchanges.clone(),
+        };
+        let declared = tokio::time::timeout(Duration::from_secs(30), async {
             let broker = amqp::connect(AMQP, "test").await.expect("broker");
             // Declared here too, so a test can publish before its hub runs.
             let channel = broker.create_channel().await.unwrap();
             topology.declare(&channel).await.unwrap();
             broker
         })
-        .await
-        .expect("the broker declares a test's topology within 30 s: are queues of killed runs left over? (rabbitmqctl list_queues)");
+        .await;
+        let Ok(broker) = declared else {
+            // What was declared before the broker stalled goes, or later
+            // runs find it left over.
+            clean_up(cleanup);
+            panic!(
+                "the broker declares a test's topology within 30 s: are queues of killed runs left over? (rabbitmqctl list_queues)"
+            );
+        };
         TestEnv {
             names,
             database_url,
             pool: store.pg_pool().expect("a PostgreSQL store").clone(),
             broker,
-            cleanup: Some(Cleanup {
-                database,
-                queues: topology.queues.iter().map(|q| q.name.clone()).collect(),
-                exchanges: topology.exchanges.clone(),
-            }),
+            cleanup: Some(cleanup),
             settings,
         }
     }
@@ -325,10 +333,17 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let Some(cleanup) = self.cleanup.take() else {
-            return;
-        };
-        block_on_own_thread(async move {
+        if let Some(cleanup) = self.cleanup.take() {
+            clean_up(cleanup);
+        }
+    }
+}
+
+/// Deletes a test's queues and exchanges and drops its database; a broker
+/// that stalls gets a minute, and the database goes regardless.
+fn clean_up(cleanup: Cleanup) {
+    block_on_own_thread(async move {
+        let broker = async {
             if let Ok(connection) = amqp::connect(AMQP, "test cleanup").await {
                 if let Ok(channel) = connection.create_channel().await {
                     for queue in &cleanup.queues {
@@ -344,9 +359,10 @@ impl Drop for TestEnv {
                 }
                 let _ = connection.close(200, "cleanup".into()).await;
             }
-            drop_database(&cleanup.database).await;
-        });
-    }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(60), broker).await;
+        drop_database(&cleanup.database).await;
+    });
 }
 
 /// Runs cleanup from Drop: async work cannot run there, a thread with its
