@@ -19,6 +19,43 @@ pub struct Outgoing {
     pub replays: i32,
 }
 
+impl Outgoing {
+    /// Its AMQP properties: persistent, with the message_id, content type,
+    /// `type` and user_id it has, and a replay's headers.
+    pub fn properties(&self) -> BasicProperties {
+        let mut properties = BasicProperties::default().with_delivery_mode(2);
+        if let Some(id) = &self.message_id {
+            properties = properties.with_message_id(id.as_str().into());
+        }
+        if let Some(content_type) = &self.content_type {
+            properties = properties.with_content_type(content_type.as_str().into());
+        }
+        if let Some(amqp_type) = &self.amqp_type {
+            properties = properties.with_type(amqp_type.as_str().into());
+        }
+        if let Some(user) = &self.user_id {
+            properties = properties.with_user_id(user.as_str().into());
+        }
+        if self.replays > 0 {
+            // A replay as the hub publishes one: it names the original
+            // publisher, here the user publishing it.
+            let mut headers = lapin::types::FieldTable::default();
+            headers.insert(
+                crate::dlq::REPLAYS.into(),
+                lapin::types::AMQPValue::LongInt(self.replays),
+            );
+            if let Some(user) = &self.user_id {
+                headers.insert(
+                    crate::dlq::ORIGINAL_USER.into(),
+                    lapin::types::AMQPValue::LongString(user.as_str().into()),
+                );
+            }
+            properties = properties.with_headers(headers);
+        }
+        properties
+    }
+}
+
 /// What the broker said about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
@@ -52,35 +89,7 @@ pub async fn publish_all(
 ) -> lapin::Result<Vec<Published>> {
     let mut confirms = Vec::with_capacity(messages.len());
     for message in messages {
-        let mut properties = BasicProperties::default().with_delivery_mode(2);
-        if let Some(id) = &message.message_id {
-            properties = properties.with_message_id(id.as_str().into());
-        }
-        if let Some(content_type) = &message.content_type {
-            properties = properties.with_content_type(content_type.as_str().into());
-        }
-        if let Some(amqp_type) = &message.amqp_type {
-            properties = properties.with_type(amqp_type.as_str().into());
-        }
-        if let Some(user) = &message.user_id {
-            properties = properties.with_user_id(user.as_str().into());
-        }
-        if message.replays > 0 {
-            // A replay as the hub publishes one: it names the original
-            // publisher, here the user publishing it.
-            let mut headers = lapin::types::FieldTable::default();
-            headers.insert(
-                crate::dlq::REPLAYS.into(),
-                lapin::types::AMQPValue::LongInt(message.replays),
-            );
-            if let Some(user) = &message.user_id {
-                headers.insert(
-                    crate::dlq::ORIGINAL_USER.into(),
-                    lapin::types::AMQPValue::LongString(user.as_str().into()),
-                );
-            }
-            properties = properties.with_headers(headers);
-        }
+        let properties = message.properties();
         let confirm = channel
             .basic_publish(
                 exchange.into(),

@@ -113,15 +113,8 @@ impl Running {
             Carrier::Local(bus) => {
                 let exchange = self.ops.names().inbound_exchange();
                 for message in messages {
-                    let mut properties = lapin::BasicProperties::default()
-                        .with_delivery_mode(2)
-                        .with_user_id(LOCAL_HUB_USER.into());
-                    if let Some(id) = &message.message_id {
-                        properties = properties.with_message_id(id.as_str().into());
-                    }
-                    if let Some(ct) = &message.content_type {
-                        properties = properties.with_content_type(ct.as_str().into());
-                    }
+                    // As the broker would carry it, from the hub's own user.
+                    let properties = message.properties().with_user_id(LOCAL_HUB_USER.into());
                     assert_eq!(
                         bus.publish(&exchange, &message.routing_key, properties, &message.body),
                         1,
