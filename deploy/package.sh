@@ -19,7 +19,7 @@ target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target/debian"
 # Only this build's package stays, so that the path below is unambiguous.
 rm -f "$target"/debian/gridhub_*.deb
-cargo deb --output "$target/debian" -- --locked >&2
+cargo deb --strip --no-separate-debug-symbols --output "$target/debian" -- --locked >&2
 deb=$(ls "$target"/debian/gridhub_*.deb)
 echo "$deb"
 dpkg -c "$deb"

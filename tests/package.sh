@@ -119,7 +119,10 @@ done
 echo "case $case"
 
 echo "== stop"
-kill -TERM "$hub"
+# SIGTERM to the hub itself (runuser's child): runuser, told to stop, would
+# kill it and report 143 whatever the hub did.
+served=$(pgrep -P "$hub" -u gridhub -x gridhub) || fail "no hub process under runuser"
+kill -TERM "$served"
 status=0
 wait "$hub" || status=$?
 hub=
