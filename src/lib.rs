@@ -16,6 +16,7 @@ pub mod amqp;
 pub mod assess;
 #[cfg(feature = "tools")]
 pub mod bench;
+pub mod bundled;
 pub mod bus;
 pub mod carrier;
 pub mod check;

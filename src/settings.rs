@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// Default case store: the local PostgreSQL; the database is created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/gridhub";
+/// Default connectors folder, relative to the working directory.
+pub const DEFAULT_CONNECTORS_DIR: &str = "connectors";
 
 /// Everything `gridhub serve` needs. Every field has a default, so an empty
 /// file (or none) runs the hub against the local broker and database.
@@ -32,7 +34,10 @@ pub struct Settings {
     /// `sqlite::memory:` or `sqlite:///var/lib/gridhub/cases.db`.
     /// Default `postgres://postgres@127.0.0.1:5432/gridhub`.
     pub database_url: String,
-    /// Folder of connector folders. Default `connectors`.
+    /// Folder of connector folders. Default `connectors` (in the working
+    /// directory; when there is none, the connectors built into the binary).
+    /// Like every path in a settings file, a relative one is taken from
+    /// the file's folder.
     pub connectors_dir: PathBuf,
     /// Folder of JSON Schemas. Default: `schemas` beside the connectors folder.
     pub schemas_dir: Option<PathBuf>,
@@ -372,7 +377,7 @@ impl Default for Settings {
             amqp_url: DEFAULT_AMQP_URL.to_owned(),
             amqp_urls: Vec::new(),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
-            connectors_dir: PathBuf::from("connectors"),
+            connectors_dir: PathBuf::from(DEFAULT_CONNECTORS_DIR),
             schemas_dir: None,
             namespace: "gridhub".to_owned(),
             prefetch: 512,
@@ -444,13 +449,54 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("{}: cannot read", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+                let mut settings: Settings =
+                    toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+                let named = toml::from_str::<toml::Table>(&text).unwrap_or_default();
+                settings.resolve_paths(&config_folder(path)?, &named);
+                settings
             }
             None => Settings::default(),
         };
         settings.apply_env();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Takes the relative paths a settings file names from `base`, the
+    /// file's folder, so that the file means the same from any working
+    /// directory. `named` is the file's table: the connectors folder is
+    /// taken from `base` only when the file names it (its default stays in
+    /// the working directory).
+    fn resolve_paths(&mut self, base: &Path, named: &toml::Table) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        if named.contains_key("connectors_dir") {
+            resolve(&mut self.connectors_dir);
+        }
+        for path in [
+            &mut self.schemas_dir,
+            &mut self.data_keys_file,
+            &mut self.amqp_tls_ca_file,
+            &mut self.amqp_tls_cert_file,
+            &mut self.amqp_tls_key_file,
+            &mut self.routing_file,
+            &mut self.assessment_file,
+            &mut self.open311.services_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(path);
+        }
+    }
+
+    /// Whether the connectors folder is the default one, `./connectors`:
+    /// named neither by the settings file nor by `--connectors`.
+    pub fn connectors_by_default(&self) -> bool {
+        self.connectors_dir == Path::new(DEFAULT_CONNECTORS_DIR)
     }
 
     fn apply_env(&mut self) {
@@ -731,6 +777,12 @@ pub struct Holding {
 /// refused, so that a copied example never guards a real hub.
 const EXAMPLE_TOKENS: [&str; 3] = ["change-me", "long random secret", "example-token"];
 
+/// The folder of a settings file, as an absolute path.
+fn config_folder(file: &Path) -> anyhow::Result<PathBuf> {
+    let file = std::path::absolute(file).with_context(|| format!("{}", file.display()))?;
+    Ok(file.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
 /// `schemas` beside a connectors folder: `./connectors` gives `./schemas`.
 pub fn schemas_beside(connectors_dir: &Path) -> PathBuf {
     let parent = connectors_dir
@@ -916,6 +968,78 @@ mod tests {
     #[test]
     fn unknown_field_is_an_error() {
         assert!(toml::from_str::<Settings>("prefetchh = 3").is_err());
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_taken_from_its_folder() {
+        let dir = std::env::temp_dir().join(format!("gridhub-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        let file = dir.join("etc/gridhub.toml");
+        std::fs::write(
+            &file,
+            "connectors_dir = \"../share/connectors\"\n\
+             routing_file = \"rules/routing.toml\"\n\
+             assessment_file = \"/srv/assessment.toml\"\n\
+             data_keys_file = \"data-keys\"\n\
+             amqp_tls_ca_file = \"tls/ca.pem\"\n\
+             amqp_tls_cert_file = \"tls/hub.pem\"\n\
+             amqp_tls_key_file = \"tls/hub.key\"\n\
+             [open311]\nservices_file = \"open311.toml\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        let etc = dir.join("etc");
+        assert_eq!(settings.connectors_dir, etc.join("../share/connectors"));
+        assert!(!settings.connectors_by_default());
+        // Unnamed: beside the connectors folder, as before.
+        assert_eq!(settings.schemas_dir(), etc.join("../share/schemas"));
+        assert_eq!(settings.routing_file(), etc.join("rules/routing.toml"));
+        assert_eq!(
+            settings.assessment_file(),
+            Path::new("/srv/assessment.toml")
+        );
+        assert_eq!(settings.data_keys_file, Some(etc.join("data-keys")));
+        assert_eq!(settings.amqp_tls_ca_file, Some(etc.join("tls/ca.pem")));
+        assert_eq!(settings.amqp_tls_cert_file, Some(etc.join("tls/hub.pem")));
+        assert_eq!(settings.amqp_tls_key_file, Some(etc.join("tls/hub.key")));
+        assert_eq!(settings.open311_services_file(), etc.join("open311.toml"));
+
+        // A file that names no connectors folder keeps the default, in the
+        // working directory; a relative --config is made absolute.
+        std::fs::write(&file, "schemas_dir = \"schemas\"\n").unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        assert!(settings.connectors_by_default());
+        assert_eq!(settings.schemas_dir(), etc.join("schemas"));
+        let cwd = std::env::current_dir().unwrap();
+        let relative = pathdiff(&file, &cwd);
+        let settings = Settings::load(Some(&relative)).unwrap();
+        let schemas = settings.schemas_dir();
+        assert!(schemas.is_absolute() && schemas.ends_with("schemas"));
+        assert_eq!(
+            schemas.parent().unwrap().canonicalize().unwrap(),
+            etc.canonicalize().unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // No file: every path as given, from the working directory.
+        let settings = Settings::load(None).unwrap();
+        assert!(settings.connectors_by_default());
+        assert_eq!(settings.routing_file(), Path::new("./deploy/routing.toml"));
+    }
+
+    /// `path` relative to `from` (both absolute), through `..` as needed.
+    fn pathdiff(path: &Path, from: &Path) -> PathBuf {
+        let (path, from): (Vec<_>, Vec<_>) =
+            (path.components().collect(), from.components().collect());
+        let common = path.iter().zip(&from).take_while(|(a, b)| a == b).count();
+        let mut relative = PathBuf::new();
+        for _ in common..from.len() {
+            relative.push("..");
+        }
+        for part in &path[common..] {
+            relative.push(part);
+        }
+        relative
     }
 
     #[test]

@@ -43,8 +43,9 @@ pub struct Common {
     /// GRIDHUB_AMQP_URL and GRIDHUB_DATABASE_URL.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Folder of connector folders (default ./connectors); schemas are read
-    /// from `schemas` beside it unless the settings say otherwise.
+    /// Folder of connector folders (default ./connectors, or those built
+    /// into gridhub when there is none); schemas are read from `schemas`
+    /// beside it unless the settings say otherwise.
     #[arg(long, global = true)]
     pub connectors: Option<PathBuf>,
 }
@@ -272,6 +273,14 @@ fn settings(common: &Common) -> anyhow::Result<Settings> {
     let mut settings = Settings::load(common.config.as_deref())?;
     if let Some(dir) = &common.connectors {
         settings.connectors_dir = dir.clone();
+    } else if settings.connectors_by_default() && !settings.connectors_dir.exists() {
+        // Named nowhere and not here: the ones built into the binary, with
+        // the schemas and rules beside them (unless the settings name those).
+        let base = crate::bundled::materialise()?;
+        eprintln!(
+            "gridhub: no ./connectors here; using the connectors, schemas and rules built into gridhub"
+        );
+        settings.connectors_dir = base.join(crate::settings::DEFAULT_CONNECTORS_DIR);
     }
     Ok(settings)
 }
@@ -296,7 +305,9 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let outcome = runtime.block_on(dispatch(cli));
+    crate::bundled::remove();
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("gridhub: {error:#}");

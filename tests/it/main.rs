@@ -3,6 +3,7 @@
 
 mod alerting;
 mod bench;
+mod bundled;
 mod carriers;
 mod cases;
 mod cli;
