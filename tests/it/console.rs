@@ -158,8 +158,30 @@ impl Session<'_> {
         value["value"].as_str().map(str::to_owned)
     }
 
+    /// Clicks the element once it is shown: a view is drawn when its data
+    /// has come, not at once.
     pub(crate) async fn click(&self, css: &str) {
-        let element = self.find(css).await.unwrap_or_else(|| panic!("no {css}"));
+        let start = Instant::now();
+        let element = loop {
+            if let Some(element) = self.find(css).await {
+                let shown = self
+                    .driver
+                    .call(
+                        "GET",
+                        &format!("/session/{}/element/{element}/displayed", self.id),
+                        None,
+                    )
+                    .await;
+                if shown == Value::Bool(true) {
+                    break element;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{css} is not shown to click"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         self.driver
             .call(
                 "POST",
