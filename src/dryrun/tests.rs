@@ -13,6 +13,15 @@ fn routing() -> Routing {
     Routing::load(&root.join("deploy/routing.toml")).expect("routing rules")
 }
 
+/// A judge that knows no grids: nothing can be placed.
+fn unplaced<'a>(registry: &'a Registry, routing: &'a Routing) -> Judge<'a> {
+    Judge {
+        registry,
+        routing,
+        places: &NoGrids,
+    }
+}
+
 fn sample(connector: &str, path: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::read(
@@ -41,11 +50,7 @@ fn now() -> DateTime<Utc> {
 #[test]
 fn a_ticket_becomes_a_routed_case_with_its_deadline() {
     let (registry, routing) = (registry(), routing());
-    let judge = Judge {
-        registry: &registry,
-        routing: &routing,
-        places: &NoGrids,
-    };
+    let judge = unplaced(&registry, &routing);
     let body = sample(
         "hotline-12345",
         "ticket/valid/construction-noise-yuqiao-night.json",
@@ -77,11 +82,7 @@ fn a_ticket_becomes_a_routed_case_with_its_deadline() {
 #[test]
 fn a_refusal_names_every_violation_and_its_path() {
     let (registry, routing) = (registry(), routing());
-    let judge = Judge {
-        registry: &registry,
-        routing: &routing,
-        places: &NoGrids,
-    };
+    let judge = unplaced(&registry, &routing);
     let body = sample("hotline-12345", "ticket/invalid/additional-property.json");
     let verdict = judge.judge(trial("hotline-12345", "ticket", body), now());
     assert_eq!(verdict["accepted"], false, "{verdict:#}");
@@ -104,11 +105,7 @@ fn a_refusal_names_every_violation_and_its_path() {
 #[test]
 fn a_version_not_live_is_refused_naming_those_that_are() {
     let (registry, routing) = (registry(), routing());
-    let judge = Judge {
-        registry: &registry,
-        routing: &routing,
-        places: &NoGrids,
-    };
+    let judge = unplaced(&registry, &routing);
     let body = sample(
         "hotline-12345",
         "ticket/valid/construction-noise-yuqiao-night.json",
@@ -131,11 +128,7 @@ fn a_version_not_live_is_refused_naming_those_that_are() {
 #[test]
 fn shared_records_say_with_whom_and_how_much_of_them() {
     let (registry, routing) = (registry(), routing());
-    let judge = Judge {
-        registry: &registry,
-        routing: &routing,
-        places: &NoGrids,
-    };
+    let judge = unplaced(&registry, &routing);
     let body = sample(
         "dept-health",
         "resident-population/valid/single-page-run.json",

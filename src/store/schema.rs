@@ -34,7 +34,7 @@ use std::time::Duration;
 use sqlx::Connection as _;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Postgres, Row};
+use sqlx::Postgres;
 
 /// The PostgreSQL migrations, `src/store/migrations`.
 pub static POSTGRES: Migrator = sqlx::migrate!("src/store/migrations");
@@ -144,8 +144,12 @@ fn list(versions: &[Version]) -> String {
         .join(", ")
 }
 
+/// What a database has applied, oldest first.
+const APPLIED: &str =
+    "SELECT version, description, checksum, success FROM _sqlx_migrations ORDER BY version";
+
 /// One row of `_sqlx_migrations`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Applied {
     pub version: i64,
     pub description: String,
@@ -300,21 +304,11 @@ async fn postgres_locked(conn: &mut PgConnection, mode: Mode) -> anyhow::Result<
         .await?;
     let applied = match exists {
         false => Vec::new(),
-        true => sqlx::query(
-            "SELECT version, description, checksum, success FROM _sqlx_migrations ORDER BY version",
-        )
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| -> Result<Applied, sqlx::Error> {
-            Ok(Applied {
-                version: row.try_get(0)?,
-                description: row.try_get(1)?,
-                checksum: row.try_get(2)?,
-                success: row.try_get(3)?,
-            })
-        })
-        .collect::<Result<_, _>>()?,
+        true => {
+            sqlx::query_as::<_, Applied>(APPLIED)
+                .fetch_all(&mut *conn)
+                .await?
+        }
     };
     let plan = Plan::new(&POSTGRES, &applied);
     if let Some(refusal) = plan.refusal(mode) {
@@ -414,21 +408,11 @@ pub(super) async fn sqlite(
     .await?;
     let applied = match exists {
         false => Vec::new(),
-        true => sqlx::query(
-            "SELECT version, description, checksum, success FROM _sqlx_migrations ORDER BY version",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| -> Result<Applied, sqlx::Error> {
-            Ok(Applied {
-                version: row.try_get(0)?,
-                description: row.try_get(1)?,
-                checksum: row.try_get(2)?,
-                success: row.try_get(3)?,
-            })
-        })
-        .collect::<Result<_, _>>()?,
+        true => {
+            sqlx::query_as::<_, Applied>(APPLIED)
+                .fetch_all(&mut *tx)
+                .await?
+        }
     };
     let plan = Plan::new(&SQLITE, &applied);
     if let Some(refusal) = plan.refusal(mode) {
